@@ -1,0 +1,153 @@
+"""What every connector implements: a Source that reads chunks, a Destination that writes batches.
+
+A connector is opened once per thread (``registry.open_connector``); the engine never shares one
+connection between threads. Capabilities tell the engine what the destination can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from bulksync.schema import TableSchema
+from bulksync.spec import Filter
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the engine may ask of a connector."""
+
+    transactional: bool = True
+    savepoints: bool = True
+    parallel_writes: bool = True  # False: one writer at a time (SQLite)
+    max_partitions: int = 64
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Rows matching the filters and the span of the first key column (for partitioning)."""
+
+    rows: int
+    min_key: Any = None
+    max_key: Any = None
+
+
+@dataclass(frozen=True)
+class ChunkQuery:
+    """One keyset page: rows with ``order`` strictly after ``after`` and at most ``upto``."""
+
+    table: TableSchema
+    order: tuple[str, ...]
+    limit: int
+    after: Key | None = None
+    upto: Key | None = None
+    filters: tuple[Filter, ...] = ()
+
+
+@dataclass
+class PartitionState:
+    """The checkpoint of one partition, committed with each batch it describes."""
+
+    sync_id: str
+    table: str
+    partition: int
+    lower: Key | None
+    upper: Key | None
+    last: Key | None = None
+    rows: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row the destination refused, with the reason it gave."""
+
+    key: Key
+    row: dict[str, Any]
+    reason: str
+
+
+class Transaction(Protocol):
+    """One destination transaction: batches, savepoints, checkpoint and rejects commit together."""
+
+    def write(self, table: str, batch: pa.RecordBatch, *, upsert_key: Sequence[str] = ()) -> None:
+        """Insert ``batch`` into ``table``; with ``upsert_key``, update rows whose key exists."""
+
+    def savepoint(self, name: str) -> None: ...
+
+    def rollback_to(self, name: str) -> None: ...
+
+    def release(self, name: str) -> None: ...
+
+    def save_state(self, state: PartitionState) -> None: ...
+
+    def save_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None: ...
+
+
+class Source(Protocol):
+    """Where rows come from."""
+
+    capabilities: Capabilities
+
+    def list_tables(self) -> list[str]: ...
+
+    def describe(self, table: str) -> TableSchema: ...
+
+    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats: ...
+
+    def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch: ...
+
+    def close(self) -> None: ...
+
+
+class Destination(Protocol):
+    """Where rows go."""
+
+    capabilities: Capabilities
+
+    def find(self, table: str) -> TableSchema | None: ...
+
+    def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None: ...
+
+    def create_indexes(self, schema: TableSchema) -> None: ...
+
+    def drop_table(self, table: str) -> None: ...
+
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+        """Atomically replace ``final`` by ``staging``, build its indexes, forget the checkpoints.
+
+        Readers see the old table or the new one, never a half-loaded one.
+        """
+
+    def load_states(self, sync_id: str) -> list[PartitionState]: ...
+
+    def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
+        """Forget every checkpoint of ``sync_id`` and store ``states`` instead, in one txn."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
+
+class Connector(Source, Destination, Protocol):
+    """A connector that is both (SQLite, PostgreSQL, memory)."""
+
+
+@dataclass
+class ConnectorInfo:
+    """What the registry knows about a URL: the scheme and a printable (password-free) form."""
+
+    scheme: str
+    safe_url: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def iter_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    """Rows of a (small) batch as dicts: only for rejects and error messages, never the hot path."""
+    yield from batch.to_pylist()

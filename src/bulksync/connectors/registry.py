@@ -1,0 +1,63 @@
+"""URL scheme → connector class. Unknown schemes are refused with the list of known ones."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bulksync.connectors.base import Connector
+from bulksync.errors import UsageError
+
+Opener = Callable[..., Connector]
+
+
+def _sqlite(url: str, **kw: object) -> Connector:
+    from bulksync.connectors.sqlite import SqliteConnector
+
+    return SqliteConnector(url, **kw)  # type: ignore[arg-type]
+
+
+def _postgres(url: str, **kw: object) -> Connector:
+    from bulksync.connectors.postgres import PostgresConnector
+
+    return PostgresConnector(url, **kw)  # type: ignore[arg-type]
+
+
+def _memory(url: str, **kw: object) -> Connector:
+    from bulksync.connectors.memory import MemoryConnector
+
+    return MemoryConnector(url, **kw)  # type: ignore[arg-type]
+
+
+OPENERS: dict[str, Opener] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgres,
+    "postgres": _postgres,
+    "memory": _memory,
+}
+
+_SCHEME = re.compile(r"^([a-z][a-z0-9.-]*)(\+[a-z0-9]+)?://", re.I)
+
+
+def scheme_of(url: str) -> str:
+    """The connector scheme of a URL; a plain path (``data.db``) is SQLite."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return "sqlite"
+    scheme = match.group(1).lower()
+    if scheme not in OPENERS:
+        known = ", ".join(sorted({"sqlite", "postgresql", "memory"}))
+        raise UsageError(f"unknown database scheme {scheme!r} in URL (known: {known})")
+    return scheme
+
+
+def open_connector(url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> Connector:
+    """Open one connection to ``url``; ``create`` allows a new SQLite file."""
+    return OPENERS[scheme_of(url)](url, create=create, statement_timeout_s=statement_timeout_s)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages and job records."""
+    from bulksync.connectors.postgres import safe_pg_url
+
+    return safe_pg_url(url) if scheme_of(url) in ("postgresql", "postgres") else url

@@ -1,0 +1,137 @@
+"""SQLite: reads and writes through the ADBC SQLite driver (Arrow in, Arrow out, no per-row Python)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import adbc_driver_manager
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import pyarrow as pa
+
+from bulksync.connectors.base import Capabilities
+from bulksync.connectors.conform import conform, to_sqlite_storage
+from bulksync.connectors.sql import SqlConnector, quote
+from bulksync.errors import (
+    BadRowsError,
+    ConflictError,
+    ConnectError,
+    PermanentError,
+    SyncError,
+    UsageError,
+)
+from bulksync.schema import Column
+
+_BAD_ROW_WORDS = ("constraint failed", "datatype mismatch", "too big")
+_BUSY_WORDS = ("database is locked", "database table is locked", "busy")
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///rel.db``, ``sqlite:////abs.db`` or a plain path → the file's path."""
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if not rest.startswith("/"):
+            raise UsageError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+        return Path(rest[1:])
+    return Path(url)
+
+
+class SqliteConnector(SqlConnector):
+    """A SQLite file as source and destination."""
+
+    dialect: ClassVar[str] = "sqlite"
+    distinct_op: ClassVar[str] = "IS NOT"
+    # One writer at a time: SQLite has a single write lock per file.
+    capabilities = Capabilities(parallel_writes=False)
+
+    def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
+        path = sqlite_path(url)
+        if not create and not path.is_file():
+            raise ConnectError(f"SQLite file {str(path)!r} does not exist (check the path)")
+        if create and not path.parent.is_dir():
+            raise ConnectError(f"folder {str(path.parent)!r} for SQLite file does not exist")
+        self.path = path
+        super().__init__(sqlalchemy_url=f"sqlite:///{path}", safe_url=str(path))
+        try:
+            self._conn = adbc_sqlite.connect(str(path), autocommit=True)
+        except adbc_driver_manager.Error as exc:
+            raise ConnectError(f"cannot open SQLite file {str(path)!r}: {exc}") from exc
+        self._cur = self._conn.cursor()
+        busy_ms = int(statement_timeout_s * 1000)
+        for pragma in (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL"):
+            self._execute(f"PRAGMA {pragma}")
+        if not create and not os.access(path, os.R_OK):
+            raise ConnectError(f"SQLite file {str(path)!r} is not readable")
+
+    def placeholder(self, n: int) -> str:
+        return "?"
+
+    def param(self, column: Column, value: Any) -> Any:
+        value = super().param(column, value)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            text = value.isoformat(sep=" ")
+            return text
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, decimal.Decimal):
+            return float(value)
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self._cur.execute(sql, list(params) if params else None)
+        except adbc_driver_manager.Error as exc:
+            raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        limit = params[-1] if params and isinstance(params[-1], int) else 65536
+        self._cur.adbc_statement.set_options(
+            **{"adbc.sqlite.query.batch_rows": str(max(1024, min(int(limit), 1_000_000)))}
+        )
+        try:
+            self._cur.execute(sql, list(params) if params else None)
+            return self._cur.fetch_arrow_table()
+        except adbc_driver_manager.Error as exc:
+            raise self.translate(exc, context="read") from exc
+
+    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
+        schema = self.describe(table)
+        data = to_sqlite_storage(conform(batch, schema.arrow_schema()))
+        try:
+            if not upsert_key:
+                self._cur.adbc_ingest(table, data, mode="append")
+                return
+            stage = f"_bs_stage_{table}"
+            self._cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} AS "
+                f"SELECT * FROM main.{quote(table)} WHERE 0"
+            )
+            self._cur.adbc_ingest(stage, data, mode="append", temporary=True)
+            self._cur.execute(self.upsert_sql(table, f"temp.{quote(stage)}", schema.names, upsert_key))
+            self._cur.execute(f"DELETE FROM temp.{quote(stage)}")
+        except adbc_driver_manager.Error as exc:
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+
+    def translate(self, exc: Exception, *, context: str) -> SyncError:
+        text = " ".join(str(exc).split())
+        lowered = text.lower()
+        if any(w in lowered for w in _BUSY_WORDS):
+            return ConflictError(f"{context}: SQLite file is busy: {text}")
+        if any(w in lowered for w in _BAD_ROW_WORDS):
+            return BadRowsError(f"{context}: {text}")
+        return PermanentError(f"{context}: {text}")
+
+    def close(self) -> None:
+        try:
+            self._cur.close()
+            self._conn.close()
+        finally:
+            super().close()

@@ -1,0 +1,92 @@
+"""Every error bulksync raises on purpose.
+
+    SyncError                      root: catch this to catch everything below
+    ├── TransientError             worth retrying with backoff (the batch is rolled back first)
+    │   ├── ConnectionLost         the server went away mid-batch
+    │   └── ConflictError          deadlock, serialization failure, lock or statement timeout
+    └── PermanentError             retrying cannot help; the job stops and says why
+        ├── UsageError             the request itself is wrong (bad mode/filter combination)
+        ├── ConnectError           bad DSN, unreachable host, wrong password, missing file
+        ├── UnknownTableError      a table that the catalog does not have
+        ├── UnknownColumnError     a column that the table does not have
+        ├── UnsupportedTypeError   a column type bulksync cannot carry faithfully
+        ├── SchemaMismatchError    the destination table exists with incompatible columns
+        └── BadRowsError           the destination refused rows of a batch (constraint, bad value):
+                                   the engine splits the batch to isolate and reject them
+
+Messages are one line, name the table / key range / fix, and never contain a password.
+Connectors translate driver exceptions into these at their boundary (``raise … from exc``).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DSN_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every password in a URL or ``password=`` pair replaced by ``***``."""
+    text = _DSN_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+
+class SyncError(Exception):
+    """Sync failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        text = message if message is not None else (type(self).__doc__ or "").strip()
+        super().__init__(redact(" ".join(text.split())))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class TransientError(SyncError):
+    """A temporary failure; the batch was rolled back and can be retried."""
+
+
+class ConnectionLost(TransientError):
+    """The connection to the database was lost mid-batch."""
+
+
+class ConflictError(TransientError):
+    """The database refused the batch because of a lock conflict or timeout."""
+
+
+class PermanentError(SyncError):
+    """The sync cannot continue; retrying will not help."""
+
+
+class UsageError(PermanentError):
+    """The request is invalid."""
+
+    exit_code = 2
+
+
+class ConnectError(PermanentError):
+    """Cannot connect to the database."""
+
+
+class UnknownTableError(PermanentError):
+    """No such table."""
+
+
+class UnknownColumnError(PermanentError):
+    """No such column."""
+
+
+class UnsupportedTypeError(PermanentError):
+    """A column has a type bulksync cannot carry faithfully."""
+
+
+class SchemaMismatchError(PermanentError):
+    """The destination table does not match the source."""
+
+
+class BadRowsError(PermanentError):
+    """The destination refused one or more rows of the batch."""

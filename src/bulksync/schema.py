@@ -1,0 +1,134 @@
+"""Table shapes in flight: columns as Arrow types, keys and indexes, and their SQL types.
+
+Arrow is the neutral type system between connectors: a source maps its catalog types to
+Arrow (``arrow_type``), a destination maps Arrow back to its own DDL (``sql_type``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from bulksync.errors import UnknownColumnError, UnsupportedTypeError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, Arrow type and whether it may hold NULL."""
+
+    name: str
+    type: pa.DataType
+    nullable: bool = True
+    length: int | None = None  # VARCHAR(n), kept so DDL round-trips
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index, created after the load."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table as the engine sees it."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    indexes: tuple[Index, ...] = field(default=())
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        known = ", ".join(self.names)
+        raise UnknownColumnError(f"table {self.name!r} has no column {name!r} (columns: {known})")
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
+
+    def renamed(self, name: str) -> TableSchema:
+        return TableSchema(name, self.columns, self.primary_key, self.indexes)
+
+
+def check_identifier(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a plain SQL identifier; refuse anything injection-shaped."""
+    if not _IDENTIFIER.match(name):
+        raise UnknownColumnError(
+            f"invalid {what} {name!r}: use letters, digits and underscores only "
+            "(it must also exist in the source catalog)"
+        )
+    return name
+
+
+def arrow_type(sql: sa.types.TypeEngine[object], *, dialect: str, where: str) -> pa.DataType:
+    """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
+    generic = sql.as_generic() if hasattr(sql, "as_generic") else sql
+    if isinstance(sql, postgresql.UUID | postgresql.JSON | postgresql.JSONB | postgresql.ARRAY):
+        raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
+    if isinstance(generic, sa.Boolean):
+        return pa.bool_()
+    if isinstance(generic, sa.SmallInteger):
+        return pa.int16()
+    if isinstance(generic, sa.BigInteger):
+        return pa.int64()
+    if isinstance(generic, sa.Integer):
+        return pa.int64() if dialect == "sqlite" else pa.int32()
+    if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
+        if generic.precision is None:
+            return pa.float64() if dialect == "sqlite" else pa.decimal128(38, 10)
+        return pa.decimal128(generic.precision, generic.scale or 0)
+    if isinstance(generic, sa.Float):
+        return pa.float32() if isinstance(sql, sa.REAL) and dialect != "sqlite" else pa.float64()
+    if isinstance(generic, sa.DateTime):
+        return pa.timestamp("us", tz="UTC" if getattr(generic, "timezone", False) else None)
+    if isinstance(generic, sa.Date):
+        return pa.date32()
+    if isinstance(generic, sa.Time):
+        return pa.time64("us")
+    if isinstance(generic, sa.LargeBinary):
+        return pa.binary()
+    if isinstance(generic, sa.String):
+        return pa.string()
+    if isinstance(sql, sa.types.NullType) and dialect == "sqlite":
+        return pa.string()  # a column declared without a type: SQLite keeps whatever it got
+    raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
+
+
+def sql_type(col: Column) -> sa.types.TypeEngine[object]:
+    """Map an Arrow type back to a portable SQLAlchemy type for CREATE TABLE."""
+    t = col.type
+    mapping: list[tuple[bool, sa.types.TypeEngine[object]]] = [
+        (pa.types.is_boolean(t), sa.Boolean()),
+        (pa.types.is_int16(t) or pa.types.is_int8(t), sa.SmallInteger()),
+        (pa.types.is_int32(t), sa.Integer()),
+        (pa.types.is_int64(t), sa.BigInteger()),
+        (pa.types.is_float32(t), sa.REAL()),
+        (pa.types.is_float64(t), sa.Float(precision=53)),
+        (pa.types.is_date32(t), sa.Date()),
+        (pa.types.is_time64(t), sa.Time()),
+        (pa.types.is_binary(t) or pa.types.is_large_binary(t), sa.LargeBinary()),
+    ]
+    for hit, sqltype in mapping:
+        if hit:
+            return sqltype
+    if pa.types.is_decimal(t):
+        return sa.Numeric(t.precision, t.scale)
+    if pa.types.is_timestamp(t):
+        return sa.DateTime(timezone=t.tz is not None)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return sa.String(col.length) if col.length else sa.Text()
+    raise UnsupportedTypeError(f"column {col.name!r} has Arrow type {t} with no SQL mapping")

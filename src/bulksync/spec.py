@@ -1,0 +1,101 @@
+"""What to sync: a validated description that the engine turns into a plan."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bulksync.schema import check_identifier
+
+
+class Mode(StrEnum):
+    """How rows land in the destination."""
+
+    APPEND = "append"  # insert; resumes after the last checkpointed key, never doubles
+    REPLACE = "replace"  # load a new table, swap it in atomically at the end
+    UPSERT = "upsert"  # insert or update on the key
+    INCREMENTAL = "incremental"  # upsert only rows whose (cursor, key) moved past the watermark
+
+
+class Filter(BaseModel):
+    """One structured row filter, compiled to a bound parameter by the source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    column: str
+    op: Literal["eq", "ge", "lt"]
+    value: str | int | float
+
+    @model_validator(mode="after")
+    def _plain_column(self) -> Filter:
+        check_identifier(self.column, "filter column")
+        return self
+
+    def describe(self) -> str:
+        sign = {"eq": "=", "ge": ">=", "lt": "<"}[self.op]
+        return f"{self.column} {sign} {self.value!r}"
+
+
+class TableSpec(BaseModel):
+    """One table to move."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    dest_name: str | None = None
+    key: tuple[str, ...] = ()  # empty: the source's primary key
+    cursor: str | None = None  # incremental mode: e.g. updated_at
+    filters: tuple[Filter, ...] = ()
+
+    @model_validator(mode="after")
+    def _plain_names(self) -> TableSpec:
+        check_identifier(self.name, "table name")
+        if self.dest_name is not None:
+            check_identifier(self.dest_name, "destination table name")
+        for col in self.key:
+            check_identifier(col, "key column")
+        if self.cursor is not None:
+            check_identifier(self.cursor, "cursor column")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.dest_name or self.name
+
+
+class SyncSpec(BaseModel):
+    """A whole sync: where from, where to, which tables, how, and within which limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    destination: str
+    tables: tuple[TableSpec, ...] = Field(min_length=1)
+    mode: Mode = Mode.APPEND
+    workers: int = Field(default=2, ge=1, le=64)
+    max_memory_mb: int = Field(default=512, ge=64)
+    batch_mb: float = Field(default=4.0, gt=0, le=256)
+    queue_depth: int = Field(default=2, ge=1, le=16)
+    target_batch_seconds: float = Field(default=0.5, gt=0)
+    statement_timeout_s: float = Field(default=120.0, gt=0)
+    retries: int = Field(default=5, ge=0)
+    lag_seconds: float = Field(default=0.0, ge=0)
+    restart: bool = False
+    partition_min_rows: int = Field(default=200_000, ge=1)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> SyncSpec:
+        for table in self.tables:
+            if self.mode is Mode.INCREMENTAL and table.cursor is None:
+                raise ValueError(
+                    f"incremental mode needs a cursor column for table {table.name!r} "
+                    "(e.g. --cursor updated_at)"
+                )
+            if self.mode is not Mode.INCREMENTAL and table.cursor is not None:
+                raise ValueError("--cursor only applies to --mode incremental")
+        targets = [t.target for t in self.tables]
+        if len(set(targets)) != len(targets):
+            raise ValueError("two tables would be written to the same destination table")
+        return self
