@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -74,7 +75,7 @@ def check_identifier(name: str, what: str = "name") -> str:
     return name
 
 
-def arrow_type(sql: sa.types.TypeEngine[object], *, dialect: str, where: str) -> pa.DataType:
+def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
     generic = sql.as_generic() if hasattr(sql, "as_generic") else sql
     if isinstance(sql, postgresql.UUID | postgresql.JSON | postgresql.JSONB | postgresql.ARRAY):
@@ -108,10 +109,10 @@ def arrow_type(sql: sa.types.TypeEngine[object], *, dialect: str, where: str) ->
     raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
 
 
-def sql_type(col: Column) -> sa.types.TypeEngine[object]:
+def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     """Map an Arrow type back to a portable SQLAlchemy type for CREATE TABLE."""
     t = col.type
-    mapping: list[tuple[bool, sa.types.TypeEngine[object]]] = [
+    mapping: list[tuple[bool, sa.types.TypeEngine[Any]]] = [
         (pa.types.is_boolean(t), sa.Boolean()),
         (pa.types.is_int16(t) or pa.types.is_int8(t), sa.SmallInteger()),
         (pa.types.is_int32(t), sa.Integer()),

@@ -13,15 +13,11 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBat
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks()
         batch = (
-            batch.to_batches()[0]
-            if batch.num_rows
-            else pa.RecordBatch.from_pylist([], schema=batch.schema)
+            batch.to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], schema=batch.schema)
         )
     if batch.schema.equals(schema):
         return batch
-    arrays = [
-        cast_array(batch.column(i), field.type, field.name) for i, field in enumerate(schema)
-    ]
+    arrays = [cast_array(batch.column(i), field.type, field.name) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

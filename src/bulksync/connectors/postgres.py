@@ -14,10 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
 import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.base import Capabilities
 from bulksync.connectors.conform import conform
-from bulksync.connectors.sql import SqlConnector, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -28,6 +31,7 @@ from bulksync.errors import (
     UnknownTableError,
     redact,
 )
+from bulksync.schema import Index
 
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
 
@@ -50,7 +54,9 @@ class PostgresConnector(SqlConnector):
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
         sa_url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", url)
         adbc_url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-        super().__init__(sqlalchemy_url=sa_url, safe_url=safe_pg_url(url))
+        super().__init__(safe_url=safe_pg_url(url), sa_dialect=pg_dialect.dialect())  # type: ignore[no-untyped-call]
+        self._sa_url = sa_url
+        self._inspector_engine: sa.Engine | None = None
         try:
             self._conn = adbc_pg.connect(adbc_url, autocommit=True)
         except adbc_driver_manager.Error as exc:
@@ -62,6 +68,40 @@ class PostgresConnector(SqlConnector):
 
     def placeholder(self, n: int) -> str:
         return f"${n}"
+
+    def _inspect(self) -> sa.Inspector:
+        if self._inspector_engine is None:
+            self._inspector_engine = sa.create_engine(self._sa_url, poolclass=NullPool)
+        try:
+            return sa.inspect(self._inspector_engine.connect())
+        except sa.exc.OperationalError as exc:
+            raise ConnectError(f"cannot read the catalog of {self.safe_url}") from exc
+
+    def _table_names(self) -> list[str]:
+        inspector = self._inspect()
+        try:
+            return list(inspector.get_table_names())
+        finally:
+            inspector.bind.close()  # type: ignore[union-attr]
+
+    def _reflect(self, table: str) -> Reflected | None:
+        inspector = self._inspect()
+        try:
+            if not inspector.has_table(table):
+                return None
+            columns = [
+                (str(c["name"]), c["type"], bool(c.get("nullable", True)))
+                for c in inspector.get_columns(table)
+            ]
+            pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+            indexes = tuple(
+                Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+                for ix in inspector.get_indexes(table)
+                if ix.get("name") and all(ix["column_names"])
+            )
+        finally:
+            inspector.bind.close()  # type: ignore[union-attr]
+        return Reflected(columns, pk, indexes)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
@@ -85,8 +125,7 @@ class PostgresConnector(SqlConnector):
                 return
             stage = f"_bs_stage_{table}"
             self._cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} "
-                f"(LIKE {quote(table)} INCLUDING DEFAULTS)"
+                f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} (LIKE {quote(table)} INCLUDING DEFAULTS)"
             )
             self._cur.adbc_ingest(stage, data, mode="append", temporary=True)
             self._cur.execute(self.upsert_sql(table, f"pg_temp.{quote(stage)}", schema.names, upsert_key))
@@ -102,8 +141,7 @@ class PostgresConnector(SqlConnector):
         wanted = f"{table}_pkey"[:63]
         if rows and rows[0]["conname"] != wanted:
             self._execute(
-                f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(rows[0]['conname'])} "
-                f"TO {quote(wanted)}"
+                f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(rows[0]['conname'])} TO {quote(wanted)}"
             )
 
     def translate(self, exc: Exception, *, context: str) -> SyncError:
@@ -130,4 +168,5 @@ class PostgresConnector(SqlConnector):
         except adbc_driver_manager.Error:
             pass  # closing a connection the server already dropped
         finally:
-            super().close()
+            if self._inspector_engine is not None:
+                self._inspector_engine.dispose()

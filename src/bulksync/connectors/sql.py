@@ -10,11 +10,12 @@ import decimal
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateTable
 
 from bulksync.connectors.base import (
     Capabilities,
@@ -32,6 +33,15 @@ from bulksync.spec import Filter
 STATE_TABLE = "_bulksync_state"
 REJECT_TABLE = "_bulksync_rejects"
 INTERNAL = (STATE_TABLE, REJECT_TABLE)
+
+
+@dataclass(frozen=True)
+class Reflected:
+    """A table as a catalog describes it, before mapping to Arrow."""
+
+    columns: list[tuple[str, sa.types.TypeEngine[Any], bool]]
+    primary_key: tuple[str, ...]
+    indexes: tuple[Index, ...]
 
 
 def quote(name: str) -> str:
@@ -72,9 +82,9 @@ class SqlConnector(abc.ABC):
     dialect: ClassVar[str]
     capabilities: Capabilities = Capabilities()
 
-    def __init__(self, *, sqlalchemy_url: str, safe_url: str) -> None:
+    def __init__(self, *, safe_url: str, sa_dialect: sa.Dialect) -> None:
         self.safe_url = safe_url
-        self._engine = sa.create_engine(sqlalchemy_url, poolclass=NullPool)
+        self.sa_dialect = sa_dialect
         self._described: dict[str, TableSchema] = {}
 
     # -- placeholders and parameters (overridden per dialect) ---------------------------------
@@ -97,71 +107,68 @@ class SqlConnector(abc.ABC):
 
     # -- catalog ------------------------------------------------------------------------------
 
+    @abc.abstractmethod
+    def _table_names(self) -> list[str]:
+        """Every table in the catalog."""
+
+    @abc.abstractmethod
+    def _reflect(self, table: str) -> Reflected | None:
+        """The table's columns (as SQLAlchemy types), primary key and indexes; None if absent."""
+
     def list_tables(self) -> list[str]:
-        with self._catalog() as inspector:
-            names = inspector.get_table_names()
+        names = self._table_names()
         return sorted(n for n in names if n not in INTERNAL and "__bulksync_" not in n)
 
     def describe(self, table: str) -> TableSchema:
         found = self.find(table)
         if found is None:
             known = ", ".join(self.list_tables()) or "none"
-            raise UnknownTableError(
-                f"table {table!r} does not exist in {self.safe_url} (tables: {known})"
-            )
+            raise UnknownTableError(f"table {table!r} does not exist in {self.safe_url} (tables: {known})")
         return found
 
     def find(self, table: str) -> TableSchema | None:
         if table in self._described:
             return self._described[table]
-        with self._catalog() as inspector:
-            if not inspector.has_table(table):
-                return None
-            columns = tuple(
-                Column(
-                    name=c["name"],
-                    type=arrow_type(c["type"], dialect=self.dialect, where=f"{table}.{c['name']}"),
-                    nullable=bool(c.get("nullable", True)),
-                    length=getattr(c["type"], "length", None),
-                )
-                for c in inspector.get_columns(table)
+        reflected = self._reflect(table)
+        if reflected is None:
+            return None
+        columns = tuple(
+            Column(
+                name=name,
+                type=arrow_type(satype, dialect=self.dialect, where=f"{table}.{name}"),
+                nullable=nullable,
+                length=getattr(satype, "length", None),
             )
-            pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
-            indexes = tuple(
-                Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
-                for ix in inspector.get_indexes(table)
-                if ix.get("name") and all(ix["column_names"])
-            )
-        schema = TableSchema(table, columns, pk, indexes)
+            for name, satype, nullable in reflected.columns
+        )
+        schema = TableSchema(table, columns, reflected.primary_key, reflected.indexes)
         self._described[table] = schema
         return schema
-
-    @contextmanager
-    def _catalog(self) -> Iterator[sa.Inspector]:
-        with self._engine.connect() as conn:
-            yield sa.inspect(conn)
 
     # -- DDL ----------------------------------------------------------------------------------
 
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
         meta = sa.MetaData()
         cols = [
-            sa.Column(c.name, sql_type(c), nullable=c.nullable and c.name not in schema.primary_key)
+            sa.Column(c.name, self.column_type(c), nullable=c.nullable and c.name not in schema.primary_key)
             for c in schema.columns
         ]
         table = sa.Table(schema.name, meta, *cols)
         if schema.primary_key:
             table.append_constraint(sa.PrimaryKeyConstraint(*schema.primary_key))
-        with self._engine.begin() as conn:
-            table.create(conn)
+        self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect)))
         self._described.pop(schema.name, None)
         if with_indexes:
             self.create_indexes(schema)
 
     def create_indexes(self, schema: TableSchema) -> None:
-        with self._engine.begin() as conn:
-            for ix in schema.indexes:
-                conn.exec_driver_sql(self.index_sql(schema.name, ix))
+        for ix in schema.indexes:
+            self._execute(self.index_sql(schema.name, ix))
+        self._described.pop(schema.name, None)
+
+    def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
+        """The SQL type this dialect stores ``col`` as."""
+        return sql_type(col)
 
     def index_sql(self, table: str, ix: Index) -> str:
         unique = "UNIQUE " if ix.unique else ""
@@ -171,8 +178,7 @@ class SqlConnector(abc.ABC):
         )
 
     def drop_table(self, table: str) -> None:
-        with self._engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
+        self._execute(f"DROP TABLE IF EXISTS {quote(table)}")
         self._described.pop(table, None)
 
     # -- reads --------------------------------------------------------------------------------
@@ -189,7 +195,8 @@ class SqlConnector(abc.ABC):
     ) -> tuple[str, list[Any]]:
         """Compile structured filters to ``WHERE`` with bound parameters (never interpolated)."""
         ops = {"eq": "=", "ge": ">=", "lt": "<"}
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for f in filters:
             col = table.column(f.column)
             clauses.append(f"{quote(col.name)} {ops[f.op]} {self.placeholder(start + len(params))}")
@@ -229,33 +236,35 @@ class SqlConnector(abc.ABC):
     # -- checkpoints and rejects --------------------------------------------------------------
 
     def ensure_internal_tables(self) -> None:
-        with self._engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sync_id VARCHAR(64) NOT NULL, "
-                "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
-                "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
-                "PRIMARY KEY (sync_id, part))"
-            )
-            conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {REJECT_TABLE} (sync_id VARCHAR(64) NOT NULL, "
-                "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data TEXT NOT NULL, "
-                "reason TEXT NOT NULL, rejected_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
-            )
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
+            "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
+            "PRIMARY KEY (sync_id, part))"
+        )
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {REJECT_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data TEXT NOT NULL, "
+            "reason TEXT NOT NULL, rejected_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+        )
 
     def load_states(self, sync_id: str) -> list[PartitionState]:
         self.ensure_internal_tables()
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    f"SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done "
-                    f"FROM {STATE_TABLE} WHERE sync_id = :s ORDER BY part"
-                ),
-                {"s": sync_id},
-            ).all()
+        rows = self._query(
+            "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done "
+            f"FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
+            [sync_id],
+        ).to_pylist()
         return [
             PartitionState(
-                r[0], r[1], int(r[2]), decode_key(r[3]), decode_key(r[4]), decode_key(r[5]),
-                int(r[6]), bool(r[7]),
+                r["sync_id"],
+                r["tbl"],
+                int(r["part"]),
+                decode_key(r["lower_key"]),
+                decode_key(r["upper_key"]),
+                decode_key(r["last_key"]),
+                int(r["rows_done"]),
+                bool(r["done"]),
             )
             for r in rows
         ]
@@ -278,16 +287,23 @@ class SqlConnector(abc.ABC):
             f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "
             f"rows_done, done) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
             "last_key = excluded.last_key, rows_done = excluded.rows_done, done = excluded.done",
-            [s.sync_id, s.table, s.partition, encode_key(s.lower), encode_key(s.upper),
-             encode_key(s.last), s.rows, int(s.done)],
+            [
+                s.sync_id,
+                s.table,
+                s.partition,
+                encode_key(s.lower),
+                encode_key(s.upper),
+                encode_key(s.last),
+                s.rows,
+                int(s.done),
+            ],
         )
 
     def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
         marks = ", ".join(self.placeholder(i) for i in range(1, 6))
         for r in rejects:
             self._execute(
-                f"INSERT INTO {REJECT_TABLE} (sync_id, tbl, row_key, row_data, reason) "
-                f"VALUES ({marks})",
+                f"INSERT INTO {REJECT_TABLE} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
                 [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason],
             )
 
@@ -344,11 +360,12 @@ class SqlConnector(abc.ABC):
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
 
-    def after_rename(self, table: str) -> None:
+    def after_rename(self, table: str) -> None:  # noqa: B027 - optional hook, empty by default
         """Dialect hook inside the swap transaction (PostgreSQL renames the primary key)."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        self._engine.dispose()
+        """Close the data connection."""
 
 
 class SqlTransaction:

@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bulksync.connectors.base import Capabilities
 from bulksync.connectors.conform import conform, to_sqlite_storage
-from bulksync.connectors.sql import SqlConnector, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -24,8 +26,9 @@ from bulksync.errors import (
     SyncError,
     UsageError,
 )
-from bulksync.schema import Column
+from bulksync.schema import Column, Index
 
+_DIALECT: Any = sqlite_dialect.dialect()
 _BAD_ROW_WORDS = ("constraint failed", "datatype mismatch", "too big")
 _BUSY_WORDS = ("database is locked", "database table is locked", "busy")
 
@@ -55,7 +58,7 @@ class SqliteConnector(SqlConnector):
         if create and not path.parent.is_dir():
             raise ConnectError(f"folder {str(path.parent)!r} for SQLite file does not exist")
         self.path = path
-        super().__init__(sqlalchemy_url=f"sqlite:///{path}", safe_url=str(path))
+        super().__init__(safe_url=str(path), sa_dialect=_DIALECT)
         try:
             self._conn = adbc_sqlite.connect(str(path), autocommit=True)
         except adbc_driver_manager.Error as exc:
@@ -69,6 +72,40 @@ class SqliteConnector(SqlConnector):
 
     def placeholder(self, n: int) -> str:
         return "?"
+
+    def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
+        # INTEGER, not BIGINT: SQLite integers are 64-bit anyway, and only an INTEGER PRIMARY KEY
+        # is the rowid itself (no second index to maintain on every insert).
+        if pa.types.is_integer(col.type):
+            return sa.Integer()
+        return super().column_type(col)
+
+    # Reflection goes through this same ADBC connection: a second SQLite library (pysqlite)
+    # on the same file in one process would break SQLite's POSIX locks and can corrupt it.
+
+    def _table_names(self) -> list[str]:
+        rows = self._query("SELECT name FROM sqlite_master WHERE type = 'table'").to_pylist()
+        return [r["name"] for r in rows if not r["name"].startswith("sqlite_")]
+
+    def _reflect(self, table: str) -> Reflected | None:
+        if table not in self._table_names():
+            return None
+        info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
+        resolve = _DIALECT._resolve_type_affinity
+        columns = [(c["name"], resolve(c["type"] or ""), not c["notnull"] and not c["pk"]) for c in info]
+        pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
+        return Reflected(columns, pk, self._indexes(table))
+
+    def _indexes(self, table: str) -> tuple[Index, ...]:
+        found = []
+        for ix in self._query(f"PRAGMA index_list({quote(table)})").to_pylist():
+            if ix["origin"] != "c":  # skip the automatic indexes of PRIMARY KEY / UNIQUE
+                continue
+            cols = self._query(f"PRAGMA index_info({quote(ix['name'])})").to_pylist()
+            names = tuple(c["name"] for c in sorted(cols, key=lambda c: c["seqno"]))
+            if all(names):  # expression indexes have no column names
+                found.append(Index(ix["name"], names, bool(ix["unique"])))
+        return tuple(found)
 
     def param(self, column: Column, value: Any) -> Any:
         value = super().param(column, value)
@@ -111,8 +148,7 @@ class SqliteConnector(SqlConnector):
                 return
             stage = f"_bs_stage_{table}"
             self._cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} AS "
-                f"SELECT * FROM main.{quote(table)} WHERE 0"
+                f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} AS SELECT * FROM main.{quote(table)} WHERE 0"
             )
             self._cur.adbc_ingest(stage, data, mode="append", temporary=True)
             self._cur.execute(self.upsert_sql(table, f"temp.{quote(stage)}", schema.names, upsert_key))
@@ -130,8 +166,5 @@ class SqliteConnector(SqlConnector):
         return PermanentError(f"{context}: {text}")
 
     def close(self) -> None:
-        try:
-            self._cur.close()
-            self._conn.close()
-        finally:
-            super().close()
+        self._cur.close()
+        self._conn.close()

@@ -48,7 +48,7 @@ def _encode_value(value: Any) -> Any:
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict):
-        (tag, text), = value.items()
+        ((tag, text),) = value.items()
         if tag == "ts":
             return dt.datetime.fromisoformat(text)
         if tag == "date":

@@ -1,0 +1,1 @@
+"""Benchmark harness: bulksync against the tools people would otherwise use (see README.md)."""

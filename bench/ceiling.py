@@ -1,0 +1,59 @@
+"""The binary COPY files behind the ``ceiling`` runs, and filling a table from them quickly.
+
+Made once per source file: load the table with the psycopg text-COPY peer (untimed), then
+``\\copy … TO`` the whole table and its two halves split at the median id.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.bets import TABLE
+from bench.context import Bench
+from bench.postgres import copy_from_file, copy_to_file, count_rows, psql, reset_table
+
+
+class CeilingFiles:
+    """``whole`` holds every row; ``halves`` split them by id for two parallel loads."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        stem = bench.source_db.stem
+        self.whole = bench.data_dir / f"{stem}.ceiling.bin"
+        self.halves = (
+            bench.data_dir / f"{stem}.ceiling-1.bin",
+            bench.data_dir / f"{stem}.ceiling-2.bin",
+        )
+
+    def ensure(self) -> None:
+        """Write the files unless they exist and are newer than the source."""
+        files = (self.whole, *self.halves)
+        stat = self.bench.source_db.stat()
+        source_mtime = max(stat.st_mtime, stat.st_ctime)  # ctime: when the copy was made
+        if all(f.exists() and f.stat().st_mtime > source_mtime for f in files):
+            return
+        print("  preparing the binary COPY files for the ceiling", file=sys.stderr, flush=True)
+        bench, table = self.bench, TABLE
+        reset_table(bench.pg, table)
+        subprocess.run(
+            bench.peer("psycopg_copy", bench.source_db, bench.pg, table),
+            check=True,
+            capture_output=True,
+            env=bench.env,
+        )
+        loaded = count_rows(bench.pg, table)
+        if loaded != bench.rows:
+            raise SystemExit(f"ceiling preparation loaded {loaded:,} rows, not {bench.rows:,}")
+        middle = f"(SELECT id FROM {table} ORDER BY id OFFSET {bench.rows // 2} LIMIT 1)"
+        copy_to_file(bench.pg, f"(SELECT * FROM {table} WHERE id < {middle})", self.halves[0])
+        copy_to_file(bench.pg, f"(SELECT * FROM {table} WHERE id >= {middle})", self.halves[1])
+        copy_to_file(bench.pg, table, self.whole)
+
+    def fill(self, table: str = TABLE) -> None:
+        """Make ``table`` hold exactly the source's rows (reload it only when its count is off)."""
+        if count_rows(self.bench.pg, table) == self.bench.rows:
+            return
+        self.ensure()
+        reset_table(self.bench.pg, table)
+        psql(self.bench.pg, copy_from_file(table, self.whole))

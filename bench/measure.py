@@ -1,0 +1,111 @@
+"""Run competitor commands as child processes and measure wall time and peak RSS.
+
+Peak RSS comes from GNU ``/usr/bin/time -v`` when it exists (exact for a single process), and
+from polling the process tree with psutil every 50 ms (catches a tool that forks workers: the
+polled value is the sum over the tree). The larger of the two is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+GNU_TIME = Path("/usr/bin/time")
+_MAXRSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+_POLL_S = 0.05
+
+
+@dataclass
+class Measurement:
+    """What one run of one or more parallel commands cost."""
+
+    seconds: float
+    peak_rss_mb: float
+    returncodes: list[int]
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return all(code == 0 for code in self.returncodes)
+
+
+class _TreePoller(threading.Thread):
+    """Samples the summed RSS of some process trees until told to stop."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak_bytes = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(_POLL_S):
+            self.peak_bytes = max(self.peak_bytes, sum(map(_tree_rss, self.pids)))
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True)]
+        if not GNU_TIME.exists():
+            procs.append(root)  # with GNU time the root is `time` itself: not the tool's memory
+        return sum(p.memory_info().rss for p in procs if p.is_running())
+    except psutil.Error:
+        return 0
+
+
+def measure(commands: list[list[str]], *, env: dict[str, str] | None = None) -> Measurement:
+    """Start every command at once, wait for all; stdout/stderr are the first command's."""
+    with tempfile.TemporaryDirectory(prefix="bench-time-") as tmp:
+        reports = [Path(tmp) / f"time-{i}.txt" for i in range(len(commands))]
+        wrapped = [_wrap(cmd, report) for cmd, report in zip(commands, reports, strict=True)]
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for cmd in wrapped
+        ]
+        poller = _TreePoller([p.pid for p in procs])
+        poller.start()
+        outputs = [p.communicate() for p in procs]
+        seconds = time.perf_counter() - started
+        poller.stop_event.set()
+        poller.join()
+        timed_kb = sum(_read_maxrss_kb(report) for report in reports)
+    return Measurement(
+        seconds=seconds,
+        peak_rss_mb=max(timed_kb * 1024, poller.peak_bytes) / 2**20,
+        returncodes=[p.returncode for p in procs],
+        stdout=outputs[0][0],
+        stderr="\n".join(err for _, err in outputs if err),
+    )
+
+
+def _wrap(command: list[str], report: Path) -> list[str]:
+    if GNU_TIME.exists():
+        return [str(GNU_TIME), "-v", "-o", str(report), *command]
+    return command
+
+
+def _read_maxrss_kb(report: Path) -> int:
+    if not report.exists():
+        return 0
+    match = _MAXRSS.search(report.read_text())
+    return int(match.group(1)) if match else 0
+
+
+def child_env(repo_root: Path) -> dict[str, str]:
+    """The environment for peers: this one plus ``bench`` importable from ``repo_root``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo_root), env.get("PYTHONPATH")]))
+    return env

@@ -1,0 +1,156 @@
+"""The five scenarios: which tools race, into which destination, against which subject."""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from bench.bets import TABLE, sqlite_ddl
+from bench.ceiling import CeilingFiles
+from bench.context import Bench
+from bench.dataset import count_sqlite_rows, generate_source, generated_path
+from bench.postgres import copy_from_file, count_rows, drop_state, psql_command, reset_table
+from bench.runner import Destination, Tool
+
+COPY_TABLE = "bets_copy"
+
+
+class Scenario(NamedTuple):
+    title: str
+    subject: str  # the tool every ratio is taken against
+    tools: Callable[[Bench], list[Tool]]
+
+
+def pg_table(bench: Bench, table: str) -> Destination:
+    return Destination(
+        reset=lambda: reset_table(bench.pg, table), count=lambda: count_rows(bench.pg, table)
+    )
+
+
+def sqlite_file(bench: Bench) -> tuple[str, Destination]:
+    path = bench.work_dir / "dest.db"
+
+    def reset() -> None:
+        bench.work_dir.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(path) as conn:
+            conn.execute(sqlite_ddl(TABLE))
+
+    def count() -> int:
+        return count_sqlite_rows(path) if path.exists() else -1
+
+    return str(path), Destination(reset=reset, count=count)
+
+
+def bulksync_to_pg(bench: Bench) -> Tool:
+    """bulksync's full SQLite → PostgreSQL copy (shared by three scenarios, run once)."""
+    command = bench.bulksync("copy", bench.source_db, bench.pg, "--table", TABLE, "--json")
+    return Tool("bulksync", [command], pg_table(bench, TABLE), bench.rows)
+
+
+def sqlite_to_pg(bench: Bench) -> list[Tool]:
+    src, pg, dest, rows = bench.source_db, bench.pg, pg_table(bench, TABLE), bench.rows
+    ceiling = CeilingFiles(bench)
+
+    def peer(name: str, module: str) -> Tool:
+        return Tool(name, [bench.peer(module, src, pg, TABLE)], dest, rows)
+
+    return [
+        peer("seeds", "seeds"),
+        peer("psycopg_copy", "psycopg_copy"),
+        peer("duckdb", "duckdb_attach"),
+        peer("adbc", "adbc_arrow"),
+        Tool(
+            "ceiling",
+            [bench.psql(copy_from_file(TABLE, ceiling.whole))],
+            dest,
+            rows,
+            setup=ceiling.ensure,
+        ),
+        Tool(
+            "ceiling_x2",
+            [bench.psql(copy_from_file(TABLE, half)) for half in ceiling.halves],
+            dest,
+            rows,
+            setup=ceiling.ensure,
+        ),
+        bulksync_to_pg(bench),
+    ]
+
+
+def pg_to_pg(bench: Bench) -> list[Tool]:
+    pg, dest, rows = bench.pg, pg_table(bench, COPY_TABLE), bench.rows
+    source_full = CeilingFiles(bench).fill
+    copy_out = psql_command(pg, f"COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")
+    copy_in = psql_command(pg, f"COPY {COPY_TABLE} FROM STDIN (FORMAT binary)")
+    pipeline = f"set -o pipefail; {shlex.join(copy_out)} | {shlex.join(copy_in)}"
+    bulksync = bench.bulksync(
+        "copy", pg, pg, "--table", TABLE, "--dest-table", COPY_TABLE, "--json"
+    )
+    return [
+        Tool(
+            "copy_psycopg",
+            [bench.peer("pg_passthrough", pg, f"{pg}#{COPY_TABLE}", TABLE)],
+            dest,
+            rows,
+            setup=source_full,
+        ),
+        Tool("copy_psql_pipe", [["bash", "-c", pipeline]], dest, rows, setup=source_full),
+        Tool("bulksync", [bulksync], dest, rows, setup=source_full),
+    ]
+
+
+def sqlite_to_sqlite(bench: Bench) -> list[Tool]:
+    path, dest = sqlite_file(bench)
+    src, rows = bench.source_db, bench.rows
+    return [
+        Tool("executemany_25k", [bench.peer("sqlite_executemany", src, path, TABLE)], dest, rows),
+        Tool(
+            "bulksync", [bench.bulksync("copy", src, path, "--table", TABLE, "--json")], dest, rows
+        ),
+    ]
+
+
+def upsert(bench: Bench) -> list[Tool]:
+    ceiling = CeilingFiles(bench)
+
+    def full_table() -> None:
+        ceiling.fill(TABLE)
+        drop_state(bench.pg)
+
+    full = Destination(reset=full_table, count=lambda: count_rows(bench.pg, TABLE))
+    command = bench.bulksync(
+        "copy", bench.source_db, bench.pg, "--table", TABLE, "--mode", "upsert", "--json"
+    )
+    return [bulksync_to_pg(bench), Tool("bulksync_upsert", [command], full, bench.rows)]
+
+
+def memory(bench: Bench) -> list[Tool]:
+    tools = [bulksync_to_pg(bench)]
+    if bench.big_rows is not None:
+        big_rows, data_dir = bench.big_rows, bench.data_dir
+        big = generated_path(big_rows, data_dir)
+        command = bench.bulksync("copy", big, bench.pg, "--table", TABLE, "--json")
+        tools.append(
+            Tool(
+                "bulksync_big",
+                [command],
+                pg_table(bench, TABLE),
+                big_rows,
+                setup=lambda: generate_source(rows=big_rows, data_dir=data_dir),
+            )
+        )
+    return tools
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "sqlite-pg": Scenario("SQLite → PostgreSQL", "bulksync", sqlite_to_pg),
+    "pg-pg": Scenario("PostgreSQL → PostgreSQL", "bulksync", pg_to_pg),
+    "sqlite-sqlite": Scenario("SQLite → SQLite", "bulksync", sqlite_to_sqlite),
+    "upsert": Scenario("Upsert into a full table (SQLite → PostgreSQL)", "bulksync_upsert", upsert),
+    "memory": Scenario("Memory flatness (SQLite → PostgreSQL)", "bulksync_big", memory),
+}

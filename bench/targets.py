@@ -1,0 +1,99 @@
+"""The numbers bulksync promises, each checked against this run's measurements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from bench.runner import Result
+
+Results = dict[str, dict[str, Result]]  # scenario → tool → best result
+Verdict = tuple[str, str]  # PASS / FAIL / NOT MEASURED, and the numbers behind it
+
+
+class Target(NamedTuple):
+    scenario: str
+    text: str
+    check: Callable[[Results], Verdict]
+
+
+def _subject(results: Results, scenario: str, tool: str) -> Result | Verdict:
+    """The tool's result, or the verdict when there is none: a failed subject fails the target."""
+    result = results.get(scenario, {}).get(tool)
+    if result is None:
+        return "NOT MEASURED", f"{tool} not measured"
+    if not result.ok:
+        return "FAIL", f"{tool} FAILED ({result.error})"
+    return result
+
+
+def at_least(scenario: str, subject: str, baselines: list[str], factor: float) -> Target:
+    """``subject`` rows/s ≥ ``factor`` x the fastest of ``baselines``."""
+    names = baselines[0] if len(baselines) == 1 else f"max({', '.join(baselines)})"
+
+    def check(results: Results) -> Verdict:
+        rates = {}
+        for name in baselines:
+            found = _subject(results, scenario, name)
+            if isinstance(found, Result) and found.rows_per_s:
+                rates[name] = found.rows_per_s
+        if not rates:
+            return "NOT MEASURED", f"no result for {names}"
+        mine = _subject(results, scenario, subject)
+        if not isinstance(mine, Result):
+            return mine
+        best = max(rates, key=rates.__getitem__)
+        rate, need = mine.rows_per_s or 0.0, factor * rates[best]
+        detail = (
+            f"{rate:,.0f} rows/s vs {factor:g} x {rates[best]:,.0f} ({best}) = {need:,.0f}"
+            f" → {rate / rates[best]:.2f}x"
+        )
+        return ("PASS" if rate >= need else "FAIL"), detail
+
+    return Target(scenario, f"{scenario}: {subject} ≥ {factor:g}x {names}", check)
+
+
+def rss_below(scenario: str, subject: str, limit_mb: float) -> Target:
+    """``subject``'s peak RSS stays under ``limit_mb``."""
+
+    def check(results: Results) -> Verdict:
+        mine = _subject(results, scenario, subject)
+        if not isinstance(mine, Result):
+            return mine
+        rss = mine.peak_rss_mb or 0.0
+        return ("PASS" if rss < limit_mb else "FAIL"), f"{rss:.0f} MB"
+
+    return Target(scenario, f"{scenario}: {subject} peak RSS < {limit_mb:g} MB", check)
+
+
+def rss_flat(scenario: str, small: str, big: str, tolerance: float) -> Target:
+    """The peak RSS of the ``big`` run is within ``tolerance`` of the ``small`` one."""
+
+    def check(results: Results) -> Verdict:
+        lo, hi = _subject(results, scenario, small), _subject(results, scenario, big)
+        if not isinstance(lo, Result):
+            return lo
+        if not isinstance(hi, Result):
+            return hi
+        lo_mb, hi_mb = lo.peak_rss_mb or 0.0, hi.peak_rss_mb or 0.0
+        change = (hi_mb - lo_mb) / lo_mb if lo_mb else float("inf")
+        detail = (
+            f"{hi_mb:.0f} MB at {hi.rows:,} rows vs {lo_mb:.0f} MB at {lo.rows:,} ({change:+.0%})"
+        )
+        return ("PASS" if abs(change) <= tolerance else "FAIL"), detail
+
+    return Target(
+        scenario, f"{scenario}: peak RSS of {big} within {tolerance:.0%} of {small}", check
+    )
+
+
+TARGETS: list[Target] = [
+    at_least("sqlite-pg", "bulksync", ["duckdb", "adbc"], 1.1),
+    at_least("sqlite-pg", "bulksync", ["ceiling"], 0.9),
+    at_least("sqlite-pg", "bulksync", ["seeds"], 10),
+    rss_below("sqlite-pg", "bulksync", 150),
+    at_least("pg-pg", "bulksync", ["copy_psycopg", "copy_psql_pipe"], 1.0),
+    at_least("sqlite-sqlite", "bulksync", ["executemany_25k"], 1.5),
+    at_least("upsert", "bulksync_upsert", ["bulksync"], 0.5),
+    rss_flat("memory", "bulksync", "bulksync_big", 0.20),
+]

@@ -1,0 +1,5 @@
+"""``python -m bulksync``."""
+
+from bulksync.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``bulksync`` command line (Typer); ``render.py`` is the only module that draws."""

@@ -1,0 +1,66 @@
+"""The ``bulksync`` command: one Typer app; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import version
+
+import typer
+from pydantic import ValidationError
+
+from bulksync.cli import generate as generate_cmd
+from bulksync.cli import move
+from bulksync.cli.render import print_error
+from bulksync.errors import SyncError, redact
+
+app = typer.Typer(
+    name="bulksync",
+    help="Move millions of rows between databases fast, in flat memory, losing nothing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never print locals: they may hold a DSN with a password
+    add_completion=False,
+)
+app.command("copy")(move.copy)
+app.command("migrate")(move.migrate)
+app.command("generate")(generate_cmd.generate)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bulksync {version('bulksync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """bulksync: copy, migrate and generate."""
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+    text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{where}: {text}" if where else text
+
+
+def main() -> None:
+    """Entry point: run the app; map every known failure to one line and an exit code."""
+    try:
+        app()  # usage errors are Typer's: message + exit code 2
+    except SyncError as exc:
+        print_error(exc.message)
+        sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        print_error(redact(_validation_message(exc)))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print_error("interrupted: re-run the same command to continue from the last checkpoint")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

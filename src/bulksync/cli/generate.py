@@ -1,0 +1,76 @@
+"""``bulksync generate``: a realistic betting dataset (seed 001's tables) into SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from bulksync.cli.render import ProgressView, err, print_json
+from bulksync.engine.memory import MemoryGuard
+from bulksync.engine.progress import ProgressTracker
+
+
+def generate(
+    dest: Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN to fill")],
+    scale: Annotated[
+        str, typer.Option("--scale", "-s", help="small (~0.56M rows) | medium | large | xlarge")
+    ] = "small",
+    seed: Annotated[int, typer.Option("--seed", help="same seed → same data")] = 42,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="only these tables (repeatable)")
+    ] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option("--rows", min=1, help="row count for the (single) --table, e.g. 1000000"),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print rows per table as JSON")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Generate players, matches, bets, odds and statcast with consistent relationships."""
+    from bulksync.datagen import generate as run_generate
+
+    if rows is not None and (not table or len(table) != 1):
+        raise typer.BadParameter("--rows needs exactly one --table")
+    override = {table[0]: rows} if rows is not None and table else None
+    guard = MemoryGuard(max_mb=10**6)
+    started = time.monotonic()
+    with ProgressView(enabled=not quiet) as view:
+        tracker = ProgressTracker([view], guard.rss_mb)
+        seen: dict[str, int] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in seen:
+                tracker.start(name, total=total, partitions=1)
+                seen[name] = 0
+            tracker.advance(name, rows=done - seen[name], nbytes=0)
+            seen[name] = done
+            if done >= total:
+                tracker.phase(name, "done")
+
+        counts = run_generate(
+            dest,
+            scale=scale,
+            seed=seed,
+            tables=table,
+            rows_override=override,
+            on_progress=on_progress,
+        )
+    seconds = time.monotonic() - started
+    total = sum(counts.values())
+    if json_out:
+        print_json(
+            {
+                "tables": counts,
+                "rows": total,
+                "seconds": round(seconds, 3),
+                "rows_per_s": round(total / seconds, 1) if seconds else 0.0,
+                "memory_peak_mb": round(guard.peak_mb, 1),
+            }
+        )
+    elif not quiet:
+        err.print(
+            f"generated {total:,} rows in {seconds:.2f}s ({total / max(seconds, 1e-9):,.0f} rows/s, "
+            f"peak memory {guard.peak_mb:.0f} MB): " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        )

@@ -1,0 +1,100 @@
+"""Options shared by the commands that move rows, and turning them into a SyncSpec."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bulksync.errors import UsageError
+from bulksync.spec import Filter, Mode
+
+ModeOpt = Annotated[
+    Mode,
+    typer.Option("--mode", "-m", envvar="BULKSYNC_MODE", help="append | replace | upsert | incremental"),
+]
+KeyOpt = Annotated[
+    list[str] | None,
+    typer.Option("--key", help="key column(s) that identify a row (default: the primary key)"),
+]
+CursorOpt = Annotated[
+    str | None,
+    typer.Option("--cursor", help="incremental mode: column that grows on change, e.g. updated_at"),
+]
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="equality filter COLUMN=VALUE (repeatable), e.g. channel=VN"),
+]
+DateColOpt = Annotated[
+    str | None,
+    typer.Option("--date-column", help="date/time column that --since/--until apply to"),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="only rows with date-column >= this (ISO date/time)")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="only rows with date-column < this (ISO date/time)")
+]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers", "-w", envvar="BULKSYNC_WORKERS", min=1, max=64, help="parallel partitions/tables"
+    ),
+]
+MemoryOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-memory-mb",
+        envvar="BULKSYNC_MAX_MEMORY_MB",
+        min=64,
+        help="memory guard: batches shrink and readers pause above 80 % of this",
+    ),
+]
+BatchOpt = Annotated[
+    float,
+    typer.Option(
+        "--batch-mb",
+        envvar="BULKSYNC_BATCH_MB",
+        min=0.01,
+        help="starting batch size in MB (adapted to the observed write time)",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--statement-timeout",
+        envvar="BULKSYNC_STATEMENT_TIMEOUT",
+        help="seconds one batch may hold locks before it is retried",
+    ),
+]
+RetriesOpt = Annotated[
+    int, typer.Option("--retries", envvar="BULKSYNC_RETRIES", min=0, help="retries per batch")
+]
+LagOpt = Annotated[
+    float,
+    typer.Option("--lag-seconds", help="incremental: re-read this much before the watermark"),
+]
+RestartOpt = Annotated[
+    bool, typer.Option("--restart", help="ignore checkpoints of an earlier run and start over")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
+
+
+def build_filters(
+    where: list[str] | None, date_column: str | None, since: str | None, until: str | None
+) -> tuple[Filter, ...]:
+    """Turn --where/--since/--until into structured filters (values become bound parameters)."""
+    filters: list[Filter] = []
+    for item in where or []:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise UsageError(f"--where {item!r}: use COLUMN=VALUE, e.g. --where channel=VN")
+        filters.append(Filter(column=column.strip(), op="eq", value=value))
+    if (since or until) and not date_column:
+        raise UsageError("--since/--until need --date-column (the date/time column to filter on)")
+    if date_column and since:
+        filters.append(Filter(column=date_column, op="ge", value=since))
+    if date_column and until:
+        filters.append(Filter(column=date_column, op="lt", value=until))
+    return tuple(filters)

@@ -1,0 +1,158 @@
+"""Drawing progress and results: Rich bars on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from bulksync.engine.progress import ProgressEvent
+from bulksync.engine.result import SyncResult
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        rate = task.fields.get("rate", 0.0)
+        return Text(f"{rate:,.0f} rows/s", style="cyan")
+
+
+class _RowsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        total = int(task.total or 0)
+        return Text(f"{int(task.completed):,}/{total:,}", style="green")
+
+
+class _MemColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.fields.get('rss', 0.0):.0f} MB", style="magenta")
+
+
+class ProgressView:
+    """A listener for ProgressEvents: one bar per table, or a log line every few seconds."""
+
+    def __init__(self, *, enabled: bool = True, log_every_s: float = 5.0) -> None:
+        self.enabled = enabled
+        self.live = enabled and err.is_terminal
+        self._log_every = log_every_s
+        self._last_log: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskID] = {}
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            _RowsColumn(),
+            _RateColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            _MemColumn(),
+            console=err,
+            transient=False,
+        )
+
+    def __enter__(self) -> ProgressView:
+        if self.live:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.live:
+            self._progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self.enabled:
+            return
+        if self.live:
+            self._update_bar(event)
+        else:
+            self._log_line(event)
+
+    def _update_bar(self, e: ProgressEvent) -> None:
+        with self._lock:
+            label = f"{e.table} [{e.phase}]" if e.phase not in ("copying", "planned") else e.table
+            if e.table not in self._tasks:
+                self._tasks[e.table] = self._progress.add_task(label, total=max(e.rows_total, 1))
+            total = e.rows_done if e.phase == "done" else max(e.rows_total, e.rows_done, 1)
+            self._progress.update(
+                self._tasks[e.table],
+                description=label,
+                completed=e.rows_done,
+                total=max(total, 1),
+                rate=e.rows_per_s,
+                rss=e.rss_mb,
+            )
+
+    def _log_line(self, e: ProgressEvent) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if e.phase == "copying" and now - self._last_log.get(e.table, 0.0) < self._log_every:
+                return
+            self._last_log[e.table] = now
+        eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
+        err.print(
+            f"{e.table}: {e.phase} {e.rows_done:,}/{e.rows_total:,} rows ({e.percent:.1f}%) "
+            f"{e.rows_per_s:,.0f} rows/s ETA {eta} RSS {e.rss_mb:.0f} MB"
+            + (f" rejected {e.rejected:,}" if e.rejected else "")
+            + (f" — {e.message}" if e.message else "")
+        )
+
+
+def print_summary(result: SyncResult) -> None:
+    """The final summary: per table, then seed 002's totals."""
+    table = Table(title=f"bulksync: {result.status}", title_justify="left")
+    for col in ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds"):
+        table.add_column(col, justify="right" if col not in ("table", "→ target", "mode") else "left")
+    for t in result.tables:
+        table.add_row(
+            t.table,
+            t.target,
+            t.mode,
+            f"{t.rows_read:,}",
+            f"{t.rows_written:,}",
+            f"{t.rows_rejected:,}",
+            f"{t.batches:,}",
+            f"{t.duration_s:.2f}",
+        )
+    err.print(table)
+    d = result.to_dict()
+    err.print(
+        f"total {d['total_rows']:,} · processed {d['processed_rows']:,} · "
+        f"failed/rejected {d['failed_rows']:,} · batches {d['batch_count']:,} · "
+        f"duration {d['duration_s']:.2f}s · avg batch {d['avg_batch_s'] * 1000:.0f} ms · "
+        f"peak memory {d['memory_peak_mb']:.0f} MB · {d['rows_per_s']:,.0f} rows/s"
+    )
+    if result.failed_rows:
+        err.print(
+            f"[yellow]{result.failed_rows:,} rejected rows are in the destination's "
+            "_bulksync_rejects table with the reason for each[/yellow]"
+        )
+
+
+def print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)

@@ -1,0 +1,230 @@
+"""One partition's pipeline: a reader thread and a writer joined by a bounded queue.
+
+Reading and writing overlap; the queue holds at most ``queue_depth`` batches, which bounds
+memory. Each batch is committed with its checkpoint, so stopping anywhere loses nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+
+from bulksync.connectors.base import ChunkQuery, Connector, PartitionState
+from bulksync.engine.batching import BatchSizer
+from bulksync.engine.memory import MemoryGuard
+from bulksync.engine.plan import TablePlan
+from bulksync.engine.progress import ProgressTracker
+from bulksync.engine.retry import retrying
+from bulksync.engine.write import WriteTarget, Written, commit_batch
+from bulksync.spec import Mode, SyncSpec
+
+_END = object()
+
+
+@dataclass
+class RunContext:
+    """What every partition of one sync shares."""
+
+    spec: SyncSpec
+    open_source: Callable[[], Connector]
+    open_dest: Callable[[], Connector]
+    guard: MemoryGuard
+    tracker: ProgressTracker
+    stop: threading.Event
+    cancel: threading.Event
+    max_batch_bytes: int
+    write_lock: threading.Lock | None = None  # set when the destination allows one writer
+
+
+@dataclass
+class PartitionOutcome:
+    """Counters of one partition run."""
+
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    batches: int = 0
+    batch_seconds: float = 0.0
+    finished: bool = False
+    seconds: float = field(default=0.0)
+
+
+def last_key(batch: pa.RecordBatch, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """The ordering key of the batch's last row (the checkpoint after it commits)."""
+    end = batch.num_rows - 1
+    return tuple(batch.column(batch.schema.get_field_index(c))[end].as_py() for c in columns)
+
+
+class _Reconnecting:
+    """A connection that can be replaced after it was lost."""
+
+    def __init__(self, opener: Callable[[], Connector]) -> None:
+        self._opener = opener
+        self.conn = opener()
+
+    def reconnect(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        self.conn = self._opener()
+
+
+def run_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) -> PartitionOutcome:
+    """Move one partition to the end (or until stopped); return its counters."""
+    started = time.monotonic()
+    spec = ctx.spec
+    sizer = BatchSizer(
+        target_bytes=min(int(spec.batch_mb * 2**20), ctx.max_batch_bytes),
+        min_bytes=min(256 * 1024, ctx.max_batch_bytes),
+        max_bytes=ctx.max_batch_bytes,
+        target_seconds=spec.target_batch_seconds,
+    )
+    chunks: queue.Queue[object] = queue.Queue(maxsize=spec.queue_depth)
+    halt = threading.Event()  # this partition's reader only
+    source = _Reconnecting(ctx.open_source)
+    reader = threading.Thread(
+        target=_read_loop,
+        args=(ctx, plan, state, source, sizer, chunks, halt),
+        name=f"read-{plan.spec.name}-{state.partition}",
+        daemon=True,
+    )
+    reader.start()
+    try:
+        dest = _Reconnecting(ctx.open_dest)
+        try:
+            outcome = _write_loop(ctx, plan, state, dest, sizer, chunks)
+        finally:
+            dest.conn.close()
+    finally:
+        halt.set()
+        reader.join()
+        source.conn.close()
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _read_loop(
+    ctx: RunContext,
+    plan: TablePlan,
+    state: PartitionState,
+    source: _Reconnecting,
+    sizer: BatchSizer,
+    out: queue.Queue[object],
+    halt: threading.Event,
+) -> None:
+    after = state.last
+
+    def halted() -> bool:
+        return halt.is_set() or ctx.stop.is_set() or ctx.cancel.is_set()
+
+    try:
+        while not halted():
+            if ctx.guard.wait_for_room(halt):
+                sizer.shrink()
+            query = ChunkQuery(plan.source, plan.order, sizer.rows(), after, state.upper, plan.filters)
+            batch = retrying(
+                partial(_read_one, source, query), retries=ctx.spec.retries, reconnect=source.reconnect
+            )
+            sizer.observe_chunk(batch.num_rows, batch.nbytes)
+            if batch.num_rows:
+                after = last_key(batch, plan.order)
+                _put(out, batch, halted)
+            if batch.num_rows < query.limit:
+                break
+        _put(out, _END, halted)
+    except BaseException as exc:
+        _put(out, exc, halted)
+
+
+def _read_one(source: _Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
+    return source.conn.read_chunk(query)
+
+
+def _commit_one(
+    dest: _Reconnecting, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState
+) -> Written:
+    return commit_batch(dest.conn, target, batch, state)
+
+
+def _put(out: queue.Queue[object], item: object, halted: Callable[[], bool]) -> None:
+    while not halted():
+        try:
+            out.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _write_loop(
+    ctx: RunContext,
+    plan: TablePlan,
+    state: PartitionState,
+    dest: _Reconnecting,
+    sizer: BatchSizer,
+    chunks: queue.Queue[object],
+) -> PartitionOutcome:
+    outcome = PartitionOutcome()
+    target = WriteTarget(
+        table=plan.write_to,
+        source_table=plan.spec.name,
+        sync_id=plan.sync_id,
+        key=plan.key,
+        upsert=ctx.spec.mode in (Mode.UPSERT, Mode.INCREMENTAL),
+    )
+    lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
+    while True:
+        try:
+            item = chunks.get(timeout=0.1)
+        except queue.Empty:
+            if ctx.cancel.is_set() or ctx.stop.is_set():
+                return outcome
+            continue
+        if item is _END:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, pa.RecordBatch)
+        proposed = replace(state, last=last_key(item, plan.order), rows=state.rows + item.num_rows)
+        began = time.monotonic()
+        with lock:
+            written = retrying(
+                partial(_commit_one, dest, target, item, proposed),
+                retries=ctx.spec.retries,
+                reconnect=dest.reconnect,
+            )
+        took = time.monotonic() - began
+        sizer.observe_write(took)
+        state.last, state.rows = proposed.last, state.rows + written.rows
+        outcome.rows_read += item.num_rows
+        outcome.rows_written += written.rows
+        outcome.rows_rejected += written.rejected
+        outcome.batches += 1
+        outcome.batch_seconds += took
+        ctx.tracker.advance(
+            plan.final.name, rows=item.num_rows, nbytes=item.nbytes, rejected=written.rejected
+        )
+        if ctx.cancel.is_set() or ctx.stop.is_set():
+            return outcome  # stopped between batches: the checkpoint is where we are
+    _mark_done(ctx, dest, state)
+    outcome.finished = True
+    return outcome
+
+
+def _mark_done(ctx: RunContext, dest: _Reconnecting, state: PartitionState) -> None:
+    state.done = True
+
+    def save() -> None:
+        with dest.conn.transaction() as tx:
+            tx.save_state(state)
+
+    with ctx.write_lock or nullcontext():
+        retrying(save, retries=ctx.spec.retries, reconnect=dest.reconnect)

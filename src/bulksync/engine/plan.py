@@ -1,0 +1,204 @@
+"""Planning: turn a TableSpec into checked schemas, a key, partitions and their checkpoints.
+
+Resuming is part of planning: if the destination holds unfinished checkpoints for this sync,
+the plan is those partitions, each continuing after its last committed key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from bulksync.connectors.base import Destination, PartitionState, Source
+from bulksync.engine.checkpoint import sync_id as make_sync_id
+from bulksync.errors import SchemaMismatchError, UsageError
+from bulksync.schema import Index, TableSchema
+from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
+
+STAGING_SUFFIX = "__bulksync_new"
+
+
+@dataclass
+class TablePlan:
+    """Everything the engine needs to move one table."""
+
+    spec: TableSpec
+    source: TableSchema
+    final: TableSchema  # the destination table as it will look (name, columns, indexes)
+    write_to: str  # the table batches go to (a staging table in replace mode)
+    key: tuple[str, ...]
+    order: tuple[str, ...]  # key, or (cursor, *key) in incremental mode
+    sync_id: str
+    filters: tuple[Filter, ...]
+    estimated_rows: int
+    states: list[PartitionState] = field(default_factory=list)
+    build_indexes: bool = False
+    resumed_rows: int = 0
+
+    @property
+    def pending(self) -> list[PartitionState]:
+        return [s for s in self.states if not s.done]
+
+
+@dataclass(frozen=True)
+class CheckedTable:
+    """A table spec whose names were all found in the source catalog."""
+
+    spec: TableSpec
+    schema: TableSchema
+    key: tuple[str, ...]
+    order: tuple[str, ...]
+
+
+def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTable:
+    """Check every name against the source catalog (before anything is written anywhere)."""
+    schema = source.describe(table.name)
+    for f in table.filters:
+        schema.column(f.column)
+    key = table.key or schema.primary_key
+    if not key:
+        raise UsageError(
+            f"table {table.name!r} has no primary key: name the column(s) that identify a row with --key"
+        )
+    for col in key:
+        schema.column(col)
+    order = key
+    if spec.mode is Mode.INCREMENTAL:
+        assert table.cursor is not None
+        schema.column(table.cursor)
+        order = (table.cursor, *key)
+    return CheckedTable(table, schema, key, order)
+
+
+def plan_table(spec: SyncSpec, checked: CheckedTable, source: Source, dest: Destination) -> TablePlan:
+    """Find or make the checkpoints and the destination table for one checked table."""
+    table, schema, key, order = checked.spec, checked.schema, checked.key, checked.order
+    final = _target_schema(schema, table, key)
+    ident = make_sync_id(
+        source=_safe(spec.source), destination=_safe(spec.destination), table=table, mode=spec.mode
+    )
+    plan = TablePlan(
+        spec=table,
+        source=schema,
+        final=final,
+        write_to=table.target + STAGING_SUFFIX if spec.mode is Mode.REPLACE else table.target,
+        key=key,
+        order=order,
+        sync_id=ident,
+        filters=table.filters,
+        estimated_rows=0,
+    )
+    previous = [] if spec.restart else dest.load_states(ident)
+    unfinished = any(not s.done for s in previous) or (spec.mode is Mode.REPLACE and previous)
+    if unfinished and dest.find(plan.write_to) is not None:
+        plan.states = previous
+        plan.resumed_rows = sum(s.rows for s in previous)
+    else:
+        _fresh_states(spec, plan, source, previous)
+        _prepare_destination(spec, plan, dest)
+        dest.reset_states(ident, plan.states)
+    plan.build_indexes = _needs_indexes(plan, dest, spec.mode)
+    if spec.mode is Mode.INCREMENTAL and spec.lag_seconds > 0:
+        plan.filters = (*plan.filters, *_lag_filter(plan, spec.lag_seconds))
+    stats = source.stats(schema, key[0], plan.filters)
+    plan.estimated_rows = stats.rows
+    return plan
+
+
+def _safe(url: str) -> str:
+    from bulksync.connectors.registry import safe_url
+
+    return safe_url(url)
+
+
+def _target_schema(schema: TableSchema, table: TableSpec, key: tuple[str, ...]) -> TableSchema:
+    target = table.target
+    indexes = tuple(
+        ix if target == schema.name else Index(_index_name(target, ix), ix.columns, ix.unique)
+        for ix in schema.indexes
+    )
+    return TableSchema(target, schema.columns, key, indexes)
+
+
+def _index_name(table: str, ix: Index) -> str:
+    return f"{table}_{'_'.join(ix.columns)}_idx"[:63]
+
+
+def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: list[PartitionState]) -> None:
+    after: tuple[Any, ...] | None = None
+    done_lasts = [s.last for s in previous if s.done and s.last is not None]
+    if spec.mode in (Mode.APPEND, Mode.INCREMENTAL) and done_lasts:
+        after = max(done_lasts)  # continue after what earlier runs already delivered
+    bounds = _partition_bounds(spec, plan, source, after)
+    plan.states = [
+        PartitionState(plan.sync_id, plan.final.name, i, lower, upper, last=lower)
+        for i, (lower, upper) in enumerate(bounds)
+    ]
+
+
+def _partition_bounds(
+    spec: SyncSpec, plan: TablePlan, source: Source, after: tuple[Any, ...] | None
+) -> list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    single: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [(after, None)]
+    if spec.mode is Mode.INCREMENTAL or len(plan.key) != 1 or spec.workers < 2:
+        return single
+    if not pa.types.is_integer(plan.source.column(plan.key[0]).type):
+        return single
+    stats = source.stats(plan.source, plan.key[0], plan.filters)
+    if stats.min_key is None or stats.rows < 2 * spec.partition_min_rows:
+        return single
+    lo = int(stats.min_key) - 1 if after is None else max(int(after[0]), int(stats.min_key) - 1)
+    hi = int(stats.max_key)
+    parts = min(spec.workers, max(1, stats.rows // spec.partition_min_rows))
+    if hi - lo < parts * 2:
+        return single
+    cuts = [lo + (hi - lo) * i // parts for i in range(1, parts)]
+    edges: list[tuple[Any, ...] | None] = [after, *[(c,) for c in cuts], None]
+    return list(itertools.pairwise(edges))
+
+
+def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
+    if spec.mode is Mode.REPLACE:
+        dest.drop_table(plan.write_to)
+        dest.create_table(plan.final.renamed(plan.write_to), with_indexes=False)
+        return
+    existing = dest.find(plan.write_to)
+    if existing is None:
+        dest.create_table(plan.final, with_indexes=False)
+        return
+    missing = [c for c in plan.source.names if c not in existing.names]
+    if missing:
+        raise SchemaMismatchError(
+            f"destination table {plan.write_to!r} lacks column(s) {', '.join(missing)}; "
+            "add them, or use --mode replace to recreate the table"
+        )
+
+
+def _needs_indexes(plan: TablePlan, dest: Destination, mode: Mode) -> bool:
+    """Build the source's indexes after the load when the table is ours and has none yet."""
+    if mode is Mode.REPLACE or not plan.final.indexes:
+        return False
+    current = dest.find(plan.write_to)
+    return current is not None and not current.indexes
+
+
+def _lag_filter(plan: TablePlan, lag_seconds: float) -> tuple[Filter, ...]:
+    """Re-read rows whose cursor is within the lag window before the watermark (late arrivals)."""
+    lasts = [s.lower for s in plan.pending if s.lower is not None]
+    if not lasts:
+        return ()
+    watermark = min(lasts)[0]
+    if isinstance(watermark, dt.datetime):
+        value: str | int | float = (watermark - dt.timedelta(seconds=lag_seconds)).isoformat()
+    elif isinstance(watermark, int | float):
+        value = watermark - lag_seconds
+    else:
+        return ()
+    for s in plan.pending:
+        s.last = None  # the lag filter replaces the keyset bound for this run
+    assert plan.spec.cursor is not None
+    return (Filter(column=plan.spec.cursor, op="ge", value=value),)

@@ -1,0 +1,99 @@
+"""Progress events: what the engine tells the faces (CLI bars, logs, job store, metrics).
+
+The engine only emits; subscribers decide how to show them. Events are cheap (one per batch).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """The state of one table after a batch (or at a phase change)."""
+
+    table: str
+    phase: str  # planned | copying | indexing | swapping | done | failed
+    rows_done: int
+    rows_total: int
+    bytes_done: int
+    elapsed_s: float
+    rows_per_s: float
+    eta_s: float | None
+    rss_mb: float
+    partitions: int
+    rejected: int = 0
+    message: str = ""
+
+    @property
+    def percent(self) -> float:
+        if self.rows_total <= 0:
+            return 100.0 if self.phase == "done" else 0.0
+        return min(100.0, 100.0 * self.rows_done / self.rows_total)
+
+
+Listener = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class _TableCounter:
+    total: int
+    partitions: int
+    started: float = field(default_factory=time.monotonic)
+    rows: int = 0
+    bytes: int = 0
+    rejected: int = 0
+
+
+class ProgressTracker:
+    """Thread-safe per-table counters that turn batches into ProgressEvents for listeners."""
+
+    def __init__(self, listeners: list[Listener], rss_mb: Callable[[], float]) -> None:
+        self._listeners = listeners
+        self._rss_mb = rss_mb
+        self._lock = threading.Lock()
+        self._tables: dict[str, _TableCounter] = {}
+
+    def start(self, table: str, *, total: int, partitions: int, already: int = 0) -> None:
+        with self._lock:
+            self._tables[table] = _TableCounter(total=max(total, already), partitions=partitions)
+            self._tables[table].rows = already
+        self._emit(table, "planned")
+
+    def advance(self, table: str, *, rows: int, nbytes: int, rejected: int = 0) -> None:
+        with self._lock:
+            counter = self._tables[table]
+            counter.rows += rows
+            counter.bytes += nbytes
+            counter.rejected += rejected
+            counter.total = max(counter.total, counter.rows)
+        self._emit(table, "copying")
+
+    def phase(self, table: str, phase: str, message: str = "") -> None:
+        self._emit(table, phase, message)
+
+    def _emit(self, table: str, phase: str, message: str = "") -> None:
+        with self._lock:
+            c = self._tables[table]
+            elapsed = time.monotonic() - c.started
+            rate = c.rows / elapsed if elapsed > 0 else 0.0
+            left = max(0, c.total - c.rows)
+            event = ProgressEvent(
+                table=table,
+                phase=phase,
+                rows_done=c.rows,
+                rows_total=c.total,
+                bytes_done=c.bytes,
+                elapsed_s=elapsed,
+                rows_per_s=rate,
+                eta_s=(left / rate) if rate > 0 else None,
+                rss_mb=self._rss_mb(),
+                partitions=c.partitions,
+                rejected=c.rejected,
+                message=message,
+            )
+        for listener in self._listeners:
+            listener(event)

@@ -1,0 +1,82 @@
+"""The result of a sync: seed 002's BatchInsertResult fields, per table and in total."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TableResult:
+    """What happened to one table."""
+
+    table: str
+    target: str
+    mode: str
+    estimated_rows: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    resumed_rows: int = 0
+    batches: int = 0
+    batch_seconds: float = 0.0
+    partitions: int = 0
+    duration_s: float = 0.0
+    status: str = "pending"
+    error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    """Totals over every table (``read = written + rejected`` always holds)."""
+
+    tables: list[TableResult] = field(default_factory=list)
+    duration_s: float = 0.0
+    memory_peak_mb: float = 0.0
+    memory_pauses: int = 0
+    status: str = "succeeded"
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.estimated_rows for t in self.tables)
+
+    @property
+    def processed_rows(self) -> int:
+        return sum(t.rows_written for t in self.tables)
+
+    @property
+    def failed_rows(self) -> int:
+        return sum(t.rows_rejected for t in self.tables)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(t.rows_read for t in self.tables)
+
+    @property
+    def batch_count(self) -> int:
+        return sum(t.batches for t in self.tables)
+
+    @property
+    def avg_batch_s(self) -> float:
+        count = self.batch_count
+        return sum(t.batch_seconds for t in self.tables) / count if count else 0.0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "total_rows": self.total_rows,
+            "processed_rows": self.processed_rows,
+            "failed_rows": self.failed_rows,
+            "rows_read": self.rows_read,
+            "batch_count": self.batch_count,
+            "duration_s": round(self.duration_s, 3),
+            "avg_batch_s": round(self.avg_batch_s, 4),
+            "memory_peak_mb": round(self.memory_peak_mb, 1),
+            "memory_pauses": self.memory_pauses,
+            "rows_per_s": round(self.rows_per_s, 1),
+            "tables": [asdict(t) for t in self.tables],
+        }

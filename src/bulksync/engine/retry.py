@@ -1,0 +1,45 @@
+"""Retries of transient failures: exponential backoff with jitter (tenacity), reconnecting first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bulksync.errors import ConnectionLost, TransientError
+
+T = TypeVar("T")
+
+
+def retrying(
+    fn: Callable[[], T],
+    *,
+    retries: int,
+    reconnect: Callable[[], None] | None = None,
+    initial_wait: float = 0.2,
+    max_wait: float = 10.0,
+) -> T:
+    """Call ``fn``; on a TransientError wait (backoff + jitter), reconnect if needed, try again."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ConnectionLost) and reconnect is not None:
+            reconnect()
+
+    for attempt in Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential_jitter(initial=initial_wait, max=max_wait),
+        retry=retry_if_exception_type(TransientError),
+        before_sleep=before_sleep,
+        reraise=True,
+    ):
+        with attempt:
+            return fn()
+    raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover

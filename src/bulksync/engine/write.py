@@ -1,0 +1,84 @@
+"""Writing one batch: data, rejects and checkpoint in one destination transaction.
+
+The fast path writes the whole batch. If the destination refuses rows (a CHECK or NOT NULL
+violation, a value out of range), the transaction is rolled back and the batch is split in
+halves under savepoints until each bad row is alone; bad rows go to the reject table with the
+database's reason, good rows land, and the checkpoint still moves past the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+
+from bulksync.connectors.base import Destination, PartitionState, Reject, Transaction
+from bulksync.errors import BadRowsError
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where a partition's batches go and how."""
+
+    table: str  # destination table (staging table in replace mode)
+    source_table: str  # for the reject records
+    sync_id: str
+    key: tuple[str, ...]
+    upsert: bool
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one committed batch did."""
+
+    rows: int
+    rejected: int
+
+
+def commit_batch(
+    dest: Destination, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState
+) -> Written:
+    """Write ``batch`` and ``state`` atomically; isolate bad rows if the batch is refused."""
+    upsert_key = target.key if target.upsert else ()
+    try:
+        with dest.transaction() as tx:
+            tx.write(target.table, batch, upsert_key=upsert_key)
+            tx.save_state(state)
+        return Written(batch.num_rows, 0)
+    except BadRowsError:
+        if not dest.capabilities.savepoints or batch.num_rows == 0:
+            raise
+    with dest.transaction() as tx:
+        rejects = _isolate(tx, target, batch, upsert_key, depth=0)
+        if rejects:
+            tx.save_rejects(target.sync_id, target.source_table, rejects)
+        tx.save_state(replace(state, rows=state.rows - len(rejects)))
+    return Written(batch.num_rows - len(rejects), len(rejects))
+
+
+def _isolate(
+    tx: Transaction,
+    target: WriteTarget,
+    batch: pa.RecordBatch,
+    upsert_key: Sequence[str],
+    *,
+    depth: int,
+) -> list[Reject]:
+    """Write what the destination accepts of ``batch``; return the rows it refused."""
+    name = f"bulksync_sp{depth}"
+    tx.savepoint(name)
+    try:
+        tx.write(target.table, batch, upsert_key=upsert_key)
+    except BadRowsError as exc:
+        tx.rollback_to(name)
+        tx.release(name)
+        if batch.num_rows == 1:
+            row = batch.to_pylist()[0]
+            return [Reject(tuple(row[k] for k in target.key), row, exc.message)]
+        half = batch.num_rows // 2
+        return _isolate(tx, target, batch.slice(0, half), upsert_key, depth=depth + 1) + _isolate(
+            tx, target, batch.slice(half), upsert_key, depth=depth + 1
+        )
+    tx.release(name)
+    return []

@@ -1,0 +1,198 @@
+"""The betting dataset generator: determinism, relationships, invariants, scales and SQLite output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from bulksync.datagen import SCALES, TABLES, generate, iter_batches, make_plan
+from bulksync.datagen import plan as plan_module
+from bulksync.errors import UsageError
+
+SMALL = {"players": 400, "matches": 900, "bets": 12_000, "odds": 3_000, "statcast": 3_000}
+NOW = dt.datetime(2026, 11, 1)
+
+
+def table(name: str, *, seed: int = 42, rows: dict[str, int] | None = None) -> pa.Table:
+    plan = make_plan("small", seed=seed, rows_override=rows or SMALL)
+    return pa.Table.from_batches(list(iter_batches(plan, name, batch_rows=5_000)))
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, pa.Table]:
+    return {name: table(name) for name in TABLES}
+
+
+def test_the_same_seed_gives_the_same_rows() -> None:
+    for name in TABLES:
+        assert table(name).equals(table(name)), name
+
+
+def test_another_seed_gives_other_rows() -> None:
+    for name in TABLES:
+        assert not table(name).equals(table(name, seed=7)), name
+
+
+def test_a_table_generated_alone_equals_the_same_table_in_a_full_dataset() -> None:
+    alone = make_plan("small", tables=["bets"], rows_override={"bets": 10_000})
+    full = make_plan("small")
+    got = list(iter_batches(alone, "bets", batch_rows=5_000))
+    want = list(iter_batches(full, "bets", batch_rows=5_000))[: len(got)]
+    assert len(got) == 2 and all(a.equals(b) for a, b in zip(got, want, strict=True))
+    assert alone.players == 10_000 and alone.matches == 50_000
+
+
+def test_batches_match_the_declared_schema_and_required_columns_have_no_nulls(
+    data: dict[str, pa.Table],
+) -> None:
+    for name, schema in TABLES.items():
+        got = data[name]
+        assert got.schema.equals(schema.arrow_schema()), name
+        assert got.num_rows == SMALL[name]
+        assert got["id"].to_pylist() == list(range(1, SMALL[name] + 1))
+        for col in schema.columns:
+            if not col.nullable:
+                assert got[col.name].null_count == 0, f"{name}.{col.name}"
+        assert "updated_at" in schema.names
+
+
+def test_the_bets_table_has_the_fourteen_agreed_columns() -> None:
+    assert TABLES["bets"].names == [
+        "id", "player_id", "match_id", "channel", "bet_type", "selection", "stake", "odds",
+        "potential_payout", "status", "placed_at", "settled_at", "updated_at", "is_live",
+    ]
+    assert TABLES["bets"].primary_key == ("id",)
+
+
+def in_range(values: pa.ChunkedArray, high: int) -> bool:
+    return bool(pc.min(values).as_py() >= 1 and pc.max(values).as_py() <= high)
+
+
+def test_references_point_at_existing_rows(data: dict[str, pa.Table]) -> None:
+    assert in_range(data["bets"]["player_id"], SMALL["players"])
+    assert in_range(data["bets"]["match_id"], SMALL["matches"])
+    assert in_range(data["odds"]["match_id"], SMALL["matches"])
+    assert in_range(data["statcast"]["match_id"], SMALL["matches"])
+    assert in_range(data["statcast"]["player_id"], SMALL["players"])
+
+
+def lookup(data: dict[str, pa.Table], ref: str, column: str, ids: pa.ChunkedArray) -> list[object]:
+    return data[ref][column].take(pc.subtract(ids, 1)).to_pylist()
+
+
+def test_bets_agree_with_their_player_and_match(data: dict[str, pa.Table]) -> None:
+    bets = data["bets"]
+    assert bets["channel"].to_pylist() == lookup(data, "players", "channel", bets["player_id"])
+    match_status = lookup(data, "matches", "status", bets["match_id"])
+    void = [s == "void" for s in bets["status"].to_pylist()]
+    assert void == [s == "cancelled" for s in match_status]
+    assert set(bets["channel"].to_pylist()) == {"VN", "TH", "MY", "PH"}
+
+
+def test_bet_lifecycle_invariants(data: dict[str, pa.Table]) -> None:
+    rows = data["bets"].to_pylist()
+    statuses = {r["status"] for r in rows}
+    assert statuses == {"pending", "won", "lost", "void", "cashout"}
+    for r in rows:
+        assert (r["settled_at"] is None) == (r["status"] == "pending"), r
+        assert r["updated_at"] >= r["placed_at"], r
+        assert r["settled_at"] is None or r["updated_at"] >= r["settled_at"] >= r["placed_at"], r
+        assert NOW - dt.timedelta(days=365) <= r["placed_at"] <= NOW, r
+        assert r["updated_at"] <= NOW, r
+        assert (r["potential_payout"] is None) == (r["status"] == "void"), r
+        assert (r["selection"] is None) == (r["bet_type"] == "accumulator"), r
+        assert r["stake"] > 0 and r["odds"] > 1, r
+
+
+def test_statcast_only_records_played_matches(data: dict[str, pa.Table]) -> None:
+    stats = data["statcast"]
+    assert set(lookup(data, "matches", "status", stats["match_id"])) == {"finished"}
+    starts = lookup(data, "matches", "start_time", stats["match_id"])
+    for start, at in zip(starts, stats["event_time"].to_pylist(), strict=True):
+        assert start <= at <= NOW  # type: ignore[operator]
+
+
+def test_every_updated_at_is_in_the_past_and_after_creation(data: dict[str, pa.Table]) -> None:
+    for name in TABLES:
+        assert pc.max(data[name]["updated_at"]).as_py() <= NOW, name
+    players = data["players"]
+    assert pc.all(pc.greater_equal(players["updated_at"], players["created_at"])).as_py()
+    assert len(set(players["username"].to_pylist())) == players.num_rows
+    assert players["username"][122].as_py() == "player_000123"
+
+
+@pytest.mark.parametrize(
+    ("scale", "total"),
+    [("small", 560_000), ("medium", 2_560_000), ("large", 12_800_000), ("xlarge", 55_000_000)],
+)
+def test_scales_hit_the_seed_totals_with_bets_the_biggest(scale: str, total: int) -> None:
+    plan = make_plan(scale)
+    assert plan.total == total
+    assert max(plan.rows, key=lambda name: plan.rows[name]) == "bets"
+
+
+def test_overrides_and_selection_set_row_counts() -> None:
+    plan = make_plan("medium", tables=["bets"], rows_override={"bets": 1_000_000})
+    assert plan.rows == {"bets": 1_000_000}
+    assert (plan.players, plan.matches) == (SCALES["medium"]["players"], SCALES["medium"]["matches"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"scale": "huge"}, "unknown scale 'huge' (valid: small, medium, large, xlarge)"),
+        ({"tables": ["wagers"]}, "unknown table 'wagers' (valid: players, matches, bets"),
+        ({"rows_override": {"bet": 5}}, "unknown table 'bet'"),
+        ({"rows_override": {"bets": -1}}, "must not be negative"),
+        ({"seed": -3}, "non-negative"),
+    ],
+)
+def test_bad_requests_are_usage_errors(kwargs: dict[str, object], words: str) -> None:
+    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        make_plan(**kwargs)  # type: ignore[arg-type]
+
+
+def test_generate_writes_tables_and_indexes_into_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "bets.db"
+    seen: list[tuple[str, int, int]] = []
+    rows = generate(
+        str(path), rows_override=SMALL, batch_rows=4_000, on_progress=lambda *a: seen.append(a)
+    )
+    assert rows == SMALL
+    with sqlite3.connect(path) as db:
+        for name, count in SMALL.items():
+            assert db.execute(f"SELECT COUNT(*) FROM {name}").fetchone() == (count,)
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        stake = db.execute("SELECT SUM(stake) FROM bets").fetchone()[0]
+        pending = db.execute(
+            "SELECT COUNT(*) FROM bets WHERE (settled_at IS NULL) <> (status = 'pending')"
+        ).fetchone()
+    assert {ix.name for t in TABLES.values() for ix in t.indexes} <= indexes
+    assert stake == pytest.approx(float(pc.sum(table("bets")["stake"]).as_py()))
+    assert pending == (0,)
+    assert ("bets", 4_000, 12_000) in seen and ("bets", 12_000, 12_000) in seen
+    assert seen[-1] == ("statcast", 3_000, 3_000)
+
+
+def test_generate_replaces_or_refuses_existing_tables(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    assert generate(url, tables=["players"], rows_override={"players": 50}) == {"players": 50}
+    assert generate(url, tables=["players"], rows_override={"players": 70}) == {"players": 70}
+    with pytest.raises(UsageError, match="table 'players' already exists"):
+        generate(url, tables=["players"], replace=False)
+
+
+def test_a_generator_failure_reaches_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_: object) -> pa.RecordBatch:
+        raise RuntimeError("generator broke")
+
+    monkeypatch.setitem(plan_module.BUILDERS, "odds", (4, broken))
+    with pytest.raises(RuntimeError, match="generator broke"):
+        generate(str(tmp_path / "x.db"), rows_override=SMALL)
