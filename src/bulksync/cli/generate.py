@@ -44,8 +44,9 @@ def generate(
             if name not in seen:
                 tracker.start(name, total=total, partitions=1)
                 seen[name] = 0
-            tracker.advance(name, rows=done - seen[name], nbytes=0)
-            seen[name] = done
+            if done > seen[name]:
+                tracker.advance(name, rows=done - seen[name], nbytes=0)
+                seen[name] = done
             if done >= total:
                 tracker.phase(name, "done")
 

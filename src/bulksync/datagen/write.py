@@ -80,6 +80,8 @@ def _load(conn: Connector, plan: Plan, *, batch_rows: int, on_progress: Progress
             if isinstance(item, BaseException):
                 raise item
             name, batch = item
+            if done[name] == 0 and on_progress is not None:
+                on_progress(name, 0, plan.rows[name])  # the clock for this table's rate starts now
             with conn.transaction() as tx:
                 tx.write(name, batch)
             done[name] += batch.num_rows
