@@ -29,7 +29,7 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         return arr
     try:
         if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
-            return pc.round(arr, target.scale).cast(target, safe=False)
+            return pc.round(arr, target.scale).cast(target)  # overflow raises, never wraps
         if pa.types.is_timestamp(target) and pa.types.is_timestamp(arr.type):
             return arr.cast(target)
         if pa.types.is_boolean(target) and pa.types.is_string(arr.type):
@@ -52,7 +52,7 @@ def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
     for field, arr in zip(batch.schema, batch.columns, strict=True):
         t = field.type
         if pa.types.is_decimal(t):
-            arr = arr.cast(pa.float64())
+            arr = _decimal_double(arr)
         elif pa.types.is_timestamp(t):
             arr = _timestamp_text(arr)
         elif pa.types.is_date32(t) or pa.types.is_time64(t):
@@ -62,12 +62,25 @@ def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def _decimal_double(arr: pa.Array) -> pa.Array:
+    """The nearest double to each decimal (Arrow's direct cast can be off by one ulp)."""
+    t = arr.type
+    if t.precision <= 15:
+        # unscaled value and 10**scale are exact doubles; IEEE division rounds correctly
+        unscaled = pc.multiply(arr, pa.scalar(10**t.scale, pa.int64())).cast(pa.int64(), safe=False)
+        return pc.divide(unscaled.cast(pa.float64()), float(10**t.scale))
+    return arr.cast(pa.string()).cast(pa.float64())
+
+
 def _timestamp_text(arr: pa.Array) -> pa.Array:
-    """Format timestamps as SQLite does ('YYYY-MM-DD HH:MM:SS[.ffffff]'), so text ranges sort."""
+    """Format each instant as SQLite does: 'YYYY-MM-DD HH:MM:SS', '.ffffff' only when non-zero.
+
+    Per value, so one instant always has one text whatever its batch mates (text compares).
+    """
     if arr.type.tz is not None:
         arr = arr.cast(pa.timestamp(arr.type.unit))  # stored as UTC wall time
-    micros = arr.cast(pa.timestamp("us")).cast(pa.int64())
-    seconds = pc.multiply(pc.divide(micros, 1_000_000), 1_000_000)
-    unit = "s" if pc.all(pc.equal(seconds, micros)).as_py() is not False else "us"
-    # Arrow's own cast to string is ~20x faster than strftime and prints the same text
-    return arr.cast(pa.timestamp(unit)).cast(pa.string())
+    micros = arr.cast(pa.timestamp("us"))
+    whole = arr.cast(pa.timestamp("s"), safe=False)
+    # Arrow's cast to string is ~20x faster than strftime and prints the same text
+    exact = pc.equal(whole.cast(pa.timestamp("us")).cast(pa.int64()), micros.cast(pa.int64()))
+    return pc.if_else(exact, whole.cast(pa.string()), micros.cast(pa.string()))

@@ -38,6 +38,8 @@ class _Store:
     rejects: list[tuple[str, str, Reject]] = field(default_factory=list)
     # a stand-in for a CHECK constraint: table → (column, value that is refused)
     refuse: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    # one transaction at a time per store (like SQLite's write lock): no commit undoes another
+    writer: threading.Lock = field(default_factory=threading.Lock)
 
 
 _STORES: dict[str, _Store] = {}
@@ -146,19 +148,20 @@ class MemoryConnector:
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryConnector]:
-        with _LOCK:
-            self._tx = copy.copy(self._store)
-            self._tx.tables, self._tx.states = dict(self._tx.tables), dict(self._tx.states)
-            self._tx.rejects = list(self._tx.rejects)
-        try:
-            yield self
-        except BaseException:
+        with self._store.writer:
+            with _LOCK:
+                self._tx = _Store(
+                    dict(self._store.tables), dict(self._store.states), list(self._store.rejects)
+                )
+            try:
+                yield self
+            except BaseException:
+                self._tx = None
+                raise
+            with _LOCK:
+                self._store.tables, self._store.states = self._tx.tables, self._tx.states
+                self._store.rejects = self._tx.rejects
             self._tx = None
-            raise
-        with _LOCK:
-            self._store.tables, self._store.states = self._tx.tables, self._tx.states
-            self._store.rejects = self._tx.rejects
-        self._tx = None
 
     def write(self, table: str, batch: pa.RecordBatch, *, upsert_key: Sequence[str] = ()) -> None:
         assert self._tx is not None, "write outside a transaction"

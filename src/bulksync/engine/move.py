@@ -24,6 +24,7 @@ from bulksync.engine.plan import TablePlan
 from bulksync.engine.progress import ProgressTracker
 from bulksync.engine.retry import retrying
 from bulksync.engine.write import WriteTarget, Written, commit_batch
+from bulksync.errors import SyncError
 from bulksync.spec import Mode, SyncSpec
 
 _END = object()
@@ -55,6 +56,15 @@ class PartitionOutcome:
     batch_seconds: float = 0.0
     finished: bool = False
     seconds: float = field(default=0.0)
+
+
+class PartitionFailed(Exception):
+    """A partition stopped on ``error`` after doing what ``outcome`` counts (all committed)."""
+
+    def __init__(self, error: SyncError, outcome: PartitionOutcome) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.outcome = outcome
 
 
 def last_key(batch: pa.RecordBatch, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -98,10 +108,14 @@ def run_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) -> Pa
         daemon=True,
     )
     reader.start()
+    outcome = PartitionOutcome()
     try:
         dest = _Reconnecting(ctx.open_dest)
         try:
-            outcome = _write_loop(ctx, plan, state, dest, sizer, chunks)
+            _write_loop(ctx, plan, state, dest, sizer, chunks, outcome)
+        except SyncError as exc:
+            outcome.seconds = time.monotonic() - started
+            raise PartitionFailed(exc, outcome) from exc
         finally:
             dest.conn.close()
     finally:
@@ -171,8 +185,8 @@ def _write_loop(
     dest: _Reconnecting,
     sizer: BatchSizer,
     chunks: queue.Queue[object],
-) -> PartitionOutcome:
-    outcome = PartitionOutcome()
+    outcome: PartitionOutcome,
+) -> None:
     target = WriteTarget(
         table=plan.write_to,
         source_table=plan.spec.name,
@@ -186,7 +200,7 @@ def _write_loop(
             item = chunks.get(timeout=0.1)
         except queue.Empty:
             if ctx.cancel.is_set() or ctx.stop.is_set():
-                return outcome
+                return
             continue
         if item is _END:
             break
@@ -213,10 +227,9 @@ def _write_loop(
             plan.final.name, rows=item.num_rows, nbytes=item.nbytes, rejected=written.rejected
         )
         if ctx.cancel.is_set() or ctx.stop.is_set():
-            return outcome  # stopped between batches: the checkpoint is where we are
+            return  # stopped between batches: the checkpoint is where we are
     _mark_done(ctx, dest, state)
     outcome.finished = True
-    return outcome
 
 
 def _mark_done(ctx: RunContext, dest: _Reconnecting, state: PartitionState) -> None:

@@ -35,7 +35,7 @@ def retrying(
 
     for attempt in Retrying(
         stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential_jitter(initial=initial_wait, max=max_wait),
+        wait=wait_exponential_jitter(multiplier=initial_wait, max=max_wait),
         retry=retry_if_exception_type(TransientError),
         before_sleep=before_sleep,
         reraise=True,

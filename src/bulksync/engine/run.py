@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from bulksync.connectors.base import Connector
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.memory import MemoryGuard
-from bulksync.engine.move import PartitionOutcome, RunContext, run_partition
+from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import TablePlan, check_table, plan_table
 from bulksync.engine.progress import Listener, ProgressTracker
 from bulksync.engine.result import SyncResult, TableResult
@@ -140,7 +140,10 @@ def _run_all(
             table = by_plan[id(plan)]
             try:
                 _add(table, fut.result())
-            except SyncError as exc:
+            except (SyncError, PartitionFailed) as failure:
+                exc = failure.error if isinstance(failure, PartitionFailed) else failure
+                if isinstance(failure, PartitionFailed):
+                    _add(table, failure.outcome)
                 ctx.stop.set()
                 table.status, table.error = "failed", exc.message
                 ctx.tracker.phase(plan.final.name, "failed", exc.message)
