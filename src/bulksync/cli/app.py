@@ -17,8 +17,14 @@ app = typer.Typer(
     name="bulksync",
     help="Move millions of rows between databases fast, in flat memory, losing nothing.",
     no_args_is_help=True,
+    epilog=(
+        "Options can also come from the environment (BULKSYNC_WORKERS, BULKSYNC_MAX_MEMORY_MB, "
+        "BULKSYNC_BATCH_MB, BULKSYNC_MODE, …): each command's --help names them. After a crash, "
+        "run the same command again: it continues from the last committed batch."
+    ),
     pretty_exceptions_enable=False,  # never print locals: they may hold a DSN with a password
     add_completion=False,
+    rich_markup_mode=None,  # plain help wraps long env var names instead of cutting them off
 )
 app.command("copy")(move.copy)
 app.command("migrate")(move.migrate)

@@ -108,6 +108,8 @@ class MemoryConnector:
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
         with self.transaction():
             assert self._tx is not None
+            if staging not in self._tx.tables:
+                raise UnknownTableError(f"cannot swap in {staging!r}: it does not exist")
             _schema, data = self._tx.tables.pop(staging)
             self._tx.tables[final.name] = (final, data)
             for k in [k for k in self._tx.states if k[0] == sync_id]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,10 +64,12 @@ class SqliteConnector(SqlConnector):
             raise ConnectError(f"cannot open SQLite file {str(path)!r}: {exc}") from exc
         self._cur = self._conn.cursor()
         busy_ms = int(statement_timeout_s * 1000)
-        for pragma in (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL"):
-            self._execute(f"PRAGMA {pragma}")
-        if not create and not os.access(path, os.R_OK):
-            raise ConnectError(f"SQLite file {str(path)!r} is not readable")
+        try:
+            for pragma in (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL"):
+                self._execute(f"PRAGMA {pragma}")
+        except SyncError as exc:
+            self.close()
+            raise ConnectError(f"cannot use SQLite file {str(path)!r}: {exc.message}") from exc
 
     def placeholder(self, n: int) -> str:
         return "?"

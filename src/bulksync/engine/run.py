@@ -43,10 +43,10 @@ def sync(
     planner_src = opener[0]()
     try:
         checked = [check_table(spec, t, planner_src) for t in spec.tables]
+        planner_dst = opener[1]()  # only now: bad input must not even create a SQLite file
     except BaseException:
         planner_src.close()
         raise
-    planner_dst = opener[1]()  # only now: bad input must not even create a SQLite file
     try:
         plans = [plan_table(spec, c, planner_src, planner_dst) for c in checked]
         ctx = _context(spec, opener, guard, tracker, cancel, plans, planner_dst)
