@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import re
 
-_DSN_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
+# the password runs to the LAST '@' before the host: a raw '@' inside it must not leak its tail
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*?)(?=@[^@\s]*(?:\s|$|[,;)'\"]))", re.I
+)
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
 
 

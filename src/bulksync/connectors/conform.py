@@ -29,7 +29,8 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         return arr
     try:
         if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
-            return pc.round(arr, target.scale).cast(target)  # overflow raises, never wraps
+            # half away from zero, as PostgreSQL rounds; overflow raises, never wraps
+            return pc.round(arr, target.scale, round_mode="half_towards_infinity").cast(target)
         if pa.types.is_timestamp(target) and pa.types.is_timestamp(arr.type):
             return arr.cast(target)
         if pa.types.is_boolean(target) and pa.types.is_string(arr.type):

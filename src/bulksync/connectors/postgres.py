@@ -35,6 +35,7 @@ from bulksync.errors import (
     PermanentError,
     SyncError,
     UnknownTableError,
+    UsageError,
     redact,
 )
 from bulksync.schema import Index
@@ -72,6 +73,11 @@ class PostgresConnector(SqlConnector):
     capabilities = Capabilities()
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
+        if urlsplit(url).netloc.count("@") > 1:
+            raise UsageError(
+                "the PostgreSQL URL has more than one '@': write an '@' inside the user name or "
+                "password as %40"
+            )
         super().__init__(safe_url=safe_pg_url(url), sa_dialect=_DIALECT)
         self._url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
         self._sa_url = self._url.replace("postgresql://", "postgresql+psycopg://", 1)
