@@ -163,9 +163,8 @@ class PostgresConnector(SqlConnector):
         schema = self.describe(table)
         data = conform(batch, schema.arrow_schema())
         encoder = pgpq.ArrowToPostgresBinaryEncoder(data.schema)
-        payload = bytearray(encoder.write_header())
-        payload += encoder.write_batch(data)
-        payload += encoder.finish()
+        # three writes, not one concatenation: one copy of the batch less in memory
+        payload = (encoder.write_header(), encoder.write_batch(data), encoder.finish())
         target = quote(table)
         try:
             if upsert_key:
@@ -176,7 +175,8 @@ class PostgresConnector(SqlConnector):
                 )
             cols = ", ".join(quote(n) for n in schema.names)
             with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
-                copy.write(payload)
+                for part in payload:
+                    copy.write(part)
             if upsert_key:
                 self._pg.execute(self.upsert_sql(table, target, schema.names, upsert_key))
                 self._pg.execute(f"TRUNCATE {target}")

@@ -20,6 +20,7 @@ from sqlalchemy.schema import CreateTable
 from bulksync.connectors.base import (
     Capabilities,
     ChunkQuery,
+    Key,
     PartitionState,
     Reject,
     TableStats,
@@ -207,11 +208,12 @@ class SqlConnector(abc.ABC):
             params.append(self.param(col, f.value))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    def chunk_sql(self, q: ChunkQuery) -> tuple[str, list[Any]]:
+    def range_sql(self, q: ChunkQuery, *, upto: Key | None = None) -> tuple[str, list[Any]]:
+        """``WHERE`` for the chunk's filters and its keyset bounds (``upto`` overrides q.upto)."""
         where, params = self.where_sql(q.table, q.filters)
         clauses = [where[len(" WHERE ") :]] if where else []
         cols = [q.table.column(c) for c in q.order]
-        for bound, op in ((q.after, ">"), (q.upto, "<=")):
+        for bound, op in ((q.after, ">"), (upto if upto is not None else q.upto, "<=")):
             if bound is None:
                 continue
             marks = []
@@ -219,11 +221,14 @@ class SqlConnector(abc.ABC):
                 params.append(self.param(col, value))
                 marks.append(self.placeholder(len(params)))
             clauses.append(self.row_compare([quote(c.name) for c in cols], op, marks))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def chunk_sql(self, q: ChunkQuery, *, schema: str = "") -> tuple[str, list[Any]]:
+        where, params = self.range_sql(q)
         params.append(q.limit)
         sql = (
-            f"SELECT {column_list(q.table.names)} FROM {quote(q.table.name)}"
-            + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + f" ORDER BY {column_list(q.order)} LIMIT {self.placeholder(len(params))}"
+            f"SELECT {column_list(q.table.names)} FROM {schema}{quote(q.table.name)}{where}"
+            f" ORDER BY {column_list(q.order)} LIMIT {self.placeholder(len(params))}"
         )
         return sql, params
 

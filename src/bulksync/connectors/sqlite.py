@@ -14,9 +14,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bulksync.connectors.base import Capabilities
+from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform, to_sqlite_storage
-from bulksync.connectors.sql import Reflected, SqlConnector, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, column_list, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -156,6 +156,55 @@ class SqliteConnector(SqlConnector):
             self._cur.execute(f"DELETE FROM temp.{quote(stage)}")
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
+
+    # -- SQLite → SQLite: the rows never leave SQLite ------------------------------------------
+
+    def can_pull_from(self, source_url: str) -> bool:
+        """True when ``source_url`` is another SQLite file this database can ATTACH."""
+        from bulksync.connectors.registry import scheme_of
+
+        if scheme_of(source_url) != "sqlite":
+            return False
+        other = sqlite_path(source_url)
+        return other.is_file() and other.resolve() != self.path.resolve()
+
+    def attach_source(self, source_url: str) -> None:
+        self._execute("ATTACH DATABASE ? AS bs_src", [str(sqlite_path(source_url))])
+
+    def pull_chunk(
+        self, query: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[int, Key | None]:
+        """Copy one keyset chunk from the attached source with INSERT … SELECT (in the open txn).
+
+        Returns the rows in the chunk and its last key (None when the chunk was empty).
+        """
+        src = "bs_src." + quote(query.table.name)
+        order = column_list(query.order)
+        where, params = self.range_sql(query)
+        probe = f"SELECT {order} FROM {src}{where} ORDER BY {order} LIMIT 1 OFFSET ?"
+        rows = self._query(probe, [*params, query.limit - 1]).to_pylist()
+        if rows:
+            count, last = query.limit, tuple(rows[0].values())
+        else:  # the partition's last (short) chunk
+            found = self._query(f"SELECT COUNT(*) AS n FROM {src}{where}", params).to_pylist()
+            if not found[0]["n"]:
+                return 0, None
+            count, last = int(found[0]["n"]), self._last_key(query, src, where, params)
+        names = column_list(query.table.names)
+        bounded, bound_params = self.range_sql(query, upto=last)
+        select = f"SELECT {names} FROM {src}{bounded} ORDER BY {order}"
+        if upsert_key:
+            sql = self.upsert_sql(target, f"({select})", query.table.names, upsert_key)
+        else:
+            sql = f"INSERT INTO main.{quote(target)} ({names}) {select}"
+        self._execute(sql, bound_params)
+        return count, last
+
+    def _last_key(self, query: ChunkQuery, src: str, where: str, params: list[Any]) -> Key:
+        order = column_list(query.order)
+        desc = ", ".join(f"{quote(c)} DESC" for c in query.order)
+        row = self._query(f"SELECT {order} FROM {src}{where} ORDER BY {desc} LIMIT 1", params)
+        return tuple(row.to_pylist()[0].values())
 
     def translate(self, exc: Exception, *, context: str) -> SyncError:
         text = " ".join(str(exc).split())

@@ -73,7 +73,7 @@ def last_key(batch: pa.RecordBatch, columns: tuple[str, ...]) -> tuple[Any, ...]
     return tuple(batch.column(batch.schema.get_field_index(c))[end].as_py() for c in columns)
 
 
-class _Reconnecting:
+class Reconnecting:
     """A connection that can be replaced after it was lost."""
 
     def __init__(self, opener: Callable[[], Connector]) -> None:
@@ -100,7 +100,7 @@ def run_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) -> Pa
     )
     chunks: queue.Queue[object] = queue.Queue(maxsize=spec.queue_depth)
     halt = threading.Event()  # this partition's reader only
-    source = _Reconnecting(ctx.open_source)
+    source = Reconnecting(ctx.open_source)
     reader = threading.Thread(
         target=_read_loop,
         args=(ctx, plan, state, source, sizer, chunks, halt),
@@ -110,7 +110,7 @@ def run_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) -> Pa
     reader.start()
     outcome = PartitionOutcome()
     try:
-        dest = _Reconnecting(ctx.open_dest)
+        dest = Reconnecting(ctx.open_dest)
         try:
             _write_loop(ctx, plan, state, dest, sizer, chunks, outcome)
         except SyncError as exc:
@@ -130,7 +130,7 @@ def _read_loop(
     ctx: RunContext,
     plan: TablePlan,
     state: PartitionState,
-    source: _Reconnecting,
+    source: Reconnecting,
     sizer: BatchSizer,
     out: queue.Queue[object],
     halt: threading.Event,
@@ -159,12 +159,12 @@ def _read_loop(
         _put(out, exc, halted)
 
 
-def _read_one(source: _Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
+def _read_one(source: Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
     return source.conn.read_chunk(query)
 
 
 def _commit_one(
-    dest: _Reconnecting, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState
+    dest: Reconnecting, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState
 ) -> Written:
     return commit_batch(dest.conn, target, batch, state)
 
@@ -182,7 +182,7 @@ def _write_loop(
     ctx: RunContext,
     plan: TablePlan,
     state: PartitionState,
-    dest: _Reconnecting,
+    dest: Reconnecting,
     sizer: BatchSizer,
     chunks: queue.Queue[object],
     outcome: PartitionOutcome,
@@ -228,11 +228,11 @@ def _write_loop(
         )
         if ctx.cancel.is_set() or ctx.stop.is_set():
             return  # stopped between batches: the checkpoint is where we are
-    _mark_done(ctx, dest, state)
+    mark_done(ctx, dest, state)
     outcome.finished = True
 
 
-def _mark_done(ctx: RunContext, dest: _Reconnecting, state: PartitionState) -> None:
+def mark_done(ctx: RunContext, dest: Reconnecting, state: PartitionState) -> None:
     state.done = True
 
     def save() -> None:

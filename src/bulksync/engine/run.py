@@ -13,6 +13,7 @@ from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import TablePlan, check_table, plan_table
 from bulksync.engine.progress import Listener, ProgressTracker
+from bulksync.engine.pull import can_pull, run_pull_partition
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.errors import SyncError
 from bulksync.spec import Mode, SyncSpec
@@ -129,8 +130,9 @@ def _run_all(
     error: SyncError | None = None
     workers = max(1, min(ctx.spec.workers, sum(left.values()) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulksync") as pool:
+        runner = run_pull_partition if can_pull(dest, ctx.spec.source) else run_partition
         futures: dict[Future[PartitionOutcome], TablePlan] = {
-            pool.submit(run_partition, ctx, plan, state): plan for plan in plans for state in plan.pending
+            pool.submit(runner, ctx, plan, state): plan for plan in plans for state in plan.pending
         }
         for plan in plans:
             if left[id(plan)] == 0:
