@@ -280,7 +280,7 @@ class SqlConnector(abc.ABC):
 
     def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
         self.ensure_internal_tables()
-        self._execute("BEGIN")
+        self._execute(self.begin_sql)
         try:
             self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.write_placeholder(1)}", [sync_id])
             for state in states:
@@ -326,9 +326,11 @@ class SqlConnector(abc.ABC):
     def translate(self, exc: Exception, *, context: str) -> SyncError:
         """Map a driver exception to the bulksync error tree."""
 
+    begin_sql: ClassVar[str] = "BEGIN"
+
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        self._execute("BEGIN")
+        self._execute(self.begin_sql)
         try:
             yield SqlTransaction(self)
         except BaseException:

@@ -47,6 +47,9 @@ class SqliteConnector(SqlConnector):
 
     dialect: ClassVar[str] = "sqlite"
     distinct_op: ClassVar[str] = "IS NOT"
+    # take the write lock up front: a deferred transaction that upgrades after another writer
+    # committed fails at once with "database is locked" instead of waiting (WAL snapshots)
+    begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
     # One writer at a time: SQLite has a single write lock per file.
     capabilities = Capabilities(parallel_writes=False)
 

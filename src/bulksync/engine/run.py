@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from functools import partial
 
 from bulksync.connectors.base import Connector
 from bulksync.connectors.registry import open_connector
@@ -15,6 +17,7 @@ from bulksync.engine.plan import TablePlan, check_table, plan_table
 from bulksync.engine.progress import Listener, ProgressTracker
 from bulksync.engine.pull import can_pull, run_pull_partition
 from bulksync.engine.result import SyncResult, TableResult
+from bulksync.engine.retry import retrying
 from bulksync.errors import SyncError
 from bulksync.spec import Mode, SyncSpec
 
@@ -173,12 +176,16 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
     """Swap in the new table (replace) or build indexes after the load (fresh tables)."""
     name = plan.final.name
     try:
-        if ctx.spec.mode is Mode.REPLACE:
-            ctx.tracker.phase(name, "swapping")
-            dest.swap_table(plan.write_to, plan.final, plan.sync_id)
-        elif plan.build_indexes:
-            ctx.tracker.phase(name, "indexing")
-            dest.create_indexes(plan.final)
+        with ctx.write_lock or nullcontext():
+            if ctx.spec.mode is Mode.REPLACE:
+                ctx.tracker.phase(name, "swapping")
+                retrying(
+                    partial(dest.swap_table, plan.write_to, plan.final, plan.sync_id),
+                    retries=ctx.spec.retries,
+                )
+            elif plan.build_indexes:
+                ctx.tracker.phase(name, "indexing")
+                retrying(partial(dest.create_indexes, plan.final), retries=ctx.spec.retries)
     except SyncError as exc:
         table.status, table.error = "failed", exc.message
         ctx.tracker.phase(name, "failed", exc.message)

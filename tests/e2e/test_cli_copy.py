@@ -1,0 +1,117 @@
+"""``bulksync copy`` and ``migrate`` as a user runs them: results, progress, summary and help."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bulksync.connectors.registry import open_connector
+from helpers import bets_schema, expected_rows, make_bets, sqlite_indexes, table_rows, write_bets
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ROWS = 2000
+ENV_VARS = (
+    "BULKSYNC_MODE",
+    "BULKSYNC_WORKERS",
+    "BULKSYNC_MAX_MEMORY_MB",
+    "BULKSYNC_BATCH_MB",
+    "BULKSYNC_STATEMENT_TIMEOUT",
+    "BULKSYNC_RETRIES",
+)
+
+
+def bulksync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI without a terminal (pipes), on an 80-column screen, with extra ``env``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
+    environ.update(COLUMNS="80", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environ,
+    )
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> str:
+    path = str(tmp_path / "source.db")
+    make_bets(path, ROWS)
+    return path
+
+
+def test_json_result_has_every_field(source: str, pg_db: str) -> None:
+    # BULKSYNC_BATCH_MB from the environment: small batches, so there are several
+    proc = bulksync("copy", source, pg_db, "--table", "bets", "--json", BULKSYNC_BATCH_MB="0.05")
+
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "succeeded"
+    assert (result["total_rows"], result["processed_rows"], result["failed_rows"]) == (ROWS, ROWS, 0)
+    assert result["batch_count"] > 1
+    for field in ("duration_s", "avg_batch_s", "memory_peak_mb", "rows_per_s"):
+        assert isinstance(result[field], int | float) and result[field] > 0, field
+    assert result["avg_batch_s"] <= result["duration_s"]
+    assert table_rows(pg_db, "bets") == expected_rows(range(1, ROWS + 1))
+
+
+def test_without_a_terminal_progress_is_plain_lines_on_stderr(source: str, tmp_path: Path) -> None:
+    dest = tmp_path / "dest.db"
+
+    proc = bulksync("copy", source, str(dest), "--table", "bets")
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "\x1b[" not in proc.stderr  # no cursor movement or colours: a log, not a live bar
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("bets: ")]
+    assert progress, proc.stderr
+    assert all(re.search(r"[\d,]+/[\d,]+ rows .* rows/s ETA ", line) for line in progress)
+    assert progress[-1].startswith(f"bets: done {ROWS:,}/{ROWS:,} rows (100.0%)")
+    assert "bulksync: succeeded" in proc.stderr
+    totals = " ".join(proc.stderr.split())
+    assert f"total {ROWS:,} · processed {ROWS:,} · failed/rejected 0" in totals
+    assert re.search(r"[\d,]+ rows/s$", totals)
+    assert table_rows(str(dest), "bets") == expected_rows(range(1, ROWS + 1))
+
+
+def test_migrate_copies_every_table(source: str, tmp_path: Path) -> None:
+    conn = open_connector(source)
+    try:
+        conn.create_table(bets_schema("wagers"), with_indexes=True)
+    finally:
+        conn.close()
+    write_bets(source, range(1, 301), version=3, name="wagers")
+    dest = tmp_path / "copy.db"
+
+    proc = bulksync("migrate", source, str(dest), "--json")
+
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["status"], result["processed_rows"]) == ("succeeded", ROWS + 300)
+    assert sorted(t["table"] for t in result["tables"]) == ["bets", "wagers"]
+    assert table_rows(str(dest), "bets") == expected_rows(range(1, ROWS + 1))
+    assert table_rows(str(dest), "wagers") == expected_rows(range(1, 301), version=3)
+    assert ("channel",) in sqlite_indexes(str(dest), "wagers").values()
+
+
+def test_help_mentions_environment_variables() -> None:
+    proc = bulksync("--help")
+
+    assert proc.returncode == 0, proc.stderr
+    assert "BULKSYNC_WORKERS" in proc.stdout
+
+
+def test_copy_help_shows_every_environment_variable_in_full() -> None:
+    proc = bulksync("copy", "--help")
+
+    assert proc.returncode == 0, proc.stderr
+    assert "BULKSYNC_WORKERS" in proc.stdout
+    assert [v for v in ENV_VARS if v not in proc.stdout] == []

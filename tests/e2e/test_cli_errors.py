@@ -1,0 +1,171 @@
+"""Bad input: one clear line on stderr, exit 1 (2 for usage), no traceback, nothing changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from helpers import make_bets, pg_database, pg_tables
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def bulksync(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def assert_error_line(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """The command failed with ``code`` and said why in exactly one line containing ``fragments``."""
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert proc.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file with ``bets``; the commands here only read it."""
+    path = str(tmp_path_factory.mktemp("source") / "source.db")
+    make_bets(path, 50)
+    return path
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    """Where a SQLite destination would be created: it must not be."""
+    return tmp_path / "dest.db"
+
+
+@pytest.fixture(scope="module")
+def pg_dest(pg_admin: psycopg.Connection[Any]) -> Iterator[str]:
+    """A PostgreSQL destination holding one unrelated table ``x`` with one row; no test may change it."""
+    with pg_database(pg_admin) as url:
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE TABLE x (id int PRIMARY KEY)")
+            conn.execute("INSERT INTO x VALUES (1)")
+        yield url
+
+
+def assert_untouched(pg_url: str) -> None:
+    """The destination still answers, still has ``x`` with its row, and nothing else was created."""
+    assert pg_tables(pg_url) == {"x"}
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT id FROM x").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--table", "nope"], ["'nope'", "does not exist", "(tables: bets)"]),
+        (["--table", "bets", "--where", "nocol=1"], ["'bets'", "no column 'nocol'", "columns: id, player"]),
+        (["--table", "bets", "--mode", "incremental", "--cursor", "nocol"], ["no column 'nocol'"]),
+    ],
+)
+def test_names_missing_from_the_source_catalog(
+    source: str, dest: Path, args: list[str], fragments: list[str]
+) -> None:
+    proc = bulksync("copy", source, str(dest), *args)
+
+    assert_error_line(proc, 1, *fragments)
+    assert not dest.exists()
+
+
+def test_missing_sqlite_source(tmp_path: Path, dest: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+
+    proc = bulksync("copy", str(missing), str(dest), "--table", "bets")
+
+    assert_error_line(proc, 1, "nowhere.db", "does not exist")
+    assert not missing.exists()
+    assert not dest.exists()
+
+
+def test_unreachable_server(dest: Path) -> None:
+    proc = bulksync("copy", "postgresql://postgres@127.0.0.1:1/postgres", str(dest), "--table", "bets")
+
+    assert_error_line(proc, 1, "cannot connect", "127.0.0.1:1")
+    assert not dest.exists()
+
+
+def test_misspelled_database_name(source: str, pg_dest: str) -> None:
+    typo = pg_dest + "_typo"
+
+    proc = bulksync("copy", source, typo, "--table", "bets")
+
+    assert_error_line(proc, 1, "cannot connect", f'database "{typo.rsplit("/", 1)[1]}" does not exist')
+    assert_untouched(pg_dest)
+
+
+@pytest.mark.parametrize("side", ["source", "destination"])
+def test_wrong_credentials_never_show_the_password(
+    source: str, dest: Path, pg_dest: str, side: str
+) -> None:
+    bad = pg_dest.replace("postgresql://postgres@", "postgresql://nosuchuser:secret@")
+    args = [bad, str(dest)] if side == "source" else [source, bad]
+
+    proc = bulksync("copy", *args, "--table", "bets")
+
+    line = assert_error_line(proc, 1, "cannot connect", "nosuchuser")
+    assert "secret" not in proc.stderr + proc.stdout
+    assert "nosuchuser:***@" in line
+    assert not dest.exists()
+    assert_untouched(pg_dest)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        pytest.param(["--table", "bets; DROP TABLE x"], "table name 'bets; DROP TABLE x'", id="table"),
+        pytest.param(
+            ["--table", "bets", "--dest-table", "x; DROP TABLE x"],
+            "destination table name 'x; DROP TABLE x'",
+            id="dest-table",
+        ),
+        pytest.param(
+            ["--table", "bets", "--where", "id) OR 1=1; DROP TABLE x; --=1"],
+            "filter column 'id) OR 1'",
+            id="where",
+        ),
+    ],
+)
+def test_injection_shaped_names_are_refused(source: str, pg_dest: str, args: list[str], said: str) -> None:
+    proc = bulksync("copy", source, pg_dest, *args)
+
+    assert_error_line(proc, 1, f"invalid {said}", "letters, digits and underscores")
+    assert_untouched(pg_dest)
+
+
+def test_incremental_needs_a_cursor(source: str, dest: Path) -> None:
+    proc = bulksync("copy", source, str(dest), "--table", "bets", "--mode", "incremental")
+
+    assert_error_line(proc, 2, "incremental", "--cursor")
+    assert not dest.exists()
+
+
+def test_unknown_url_scheme_lists_the_known_ones(source: str) -> None:
+    proc = bulksync("copy", source, "mysql://user@127.0.0.1/shop", "--table", "bets")
+
+    assert_error_line(proc, 2, "'mysql'", "(known: memory, postgresql, sqlite)")
+
+
+def test_dest_table_with_two_tables(source: str, dest: Path) -> None:
+    proc = bulksync("copy", source, str(dest), "--table", "bets", "--table", "other", "--dest-table", "y")
+
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2
+    said = " ".join(proc.stderr.replace("│", " ").split())
+    assert "--dest-table needs exactly one --table" in said
+    assert not dest.exists()
