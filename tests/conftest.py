@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -39,26 +40,29 @@ def pg_admin() -> Iterator[psycopg.Connection]:
     conn.close()
 
 
-@pytest.fixture
-def pg_db(pg_admin: psycopg.Connection) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; its URL."""
+@contextmanager
+def fresh_database(pg_admin: psycopg.Connection) -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
     name = f"bs_test_{uuid.uuid4().hex[:12]}"
     pg_admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield _pg_url(name)
     finally:
         pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_db(pg_admin: psycopg.Connection) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; its URL."""
+    with fresh_database(pg_admin) as url:
+        yield url
 
 
 @pytest.fixture
 def pg_db2(pg_admin: psycopg.Connection) -> Iterator[str]:
     """A second fresh PostgreSQL database (PG → PG tests)."""
-    name = f"bs_test_{uuid.uuid4().hex[:12]}"
-    pg_admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_admin) as url:
+        yield url
 
 
 @pytest.fixture

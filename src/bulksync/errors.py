@@ -79,6 +79,13 @@ class UnknownTableError(PermanentError):
     """No such table."""
 
 
+def unknown_table(table: str, where: str, known: list[str]) -> UnknownTableError:
+    """The one message for a missing table: where we looked and what is there."""
+    return UnknownTableError(
+        f"table {table!r} does not exist in {where} (tables: {', '.join(known) or 'none'})"
+    )
+
+
 class UnknownColumnError(PermanentError):
     """No such column."""
 

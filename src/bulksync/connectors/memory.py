@@ -26,7 +26,7 @@ from bulksync.connectors.base import (
     TableStats,
 )
 from bulksync.connectors.conform import conform
-from bulksync.errors import BadRowsError, UnknownTableError
+from bulksync.errors import BadRowsError, UnknownTableError, unknown_table
 from bulksync.schema import TableSchema
 from bulksync.spec import Filter
 
@@ -90,8 +90,7 @@ class MemoryConnector:
     def describe(self, table: str) -> TableSchema:
         found = self.find(table)
         if found is None:
-            known = ", ".join(self.list_tables()) or "none"
-            raise UnknownTableError(f"table {table!r} does not exist in {self.safe_url} (tables: {known})")
+            raise unknown_table(table, self.safe_url, self.list_tables())
         return found
 
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:

@@ -27,7 +27,7 @@ from bulksync.connectors.base import (
 )
 from bulksync.connectors.conform import conform
 from bulksync.engine.checkpoint import decode_key, encode_key
-from bulksync.errors import SyncError, UnknownTableError, UsageError
+from bulksync.errors import SyncError, UsageError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, sql_type
 from bulksync.spec import Filter
 
@@ -127,8 +127,7 @@ class SqlConnector(abc.ABC):
     def describe(self, table: str) -> TableSchema:
         found = self.find(table)
         if found is None:
-            known = ", ".join(self.list_tables()) or "none"
-            raise UnknownTableError(f"table {table!r} does not exist in {self.safe_url} (tables: {known})")
+            raise unknown_table(table, self.safe_url, self.list_tables())
         return found
 
     def find(self, table: str) -> TableSchema | None:

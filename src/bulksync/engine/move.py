@@ -25,7 +25,7 @@ from bulksync.engine.progress import ProgressTracker
 from bulksync.engine.retry import retrying
 from bulksync.engine.write import WriteTarget, Written, commit_batch
 from bulksync.errors import SyncError
-from bulksync.spec import Mode, SyncSpec
+from bulksync.spec import SyncSpec
 
 _END = object()
 
@@ -187,13 +187,7 @@ def _write_loop(
     chunks: queue.Queue[object],
     outcome: PartitionOutcome,
 ) -> None:
-    target = WriteTarget(
-        table=plan.write_to,
-        source_table=plan.spec.name,
-        sync_id=plan.sync_id,
-        key=plan.key,
-        upsert=ctx.spec.mode in (Mode.UPSERT, Mode.INCREMENTAL),
-    )
+    target = WriteTarget.of(plan, ctx.spec.mode)
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     while True:
         try:

@@ -26,7 +26,6 @@ from bulksync.engine.plan import TablePlan
 from bulksync.engine.retry import retrying
 from bulksync.engine.write import WriteTarget, commit_batch
 from bulksync.errors import BadRowsError, SyncError
-from bulksync.spec import Mode
 
 ROW_BYTES_GUESS = 150  # no batch is materialised here; rows per chunk come from this
 
@@ -59,13 +58,7 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
         target_seconds=ctx.spec.target_batch_seconds,
         row_bytes=ROW_BYTES_GUESS,
     )
-    target = WriteTarget(
-        table=plan.write_to,
-        source_table=plan.spec.name,
-        sync_id=plan.sync_id,
-        key=plan.key,
-        upsert=ctx.spec.mode in (Mode.UPSERT, Mode.INCREMENTAL),
-    )
+    target = WriteTarget.of(plan, ctx.spec.mode)
     dest = Reconnecting(lambda: _attached(ctx))
     try:
         while not (ctx.stop.is_set() or ctx.cancel.is_set()):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 from bulksync.connectors.base import Destination, PartitionState, Reject, Transaction
+from bulksync.engine.plan import TablePlan
 from bulksync.errors import BadRowsError
+from bulksync.spec import Mode
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,16 @@ class WriteTarget:
     sync_id: str
     key: tuple[str, ...]
     upsert: bool
+
+    @classmethod
+    def of(cls, plan: TablePlan, mode: Mode) -> WriteTarget:
+        return cls(
+            table=plan.write_to,
+            source_table=plan.spec.name,
+            sync_id=plan.sync_id,
+            key=plan.key,
+            upsert=mode in (Mode.UPSERT, Mode.INCREMENTAL),
+        )
 
 
 @dataclass(frozen=True)
