@@ -169,3 +169,16 @@ def test_dest_table_with_two_tables(source: str, dest: Path) -> None:
     said = " ".join(proc.stderr.replace("│", " ").split())
     assert "--dest-table needs exactly one --table" in said
     assert not dest.exists()
+
+
+def test_unsupported_column_type_is_named_and_nothing_is_written(
+    pg_admin: psycopg.Connection[Any], dest: Path
+) -> None:
+    with pg_database(pg_admin) as url:
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE TABLE docs (id int PRIMARY KEY, body jsonb)")
+            conn.execute("""INSERT INTO docs VALUES (1, '{"a": 1}')""")
+        proc = bulksync("copy", url, str(dest), "--table", "docs")
+
+    assert_error_line(proc, 1, "docs.body", "JSONB", "cannot carry")
+    assert not dest.exists()
