@@ -19,14 +19,15 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
 import pgpq
 import psycopg
+import psycopg.rows
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors.base import Capabilities
+from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform
-from bulksync.connectors.sql import Reflected, SqlConnector, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, chunk_bounds, column_list, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -173,11 +174,7 @@ class PostgresConnector(SqlConnector):
         target = quote(table)
         try:
             if upsert_key:
-                target = f"pg_temp.{quote('_bs_stage_' + table)}"
-                self._pg.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {target[len('pg_temp.') :]} "
-                    f"(LIKE {quote(table)} INCLUDING DEFAULTS)"
-                )
+                target = self._stage(table)
             cols = ", ".join(quote(n) for n in schema.names)
             with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
                 for part in payload:
@@ -187,6 +184,87 @@ class PostgresConnector(SqlConnector):
                 self._pg.execute(f"TRUNCATE {target}")
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
+
+    # -- PostgreSQL → PostgreSQL: raw binary COPY, never decoded ---------------------------------
+
+    def can_pull_from(self, source_url: str) -> bool:
+        from bulksync.connectors.registry import scheme_of
+
+        return scheme_of(source_url) in ("postgresql", "postgres")
+
+    def attach_source(self, source_url: str) -> None:
+        self._source_url = source_url
+        self._pull_src: PostgresConnector | None = None
+        self._same_types: dict[tuple[str, str], bool] = {}
+
+    def _puller_source(self) -> PostgresConnector:
+        if self._pull_src is None:
+            self._pull_src = PostgresConnector(self._source_url, statement_timeout_s=self._timeout_ms / 1000)
+        return self._pull_src
+
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
+        """Stream one keyset chunk source → here as binary COPY (in the open transaction).
+
+        Binary COPY carries each type's wire format, so this is used only when every column has
+        the same type on both sides; otherwise the chunk goes through Arrow (``write_batch``).
+        """
+        src = self._puller_source()
+        if not self._types_match(src, query.table.name, target):
+            batch = src.read_chunk(query)
+            if batch.num_rows == 0:
+                return 0, None
+            self.write_batch(target, batch, upsert_key)
+            return batch.num_rows, tuple(batch.column(c)[batch.num_rows - 1].as_py() for c in query.order)
+        fetch = src._pg_rows
+        count, last = chunk_bounds(src, query, quote(query.table.name), fetch)
+        if last is None:
+            return 0, None
+        names = column_list(query.table.names)
+        where, params = src.range_sql(query, upto=last)
+        select = f"SELECT {names} FROM {quote(query.table.name)}{where} ORDER BY {column_list(query.order)}"
+        into = self._stage(target) if upsert_key else quote(target)
+        try:
+            with (
+                src._pg.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT binary)", params) as out,
+                self._pg.cursor().copy(f"COPY {into} ({names}) FROM STDIN (FORMAT binary)") as into_copy,
+            ):
+                for data in out:
+                    into_copy.write(data)
+            if upsert_key:
+                self._pg.execute(self.upsert_sql(target, into, query.table.names, upsert_key))
+                self._pg.execute(f"TRUNCATE {into}")
+        except psycopg.Error as exc:
+            src.close()
+            self._pull_src = None  # a COPY cut off midway leaves that connection unusable
+            raise self.translate(exc, context=f"copy into {target!r}") from exc
+        return count, last
+
+    def _pg_rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        try:
+            cur = self._pg.cursor(row_factory=psycopg.rows.dict_row)
+            return cur.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise self.translate(exc, context="read") from exc
+
+    def _column_types(self, table: str) -> list[tuple[str, str]]:
+        rows = self._pg_rows(
+            "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [quote(table)],
+        )
+        return [(r["name"], r["type"]) for r in rows]
+
+    def _types_match(self, src: PostgresConnector, table: str, target: str) -> bool:
+        if (table, target) not in self._same_types:
+            theirs = dict(src._column_types(table))
+            ours = dict(self._column_types(target))
+            self._same_types[(table, target)] = all(ours.get(n) == t for n, t in theirs.items())
+        return self._same_types[(table, target)]
+
+    def _stage(self, table: str) -> str:
+        stage = quote("_bs_stage_" + table)
+        self._pg.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {quote(table)} INCLUDING DEFAULTS)")
+        return f"pg_temp.{stage}"
 
     def after_rename(self, table: str) -> None:
         # inside the swap transaction: must run on the writing connection to see the rename
@@ -210,6 +288,9 @@ class PostgresConnector(SqlConnector):
         return _classify(state, text, context, lost=lost)
 
     def close(self) -> None:
+        pulled: PostgresConnector | None = getattr(self, "_pull_src", None)
+        if pulled is not None:
+            pulled.close()
         try:
             self._pg.close()
             if self._adbc_cur is not None:

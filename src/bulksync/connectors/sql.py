@@ -8,7 +8,7 @@ import abc
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -75,6 +75,34 @@ def coerce(column: Column, value: Any) -> Any:
     except (ValueError, decimal.InvalidOperation) as exc:
         raise UsageError(f"value {value!r} is not a valid {t} for column {column.name!r}") from exc
     return value
+
+
+def chunk_bounds(
+    conn: SqlConnector,
+    query: ChunkQuery,
+    table_sql: str,
+    fetch: Callable[[str, list[Any]], list[dict[str, Any]]],
+) -> tuple[int, Key | None]:
+    """Rows in the next keyset chunk and its last key, asked of the source without reading it.
+
+    Keys are unique, so if a row sits at offset ``limit - 1`` the chunk is full and ends there;
+    otherwise it is the partition's last, short chunk.
+    """
+    order = column_list(query.order)
+    where, params = conn.range_sql(query)
+    mark = conn.placeholder(len(params) + 1)
+    rows = fetch(
+        f"SELECT {order} FROM {table_sql}{where} ORDER BY {order} LIMIT 1 OFFSET {mark}",
+        [*params, query.limit - 1],
+    )
+    if rows:
+        return query.limit, tuple(rows[0].values())
+    found = fetch(f"SELECT COUNT(*) AS n FROM {table_sql}{where}", params)
+    if not found[0]["n"]:
+        return 0, None
+    desc = ", ".join(f"{quote(c)} DESC" for c in query.order)
+    last = fetch(f"SELECT {order} FROM {table_sql}{where} ORDER BY {desc} LIMIT 1", params)
+    return int(found[0]["n"]), tuple(last[0].values())
 
 
 class SqlConnector(abc.ABC):

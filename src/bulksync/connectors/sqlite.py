@@ -16,7 +16,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform, to_sqlite_storage
-from bulksync.connectors.sql import Reflected, SqlConnector, column_list, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, chunk_bounds, column_list, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -130,7 +130,13 @@ class SqliteConnector(SqlConnector):
         try:
             self._cur.execute(sql, list(params) if params else None)
         except adbc_driver_manager.Error as exc:
+            self._fresh_cursor()
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
+    def _fresh_cursor(self) -> None:
+        """Finalize the failed statement: while it lives, ROLLBACK fails and the lock is kept."""
+        self._cur.close()
+        self._cur = self._conn.cursor()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         limit = params[-1] if params and isinstance(params[-1], int) else 65536
@@ -141,6 +147,7 @@ class SqliteConnector(SqlConnector):
             self._cur.execute(sql, list(params) if params else None)
             return self._cur.fetch_arrow_table()
         except adbc_driver_manager.Error as exc:
+            self._fresh_cursor()
             raise self.translate(exc, context="read") from exc
 
     def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
@@ -158,6 +165,7 @@ class SqliteConnector(SqlConnector):
             self._cur.execute(self.upsert_sql(table, f"temp.{quote(stage)}", schema.names, upsert_key))
             self._cur.execute(f"DELETE FROM temp.{quote(stage)}")
         except adbc_driver_manager.Error as exc:
+            self._fresh_cursor()
             raise self.translate(exc, context=f"write to {table!r}") from exc
 
     # -- SQLite → SQLite: the rows never leave SQLite ------------------------------------------
@@ -174,40 +182,24 @@ class SqliteConnector(SqlConnector):
     def attach_source(self, source_url: str) -> None:
         self._execute("ATTACH DATABASE ? AS bs_src", [str(sqlite_path(source_url))])
 
-    def pull_chunk(
-        self, query: ChunkQuery, target: str, upsert_key: Sequence[str]
-    ) -> tuple[int, Key | None]:
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
         """Copy one keyset chunk from the attached source with INSERT … SELECT (in the open txn).
 
         Returns the rows in the chunk and its last key (None when the chunk was empty).
         """
         src = "bs_src." + quote(query.table.name)
-        order = column_list(query.order)
-        where, params = self.range_sql(query)
-        probe = f"SELECT {order} FROM {src}{where} ORDER BY {order} LIMIT 1 OFFSET ?"
-        rows = self._query(probe, [*params, query.limit - 1]).to_pylist()
-        if rows:
-            count, last = query.limit, tuple(rows[0].values())
-        else:  # the partition's last (short) chunk
-            found = self._query(f"SELECT COUNT(*) AS n FROM {src}{where}", params).to_pylist()
-            if not found[0]["n"]:
-                return 0, None
-            count, last = int(found[0]["n"]), self._last_key(query, src, where, params)
+        count, last = chunk_bounds(self, query, src, lambda sql, p: self._query(sql, p).to_pylist())
+        if last is None:
+            return 0, None
         names = column_list(query.table.names)
         bounded, bound_params = self.range_sql(query, upto=last)
-        select = f"SELECT {names} FROM {src}{bounded} ORDER BY {order}"
+        select = f"SELECT {names} FROM {src}{bounded} ORDER BY {column_list(query.order)}"
         if upsert_key:
             sql = self.upsert_sql(target, f"({select})", query.table.names, upsert_key)
         else:
             sql = f"INSERT INTO main.{quote(target)} ({names}) {select}"
         self._execute(sql, bound_params)
         return count, last
-
-    def _last_key(self, query: ChunkQuery, src: str, where: str, params: list[Any]) -> Key:
-        order = column_list(query.order)
-        desc = ", ".join(f"{quote(c)} DESC" for c in query.order)
-        row = self._query(f"SELECT {order} FROM {src}{where} ORDER BY {desc} LIMIT 1", params)
-        return tuple(row.to_pylist()[0].values())
 
     def translate(self, exc: Exception, *, context: str) -> SyncError:
         text = " ".join(str(exc).split())
