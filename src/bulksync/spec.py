@@ -76,8 +76,8 @@ class SyncSpec(BaseModel):
     mode: Mode = Mode.APPEND
     workers: int = Field(default=2, ge=1, le=64)
     max_memory_mb: int = Field(default=512, ge=64)
-    batch_mb: float = Field(default=4.0, gt=0, le=256)
-    queue_depth: int = Field(default=2, ge=1, le=16)
+    batch_mb: float = Field(default=1.0, gt=0, le=256)
+    queue_depth: int = Field(default=1, ge=1, le=16)
     target_batch_seconds: float = Field(default=0.5, gt=0)
     statement_timeout_s: float = Field(default=120.0, gt=0)
     retries: int = Field(default=5, ge=0)

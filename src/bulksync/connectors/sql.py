@@ -178,7 +178,12 @@ class SqlConnector(abc.ABC):
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
         meta = sa.MetaData()
         cols = [
-            sa.Column(c.name, self.column_type(c), nullable=c.nullable and c.name not in schema.primary_key)
+            sa.Column(
+                c.name,
+                self.column_type(c),
+                nullable=c.nullable and c.name not in schema.primary_key,
+                autoincrement=False,  # plain columns: never an invented SERIAL / sequence default
+            )
             for c in schema.columns
         ]
         table = sa.Table(schema.name, meta, *cols)
