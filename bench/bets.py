@@ -53,9 +53,7 @@ def pg_ddl(table: str = TABLE) -> str:
 
 def sqlite_ddl(table: str = TABLE) -> str:
     """``CREATE TABLE`` for SQLite, the same shape the generator writes (id is the rowid)."""
-    cols = ", ".join(
-        _column_sql(c, _SQLITE_TYPES.get(c.pg_type, c.pg_type.upper())) for c in COLUMNS
-    )
+    cols = ", ".join(_column_sql(c, _SQLITE_TYPES.get(c.pg_type, c.pg_type.upper())) for c in COLUMNS)
     return f"CREATE TABLE {table} ({cols})"
 
 

@@ -33,6 +33,7 @@ class Bench:
     repeat: int = 1
     only: frozenset[str] = frozenset()
     big_rows: int | None = None
+    quiet_wait_s: float = 60.0
     env: dict[str, str] = field(default_factory=lambda: child_env(REPO_ROOT))
 
     @property

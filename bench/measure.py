@@ -21,6 +21,7 @@ import psutil
 GNU_TIME = Path("/usr/bin/time")
 _MAXRSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 _POLL_S = 0.05
+QUIET_BELOW_PCT = 20.0  # CPU use by others under which the machine counts as quiet
 
 
 @dataclass
@@ -64,15 +65,13 @@ def _tree_rss(pid: int) -> int:
 
 
 def measure(commands: list[list[str]], *, env: dict[str, str] | None = None) -> Measurement:
-    """Start every command at once, wait for all; stdout/stderr are the first command's."""
+    """Start every command at once, wait for all; stdout is the first command's."""
     with tempfile.TemporaryDirectory(prefix="bench-time-") as tmp:
         reports = [Path(tmp) / f"time-{i}.txt" for i in range(len(commands))]
         wrapped = [_wrap(cmd, report) for cmd, report in zip(commands, reports, strict=True)]
         started = time.perf_counter()
         procs = [
-            subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-            )
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for cmd in wrapped
         ]
         poller = _TreePoller([p.pid for p in procs])
@@ -89,6 +88,18 @@ def measure(commands: list[list[str]], *, env: dict[str, str] | None = None) -> 
         stdout=outputs[0][0],
         stderr="\n".join(err for _, err in outputs if err),
     )
+
+
+def wait_for_quiet(max_wait_s: float, *, busy_limit: float = QUIET_BELOW_PCT) -> float:
+    """Wait until other processes use < ``busy_limit`` % CPU (at most ``max_wait_s``).
+
+    Returns the last 1-second CPU use seen, so a run on a busy machine can be flagged.
+    """
+    deadline = time.monotonic() + max_wait_s
+    busy = psutil.cpu_percent(interval=1.0)
+    while busy >= busy_limit and time.monotonic() < deadline:
+        busy = psutil.cpu_percent(interval=1.0)
+    return busy
 
 
 def _wrap(command: list[str], report: Path) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from bench.measure import GNU_TIME
+from bench.measure import GNU_TIME, QUIET_BELOW_PCT
 from bench.runner import Result
 from bench.scenarios import SCENARIOS
 from bench.targets import TARGETS, Results
@@ -58,16 +58,20 @@ def _table(scenario: str, by_tool: dict[str, Result]) -> list[str]:
     subject = by_tool.get(spec.subject)
     subject_rate = subject.rows_per_s if subject else None
     lines = [f"## {spec.title}", "", HEADER, RULE]
-    failures = []
+    notes = []
     for result in by_tool.values():
         lines.append(_row(result, subject_rate))
         if result.error:
-            failures.append(f"- {result.tool} FAILED: {result.error}")
+            notes.append(f"- {result.tool} FAILED: {result.error}")
+        elif result.busy_pct is not None and result.busy_pct >= QUIET_BELOW_PCT:
+            notes.append(
+                f"- {result.tool}: other processes used {result.busy_pct:.0f}% CPU "
+                "just before its run (noisy number)"
+            )
     lines += [
         "",
-        f"ratio vs bulksync = {spec.subject} rows/s ÷ the tool's rows/s (above 1: "
-        f"{spec.subject} is faster)",
-        *failures,
+        f"ratio vs bulksync = {spec.subject} rows/s ÷ the tool's rows/s (above 1: {spec.subject} is faster)",
+        *notes,
     ]
     return lines
 

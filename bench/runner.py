@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.context import Bench
-from bench.measure import Measurement, measure
+from bench.measure import Measurement, measure, wait_for_quiet
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Result:
     seconds: float | None = None
     peak_rss_mb: float | None = None
     error: str | None = None
+    busy_pct: float | None = None  # CPU use by others just before the kept attempt
     reported: Any = None  # the tool's own JSON on stdout, if it printed any
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -60,36 +61,49 @@ class Result:
 def run_tool(bench: Bench, tool: Tool) -> Result:
     """Best of ``bench.repeat`` attempts; any failed attempt makes the tool FAILED."""
     result = Result(tool=tool.name, rows=tool.rows)
-    if tool.setup is not None:
-        try:
-            tool.setup()
-        except (SystemExit, subprocess.CalledProcessError) as exc:
-            result.error = f"setup failed: {_setup_error(exc)}"
-            print(f"  {tool.name} FAILED: {result.error}", file=sys.stderr, flush=True)
-            return result
+    if tool.setup is not None and (error := _prepare(tool.setup)) is not None:
+        result.error = f"setup failed: {error}"
+        print(f"  {tool.name} FAILED: {result.error}", file=sys.stderr, flush=True)
+        return result
     for attempt in range(1, bench.repeat + 1):
-        tool.dest.reset()
-        run = measure(tool.commands, env=bench.env)
-        error = _failure(run, tool)
-        result.attempts.append(
-            {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "error": error}
-        )
-        _progress(tool.name, attempt, bench.repeat, run, error)
-        if error is not None:
-            result.error = error
-        elif result.seconds is None or run.seconds < result.seconds:
-            result.seconds, result.peak_rss_mb = run.seconds, run.peak_rss_mb
-            result.reported = _parse_json(run.stdout)
+        tried = _attempt(bench, tool)
+        result.attempts.append(tried)
+        _progress(tool.name, attempt, bench.repeat, tried)
+        if tried["error"] is not None:
+            result.error = tried["error"]
+        elif result.seconds is None or tried["seconds"] < result.seconds:
+            result.seconds, result.peak_rss_mb = tried["seconds"], tried["peak_rss_mb"]
+            result.busy_pct, result.reported = tried["busy_pct"], tried["reported"]
     if result.error is not None:
         result.seconds = result.peak_rss_mb = None
     return result
 
 
-def _setup_error(exc: SystemExit | subprocess.CalledProcessError) -> str:
-    if isinstance(exc, subprocess.CalledProcessError):
+def _attempt(bench: Bench, tool: Tool) -> dict[str, Any]:
+    tried: dict[str, Any] = {"seconds": None, "peak_rss_mb": None, "busy_pct": None}
+    if (error := _prepare(tool.dest.reset)) is not None:
+        return {**tried, "error": f"resetting the destination failed: {error}", "reported": None}
+    tried["busy_pct"] = wait_for_quiet(bench.quiet_wait_s) if bench.quiet_wait_s > 0 else None
+    run = measure(tool.commands, env=bench.env)
+    return {
+        **tried,
+        "seconds": run.seconds,
+        "peak_rss_mb": run.peak_rss_mb,
+        "error": _failure(run, tool),
+        "reported": _parse_json(run.stdout),
+    }
+
+
+def _prepare(step: Callable[[], object]) -> str | None:
+    """Run an untimed preparation step; say why it failed, or None."""
+    try:
+        step()
+    except subprocess.CalledProcessError as exc:
         stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
         return f"{shlex.join(map(str, exc.cmd))}: {_error_line(stderr)}"
-    return str(exc.code)
+    except SystemExit as exc:
+        return str(exc.code)
+    return None
 
 
 def _failure(run: Measurement, tool: Tool) -> str | None:
@@ -118,6 +132,11 @@ def _parse_json(stdout: str) -> Any:
     return None
 
 
-def _progress(name: str, attempt: int, of: int, run: Measurement, error: str | None) -> None:
-    status = f"FAILED: {error}" if error else f"{run.seconds:.2f} s, {run.peak_rss_mb:.0f} MB"
+def _progress(name: str, attempt: int, of: int, tried: dict[str, Any]) -> None:
+    if tried["error"] is not None:
+        status = f"FAILED: {tried['error']}"
+    else:
+        status = f"{tried['seconds']:.2f} s, {tried['peak_rss_mb']:.0f} MB"
+    if tried["busy_pct"] is not None:
+        status += f" (CPU {tried['busy_pct']:.0f}% busy before)"
     print(f"  {name} [{attempt}/{of}] {status}", file=sys.stderr, flush=True)

@@ -25,9 +25,7 @@ class Scenario(NamedTuple):
 
 
 def pg_table(bench: Bench, table: str) -> Destination:
-    return Destination(
-        reset=lambda: reset_table(bench.pg, table), count=lambda: count_rows(bench.pg, table)
-    )
+    return Destination(reset=lambda: reset_table(bench.pg, table), count=lambda: count_rows(bench.pg, table))
 
 
 def sqlite_file(bench: Bench) -> tuple[str, Destination]:
@@ -88,9 +86,7 @@ def pg_to_pg(bench: Bench) -> list[Tool]:
     copy_out = psql_command(pg, f"COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")
     copy_in = psql_command(pg, f"COPY {COPY_TABLE} FROM STDIN (FORMAT binary)")
     pipeline = f"set -o pipefail; {shlex.join(copy_out)} | {shlex.join(copy_in)}"
-    bulksync = bench.bulksync(
-        "copy", pg, pg, "--table", TABLE, "--dest-table", COPY_TABLE, "--json"
-    )
+    bulksync = bench.bulksync("copy", pg, pg, "--table", TABLE, "--dest-table", COPY_TABLE, "--json")
     return [
         Tool(
             "copy_psycopg",
@@ -109,9 +105,7 @@ def sqlite_to_sqlite(bench: Bench) -> list[Tool]:
     src, rows = bench.source_db, bench.rows
     return [
         Tool("executemany_25k", [bench.peer("sqlite_executemany", src, path, TABLE)], dest, rows),
-        Tool(
-            "bulksync", [bench.bulksync("copy", src, path, "--table", TABLE, "--json")], dest, rows
-        ),
+        Tool("bulksync", [bench.bulksync("copy", src, path, "--table", TABLE, "--json")], dest, rows),
     ]
 
 

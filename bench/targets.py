@@ -77,14 +77,10 @@ def rss_flat(scenario: str, small: str, big: str, tolerance: float) -> Target:
             return hi
         lo_mb, hi_mb = lo.peak_rss_mb or 0.0, hi.peak_rss_mb or 0.0
         change = (hi_mb - lo_mb) / lo_mb if lo_mb else float("inf")
-        detail = (
-            f"{hi_mb:.0f} MB at {hi.rows:,} rows vs {lo_mb:.0f} MB at {lo.rows:,} ({change:+.0%})"
-        )
+        detail = f"{hi_mb:.0f} MB at {hi.rows:,} rows vs {lo_mb:.0f} MB at {lo.rows:,} ({change:+.0%})"
         return ("PASS" if abs(change) <= tolerance else "FAIL"), detail
 
-    return Target(
-        scenario, f"{scenario}: peak RSS of {big} within {tolerance:.0%} of {small}", check
-    )
+    return Target(scenario, f"{scenario}: peak RSS of {big} within {tolerance:.0%} of {small}", check)
 
 
 TARGETS: list[Target] = [
