@@ -62,6 +62,7 @@ class PartitionState:
     last: Key | None = None
     rows: int = 0
     done: bool = False
+    created_table: bool = False  # this sync created the table: build its indexes at the end
 
 
 @dataclass(frozen=True)

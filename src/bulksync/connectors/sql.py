@@ -277,7 +277,7 @@ class SqlConnector(abc.ABC):
             f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sync_id VARCHAR(64) NOT NULL, "
             "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
             "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
-            "PRIMARY KEY (sync_id, part))"
+            "created_table INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sync_id, part))"
         )
         self._execute(
             f"CREATE TABLE IF NOT EXISTS {REJECT_TABLE} (sync_id VARCHAR(64) NOT NULL, "
@@ -288,7 +288,7 @@ class SqlConnector(abc.ABC):
     def load_states(self, sync_id: str) -> list[PartitionState]:
         self.ensure_internal_tables()
         rows = self._query(
-            "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done "
+            "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done, created_table "
             f"FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
             [sync_id],
         ).to_pylist()
@@ -302,6 +302,7 @@ class SqlConnector(abc.ABC):
                 decode_key(r["last_key"]),
                 int(r["rows_done"]),
                 bool(r["done"]),
+                bool(r["created_table"]),
             )
             for r in rows
         ]
@@ -319,10 +320,10 @@ class SqlConnector(abc.ABC):
             raise
 
     def upsert_state(self, s: PartitionState) -> None:
-        marks = ", ".join(self.placeholder(i) for i in range(1, 9))
+        marks = ", ".join(self.placeholder(i) for i in range(1, 10))
         self._execute(
             f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "
-            f"rows_done, done) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
+            f"rows_done, done, created_table) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
             "last_key = excluded.last_key, rows_done = excluded.rows_done, done = excluded.done",
             [
                 s.sync_id,
@@ -333,6 +334,7 @@ class SqlConnector(abc.ABC):
                 encode_key(s.last),
                 s.rows,
                 int(s.done),
+                int(s.created_table),
             ],
         )
 

@@ -99,9 +99,16 @@ def plan_table(spec: SyncSpec, checked: CheckedTable, source: Source, dest: Dest
         plan.resumed_rows = sum(s.rows for s in previous)
     else:
         _fresh_states(spec, plan, source, previous)
-        _prepare_destination(spec, plan, dest)
+        created = _prepare_destination(spec, plan, dest)
+        for state in plan.states:
+            state.created_table = created
         dest.reset_states(ident, plan.states)
-    plan.build_indexes = _needs_indexes(plan, dest, spec.mode)
+    # only a table this sync created gets the source's secondary indexes, after the load
+    plan.build_indexes = (
+        spec.mode is not Mode.REPLACE
+        and bool(plan.final.indexes)
+        and any(s.created_table for s in plan.states)
+    )
     if spec.mode is Mode.INCREMENTAL and spec.lag_seconds > 0:
         plan.filters = (*plan.filters, *_lag_filter(plan, spec.lag_seconds))
     stats = source.stats(schema, key[0], plan.filters)
@@ -161,29 +168,23 @@ def _partition_bounds(
     return list(itertools.pairwise(edges))
 
 
-def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
+def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> bool:
+    """Create the table the batches go to if needed; True if this sync created it."""
     if spec.mode is Mode.REPLACE:
         dest.drop_table(plan.write_to)
         dest.create_table(plan.final.renamed(plan.write_to), with_indexes=False)
-        return
+        return True
     existing = dest.find(plan.write_to)
     if existing is None:
         dest.create_table(plan.final, with_indexes=False)
-        return
+        return True
     missing = [c for c in plan.source.names if c not in existing.names]
     if missing:
         raise SchemaMismatchError(
             f"destination table {plan.write_to!r} lacks column(s) {', '.join(missing)}; "
             "add them, or use --mode replace to recreate the table"
         )
-
-
-def _needs_indexes(plan: TablePlan, dest: Destination, mode: Mode) -> bool:
-    """Build the source's indexes after the load when the table is ours and has none yet."""
-    if mode is Mode.REPLACE or not plan.final.indexes:
-        return False
-    current = dest.find(plan.write_to)
-    return current is not None and not current.indexes
+    return False
 
 
 def _lag_filter(plan: TablePlan, lag_seconds: float) -> tuple[Filter, ...]:
