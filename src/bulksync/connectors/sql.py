@@ -284,6 +284,12 @@ class SqlConnector(abc.ABC):
             "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data TEXT NOT NULL, "
             "reason TEXT NOT NULL, rejected_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
         )
+        try:  # checkpoint tables written before created_table existed
+            self._execute(
+                f"ALTER TABLE {STATE_TABLE} ADD COLUMN created_table INTEGER NOT NULL DEFAULT 0"
+            )
+        except SyncError:
+            pass  # the column is there already
 
     def load_states(self, sync_id: str) -> list[PartitionState]:
         self.ensure_internal_tables()
