@@ -6,9 +6,9 @@ connection between threads. Capabilities tell the engine what the destination ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -26,7 +26,6 @@ class Capabilities:
     transactional: bool = True
     savepoints: bool = True
     parallel_writes: bool = True  # False: one writer at a time (SQLite)
-    max_partitions: int = 64
 
 
 @dataclass(frozen=True)
@@ -138,17 +137,3 @@ class Destination(Protocol):
 
 class Connector(Source, Destination, Protocol):
     """A connector that is both (SQLite, PostgreSQL, memory)."""
-
-
-@dataclass
-class ConnectorInfo:
-    """What the registry knows about a URL: the scheme and a printable (password-free) form."""
-
-    scheme: str
-    safe_url: str
-    options: dict[str, str] = field(default_factory=dict)
-
-
-def iter_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
-    """Rows of a (small) batch as dicts: only for rejects and error messages, never the hot path."""
-    yield from batch.to_pylist()
