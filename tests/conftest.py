@@ -11,11 +11,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 PG_ADMIN = os.environ.get("BULKSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MARIADB_ADMIN = os.environ.get("BULKSYNC_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
 
 
 def _pg_url(dbname: str) -> str:
@@ -77,3 +79,57 @@ def memory_url() -> Iterator[str]:
     name = f"t{uuid.uuid4().hex[:8]}"
     yield f"memory://{name}"
     MemoryConnector.drop_store(name)
+
+
+# -- MariaDB --------------------------------------------------------------------------------------
+
+
+def mariadb_url(dbname: str) -> str:
+    return MARIADB_ADMIN.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture(scope="session")
+def mariadb_admin() -> Iterator[Any]:
+    """An autocommit PyMySQL connection to the MariaDB server (to create and drop databases)."""
+    import pymysql
+
+    from bulksync.connectors.mysql_url import parse_mysql_url
+
+    u = parse_mysql_url(MARIADB_ADMIN)
+    try:
+        conn = pymysql.connect(
+            host=u.host, port=u.port, user=u.user, password=u.password, unix_socket=u.unix_socket,
+            autocommit=True, connect_timeout=5,
+        )  # fmt: skip
+    except pymysql.Error as exc:
+        _require("MariaDB", exc)
+        raise
+    yield conn
+    conn.close()
+
+
+@contextmanager
+def fresh_mariadb(admin: Any) -> Iterator[str]:
+    """Create an empty MariaDB database (utf8mb4), yield its URL, drop it afterwards."""
+    name = f"bs_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield mariadb_url(name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def mariadb_db(mariadb_admin: Any) -> Iterator[str]:
+    """A fresh, empty MariaDB database for one test; its URL."""
+    with fresh_mariadb(mariadb_admin) as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_db2(mariadb_admin: Any) -> Iterator[str]:
+    """A second fresh MariaDB database (MariaDB → MariaDB tests)."""
+    with fresh_mariadb(mariadb_admin) as url:
+        yield url

@@ -1,4 +1,5 @@
-"""One contract, every connector: memory, SQLite and PostgreSQL behave alike where the engine relies on it."""
+"""One contract, every connector: memory, SQLite, PostgreSQL and MariaDB behave alike where the
+engine relies on it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bulksync.connectors.memory import MemoryConnector
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import BadRowsError, SyncError, UnknownTableError
 from bulksync.spec import Filter
+from conftest import fresh_mariadb
 from helpers import BASE_TIME, BETS, bet_rows, bets_schema, pg_database, updated_at_of
 
 pytestmark = pytest.mark.integration
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.integration
 ROWS = 2000
 
 
-KINDS = ["memory", "sqlite", "postgres"]
+KINDS = ["memory", "sqlite", "postgres", "mariadb"]
 
 
 @pytest.fixture(params=KINDS)
@@ -35,6 +37,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(request.getfixturevalue("memory_url"))
     if request.param == "sqlite":
         return str(tmp_path / "contract.db")
+    if request.param == "mariadb":
+        return str(request.getfixturevalue("mariadb_db"))
     return str(request.getfixturevalue("pg_db"))
 
 
@@ -72,6 +76,8 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             url = f"memory://{name}"
         elif request.param == "sqlite":
             url = str(tmp_path_factory.mktemp("contract") / "loaded.db")
+        elif request.param == "mariadb":
+            url = stack.enter_context(fresh_mariadb(request.getfixturevalue("mariadb_admin")))
         else:
             url = stack.enter_context(pg_database(request.getfixturevalue("pg_admin")))
         conn = _load(_open(url))

@@ -23,6 +23,12 @@ def _postgres(url: str, **kw: object) -> Connector:
     return PostgresConnector(url, **kw)  # type: ignore[arg-type]
 
 
+def _mysql(url: str, **kw: object) -> Connector:
+    from bulksync.connectors.mysql import MysqlConnector
+
+    return MysqlConnector(url, **kw)  # type: ignore[arg-type]
+
+
 def _memory(url: str, **kw: object) -> Connector:
     from bulksync.connectors.memory import MemoryConnector
 
@@ -33,6 +39,8 @@ OPENERS: dict[str, Opener] = {
     "sqlite": _sqlite,
     "postgresql": _postgres,
     "postgres": _postgres,
+    "mysql": _mysql,
+    "mariadb": _mysql,
     "memory": _memory,
 }
 
@@ -46,7 +54,7 @@ def scheme_of(url: str) -> str:
         return "sqlite"
     scheme = match.group(1).lower()
     if scheme not in OPENERS:
-        known = ", ".join(sorted({"sqlite", "postgresql", "memory"}))
+        known = ", ".join(sorted({"sqlite", "postgresql", "mysql", "mariadb", "memory"}))
         raise UsageError(f"unknown database scheme {scheme!r} in URL (known: {known})")
     return scheme
 
@@ -58,6 +66,11 @@ def open_connector(url: str, *, create: bool = False, statement_timeout_s: float
 
 def safe_url(url: str) -> str:
     """``url`` without its password, for messages and job records."""
+    scheme = scheme_of(url)
+    if scheme in ("mysql", "mariadb"):
+        from bulksync.connectors.mysql_url import safe_mysql_url
+
+        return safe_mysql_url(url)
     from bulksync.connectors.postgres import safe_pg_url
 
-    return safe_pg_url(url) if scheme_of(url) in ("postgresql", "postgres") else url
+    return safe_pg_url(url) if scheme in ("postgresql", "postgres") else url

@@ -163,7 +163,7 @@ class SqlConnector(abc.ABC):
         columns = tuple(
             Column(
                 name=name,
-                type=arrow_type(satype, dialect=self.dialect, where=f"{table}.{name}"),
+                type=self.arrow_type_of(satype, where=f"{table}.{name}"),
                 nullable=nullable,
                 length=getattr(satype, "length", None),
             )
@@ -172,6 +172,10 @@ class SqlConnector(abc.ABC):
         schema = TableSchema(table, columns, reflected.primary_key, reflected.indexes)
         self._described[table] = schema
         return schema
+
+    def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
+        """The Arrow type a reflected column travels as (MySQL overrides TINYINT(1), UNSIGNED)."""
+        return arrow_type(satype, dialect=self.dialect, where=where)
 
     # -- DDL ----------------------------------------------------------------------------------
 
@@ -186,7 +190,7 @@ class SqlConnector(abc.ABC):
             )
             for c in schema.columns
         ]
-        table = sa.Table(schema.name, meta, *cols)
+        table = sa.Table(schema.name, meta, *cols, **self.table_options())
         if schema.primary_key:
             table.append_constraint(sa.PrimaryKeyConstraint(*schema.primary_key))
         self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect)))
@@ -198,6 +202,10 @@ class SqlConnector(abc.ABC):
         for ix in schema.indexes:
             self._execute(self.index_sql(schema.name, ix))
         self._described.pop(schema.name, None)
+
+    def table_options(self) -> dict[str, Any]:
+        """Dialect keywords for ``sa.Table`` (MySQL: engine, character set, collation)."""
+        return {}
 
     def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
         """The SQL type this dialect stores ``col`` as."""

@@ -1,0 +1,438 @@
+"""MySQL/MariaDB: connectorx reads chunks straight into Arrow; LOAD DATA LOCAL INFILE writes them.
+
+Reads go through connectorx (Rust, the MySQL binary protocol decoded to Arrow without Python
+objects). Writes, DDL and checkpoints go through PyMySQL on one autocommit connection with
+explicit transactions: a batch is encoded to LOAD DATA text by Arrow kernels (``mysql_types``)
+and loaded inside the transaction that also carries its checkpoint. ``bench/mysql_drivers.py``
+measured the alternatives (README, "MySQL/MariaDB driver choice").
+
+LOAD DATA *LOCAL* cannot stop mid-file, so the server turns a duplicate key or a bad value into
+a warning instead of an error: every load runs under a savepoint and a load with any warning
+is rolled back and raised as ``BadRowsError`` (the engine then isolates the bad rows).
+
+The session is strict (``STRICT_ALL_TABLES``, no zero dates), in UTC (``time_zone = '+00:00'``),
+with ``ANSI_QUOTES`` so the shared SQL's double-quoted identifiers work, and a
+``max_statement_time`` from the job's statement timeout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote as urlquote
+
+import connectorx
+import pyarrow as pa
+import pymysql
+import pymysql.cursors
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.pool import NullPool
+
+from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState, TableStats
+from bulksync.connectors.conform import conform
+from bulksync.connectors.mysql_types import (
+    decode_column,
+    is_hex_column,
+    mysql_arrow_type,
+    mysql_column_type,
+    select_expression,
+    tsv_payload,
+)
+from bulksync.connectors.mysql_url import MysqlUrl, parse_mysql_url, safe_mysql_url
+from bulksync.connectors.sql import (
+    REJECT_TABLE,
+    STATE_TABLE,
+    Reflected,
+    SqlConnector,
+    column_list,
+    quote,
+)
+from bulksync.engine.checkpoint import encode_key
+from bulksync.errors import (
+    BadRowsError,
+    ConflictError,
+    ConnectError,
+    ConnectionLost,
+    PermanentError,
+    SyncError,
+    UnknownTableError,
+    redact,
+    unknown_table,
+)
+from bulksync.schema import Column, Index, TableSchema
+from bulksync.spec import Filter
+
+_DIALECT: Any = mysql_dialect.dialect()
+_SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES"
+)
+_CONFLICT = {1205, 1213, 1969, 3024, 1180, 1181}  # lock wait, deadlock, statement timeouts, commit
+_LOST = {2006, 2013, 2055, 1927, 1053, 2014}
+_CONNECT = {1044, 1045, 1049, 2002, 2003, 2005, 1698, 1130}
+_BAD_ROWS = {
+    1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 4025, 1263, 1261, 1262,
+}  # fmt: skip
+_STAGE = quote("_bs_stage")
+_LOAD_SAVEPOINT = "bs_load"
+
+
+class MysqlConnector(SqlConnector):
+    """A MySQL or MariaDB database as source and destination."""
+
+    dialect: ClassVar[str] = "mysql"
+    begin_sql: ClassVar[str] = "START TRANSACTION"
+    capabilities = Capabilities()
+
+    def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
+        self._url: MysqlUrl = parse_mysql_url(url)
+        super().__init__(safe_url=safe_mysql_url(url), sa_dialect=_DIALECT)
+        self._timeout_s = max(statement_timeout_s, 0.001)
+        self._engine: sa.Engine | None = None
+        self._spool: str | None = None
+        self._keyed: set[str] = set()
+        self._internal_ready = False
+        self._conn = self._connect()
+
+    # -- the two connections ------------------------------------------------------------------
+
+    def _session_sql(self) -> list[str]:
+        return [
+            f"SET SESSION sql_mode = '{_SQL_MODE}'",
+            "SET SESSION time_zone = '+00:00'",
+            f"SET SESSION max_statement_time = {self._timeout_s:.3f}",
+        ]
+
+    def _connect(self) -> pymysql.connections.Connection[Any]:
+        u = self._url
+        try:
+            conn = pymysql.connect(
+                host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
+                unix_socket=u.unix_socket, charset="utf8mb4", autocommit=True, local_infile=True,
+                connect_timeout=10,
+            )  # fmt: skip
+        except pymysql.Error as exc:
+            raise ConnectError(f"cannot connect to {self.safe_url}: {_text(exc)}") from exc
+        try:
+            with conn.cursor() as cur:
+                for sql in self._session_sql():
+                    cur.execute(sql)
+                lock_wait = max(1, round(self._timeout_s))
+                cur.execute(f"SET SESSION innodb_lock_wait_timeout = {lock_wait}")
+        except pymysql.Error as exc:
+            conn.close()
+            raise ConnectError(f"cannot set up a session on {self.safe_url}: {_text(exc)}") from exc
+        return conn
+
+    def _cx_url(self) -> str:
+        u = self._url
+        auth = urlquote(u.user, safe="") + (f":{urlquote(u.password, safe='')}" if u.password else "")
+        return f"mysql://{auth}@{u.host or '127.0.0.1'}:{u.port}/{urlquote(u.database, safe='')}"
+
+    def _inspect(self) -> sa.Inspector:
+        if self._engine is None:
+            u = self._url
+            query = {"unix_socket": u.unix_socket} if u.unix_socket else {}
+            sa_url = sa.URL.create(
+                "mysql+pymysql", username=u.user, password=u.password or None,
+                host=u.host, port=u.port, database=u.database, query=query,
+            )  # fmt: skip
+            self._engine = sa.create_engine(sa_url, poolclass=NullPool)
+        try:
+            return sa.inspect(self._engine.connect())
+        except sa.exc.OperationalError as exc:
+            raise ConnectError(f"cannot read the catalog of {self.safe_url}: {_text(exc.orig)}") from exc
+
+    # -- statements ---------------------------------------------------------------------------
+
+    def placeholder(self, n: int) -> str:
+        return "%s"
+
+    def param(self, column: Column, value: Any) -> Any:
+        value = super().param(column, value)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)  # the session is in UTC
+        return value
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, list(params) if params else None)
+        except pymysql.Error as exc:
+            raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            with self._conn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute(sql, list(params) if params else None)
+                return list(cur.fetchall())
+        except pymysql.Error as exc:
+            raise self.translate(exc, context="read") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return pa.Table.from_pylist(self._rows(sql, params))
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    def _table_names(self) -> list[str]:
+        rows = self._rows(
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'"
+        )
+        return [str(r["name"]) for r in rows]
+
+    def _reflect(self, table: str) -> Reflected | None:
+        if table not in self._table_names():
+            return None
+        inspector = self._inspect()
+        try:
+            columns = [
+                (str(c["name"]), c["type"], bool(c.get("nullable", True)))
+                for c in inspector.get_columns(table)
+            ]
+            pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+            indexes = tuple(
+                Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+                for ix in inspector.get_indexes(table)
+                if ix.get("name") and all(ix["column_names"])
+            )
+        except sa.exc.NoSuchTableError:
+            return None
+        finally:
+            inspector.bind.close()  # type: ignore[union-attr]
+        return Reflected(columns, pk, indexes)
+
+    def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
+        return mysql_arrow_type(satype, where=where)
+
+    def table_options(self) -> dict[str, Any]:
+        # nopad_bin: keys compare byte for byte, case and trailing spaces included, as they do
+        # in PostgreSQL and SQLite (the default _ci collations would call 'a' and 'A ' equal)
+        return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
+
+    def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
+        # text in a key or index needs a bounded type (VARCHAR), everything else may be LONGTEXT
+        self._keyed = set(schema.primary_key) | {c for ix in schema.indexes for c in ix.columns}
+        try:
+            super().create_table(schema, with_indexes=with_indexes)
+        finally:
+            self._keyed = set()
+
+    def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
+        return mysql_column_type(col, keyed=col.name in self._keyed)
+
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+        """Index the staging table, forget the checkpoints, then one atomic ``RENAME TABLE``.
+
+        MariaDB commits DDL on its own, so this is not one transaction. Each step leaves a
+        state a re-run recovers from: a crash before the rename leaves the old table and no
+        checkpoints (the re-run copies again into a fresh staging table); after it, only the
+        ``__bulksync_old`` table is left over, dropped by the next swap.
+        """
+        if staging not in self._table_names():
+            raise unknown_table(staging, self.safe_url, self.list_tables())
+        for ix in final.indexes:
+            self._execute(self.index_sql(staging, ix))
+        self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = %s", [sync_id])
+        old = f"{final.name}__bulksync_old"
+        self._execute(f"DROP TABLE IF EXISTS {quote(old)}")
+        if final.name in self._table_names():
+            self._execute(
+                f"RENAME TABLE {quote(final.name)} TO {quote(old)}, {quote(staging)} TO {quote(final.name)}"
+            )
+            self._execute(f"DROP TABLE {quote(old)}")
+        else:
+            self._execute(f"RENAME TABLE {quote(staging)} TO {quote(final.name)}")
+        self._described.pop(final.name, None)
+        self._described.pop(staging, None)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
+        where, params = self.where_sql(table, filters)
+        k = quote(key)
+        sql = f"SELECT COUNT(*) AS n, MIN({k}) AS lo, MAX({k}) AS hi FROM {quote(table.name)}{where}"
+        row = self._rows(sql, params)[0]
+        return TableStats(rows=int(row["n"] or 0), min_key=row["lo"], max_key=row["hi"])
+
+    def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
+        """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
+        where, params = self.range_sql(query)
+        # connectorx runs the query on its own connection, without ANSI_QUOTES: backticks.
+        # ``where`` holds identifiers and %s markers only (no values), so this swap is exact.
+        where = where.replace('"', "`")
+        cols = ", ".join(
+            f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
+        )
+        order = ", ".join(_tick(c) for c in query.order)
+        sql = f"SELECT {cols} FROM {_tick(query.table.name)}{where} ORDER BY {order} LIMIT {int(query.limit)}"
+        if params:
+            sql = self._mogrify(sql, params)
+        raw = self._cx(sql)
+        arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
+        return conform(pa.Table.from_arrays(arrays, names=query.table.names), query.table.arrow_schema())
+
+    def _mogrify(self, sql: str, params: Sequence[Any]) -> str:
+        with self._conn.cursor() as cur:
+            return str(cur.mogrify(sql, list(params)))
+
+    def _cx(self, sql: str) -> pa.Table:
+        pre = ["SET time_zone = '+00:00'", f"SET max_statement_time = {self._timeout_s:.3f}"]
+        try:
+            table = connectorx.read_sql(self._cx_url(), sql, return_type="arrow", pre_execution_query=pre)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a Rust panic arrives as a BaseException
+            raise self.translate(exc, context="read") from exc
+        assert isinstance(table, pa.Table)
+        return table
+
+    # -- checkpoints and rejects --------------------------------------------------------------
+
+    def ensure_internal_tables(self) -> None:
+        if self._internal_ready:
+            return  # CREATE TABLE commits implicitly in MariaDB: do it once per connection
+        opts = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
+            "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
+            "created_table INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sync_id, part))" + opts
+        )
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {REJECT_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data LONGTEXT NOT NULL, "
+            "reason TEXT NOT NULL, rejected_at TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP)" + opts
+        )
+        self._internal_ready = True
+
+    def upsert_state(self, s: PartitionState) -> None:
+        self._execute(
+            f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "
+            "rows_done, done, created_table) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), rows_done = VALUES(rows_done), "
+            "done = VALUES(done)",
+            [
+                s.sync_id, s.table, s.partition, encode_key(s.lower), encode_key(s.upper),
+                encode_key(s.last), s.rows, int(s.done), int(s.created_table),
+            ],
+        )  # fmt: skip
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
+        schema = self.describe(table)
+        data = conform(batch, schema.arrow_schema())
+        if data.num_rows == 0:
+            return
+        if not upsert_key:
+            self._load(quote(table), data, schema.columns, table)
+            return
+        self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
+        self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
+        self._load(_STAGE, data, schema.columns, table)
+        cols = column_list(schema.names)
+        rest = [n for n in schema.names if n not in upsert_key] or list(upsert_key[:1])
+        sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
+        self._execute(
+            f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {_STAGE} ON DUPLICATE KEY UPDATE {sets}"
+        )
+        self._execute(f"DROP TEMPORARY TABLE {_STAGE}")
+
+    def _load(self, target: str, data: pa.RecordBatch, columns: Sequence[Column], table: str) -> None:
+        """LOAD DATA one batch under a savepoint; any warning undoes it and raises BadRowsError."""
+        path = self._spool_path()
+        with open(path, "wb") as out:
+            out.write(tsv_payload(data))
+        names, sets = [], []
+        for i, col in enumerate(columns):
+            if is_hex_column(col.type):
+                names.append(f"@bs{i}")
+                sets.append(f"{quote(col.name)} = UNHEX(@bs{i})")
+            else:
+                names.append(quote(col.name))
+        sql = (
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {target} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({', '.join(names)})" + (f" SET {', '.join(sets)}" if sets else "")
+        )
+        self._execute(f"SAVEPOINT {_LOAD_SAVEPOINT}")
+        try:
+            with self._conn.cursor() as cur:
+                loaded = cur.execute(sql, [path])
+                warned = cur.warning_count
+            if warned or loaded != data.num_rows:
+                reason = self._first_warning() or f"{loaded} of {data.num_rows} rows loaded"
+                self._execute(f"ROLLBACK TO SAVEPOINT {_LOAD_SAVEPOINT}")
+                raise BadRowsError(f"write to {table!r}: {reason}")
+        except pymysql.Error as exc:
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+        finally:
+            os.truncate(path, 0)  # the batch's text does not linger on disk
+        self._execute(f"RELEASE SAVEPOINT {_LOAD_SAVEPOINT}")
+
+    def _first_warning(self) -> str:
+        rows = self._rows("SHOW WARNINGS LIMIT 1")
+        return str(rows[0]["Message"]) if rows else ""
+
+    def _spool_path(self) -> str:
+        if self._spool is None:
+            self._spool = tempfile.mkdtemp(prefix="bulksync-mysql-")
+        return os.path.join(self._spool, "batch.tsv")
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def translate(self, exc: BaseException, *, context: str) -> SyncError:
+        if isinstance(exc, SyncError):
+            return exc
+        code, text = _code_and_text(exc)
+        message = f"{context}: {text}"
+        if code in _CONFLICT:
+            return ConflictError(message)
+        if code in _LOST or (code is None and "connection" in text.lower() and "lost" in text.lower()):
+            return ConnectionLost(message)
+        if code in _BAD_ROWS:
+            return BadRowsError(message)
+        if code == 1146:
+            return UnknownTableError(message)
+        if code in _CONNECT:
+            return ConnectError(f"{context}: cannot connect to {self.safe_url}: {text}")
+        return PermanentError(message)
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except pymysql.Error:
+            pass  # the server already dropped the connection
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+            if self._spool is not None:
+                shutil.rmtree(self._spool, ignore_errors=True)
+
+
+def _tick(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _text(exc: BaseException | None) -> str:
+    return _code_and_text(exc)[1] if exc is not None else ""
+
+
+def _code_and_text(exc: BaseException) -> tuple[int | None, str]:
+    """The server's error number (if any) and its message, on one line, without a password."""
+    if isinstance(exc, pymysql.Error) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
+        return exc.args[0], redact(" ".join(str(exc.args[1]).split()))
+    text = redact(" ".join(str(exc).split()))
+    found = re.search(r"\b(?:ERROR |error )?(\d{4})\b \(?[0-9A-Z]{5}\)?|\((\d{4})\)", text)
+    code = None
+    if found:
+        code = int(found.group(1) or found.group(2))
+    text = re.sub(r"^.*?ERROR \d{4} \([0-9A-Z]{5}\): ", "", text)
+    return code, text

@@ -1,0 +1,196 @@
+"""MySQL/MariaDB types ↔ Arrow, and Arrow batches → the text ``LOAD DATA`` reads.
+
+Reads: each column is selected as an expression connectorx decodes exactly (DECIMAL as text,
+TIMESTAMP as UTC epoch microseconds, TIME as microseconds) and cast to the schema's Arrow type.
+Zero dates (``0000-00-00``, ``2024-00-15``) have no Arrow value: they are read as NULL (a NOT NULL
+destination column then rejects the row with the database's reason). We never write one:
+the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
+
+Writes: a batch becomes tab-separated text in LOAD DATA's default escaping (``\\N`` for NULL,
+backslash escapes for tab, newline, backslash, NUL), built with Arrow compute kernels, never
+value by value in Python. Binary columns travel as hex and are decoded with ``UNHEX``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from bulksync.errors import UnsupportedTypeError
+from bulksync.schema import Column, arrow_type
+
+KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
+_VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
+_WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
+
+
+def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
+    """The Arrow type a reflected MySQL/MariaDB column travels as."""
+    if isinstance(satype, mysql.TINYINT) and satype.display_width == 1 and not satype.unsigned:
+        return pa.bool_()  # BOOL/BOOLEAN are TINYINT(1)
+    if isinstance(satype, mysql.BIT):
+        raise UnsupportedTypeError(f"{where} has type {satype} which bulksync cannot carry yet")
+    if getattr(satype, "unsigned", False) and isinstance(satype, sa.Integer):
+        # BIGINT UNSIGNED keeps its full range; smaller ones widen to a signed type every
+        # destination has
+        if isinstance(satype, mysql.BIGINT):
+            return pa.uint64()
+        if isinstance(satype, mysql.TINYINT):
+            return pa.int16()
+        if isinstance(satype, mysql.SMALLINT):
+            return pa.int32()
+        return pa.int64()
+    if isinstance(satype, mysql.MEDIUMINT | mysql.INTEGER) and not isinstance(satype, mysql.BIGINT):
+        return pa.int32()
+    if isinstance(satype, mysql.YEAR):
+        return pa.int16()
+    if isinstance(satype, mysql.FLOAT):
+        return pa.float32()
+    if isinstance(satype, mysql.DOUBLE | mysql.REAL):
+        return pa.float64()
+    if isinstance(satype, sa.Numeric) and not isinstance(satype, sa.Float):
+        if satype.precision is not None and satype.precision > 38:
+            raise UnsupportedTypeError(
+                f"{where} is DECIMAL({satype.precision},{satype.scale}): more than 38 digits "
+                "do not fit Arrow's decimal128"
+            )
+    if isinstance(satype, mysql.TIMESTAMP):
+        return pa.timestamp("us", tz="UTC")  # an instant: read in UTC whatever the server's zone
+    if isinstance(satype, mysql.JSON):
+        return pa.string()  # the document's text, exactly as stored
+    if isinstance(satype, sa.types._Binary):
+        return pa.binary()
+    return arrow_type(satype, dialect="mysql", where=where)
+
+
+def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
+    """The MariaDB type that stores ``col`` without loss (``keyed``: in a key or an index)."""
+    t = col.type
+    if pa.types.is_boolean(t):
+        return mysql.TINYINT(display_width=1)
+    if pa.types.is_integer(t):
+        if pa.types.is_unsigned_integer(t):
+            return {8: mysql.TINYINT, 16: mysql.SMALLINT, 32: mysql.INTEGER, 64: mysql.BIGINT}[
+                t.bit_width
+            ](unsigned=True)
+        return {8: mysql.TINYINT, 16: mysql.SMALLINT, 32: mysql.INTEGER, 64: mysql.BIGINT}[t.bit_width]()
+    if pa.types.is_float32(t):
+        return mysql.FLOAT()
+    if pa.types.is_floating(t):
+        return mysql.DOUBLE()
+    if pa.types.is_decimal(t):
+        return mysql.DECIMAL(t.precision, t.scale)
+    if pa.types.is_timestamp(t):
+        # an instant is a TIMESTAMP (stored in UTC, 1970..2038; outside that range a row is
+        # rejected, never truncated); a wall-clock time is a DATETIME
+        return mysql.TIMESTAMP(fsp=6) if t.tz is not None else mysql.DATETIME(fsp=6)
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        return mysql.DATE()
+    if pa.types.is_time(t):
+        return mysql.TIME(fsp=6)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        length = col.length or (KEY_TEXT_LENGTH if keyed else None)
+        if length is None or length > _VARCHAR_MAX:
+            return mysql.LONGTEXT()
+        return mysql.VARCHAR(length)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return mysql.VARBINARY(col.length or KEY_TEXT_LENGTH) if keyed else mysql.LONGBLOB()
+    raise UnsupportedTypeError(f"column {col.name!r} has Arrow type {t} with no MariaDB mapping")
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+def select_expression(col: Column, ident: str) -> str:
+    """What to SELECT for ``col`` so connectorx decodes it exactly."""
+    t = col.type
+    zero = f"MONTH({ident}) = 0 OR DAYOFMONTH({ident}) = 0"
+    if pa.types.is_decimal(t):
+        return f"CAST({ident} AS CHAR)"  # connectorx decodes DECIMAL through a 28-digit type
+    if pa.types.is_timestamp(t) and t.tz is not None:
+        return f"IF({zero}, NULL, CAST(UNIX_TIMESTAMP({ident}) * 1000000 AS SIGNED))"
+    if pa.types.is_timestamp(t) or pa.types.is_date32(t):
+        return f"IF({zero}, NULL, {ident})"
+    if pa.types.is_time(t):
+        return f"CAST(TIME_TO_SEC({ident}) * 1000000 AS SIGNED)"
+    return ident
+
+
+def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa.ChunkedArray:
+    """Turn what ``select_expression`` selected back into ``col``'s Arrow type."""
+    t = col.type
+    if pa.types.is_timestamp(t) and t.tz is not None and pa.types.is_integer(arr.type):
+        return arr.cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")).cast(t)
+    if pa.types.is_time(t) and pa.types.is_integer(arr.type):
+        micros = arr.cast(pa.int64())
+        bad = pc.or_(pc.less(micros, 0), pc.greater_equal(micros, 86_400 * 10**6))
+        if pc.any(bad).as_py():
+            raise UnsupportedTypeError(
+                f"column {col.name!r} holds a TIME outside 00:00:00..23:59:59.999999 "
+                "(a duration, not a time of day), which Arrow's time64 cannot carry"
+            )
+        return micros.cast(pa.time64("us")).cast(t)
+    return arr
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+_NULL = pa.scalar("\\N")
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
+_HEX = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint8).reshape(256, 2)
+
+
+def is_hex_column(t: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t))
+
+
+def tsv_payload(batch: pa.RecordBatch) -> pa.Buffer:
+    """``batch`` as LOAD DATA text: one line per row, tab-separated, NULL as ``\\N``."""
+    fields = [_field_text(batch.column(i)) for i in range(batch.num_columns)]
+    joined = pc.binary_join_element_wise(*fields, "\t") if len(fields) > 1 else fields[0]
+    lines = pc.binary_join_element_wise(joined, pa.scalar("\n"), "")
+    if len(lines) == 0:
+        return pa.py_buffer(b"")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+    data = lines.buffers()[2]
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _field_text(arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = arr.cast(pa.string())
+        for raw, escaped in _ESCAPES:
+            text = pc.replace_substring(text, raw, escaped)
+    elif is_hex_column(t):
+        text = _hex(arr.cast(pa.binary()))
+    elif pa.types.is_boolean(t):
+        text = arr.cast(pa.int8()).cast(pa.string())
+    elif pa.types.is_timestamp(t):
+        # a TIMESTAMP column takes UTC wall time: the session's time_zone is +00:00
+        text = arr.cast(pa.timestamp("us")).cast(pa.string())
+    else:
+        text = arr.cast(pa.string())
+    return pc.fill_null(text, _NULL)
+
+
+def _hex(arr: pa.Array) -> pa.Array:
+    """Each value as lowercase hex text (vectorised through a 256-entry table)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    raw = arr.buffers()[2]
+    if raw is None or end == start:
+        values = np.zeros(0, np.uint8)
+    else:
+        values = np.frombuffer(raw, dtype=np.uint8, count=end - start, offset=start)
+    digits = _HEX[values].reshape(-1)
+    new_offsets = (offsets - start) * 2
+    return pa.StringArray.from_buffers(
+        len(arr), pa.py_buffer(new_offsets.astype(np.int32).tobytes()), pa.py_buffer(digits.tobytes()),
+        arr.buffers()[0], arr.null_count,
+    )  # fmt: skip
