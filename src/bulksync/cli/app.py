@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bulksync.cli import generate as generate_cmd
 from bulksync.cli import move
+from bulksync.cli import verify as verify_cmd
 from bulksync.cli.render import print_error
 from bulksync.errors import SyncError, redact
 
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command("copy")(move.copy)
 app.command("migrate")(move.migrate)
 app.command("generate")(generate_cmd.generate)
+app.command("verify")(verify_cmd.verify_cmd)
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
+from bulksync.verify.result import KIND_HELP, VerifyResult
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -49,8 +50,11 @@ class _MemColumn(ProgressColumn):
 class ProgressView:
     """A listener for ProgressEvents: one bar per table, or a log line every few seconds."""
 
-    def __init__(self, *, enabled: bool = True, log_every_s: float = 5.0) -> None:
+    def __init__(
+        self, *, enabled: bool = True, log_every_s: float = 5.0, busy_phases: tuple[str, ...] = ("copying",)
+    ) -> None:
         self.enabled = enabled
+        self._busy = busy_phases  # the phase of a table at work: unlabelled bar, throttled log
         self.live = enabled and err.is_terminal
         self._log_every = log_every_s
         self._last_log: dict[str, float] = {}
@@ -90,7 +94,7 @@ class ProgressView:
 
     def _update_bar(self, e: ProgressEvent) -> None:
         with self._lock:
-            label = f"{e.table} [{e.phase}]" if e.phase not in ("copying", "planned") else e.table
+            label = f"{e.table} [{e.phase}]" if e.phase not in (*self._busy, "planned") else e.table
             if e.table not in self._tasks:
                 self._tasks[e.table] = self._progress.add_task(label, total=max(e.rows_total, 1))
             total = e.rows_done if e.phase == "done" else max(e.rows_total, e.rows_done, 1)
@@ -106,7 +110,7 @@ class ProgressView:
     def _log_line(self, e: ProgressEvent) -> None:
         now = time.monotonic()
         with self._lock:
-            if e.phase == "copying" and now - self._last_log.get(e.table, 0.0) < self._log_every:
+            if e.phase in self._busy and now - self._last_log.get(e.table, 0.0) < self._log_every:
                 return
             self._last_log[e.table] = now
         eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
@@ -147,6 +151,54 @@ def print_summary(result: SyncResult) -> None:
             f"[yellow]{result.failed_rows:,} rejected rows are in the destination's "
             "_bulksync_rejects table with the reason for each[/yellow]"
         )
+
+
+def print_verify_summary(result: VerifyResult) -> None:
+    """Per table: equal, or each kind of difference with its rows, key ranges and first keys."""
+    table = Table(title=f"bulksync verify: {'equal' if result.equal else 'DIFFERENT'}", title_justify="left")
+    for col in (
+        "table",
+        "→ target",
+        "source rows",
+        "dest rows",
+        "missing",
+        "unexpected",
+        "duplicated",
+        "different",
+        "seconds",
+    ):
+        table.add_column(col, justify="left" if col in ("table", "→ target") else "right")
+    for t in result.tables:
+        counts = [f"{t.findings[k].rows:,}" for k in KIND_HELP]
+        table.add_row(
+            t.table, t.target, f"{t.source_rows:,}", f"{t.dest_rows:,}", *counts, f"{t.duration_s:.2f}"
+        )
+    err.print(table)
+    for t in result.tables:
+        for kind, help_text in KIND_HELP.items():
+            f = t.findings[kind]
+            if not f.rows:
+                continue
+            ranges = ", ".join(f"{_key(lo)}..{_key(hi)}" for lo, hi in f.ranges[:5])
+            more = len(f.ranges) - 5 + f.more_ranges
+            err.print(
+                f"{t.table}: {f.rows:,} {kind} ({help_text})"
+                + (f"; key ranges {ranges}" + (f" and {more:,} more" if more > 0 else "") if ranges else "")
+                + (f"; first: {', '.join(_key(k) for k in f.examples)}" if f.examples else ""),
+                soft_wrap=True,
+                markup=False,
+            )
+        for note in t.notes:
+            err.print(f"{t.table}: {note}", soft_wrap=True, markup=False)
+    rate = result.rows_compared / result.duration_s if result.duration_s > 0 else 0.0
+    err.print(
+        f"compared {result.rows_compared:,} rows in {result.duration_s:.2f}s ({rate:,.0f} rows/s per side) · "
+        f"peak memory {result.memory_peak_mb:.0f} MB"
+    )
+
+
+def _key(key: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(str(v) for v in key) + ")" if len(key) != 1 else str(key[0])
 
 
 def print_json(data: dict[str, Any]) -> None:

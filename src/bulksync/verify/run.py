@@ -1,0 +1,275 @@
+"""Run a verify: per table, a source thread reads and hashes chunks, this thread reads and
+hashes the same key ranges on the destination and compares. Nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bulksync.connectors.base import Connector, Key
+from bulksync.connectors.registry import open_connector
+from bulksync.engine.memory import MemoryGuard
+from bulksync.engine.progress import Listener, ProgressEvent, ProgressTracker
+from bulksync.errors import SchemaMismatchError
+from bulksync.schema import TableSchema
+from bulksync.spec import SyncSpec, TableSpec
+from bulksync.verify.canonical import kind_of
+from bulksync.verify.compare import Hashed, SideReader, diff_chunk, last_key, record
+from bulksync.verify.result import TableVerdict, VerifyResult
+
+PHASE = "verifying"
+
+
+class VerifySpec(BaseModel):
+    """What to compare: the same tables, key and filters a ``copy`` of them would use."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    destination: str
+    tables: tuple[TableSpec, ...] = Field(min_length=1)
+    chunk_rows: int = Field(default=100_000, ge=2)
+    max_examples: int = Field(default=10, ge=0)
+    statement_timeout_s: float = Field(default=120.0, gt=0)
+
+    @classmethod
+    def of(cls, spec: SyncSpec | VerifySpec) -> VerifySpec:
+        """The verify of what a sync spec moved (its cursor and mode do not matter here)."""
+        if isinstance(spec, VerifySpec):
+            return spec
+        tables = tuple(t.model_copy(update={"cursor": None}) for t in spec.tables)
+        return cls(
+            source=spec.source,
+            destination=spec.destination,
+            tables=tables,
+            statement_timeout_s=spec.statement_timeout_s,
+        )
+
+
+def verify(
+    spec: VerifySpec | SyncSpec,
+    *,
+    listeners: Iterable[Listener] = (),
+    cancel: threading.Event | None = None,
+) -> VerifyResult:
+    """Compare every table of ``spec`` between source and destination; read-only on both."""
+    spec = VerifySpec.of(spec)
+    started = time.monotonic()
+    guard = MemoryGuard(max_mb=1 << 20)  # only for RSS readings
+    tracker = ProgressTracker([_relabelled(f) for f in listeners], guard.rss_mb)
+    result = VerifyResult()
+    src = open_connector(spec.source, statement_timeout_s=spec.statement_timeout_s)
+    try:
+        dst = open_connector(spec.destination, statement_timeout_s=spec.statement_timeout_s)
+        try:
+            readers = [_readers(spec, table, src, dst) for table in spec.tables]  # check all first
+            for table, (verdict, src_side, dst_side) in zip(spec.tables, readers, strict=True):
+                result.tables.append(verdict)
+                _verify_table(spec, table, verdict, src_side, dst_side, tracker, cancel)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    result.duration_s = time.monotonic() - started
+    result.memory_peak_mb = guard.peak_mb
+    return result
+
+
+def _relabelled(listener: Listener) -> Listener:
+    """The tracker says a table at work is 'copying'; here it is verifying."""
+
+    def relay(event: ProgressEvent) -> None:
+        listener(dataclasses.replace(event, phase=PHASE) if event.phase == "copying" else event)
+
+    return relay
+
+
+def _readers(
+    spec: VerifySpec, table: TableSpec, src: Connector, dst: Connector
+) -> tuple[TableVerdict, SideReader, SideReader]:
+    """Check the table on both sides and build the two readers (nothing read yet)."""
+    s_schema = src.describe(table.name)
+    d_full = dst.describe(table.target)
+    absent = [n for n in s_schema.names if n not in d_full.names]
+    if absent:
+        raise SchemaMismatchError(
+            f"destination table {table.target!r} lacks column(s) {', '.join(absent)} of "
+            f"source table {table.name!r}: the tables cannot be equal"
+        )
+    for f in table.filters:
+        s_schema.column(f.column)
+        d_full.column(f.column)
+    key = table.key or s_schema.primary_key
+    for col in key:
+        s_schema.column(col)
+    d_schema = TableSchema(d_full.name, tuple(d_full.column(n) for n in s_schema.names), d_full.primary_key)
+    kinds = [kind_of(c.name, c.type, d_schema.column(c.name).type) for c in s_schema.columns]
+    by_name = {k.name: k for k in kinds}
+    if key:
+        order = tuple(key)
+    else:  # no key: page on the columns that can never be NULL, match rows on their whole value
+        order = tuple(
+            c.name for c in s_schema.columns if not c.nullable and not d_schema.column(c.name).nullable
+        )
+    verdict = TableVerdict(table.name, table.target, tuple(key))
+    verdict.ignored_columns = [n for n in d_full.names if n not in s_schema.names]
+
+    def side(conn: Connector, schema: TableSchema) -> SideReader:
+        return SideReader(
+            conn,
+            schema,
+            order,
+            table.filters,
+            kinds,
+            [by_name[c] for c in key],
+            unique=bool(key) and tuple(schema.primary_key) == tuple(key),
+            shown=tuple(key) or tuple(s_schema.names),
+        )
+
+    return verdict, side(src, s_schema), side(dst, d_schema)
+
+
+@dataclass
+class _SourceChunk:
+    after: Key | None
+    upto: Key | None  # None: the last chunk (the rest of the key space)
+    hashed: Hashed
+
+
+def _source_chunks(reader: SideReader, limit: int, stop: threading.Event) -> Iterator[_SourceChunk]:
+    """The source's chunks in key order, then the empty open range past its last key."""
+    if not reader.order:  # nothing to page on: the whole (filtered) table is one chunk
+        batch, _ = reader.page(None, None, 1 << 62)
+        yield _SourceChunk(None, None, reader.hashed([batch]))
+        return
+    after: Key | None = None
+    while not stop.is_set():
+        batch, more = reader.page(after, None, limit)
+        if batch.num_rows:
+            upto = last_key(batch, reader.order)
+            yield _SourceChunk(after, upto, reader.hashed([batch]))
+            after = upto
+        if not more:
+            yield _SourceChunk(after, None, reader.hashed([]))
+            return
+
+
+def _produce(
+    reader: SideReader, limit: int, cancel: threading.Event, verdict: TableVerdict
+) -> Iterator[_SourceChunk]:
+    """``_source_chunks`` run ahead on a thread of its own (two chunks at most in memory)."""
+    chunks: queue.Queue[_SourceChunk | BaseException | None] = queue.Queue(maxsize=2)
+    halt = threading.Event()
+
+    def put(item: _SourceChunk | BaseException | None) -> None:
+        while not halt.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work() -> None:
+        cpu = time.thread_time()
+        try:
+            for chunk in _source_chunks(reader, limit, cancel):
+                put(chunk)
+                if halt.is_set():
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            verdict.source_cpu_s = time.thread_time() - cpu
+
+    thread = threading.Thread(target=work, name=f"verify-source-{verdict.table}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        thread.join()
+
+
+def _dest_range(reader: SideReader, after: Key | None, upto: Key | None, limit: int) -> Iterator[Hashed]:
+    """The destination's rows in ``(after, upto]``: one Hashed, or pages of one for the open end."""
+    if not reader.order:
+        batch, _ = reader.page(None, None, 1 << 62)
+        yield reader.hashed([batch])
+        return
+    batches = []
+    while True:
+        batch, more = reader.page(after, upto, limit)
+        if upto is None:  # past the source's last key: every row is unexpected, page by page
+            yield reader.hashed([batch])
+        else:
+            batches.append(batch)
+        if not more:
+            break
+        after = last_key(batch, reader.order)
+    if upto is not None:
+        yield reader.hashed(batches)
+
+
+def _verify_table(
+    spec: VerifySpec,
+    table: TableSpec,
+    verdict: TableVerdict,
+    src_side: SideReader,
+    dst_side: SideReader,
+    tracker: ProgressTracker,
+    cancel: threading.Event | None,
+) -> None:
+    started = time.monotonic()
+    estimate = src_side.conn.stats(src_side.schema, src_side.schema.names[0], table.filters).rows
+    tracker.start(table.name, total=estimate, partitions=1)
+    cancel = cancel or threading.Event()
+    shown = list(src_side.shown)
+    cpu = time.thread_time()
+    for chunk in _produce(src_side, spec.chunk_rows, cancel, verdict):
+        verdict.source_rows += chunk.hashed.count
+        for dest in _dest_range(dst_side, chunk.after, chunk.upto, spec.chunk_rows + 1):
+            verdict.chunks += 1
+            verdict.dest_rows += dest.count
+            if chunk.hashed.count == dest.count and chunk.hashed.digest() == dest.digest():
+                continue
+            verdict.chunks_differing += 1
+            diff = diff_chunk(chunk.hashed, dest, shown=shown)
+            record(verdict.findings, diff, max_examples=spec.max_examples)
+        tracker.advance(table.name, rows=chunk.hashed.count, nbytes=chunk.hashed.rows.nbytes)
+    verdict.dest_cpu_s = time.thread_time() - cpu
+    if cancel.is_set():
+        verdict.notes.append("cancelled: only part of the table was compared")
+    _unreachable(verdict, dst_side, table, source_total=estimate)
+    verdict.duration_s = time.monotonic() - started
+    tracker.phase(table.name, "done" if verdict.equal else "different")
+
+
+def _unreachable(verdict: TableVerdict, dest: SideReader, table: TableSpec, *, source_total: int) -> None:
+    """Rows no key range can reach (NULL in a key column) are counted, never silently skipped."""
+    if not dest.order:
+        return
+    total = dest.conn.stats(dest.schema, dest.schema.names[0], table.filters).rows
+    hidden = total - verdict.dest_rows
+    cols = ", ".join(dest.order)
+    if hidden > 0:
+        verdict.findings["unexpected"].rows += hidden
+        verdict.notes.append(f"{hidden:,} destination rows have NULL in {cols}: counted as unexpected")
+    if source_total > verdict.source_rows:
+        verdict.notes.append(
+            f"{source_total - verdict.source_rows:,} source rows have NULL in {cols} (or were added "
+            "during the verify) and were not compared"
+        )
