@@ -11,6 +11,7 @@ to isolate bad rows; the checkpoint rides in the same transaction.
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ import psycopg
 import psycopg.rows
 import pyarrow as pa
 import sqlalchemy as sa
+from psycopg.pq.abc import PGconn
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
@@ -43,6 +45,37 @@ from bulksync.schema import Index
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
+
+
+_RELAY_BYTES = 1 << 20
+_BINARY_TRAILER = b"\xff\xff"
+
+
+def _relay(pgconn: PGconn, into_copy: psycopg.Copy) -> None:
+    """Move one binary ``COPY TO`` stream into ``into_copy`` until its trailer, in 1 MB writes.
+
+    PostgreSQL sends every row as its own CopyData message, and psycopg's ``Copy.read`` costs
+    several µs of Python per message; polling libpq directly is ~0.7 µs. The trailer (int16 -1,
+    its own message) is forwarded and the loop stops there, so psycopg still reads the end of
+    the COPY and its result, and the connection's state stays its own.
+    """
+    buf = bytearray()
+    get = pgconn.get_copy_data
+    while True:
+        nbytes, data = get(1)
+        if nbytes > 0:
+            buf += data
+            if nbytes == 2 and data == _BINARY_TRAILER:
+                break
+            if len(buf) >= _RELAY_BYTES:
+                into_copy.write(buf)
+                buf = bytearray()
+        elif nbytes == 0:  # nothing buffered: wait for the socket without holding the GIL
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        else:  # the COPY ended without a trailer: only an error does that
+            raise psycopg.OperationalError("the source ended its COPY without the binary trailer")
+    into_copy.write(buf)
 
 
 def safe_pg_url(url: str) -> str:
@@ -228,8 +261,9 @@ class PostgresConnector(SqlConnector):
                 src._pg.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT binary)", params) as out,
                 self._pg.cursor().copy(f"COPY {into} ({names}) FROM STDIN (FORMAT binary)") as into_copy,
             ):
-                for data in out:
-                    into_copy.write(data)
+                _relay(src._pg.pgconn, into_copy)
+                while out.read():  # the end of the COPY and its result, through psycopg
+                    pass
             if upsert_key:
                 self._pg.execute(self.upsert_sql(target, into, query.table.names, upsert_key))
                 self._pg.execute(f"TRUNCATE {into}")
