@@ -114,9 +114,10 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     t = col.type
     mapping: list[tuple[bool, sa.types.TypeEngine[Any]]] = [
         (pa.types.is_boolean(t), sa.Boolean()),
-        (pa.types.is_int16(t) or pa.types.is_int8(t), sa.SmallInteger()),
-        (pa.types.is_int32(t), sa.Integer()),
-        (pa.types.is_int64(t), sa.BigInteger()),
+        (pa.types.is_int16(t) or pa.types.is_int8(t) or pa.types.is_uint8(t), sa.SmallInteger()),
+        (pa.types.is_int32(t) or pa.types.is_uint16(t), sa.Integer()),
+        (pa.types.is_int64(t) or pa.types.is_uint32(t), sa.BigInteger()),
+        (pa.types.is_uint64(t), sa.Numeric(20, 0)),  # MySQL BIGINT UNSIGNED: up to 2**64 - 1
         (pa.types.is_float32(t), sa.REAL()),
         (pa.types.is_float64(t), sa.Float(precision=53)),
         (pa.types.is_date32(t), sa.Date()),
