@@ -112,6 +112,8 @@ def _ints(arr: pa.Array, kind: Kind) -> np.ndarray:
         return _np(arr.cast(pa.int64()))
     if tag == "float":
         return _floats(arr.cast(pa.float64()))
+    if tag in ("ts", "date") and pa.types.is_string(arr.type):
+        arr = arr.cast(pa.date32())  # SQLite's DATE text (see verification.run._as_read)
     if tag == "ts":
         if pa.types.is_date(arr.type):
             arr = arr.cast(pa.timestamp("us"))

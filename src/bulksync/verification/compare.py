@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from bulksync.connectors.base import ChunkQuery, Key, Source
 from bulksync.schema import TableSchema
 from bulksync.spec import Filter
-from bulksync.verify.canonical import U64, Kind, row_hashes
-from bulksync.verify.result import Finding
+from bulksync.verification.canonical import U64, Kind, row_hashes
+from bulksync.verification.result import Finding
 
 
 @dataclass
@@ -60,9 +60,9 @@ class SideReader:
         page, whose ``after`` is then the last key kept (a group larger than the page doubles it).
         """
         while True:
-            batch = self.conn.read_chunk(
-                ChunkQuery(self.schema, self.order, limit=limit, after=after, upto=upto, filters=self.filters)
-            )
+            order = self.order or tuple(self.schema.names)  # no key: one read of every row, any order
+            query = ChunkQuery(self.schema, order, limit=limit, after=after, upto=upto, filters=self.filters)
+            batch = self.conn.read_chunk(query)
             if batch.num_rows < limit:
                 return batch, False
             if self.unique:
