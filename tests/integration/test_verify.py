@@ -83,7 +83,7 @@ def test_an_equal_copy_reports_nothing(ends: tuple[str, str]) -> None:
     (t,) = result.tables
     assert (t.source_rows, t.dest_rows, t.chunks_differing) == (ROWS, ROWS, 0)
     assert t.chunks >= ROWS // CHUNK
-    assert [e.phase for e in events][0] == "planned"
+    assert events[0].phase == "planned"
     assert "verifying" in {e.phase for e in events}
     assert events[-1].phase == "done" and events[-1].rows_done == ROWS
 

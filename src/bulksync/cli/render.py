@@ -24,7 +24,7 @@ from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
-from bulksync.verify.result import KIND_HELP, VerifyResult
+from bulksync.verification.result import KIND_HELP, VerifyResult
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

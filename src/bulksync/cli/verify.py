@@ -9,7 +9,7 @@ import typer
 from bulksync.cli import options as o
 from bulksync.cli.render import ProgressView, print_json, print_verify_summary
 from bulksync.spec import TableSpec
-from bulksync.verify import VerifySpec, verify
+from bulksync.verification import VerifySpec, verify
 
 SourceArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN of the source")]
 DestArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN of the copy")]
