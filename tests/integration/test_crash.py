@@ -13,15 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
+import pymysql
+import pymysql.cursors
 import pytest
 
 import crashkit
+from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.engine.checkpoint import decode_key
 
 ROWS = 200_000
@@ -54,7 +58,17 @@ def _ts(value: Any) -> Any:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def assert_checkpoint_agrees(probe: crashkit.PgProbe | crashkit.SqliteProbe, *, incremental: bool) -> int:
+class Probe(Protocol):
+    """What the kill loop asks of a destination: PgProbe, SqliteProbe, MariadbProbe."""
+
+    def row(self, sql: str, params: Sequence[Any] = ...) -> tuple[Any, ...] | None: ...
+
+    def count(self, table: str = ...) -> int: ...
+
+    def settle(self) -> None: ...
+
+
+def assert_checkpoint_agrees(probe: Probe, *, incremental: bool) -> int:
     """Each partition's checkpoint (rows, last key) equals what its key range holds; returns rows."""
     states = []
     part = 0
@@ -88,7 +102,7 @@ def assert_checkpoint_agrees(probe: crashkit.PgProbe | crashkit.SqliteProbe, *, 
 
 def crash_and_finish(
     cmd: list[str],
-    probe: crashkit.PgProbe | crashkit.SqliteProbe,
+    probe: Probe,
     *,
     seed: int,
     incremental: bool = False,
@@ -175,3 +189,90 @@ def test_kill9_three_times_then_the_copy_into_sqlite_is_exact(source: Source, tm
     cmd = crashkit.copy_command(str(source.path), str(dest), "append")
     crash_and_finish(cmd, probe, seed=SEED + 5)
     assert_exact(source, crashkit.sqlite_digests(dest), lambda: probe.count("_bulksync_rejects"))
+
+
+# -- MariaDB as destination and as source ----------------------------------------------------------
+
+
+class MariadbProbe:
+    """Reads a MariaDB destination while a child process writes it (autocommit, PyMySQL)."""
+
+    def __init__(self, url: str) -> None:
+        u = parse_mysql_url(url)
+        self._conn = pymysql.connect(
+            host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
+            autocommit=True, charset="utf8mb4",
+        )  # fmt: skip
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row, or None when the table does not exist yet."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, tuple(params) or None)
+                return cur.fetchone()  # type: ignore[no-any-return]
+        except pymysql.ProgrammingError as exc:
+            if exc.args[0] == 1146:
+                return None
+            raise
+
+    def count(self, table: str = crashkit.TABLE) -> int:
+        found = self.row(f"SELECT count(*) FROM {table}")
+        return int(found[0]) if found else 0
+
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until the killed client's sessions are gone (the server has rolled them back)."""
+        others = (
+            "SELECT count(*) FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        )
+        deadline = time.monotonic() + timeout_s
+        while (found := self.row(others)) and found[0]:
+            assert time.monotonic() < deadline, f"{found[0]} sessions of the killed copy still open"
+            time.sleep(0.01)
+
+    def digests(self) -> crashkit.Digests:
+        """(id, row hash) of every row in key order, streamed with an unbuffered cursor."""
+        with self._conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT {', '.join(crashkit.NAMES)} FROM {crashkit.TABLE} ORDER BY id")
+            return [(row[0], crashkit.row_hash(row)) for row in cur]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@pytest.fixture
+def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
+    probe = MariadbProbe(mariadb_db)
+    yield probe
+    probe.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "seed"),
+    [("append", (), 6), ("upsert", (), 7), ("incremental", ("--cursor", "updated_at"), 8)],
+    ids=["append", "upsert", "incremental"],
+)
+def test_kill9_three_times_then_the_copy_into_mariadb_is_exact(
+    source: Source,
+    mariadb_db: str,
+    mariadb_probe: MariadbProbe,
+    mode: str,
+    extra: tuple[str, ...],
+    seed: int,
+) -> None:
+    cmd = crashkit.copy_command(str(source.path), mariadb_db, mode, *extra)
+    crash_and_finish(cmd, mariadb_probe, seed=SEED + seed, incremental=mode == "incremental")
+    assert_exact(source, mariadb_probe.digests(), lambda: mariadb_probe.count("_bulksync_rejects"))
+    key = mariadb_probe.row("SELECT count(*) FROM information_schema.statistics WHERE table_schema = "
+                            "DATABASE() AND table_name = 't' AND index_name = 'PRIMARY'")  # fmt: skip
+    assert key == (1,), "bulksync created the destination without its primary key"
+
+
+def test_kill9_three_times_then_the_copy_from_mariadb_into_postgres_is_exact(
+    source: Source, mariadb_db: str, mariadb_probe: MariadbProbe, pg_db: str, pg_probe: crashkit.PgProbe
+) -> None:
+    crashkit.build_source(mariadb_db, ROWS, seed=SEED)
+    assert mariadb_probe.digests() == source.digests  # the same rows as the SQLite source
+    cmd = crashkit.copy_command(mariadb_db, pg_db, "append")
+    crash_and_finish(cmd, pg_probe, seed=SEED + 9)
+    assert_exact(source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))
