@@ -1,0 +1,101 @@
+"""``bulksync verify`` on the 1 M-row bets table: rows/s per side, CPU time and peak RSS.
+
+    python -m bench.verify [--rows 1000000] [--pg postgresql://postgres@127.0.0.1/bench]
+
+Builds (once) the generated SQLite source, a SQLite copy and a PostgreSQL copy with
+``bulksync copy``, then times ``bulksync verify --json`` for SQLite ↔ SQLite, SQLite ↔
+PostgreSQL and PostgreSQL ↔ PostgreSQL. The machine has 2 cores and is shared: CPU time (user +
+sys of the verify process, and of each side's thread) is printed next to the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+from pathlib import Path
+
+from bench.bets import TABLE
+from bench.context import REPO_ROOT, bulksync_command
+from bench.dataset import generate_source
+from bench.measure import child_env, measure
+from bench.postgres import ensure_database
+
+TARGET = 500_000  # rows/s per side (issue 3)
+
+
+COPY_TABLE = "bets_verify"  # its own table: another bench's ``bets`` may hold other rows
+
+
+def _copy(source: str, dest: str, *extra: str) -> None:
+    command = [*bulksync_command(), "copy", source, dest, "--table", TABLE, "--quiet", *extra]
+    subprocess.run(command, check=True, env=child_env(REPO_ROOT))
+
+
+def prepare(rows: int, data_dir: Path, pg: str) -> tuple[str, str]:
+    """The generated source, and fresh SQLite and PostgreSQL copies of it (``bets_verify``)."""
+    source = generate_source(rows=rows, data_dir=data_dir)
+    copy = data_dir / f"bets-{rows}-verify-copy.db"
+    for leftover in data_dir.glob(copy.name + "*"):
+        leftover.unlink()
+    _copy(str(source), str(copy))
+    ensure_database(pg)
+    _copy(str(source), pg, "--dest-table", COPY_TABLE, "--mode", "replace")
+    return str(source), str(copy)
+
+
+def run(name: str, source: str, dest: str, rows: int, *extra: str) -> dict[str, object]:
+    """Time one ``bulksync verify``; ``extra`` names the tables (``--table``, ``--dest-table``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [*bulksync_command(), "verify", source, dest, "--json", "--quiet", *extra]
+    done = measure([command], env=child_env(REPO_ROOT))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncodes[0] not in (0, 1):
+        raise SystemExit(f"{name}: verify failed: {done.stderr.strip()}")
+    result = json.loads(done.stdout)
+    (table,) = result["tables"]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "pair": name,
+        "rows": table["source_rows"],
+        "equal": result["equal"],
+        "wall_s": round(done.seconds, 2),
+        "cpu_s": round(cpu, 2),
+        "rows_per_s_per_side": round(rows / done.seconds),
+        "source_cpu_s": table["source_cpu_s"],
+        "dest_cpu_s": table["dest_cpu_s"],
+        "peak_rss_mb": round(done.peak_rss_mb),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1/bench")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "bench/out/data")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per pair, best kept")
+    args = parser.parse_args()
+    source, copy = prepare(args.rows, args.data_dir, args.pg)
+    pairs: list[tuple[str, str, str, tuple[str, ...]]] = [
+        ("sqlite<->sqlite", source, copy, ("--table", TABLE)),
+        ("sqlite<->postgres", source, args.pg, ("--table", TABLE, "--dest-table", COPY_TABLE)),
+        ("postgres<->postgres", args.pg, args.pg, ("--table", COPY_TABLE)),  # two connections
+    ]
+    print(
+        f"{'pair':22} {'rows':>10} {'wall s':>7} {'cpu s':>7} {'rows/s/side':>12} "
+        f"{'src cpu':>8} {'dst cpu':>8} {'RSS MB':>7}  equal"
+    )
+    for name, src, dst, extra in pairs:
+        runs = [run(name, src, dst, args.rows, *extra) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: float(str(r["wall_s"])))
+        print(
+            f"{name:22} {best['rows']:>10,} {best['wall_s']:>7} {best['cpu_s']:>7} "
+            f"{best['rows_per_s_per_side']:>12,} {best['source_cpu_s']:>8} {best['dest_cpu_s']:>8} "
+            f"{best['peak_rss_mb']:>7}  {best['equal']}"
+        )
+    print(f"target: {TARGET:,} rows/s per side")
+
+
+if __name__ == "__main__":
+    main()
