@@ -287,6 +287,26 @@ def test_bad_rows_go_to_the_reject_table_and_the_rest_lands_once(
     assert all("CONSTRAINT" in reason and "amount" in reason for _, reason in rejects)
 
 
+def test_upsert_into_a_table_without_that_key_is_refused_not_doubled(tmp_path: Path, mariadb_db: str) -> None:
+    src = str(tmp_path / "s.db")
+    make_bets(src, 100)
+    conn = connect(mariadb_db)
+    try:
+        with conn.cursor() as cur:  # the user's table: same columns, no key
+            cur.execute(
+                "CREATE TABLE bets (id BIGINT NOT NULL, player TEXT, channel VARCHAR(8) NOT NULL, "
+                "stake DECIMAL(12,2), placed_at DATETIME(6), updated_at DATETIME(6) NOT NULL, settled BOOL)"
+            )
+    finally:
+        conn.close()
+    spec = SyncSpec(source=src, destination=mariadb_db, tables=(TableSpec(name="bets"),), mode=Mode.UPSERT)
+
+    with pytest.raises(SyncError, match=r"no primary key or unique index on \(id\)"):
+        sync(spec)
+
+    assert mdb(mariadb_db, "SELECT count(*) FROM bets") == [(0,)]
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bulksync", "copy", *args], capture_output=True, text=True, timeout=120,

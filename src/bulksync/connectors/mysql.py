@@ -60,6 +60,7 @@ from bulksync.errors import (
     ConnectError,
     ConnectionLost,
     PermanentError,
+    SchemaMismatchError,
     SyncError,
     UnknownTableError,
     redact,
@@ -75,6 +76,8 @@ _SQL_MODE = (
 )
 _CONFLICT = {1205, 1213, 1969, 3024, 1180, 1181}  # lock wait, deadlock, statement timeouts, commit
 _LOST = {2006, 2013, 2055, 1927, 1053, 2014}
+# connectorx reports a server that went away as text (it connects anew for every chunk)
+_LOST_WORDS = ("lost connection", "timed out waiting for connection", "connection refused", "broken pipe")
 _CONNECT = {1044, 1045, 1049, 2002, 2003, 2005, 1698, 1130}
 _BAD_ROWS = {
     1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 4025, 1263, 1261, 1262,
@@ -334,6 +337,7 @@ class MysqlConnector(SqlConnector):
         if not upsert_key:
             self._load(quote(table), data, schema.columns, table)
             return
+        _require_unique(schema, upsert_key)
         self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
         self._load(_STAGE, data, schema.columns, table)
@@ -395,7 +399,7 @@ class MysqlConnector(SqlConnector):
         message = f"{context}: {text}"
         if code in _CONFLICT:
             return ConflictError(message)
-        if code in _LOST or (code is None and "connection" in text.lower() and "lost" in text.lower()):
+        if code in _LOST or (code is None and any(w in text.lower() for w in _LOST_WORDS)):
             return ConnectionLost(message)
         if code in _BAD_ROWS:
             return BadRowsError(message)
@@ -417,6 +421,19 @@ class MysqlConnector(SqlConnector):
                 shutil.rmtree(self._spool, ignore_errors=True)
 
 
+def _require_unique(schema: TableSchema, key: Sequence[str]) -> None:
+    """ON DUPLICATE KEY UPDATE needs a unique key on exactly ``key``; without one it would insert
+    every row again (PostgreSQL's ON CONFLICT refuses instead): refuse the same way.
+    """
+    wanted = set(key)
+    uniques = [set(schema.primary_key), *(set(ix.columns) for ix in schema.indexes if ix.unique)]
+    if wanted not in uniques:
+        raise SchemaMismatchError(
+            f"table {schema.name!r} has no primary key or unique index on ({', '.join(key)}): "
+            "upsert would add every row again; add the key, or use --mode append/replace"
+        )
+
+
 def _tick(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -434,5 +451,5 @@ def _code_and_text(exc: BaseException) -> tuple[int | None, str]:
     code = None
     if found:
         code = int(found.group(1) or found.group(2))
-    text = re.sub(r"^.*?ERROR \d{4} \([0-9A-Z]{5}\): ", "", text)
+    text = re.sub(r"^.*?ERROR \d{4} \([0-9A-Z]{5}\): ", "", text).removesuffix(" }")
     return code, text
