@@ -47,6 +47,9 @@ class TableSpec(BaseModel):
     dest_name: str | None = None
     key: tuple[str, ...] = ()  # empty: the source's primary key
     cursor: str | None = None  # incremental mode: e.g. updated_at
+    # Read in (order_by, key) order instead of key order: when the filters select a range of an
+    # indexed column (a day of bets), the source walks that index instead of the whole key range.
+    order_by: str | None = None
     filters: tuple[Filter, ...] = ()
 
     @model_validator(mode="after")
@@ -58,6 +61,10 @@ class TableSpec(BaseModel):
             check_identifier(col, "key column")
         if self.cursor is not None:
             check_identifier(self.cursor, "cursor column")
+        if self.order_by is not None:
+            check_identifier(self.order_by, "order column")
+            if self.cursor is not None:
+                raise ValueError("order_by and cursor both set the read order: give one")
         return self
 
     @property
@@ -77,6 +84,10 @@ class SyncSpec(BaseModel):
     workers: int = Field(default=2, ge=1, le=64)
     max_memory_mb: int = Field(default=512, ge=64)
     batch_mb: float = Field(default=1.0, gt=0, le=256)
+    # Fixed sizes instead of adaptive bytes: rows per keyset read (= per committed transaction,
+    # with its checkpoint) and rows per write statement inside that transaction.
+    chunk_rows: int | None = Field(default=None, ge=1, le=10_000_000)
+    batch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     queue_depth: int = Field(default=1, ge=1, le=16)
     target_batch_seconds: float = Field(default=0.5, gt=0)
     statement_timeout_s: float = Field(default=120.0, gt=0)

@@ -156,9 +156,9 @@ def test_incremental_needs_a_cursor(source: str, dest: Path) -> None:
 
 
 def test_unknown_url_scheme_lists_the_known_ones(source: str) -> None:
-    proc = bulksync("copy", source, "mysql://user@127.0.0.1/shop", "--table", "bets")
+    proc = bulksync("copy", source, "oracle://user@127.0.0.1/shop", "--table", "bets")
 
-    assert_error_line(proc, 2, "'mysql'", "(known: memory, postgresql, sqlite)")
+    assert_error_line(proc, 2, "'oracle'", "(known: mariadb, memory, mysql, postgresql, sqlite)")
 
 
 def test_dest_table_with_two_tables(source: str, dest: Path) -> None:

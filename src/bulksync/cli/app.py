@@ -8,6 +8,7 @@ from importlib.metadata import version
 import typer
 from pydantic import ValidationError
 
+from bulksync.cli import bets as bets_cmd
 from bulksync.cli import generate as generate_cmd
 from bulksync.cli import move
 from bulksync.cli import verify as verify_cmd
@@ -31,6 +32,7 @@ app.command("copy")(move.copy)
 app.command("migrate")(move.migrate)
 app.command("generate")(generate_cmd.generate)
 app.command("verify")(verify_cmd.verify_cmd)
+app.add_typer(bets_cmd.app, name="bets")
 
 
 def _version(value: bool) -> None:

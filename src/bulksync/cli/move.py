@@ -7,13 +7,27 @@ from typing import Annotated
 import typer
 
 from bulksync.cli import options as o
+from bulksync.cli.options import resolve_connection
 from bulksync.cli.render import ProgressView, print_json, print_summary
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.spec import Mode, SyncSpec, TableSpec
 
-SourceArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN to read")]
-DestArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN to write")]
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="SQLite path, postgresql:// or mysql:// URL, or a configured connection name "
+        "(BULKSYNC_CONNECTIONS__<NAME>) to read",
+        callback=resolve_connection,
+    ),
+]
+DestArg = Annotated[
+    str,
+    typer.Argument(
+        help="SQLite path, postgresql:// or mysql:// URL, or a configured connection name to write",
+        callback=resolve_connection,
+    ),
+]
 
 
 def copy(

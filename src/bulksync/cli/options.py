@@ -81,6 +81,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 
 
+def resolve_connection(value: str) -> str:
+    """A configured connection's URL when ``value`` names one (``dk``), else ``value`` as given."""
+    from bulksync.settings import get_settings
+
+    return get_settings().resolve(value)
+
+
 def build_filters(
     where: list[str] | None, date_column: str | None, since: str | None, until: str | None
 ) -> tuple[Filter, ...]:

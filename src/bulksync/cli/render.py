@@ -51,13 +51,20 @@ class ProgressView:
     """A listener for ProgressEvents: one bar per table, or a log line every few seconds."""
 
     def __init__(
-        self, *, enabled: bool = True, log_every_s: float = 5.0, busy_phases: tuple[str, ...] = ("copying",)
+        self,
+        *,
+        enabled: bool = True,
+        log_every_s: float = 5.0,
+        log_every_rows: int | None = None,
+        busy_phases: tuple[str, ...] = ("copying",),
     ) -> None:
         self.enabled = enabled
         self._busy = busy_phases  # the phase of a table at work: unlabelled bar, throttled log
         self.live = enabled and err.is_terminal
         self._log_every = log_every_s
         self._last_log: dict[str, float] = {}
+        self._log_rows = log_every_rows  # log lines every N rows instead of every few seconds
+        self._logged_rows: dict[str, int] = {}
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
@@ -110,9 +117,14 @@ class ProgressView:
     def _log_line(self, e: ProgressEvent) -> None:
         now = time.monotonic()
         with self._lock:
-            if e.phase in self._busy and now - self._last_log.get(e.table, 0.0) < self._log_every:
-                return
+            if e.phase in self._busy:
+                if self._log_rows is not None:
+                    if e.rows_done - self._logged_rows.get(e.table, 0) < self._log_rows:
+                        return
+                elif now - self._last_log.get(e.table, 0.0) < self._log_every:
+                    return
             self._last_log[e.table] = now
+            self._logged_rows[e.table] = e.rows_done
         eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
         err.print(
             f"{e.table}: {e.phase} {e.rows_done:,}/{e.rows_total:,} rows ({e.percent:.1f}%) "
@@ -204,6 +216,20 @@ def _key(key: tuple[Any, ...]) -> str:
 def print_json(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def print_fields(title: str, fields: list[tuple[str, str]]) -> None:
+    """A two-column summary (label, value) under a title, on stdout."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for label, value in fields:
+        table.add_row(label, value)
+    out.print(table)
+
+
+def print_warning(message: str) -> None:
+    err.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
 
 
 def print_error(message: str) -> None:

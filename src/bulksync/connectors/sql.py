@@ -252,11 +252,18 @@ class SqlConnector(abc.ABC):
         for bound, op in ((q.after, ">"), (upto if upto is not None else q.upto, "<=")):
             if bound is None:
                 continue
+            values = [self.param(col, value) for col, value in zip(cols, bound, strict=True)]
+            names = [quote(c.name) for c in cols]
+            if len(cols) > 1:
+                # The leading column's own bound is implied, but it is what lets every engine
+                # (MariaDB above all) start its index range scan there, not at the range's start.
+                params.append(values[0])
+                clauses.append(f"{names[0]} {op[0]}= {self.placeholder(len(params))}")
             marks = []
-            for col, value in zip(cols, bound, strict=True):
-                params.append(self.param(col, value))
+            for value in values:
+                params.append(value)
                 marks.append(self.placeholder(len(params)))
-            clauses.append(self.row_compare([quote(c.name) for c in cols], op, marks))
+            clauses.append(self.row_compare(names, op, marks))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def chunk_sql(self, q: ChunkQuery, *, schema: str = "") -> tuple[str, list[Any]]:

@@ -21,8 +21,11 @@ class BatchSizer:
     max_bytes: int
     target_seconds: float
     row_bytes: float = 200.0
+    fixed_rows: int | None = None  # the user asked for this many rows per chunk (memory may halve it)
 
     def rows(self) -> int:
+        if self.fixed_rows is not None:
+            return self.fixed_rows
         wanted = int(self.target_bytes / max(self.row_bytes, 1.0))
         return max(MIN_ROWS, min(MAX_ROWS, wanted))
 
@@ -39,4 +42,6 @@ class BatchSizer:
 
     def shrink(self) -> None:
         """Memory pressure: halve the target."""
+        if self.fixed_rows is not None:
+            self.fixed_rows = max(1, self.fixed_rows // 2)
         self.target_bytes = max(self.min_bytes, self.target_bytes // 2)

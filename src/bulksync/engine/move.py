@@ -97,6 +97,7 @@ def run_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) -> Pa
         min_bytes=min(256 * 1024, ctx.max_batch_bytes),
         max_bytes=ctx.max_batch_bytes,
         target_seconds=spec.target_batch_seconds,
+        fixed_rows=spec.chunk_rows,
     )
     chunks: queue.Queue[object] = queue.Queue(maxsize=spec.queue_depth)
     halt = threading.Event()  # this partition's reader only
@@ -187,7 +188,7 @@ def _write_loop(
     chunks: queue.Queue[object],
     outcome: PartitionOutcome,
 ) -> None:
-    target = WriteTarget.of(plan, ctx.spec.mode)
+    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows)
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     while True:
         try:

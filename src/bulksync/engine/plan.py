@@ -71,6 +71,9 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         assert table.cursor is not None
         schema.column(table.cursor)
         order = (table.cursor, *key)
+    elif table.order_by is not None and table.order_by not in key:
+        schema.column(table.order_by)
+        order = (table.order_by, *key)
     return CheckedTable(table, schema, key, order)
 
 
@@ -150,19 +153,33 @@ def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: lis
 def _partition_bounds(
     spec: SyncSpec, plan: TablePlan, source: Source, after: tuple[Any, ...] | None
 ) -> list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    """Key ranges, one per partition; a filtered read is bounded by its rows' first and last key.
+
+    The bound matters for filtered syncs (a day of bets): the source then reads the primary key
+    range of the matching rows, found through the filter's index, instead of scanning from the
+    start of the table or sorting the whole match for every chunk.
+    """
     single: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [(after, None)]
-    if spec.mode is Mode.INCREMENTAL or len(plan.key) != 1 or spec.workers < 2:
-        return single
+    if plan.order != plan.key or len(plan.key) != 1:
+        return single  # partitions and bounds are ranges of the key: only when reading in key order
     if not pa.types.is_integer(plan.source.column(plan.key[0]).type):
         return single
+    if spec.workers < 2 and not plan.filters:
+        return single
     stats = source.stats(plan.source, plan.key[0], plan.filters)
-    if stats.min_key is None or stats.rows < 2 * spec.partition_min_rows:
+    if stats.min_key is None:
         return single
     lo = int(stats.min_key) - 1 if after is None else max(int(after[0]), int(stats.min_key) - 1)
     hi = int(stats.max_key)
+    bounded: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [
+        (after if after is not None and int(after[0]) >= lo else (lo,), (hi,))
+    ]
+    whole = bounded if plan.filters else single
+    if spec.workers < 2 or stats.rows < 2 * spec.partition_min_rows:
+        return whole
     parts = min(spec.workers, max(1, stats.rows // spec.partition_min_rows))
     if hi - lo < parts * 2:
-        return single
+        return whole
     cuts = [lo + (hi - lo) * i // parts for i in range(1, parts)]
     edges: list[tuple[Any, ...] | None] = [after, *[(c,) for c in cuts], None]
     return list(itertools.pairwise(edges))

@@ -57,8 +57,9 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
         max_bytes=max(int(ctx.spec.batch_mb * 4 * 2**20), 256 * 1024),
         target_seconds=ctx.spec.target_batch_seconds,
         row_bytes=ROW_BYTES_GUESS,
+        fixed_rows=ctx.spec.chunk_rows,
     )
-    target = WriteTarget.of(plan, ctx.spec.mode)
+    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows)
     dest = Reconnecting(lambda: _attached(ctx))
     try:
         while not (ctx.stop.is_set() or ctx.cancel.is_set()):

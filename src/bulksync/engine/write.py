@@ -28,15 +28,17 @@ class WriteTarget:
     sync_id: str
     key: tuple[str, ...]
     upsert: bool
+    statement_rows: int | None = None  # rows per write statement (None: the whole batch)
 
     @classmethod
-    def of(cls, plan: TablePlan, mode: Mode) -> WriteTarget:
+    def of(cls, plan: TablePlan, mode: Mode, statement_rows: int | None = None) -> WriteTarget:
         return cls(
             table=plan.write_to,
             source_table=plan.spec.name,
             sync_id=plan.sync_id,
             key=plan.key,
             upsert=mode in (Mode.UPSERT, Mode.INCREMENTAL),
+            statement_rows=statement_rows,
         )
 
 
@@ -55,7 +57,8 @@ def commit_batch(
     upsert_key = target.key if target.upsert else ()
     try:
         with dest.transaction() as tx:
-            tx.write(target.table, batch, upsert_key=upsert_key)
+            for part in _statements(batch, target.statement_rows):
+                tx.write(target.table, part, upsert_key=upsert_key)
             tx.save_state(state)
         return Written(batch.num_rows, 0)
     except BadRowsError:
@@ -67,6 +70,12 @@ def commit_batch(
             tx.save_rejects(target.sync_id, target.source_table, rejects)
         tx.save_state(replace(state, rows=state.rows - len(rejects)))
     return Written(batch.num_rows - len(rejects), len(rejects))
+
+
+def _statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
+    if rows is None or batch.num_rows <= rows:
+        return [batch]
+    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
 
 
 def _isolate(

@@ -1,0 +1,1 @@
+"""Recipes: ready-made syncs for the seeds' jobs (seed 000's bet sync)."""

@@ -1,0 +1,139 @@
+"""Settings from the environment (and a ``.env`` file): named connections and the bet-sync recipe.
+
+Two families, as their users know them:
+
+- ``BULKSYNC_*`` — bulksync's own. Named connections are ``BULKSYNC_CONNECTIONS__<NAME>=<url>``
+  (``BULKSYNC_CONNECTIONS__DK=mysql://sync:secret@db1/dk``); wherever a command takes a
+  database URL it also takes a configured name (``dk``), so DSNs with passwords stay out of
+  shell history, job records and API requests.
+- ``BET_SYNC_*`` — seed 000's variables, with the seed's meanings and defaults (chunk and batch
+  size, background threshold, memory warning, source connection, destination table, channels,
+  progress log, job tries and timeout), plus a few bulksync needs to find the data (source table,
+  date column, destination connection, time zone).
+
+Settings are read when asked for (``get_settings()``), never at import time, and the engine never
+reads them: the CLI and the API turn them into a ``SyncSpec``.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bulksync.errors import UsageError
+from bulksync.schema import check_identifier
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+
+
+class Settings(BaseSettings):
+    """bulksync's own settings (``BULKSYNC_`` prefix, ``__`` nesting)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BULKSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    connections: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("connections")
+    @classmethod
+    def _names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        bad = [n for n in value if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"connection names must be letters, digits, _ or -: {', '.join(bad)}")
+        return {n.lower(): url for n, url in value.items()}
+
+    def connection(self, name: str, *, role: str = "connection") -> str:
+        """The URL of the configured connection ``name``; a clear error if there is none."""
+        found = self.connections.get(name.lower())
+        if found is None:
+            known = ", ".join(sorted(self.connections)) or "none configured"
+            raise UsageError(
+                f"unknown {role} {name!r} (configured: {known}); set "
+                f"BULKSYNC_CONNECTIONS__{name.upper()}=<database URL>"
+            )
+        return found.get_secret_value()
+
+    def resolve(self, target: str) -> str:
+        """A configured connection's URL if ``target`` names one, else ``target`` itself."""
+        found = self.connections.get(target.lower()) if _NAME.match(target) else None
+        return found.get_secret_value() if found is not None else target
+
+
+def _channels(value: object) -> object:
+    if isinstance(value, str):
+        return [c.strip().upper() for c in value.split(",") if c.strip()]
+    return value
+
+
+class BetSyncSettings(BaseSettings):
+    """Seed 000's ``BET_SYNC_*`` variables, same names, meanings and defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="BET_SYNC_", env_file=".env", extra="ignore")
+
+    # processing (seed: records per chunk read, records per database batch)
+    chunk_size: int = Field(default=1000, ge=1, le=10_000_000)
+    batch_size: int = Field(default=500, ge=1, le=10_000_000)
+    background_threshold: int = Field(default=10_000, ge=0)
+    # memory: warn (once) when the process grows past this many MB
+    memory_warning: int = Field(default=256, ge=1)
+    # where from and where to
+    source_connection: str = "dk"
+    destination_table: str = "bets"
+    # bulksync additions: the seed's Laravel app knew these from its models
+    destination_connection: str = "default"
+    source_table: str = "bets"
+    date_column: str = "placed_at"
+    channel_column: str = "channel"
+    timezone: str = "UTC"  # the zone whose calendar day "today" means
+    # jobs (used by background runs)
+    queue: str = "sync-jobs"
+    job_timeout: int = Field(default=3600, ge=1)
+    job_tries: int = Field(default=3, ge=1)
+    status_cache_hours: int = Field(default=24, ge=1)
+    # progress log (non-terminal output: one line every N records)
+    enable_progress_log: bool = True
+    progress_interval: int = Field(default=5000, ge=1)
+    # channels
+    default_channel: str | None = "VN"
+    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["VN", "TH", "MY", "PH"])
+
+    _split_channels = field_validator("allowed_channels", mode="before")(_channels)
+
+    @field_validator("default_channel", mode="before")
+    @classmethod
+    def _default_channel(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            return value or None  # BET_SYNC_DEFAULT_CHANNEL= (empty): every channel
+        return value
+
+    @field_validator("source_table", "destination_table", "date_column", "channel_column")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        check_identifier(value, "BET_SYNC table/column setting")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Asia/Ho_Chi_Minh)") from exc
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+@lru_cache(maxsize=1)
+def get_bet_settings() -> BetSyncSettings:
+    return BetSyncSettings()
