@@ -27,6 +27,8 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         arr = arr.storage
     if arr.type.equals(target):
         return arr
+    if arr.null_count == len(arr):
+        return pa.nulls(len(arr), target)  # SQLite types an empty or all-NULL column as int64
     try:
         if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
             # half away from zero, as PostgreSQL rounds; overflow raises, never wraps

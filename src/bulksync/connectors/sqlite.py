@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +43,44 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
+def sql_literal(value: Any) -> str | None:
+    """``value`` as a SQLite literal, or None when only binding is exact (NaN, NUL in text)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return repr(value) if math.isfinite(value) else ("9e999" if value > 0 else "-9e999")
+    if isinstance(value, str):
+        return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bytes):
+        return "X'" + value.hex() + "'"
+    return None
+
+
+def inline_literals(sql: str, params: Sequence[Any]) -> str | None:
+    """``sql`` with each ``?`` replaced by its parameter as a quoted literal, or None.
+
+    Identifiers here are checked plain names and the SQL holds no string literals, so every
+    ``?`` is a parameter marker; if the counts disagree, or a value has no exact literal, the
+    caller binds as usual.
+    """
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:
+        return None
+    out = [parts[0]]
+    for value, rest in zip(params, parts[1:], strict=True):
+        literal = sql_literal(value)
+        if literal is None:
+            return None
+        out += [literal, rest]
+    return "".join(out)
+
+
 class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
@@ -67,8 +106,13 @@ class SqliteConnector(SqlConnector):
             raise ConnectError(f"cannot open SQLite file {str(path)!r}: {exc}") from exc
         self._cur = self._conn.cursor()
         busy_ms = int(statement_timeout_s * 1000)
+        # WAL lets readers go on while we write; switching is itself a write, so only a
+        # destination (opened with create) switches: a source file is left as it is.
+        pragmas = [f"busy_timeout = {busy_ms}"]
+        if create:
+            pragmas += ["journal_mode = WAL", "synchronous = NORMAL"]
         try:
-            for pragma in (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL"):
+            for pragma in pragmas:
                 self._execute(f"PRAGMA {pragma}")
         except SyncError as exc:
             self.close()
@@ -143,6 +187,9 @@ class SqliteConnector(SqlConnector):
         self._cur.adbc_statement.set_options(
             **{"adbc.sqlite.query.batch_rows": str(max(1024, min(int(limit), 1_000_000)))}
         )
+        inlined = inline_literals(sql, params) if params else sql
+        if inlined is not None:  # ADBC holds the GIL through a read with bound parameters
+            sql, params = inlined, ()
         try:
             self._cur.execute(sql, list(params) if params else None)
             return self._cur.fetch_arrow_table()
