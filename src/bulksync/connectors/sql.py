@@ -266,11 +266,15 @@ class SqlConnector(abc.ABC):
             clauses.append(self.row_compare(names, op, marks))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
+    def select_list(self, table: TableSchema) -> str:
+        """The columns a chunk read selects (a dialect may select some as cheaper-to-decode text)."""
+        return column_list(table.names)
+
     def chunk_sql(self, q: ChunkQuery, *, schema: str = "") -> tuple[str, list[Any]]:
         where, params = self.range_sql(q)
         params.append(q.limit)
         sql = (
-            f"SELECT {column_list(q.table.names)} FROM {schema}{quote(q.table.name)}{where}"
+            f"SELECT {self.select_list(q.table)} FROM {schema}{quote(q.table.name)}{where}"
             f" ORDER BY {column_list(q.order)} LIMIT {self.placeholder(len(params))}"
         )
         return sql, params
