@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
 
     connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # background jobs: where their records live (a SQLite path, or a postgresql:// URL shared by
+    # several machines; default ~/.local/state/bulksync/jobs.db), how long a runner's lease lasts
+    # without a heartbeat, and how many times a job is started before it is failed for good
+    job_store: SecretStr | None = None
+    job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
+    job_tries: int = Field(default=3, ge=1, le=100)
 
     @field_validator("connections")
     @classmethod
@@ -58,6 +64,13 @@ class Settings(BaseSettings):
                 f"BULKSYNC_CONNECTIONS__{name.upper()}=<database URL>"
             )
         return found.get_secret_value()
+
+    def name_of(self, url: str) -> str | None:
+        """The name of the configured connection whose URL is exactly ``url``, if any."""
+        for name, found in sorted(self.connections.items()):
+            if found.get_secret_value() == url:
+                return name
+        return None
 
     def resolve(self, target: str) -> str:
         """A configured connection's URL if ``target`` names one, else ``target`` itself."""
