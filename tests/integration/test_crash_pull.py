@@ -1,0 +1,43 @@
+"""kill -9 on the same-engine pull paths: PostgreSQL → PostgreSQL streams raw binary COPY from one
+server into the other (never decoded), each chunk committed with its checkpoint. Three kills at
+seeded moments, a re-run, and the destination must equal the source row for row.
+
+(SQLite → SQLite, the other pull path, is killed in ``test_crash.py``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from test_crash import ROWS, SEED, Source, _pg_rejects, assert_exact, crash_and_finish
+
+import crashkit
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def pg_source(pg_db2: str) -> Source:
+    crashkit.build_source(pg_db2, ROWS, seed=SEED)
+    return Source(pg_db2, crashkit.pg_digests(pg_db2))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pg_probe(pg_db: str) -> Iterator[crashkit.PgProbe]:
+    probe = crashkit.PgProbe(pg_db)
+    yield probe
+    probe.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "seed"),
+    [("append", (), 11), ("upsert", (), 12), ("incremental", ("--cursor", "updated_at"), 13)],
+    ids=["append", "upsert", "incremental"],
+)
+def test_kill9_three_times_then_the_pg_to_pg_copy_is_exact(
+    pg_source: Source, pg_db: str, pg_probe: crashkit.PgProbe, mode: str, extra: tuple[str, ...], seed: int
+) -> None:
+    cmd = crashkit.copy_command(str(pg_source.path), pg_db, mode, *extra)
+    crash_and_finish(cmd, pg_probe, seed=SEED + seed, incremental=mode == "incremental")
+    assert_exact(pg_source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))
