@@ -9,8 +9,6 @@ import typer
 from bulksync.cli import options as o
 from bulksync.cli.render import ProgressView, print_fields, print_json, print_warning
 from bulksync.engine.run import SyncFailed, sync
-from bulksync.recipes import bets as recipe
-from bulksync.settings import get_bet_settings, get_settings
 
 app = typer.Typer(
     help=(
@@ -62,6 +60,9 @@ def sync_bets(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Sync the bets of today, the last --days-back N days, or --start-date..--end-date (idempotent)."""
+    from bulksync.recipes import bets as recipe  # here, not at start-up of every command
+    from bulksync.settings import get_bet_settings, get_settings
+
     bets = get_bet_settings()
     days = recipe.resolve_range(
         bets, start_date=start_date, end_date=end_date, days_back=days_back, channel=channel

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -24,7 +24,9 @@ from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
-from bulksync.verification.result import KIND_HELP, VerifyResult
+
+if TYPE_CHECKING:  # verify's modules load only when verify runs (start-up time)
+    from bulksync.verification.result import VerifyResult
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -166,6 +168,8 @@ def print_summary(result: SyncResult) -> None:
 
 
 def print_verify_summary(result: VerifyResult) -> None:
+    from bulksync.verification.result import KIND_HELP
+
     """Per table: equal, or each kind of difference with its rows, key ranges and first keys."""
     table = Table(title=f"bulksync verify: {'equal' if result.equal else 'DIFFERENT'}", title_justify="left")
     for col in (

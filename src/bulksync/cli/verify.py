@@ -9,10 +9,21 @@ import typer
 from bulksync.cli import options as o
 from bulksync.cli.render import ProgressView, print_json, print_verify_summary
 from bulksync.spec import TableSpec
-from bulksync.verification import VerifySpec, verify
 
-SourceArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN of the source")]
-DestArg = Annotated[str, typer.Argument(help="SQLite path/URL or postgresql:// DSN of the copy")]
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="SQLite path, postgresql:// or mysql:// URL, or configured connection name of the source",
+        callback=o.resolve_connection,
+    ),
+]
+DestArg = Annotated[
+    str,
+    typer.Argument(
+        help="SQLite path, postgresql:// or mysql:// URL, or configured connection name of the copy",
+        callback=o.resolve_connection,
+    ),
+]
 ChunkOpt = Annotated[
     int,
     typer.Option("--chunk-rows", min=2, envvar="BULKSYNC_VERIFY_CHUNK_ROWS", help="rows per compared chunk"),
@@ -51,6 +62,8 @@ def verify_cmd(
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), filters=filters) for t in table
     )
+    from bulksync.verification import VerifySpec, verify  # here: start-up of other commands
+
     spec = VerifySpec(
         source=source,
         destination=dest,
