@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState, TableStats
 from bulksync.connectors.conform import conform
+from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_types import (
     decode_column,
     is_hex_column,
@@ -56,14 +56,9 @@ from bulksync.connectors.sql import (
 from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
     BadRowsError,
-    ConflictError,
     ConnectError,
-    ConnectionLost,
-    PermanentError,
     SchemaMismatchError,
     SyncError,
-    UnknownTableError,
-    redact,
     unknown_table,
 )
 from bulksync.schema import Column, Index, TableSchema
@@ -74,14 +69,6 @@ _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES"
 )
-_CONFLICT = {1205, 1213, 1969, 3024, 1180, 1181}  # lock wait, deadlock, statement timeouts, commit
-_LOST = {2006, 2013, 2055, 1927, 1053, 2014}
-# connectorx reports a server that went away as text (it connects anew for every chunk)
-_LOST_WORDS = ("lost connection", "timed out waiting for connection", "connection refused", "broken pipe")
-_CONNECT = {1044, 1045, 1049, 2002, 2003, 2005, 1698, 1130}
-_BAD_ROWS = {
-    1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 4025, 1263, 1261, 1262,
-}  # fmt: skip
 _STAGE = quote("_bs_stage")
 _LOAD_SAVEPOINT = "bs_load"
 
@@ -121,7 +108,7 @@ class MysqlConnector(SqlConnector):
                 connect_timeout=10,
             )  # fmt: skip
         except pymysql.Error as exc:
-            raise ConnectError(f"cannot connect to {self.safe_url}: {_text(exc)}") from exc
+            raise ConnectError(f"cannot connect to {self.safe_url}: {error_text(exc)}") from exc
         try:
             with conn.cursor() as cur:
                 for sql in self._session_sql():
@@ -130,7 +117,7 @@ class MysqlConnector(SqlConnector):
                 cur.execute(f"SET SESSION innodb_lock_wait_timeout = {lock_wait}")
         except pymysql.Error as exc:
             conn.close()
-            raise ConnectError(f"cannot set up a session on {self.safe_url}: {_text(exc)}") from exc
+            raise ConnectError(f"cannot set up a session on {self.safe_url}: {error_text(exc)}") from exc
         return conn
 
     def _cx_url(self) -> str:
@@ -150,7 +137,7 @@ class MysqlConnector(SqlConnector):
         try:
             return sa.inspect(self._engine.connect())
         except sa.exc.OperationalError as exc:
-            raise ConnectError(f"cannot read the catalog of {self.safe_url}: {_text(exc.orig)}") from exc
+            raise ConnectError(f"cannot read the catalog of {self.safe_url}: {error_text(exc.orig)}") from exc
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -393,21 +380,7 @@ class MysqlConnector(SqlConnector):
     # -- errors -------------------------------------------------------------------------------
 
     def translate(self, exc: BaseException, *, context: str) -> SyncError:
-        if isinstance(exc, SyncError):
-            return exc
-        code, text = _code_and_text(exc)
-        message = f"{context}: {text}"
-        if code in _CONFLICT:
-            return ConflictError(message)
-        if code in _LOST or (code is None and any(w in text.lower() for w in _LOST_WORDS)):
-            return ConnectionLost(message)
-        if code in _BAD_ROWS:
-            return BadRowsError(message)
-        if code == 1146:
-            return UnknownTableError(message)
-        if code in _CONNECT:
-            return ConnectError(f"{context}: cannot connect to {self.safe_url}: {text}")
-        return PermanentError(message)
+        return classify(exc, context=context, where=self.safe_url)
 
     def close(self) -> None:
         try:
@@ -436,20 +409,3 @@ def _require_unique(schema: TableSchema, key: Sequence[str]) -> None:
 
 def _tick(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
-
-
-def _text(exc: BaseException | None) -> str:
-    return _code_and_text(exc)[1] if exc is not None else ""
-
-
-def _code_and_text(exc: BaseException) -> tuple[int | None, str]:
-    """The server's error number (if any) and its message, on one line, without a password."""
-    if isinstance(exc, pymysql.Error) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
-        return exc.args[0], redact(" ".join(str(exc.args[1]).split()))
-    text = redact(" ".join(str(exc).split()))
-    found = re.search(r"\b(?:ERROR |error )?(\d{4})\b \(?[0-9A-Z]{5}\)?|\((\d{4})\)", text)
-    code = None
-    if found:
-        code = int(found.group(1) or found.group(2))
-    text = re.sub(r"^.*?ERROR \d{4} \([0-9A-Z]{5}\): ", "", text).removesuffix(" }")
-    return code, text
