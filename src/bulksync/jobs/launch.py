@@ -1,0 +1,69 @@
+"""Submit a job and start a detached runner for it: ``--background`` returns while the job runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bulksync.jobs.specs import spec_record
+from bulksync.jobs.store import Job, JobStore, default_store_path
+from bulksync.settings import Settings
+from bulksync.spec import SyncSpec
+
+
+def open_store(settings: Settings) -> JobStore:
+    """The job store the settings name (BULKSYNC_JOB_STORE, default a SQLite file)."""
+    target = settings.job_store.get_secret_value() if settings.job_store else None
+    return JobStore(target, lease_s=settings.job_lease_seconds)
+
+
+def submit(
+    store: JobStore,
+    spec: SyncSpec,
+    settings: Settings,
+    *,
+    kind: str,
+    tries: int | None = None,
+    timeout_s: float | None = None,
+    estimated: int = 0,
+) -> Job:
+    """Record a queued job for ``spec`` (refused if it would have to store a password)."""
+    record = spec_record(spec, settings)
+    return store.create(
+        kind=kind,
+        spec=record,
+        max_attempts=tries or settings.job_tries,
+        timeout_s=timeout_s,
+        estimated=estimated,
+    )
+
+
+def log_path(settings: Settings, job_id: str) -> Path:
+    """Where a detached runner writes its stderr: next to a SQLite store, else the state dir."""
+    target = settings.job_store.get_secret_value() if settings.job_store else ""
+    local = target and "://" not in target
+    base = Path(target).expanduser().resolve().parent if local else default_store_path().parent
+    return base / "logs" / f"{job_id}.log"
+
+
+def spawn_runner(settings: Settings, job_id: str) -> int:
+    """Start ``python -m bulksync.jobs JOB_ID`` in its own session; return its pid.
+
+    The child outlives this command (a new session: no hang-up when the terminal closes) and
+    inherits the environment, so it resolves the same named connections.
+    """
+    log = log_path(settings, job_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bulksync.jobs", job_id],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            cwd=os.getcwd(),
+        )
+    return child.pid

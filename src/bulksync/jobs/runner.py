@@ -1,0 +1,194 @@
+"""The embedded runner: run a claimed job with ``sync()``, keep its lease alive, record the end.
+
+Progress events arrive on the engine's threads and only update an in-memory snapshot; one
+heartbeat thread writes the snapshot to the store (at most twice a second), renews the lease and
+reads ``cancel_requested``. Cancelling sets the engine's cancel event, which stops every partition
+after its current batch. A runner whose lease was taken over (it stalled past the lease) stops
+the same way and writes nothing more: the new owner resumes from the checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from bulksync.engine.progress import ProgressEvent
+from bulksync.engine.result import SyncResult
+from bulksync.engine.run import SyncFailed, sync
+from bulksync.errors import PermanentError, SyncError, TransientError, redact
+from bulksync.jobs.specs import spec_from_record
+from bulksync.jobs.store import Job, JobStore, Progress
+from bulksync.settings import Settings
+
+WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
+
+
+def runner_id() -> str:
+    """``host:pid:random``: who holds a lease (readable in ``bulksync status``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class JobProgress:
+    """A progress listener: the latest event per table, on top of what earlier attempts did."""
+
+    def __init__(self, earlier: dict[str, dict[str, Any]]) -> None:
+        self._base = {t: int(v.get("rows_done", 0)) for t, v in earlier.items()}
+        self._tables: dict[str, dict[str, Any]] = {t: dict(v) for t, v in earlier.items()}
+        self._lock = threading.Lock()
+        self._changed = False
+
+    def __call__(self, e: ProgressEvent) -> None:
+        base = self._base.get(e.table, 0)
+        with self._lock:
+            self._tables[e.table] = {
+                "phase": e.phase,
+                "rows_done": base + e.rows_done,
+                "rows_total": max(e.rows_total, base + e.rows_done),
+                "rows_per_s": round(e.rows_per_s, 1),
+                "eta_s": None if e.eta_s is None else round(e.eta_s, 1),
+                "rss_mb": round(e.rss_mb, 1),
+                "partitions": e.partitions,
+                "rejected": e.rejected,
+                "message": e.message,
+            }
+            self._changed = True
+
+    def snapshot(self, *, force: bool = False) -> Progress | None:
+        """The job's progress now; None when nothing changed since the last snapshot."""
+        with self._lock:
+            if not (self._changed or force):
+                return None
+            self._changed = False
+            tables = {t: dict(v) for t, v in self._tables.items()}
+        done = sum(int(v["rows_done"]) for v in tables.values())
+        total = sum(int(v["rows_total"]) for v in tables.values())
+        rate = sum(float(v["rows_per_s"]) for v in tables.values() if v["phase"] == "copying")
+        return Progress(
+            processed=done,
+            estimated=max(total, done),
+            rows_per_s=rate,
+            eta_s=(max(0, total - done) / rate) if rate > 0 else None,
+            rss_mb=max((float(v.get("rss_mb", 0.0)) for v in tables.values()), default=0.0),
+            tables=tables,
+        )
+
+    def final(self, result: SyncResult) -> Progress:
+        """Exact counts from the result: rows committed by earlier attempts plus this one's."""
+        snap = self.snapshot(force=True)
+        assert snap is not None
+        tables = dict(snap.tables)
+        for t in result.tables:
+            done = t.resumed_rows + t.rows_written
+            entry = dict(tables.get(t.target, {}))
+            phase = "done" if t.status == "succeeded" else t.status
+            entry.update(rows_done=done, rows_total=max(t.estimated_rows, done), phase=phase, eta_s=None)
+            tables[t.target] = entry
+        done = sum(int(v["rows_done"]) for v in tables.values())
+        total = sum(int(v["rows_total"]) for v in tables.values())
+        rate = result.rows_per_s
+        return Progress(done, max(total, done), rate, None, result.memory_peak_mb or snap.rss_mb, tables)
+
+
+class Heartbeat(threading.Thread):
+    """Writes progress, renews the lease, turns cancel requests and timeouts into ``cancel``."""
+
+    def __init__(self, store: JobStore, job: Job, owner: str, progress: JobProgress) -> None:
+        super().__init__(name=f"heartbeat-{job.id}", daemon=True)
+        self.store, self.job, self.owner, self.progress = store, job, owner, progress
+        self.cancel = threading.Event()
+        self.lost = self.timed_out = False
+        self._halt = threading.Event()
+        self._renew_every = max(0.5, store.lease.total_seconds() / 4)
+
+    def run(self) -> None:
+        started = last_write = time.monotonic()
+        while not self._halt.wait(WRITE_EVERY_S):
+            snap = self.progress.snapshot()
+            if snap is None and time.monotonic() - last_write < self._renew_every:
+                continue
+            try:
+                ours, cancel = self.store.heartbeat(self.job.id, self.owner, snap)
+            except SyncError as exc:  # the store is briefly unreachable: keep going, try again
+                print(f"job {self.job.id}: heartbeat failed: {exc.message}", file=sys.stderr)
+                continue
+            last_write = time.monotonic()
+            if not ours:
+                self.lost = True
+            if self.job.timeout_s and last_write - started > self.job.timeout_s:
+                self.timed_out = True
+            if self.lost or cancel or self.timed_out:
+                self.cancel.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_job(store: JobStore, job: Job, settings: Settings, owner: str) -> str:
+    """Run one attempt of a job this runner has claimed; record and return its new status."""
+    progress = JobProgress(job.progress.tables)
+    beat = Heartbeat(store, job, owner, progress)
+    result: SyncResult | None = None
+    error: SyncError | None = None
+    beat.start()
+    try:
+        spec = spec_from_record(job.spec, settings)
+        result = sync(spec, listeners=[progress], cancel=beat.cancel)
+    except SyncFailed as failed:
+        result, error = failed.result, failed.error
+    except SyncError as exc:
+        error = exc
+    except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
+        error = PermanentError(f"internal error ({type(exc).__name__}): {exc}")
+        print(redact(f"job {job.id}: {error.message}"), file=sys.stderr)
+    finally:
+        beat.stop()
+    if beat.lost:
+        return "lost"  # another runner owns the job now; its record is theirs to write
+    status, message = _outcome(job, beat, error, result)
+    final = progress.final(result) if result is not None else progress.snapshot(force=True)
+    store.finish(
+        job.id,
+        owner,
+        status=status,
+        progress=final,
+        result=result.to_dict() if result else None,
+        error=message,
+    )
+    return status
+
+
+def _outcome(
+    job: Job, beat: Heartbeat, error: SyncError | None, result: SyncResult | None
+) -> tuple[str, str | None]:
+    if error is not None:
+        if isinstance(error, TransientError) and job.attempts < job.max_attempts:
+            return "queued", f"attempt {job.attempts} of {job.max_attempts} failed, retrying: {error.message}"
+        return "failed", error.message
+    if beat.timed_out:
+        return "failed", (
+            f"timed out after {job.timeout_s:.0f} s (the job timeout); "
+            "bulksync resume JOB continues from its checkpoints"
+        )
+    if result is not None and result.status == "cancelled":
+        return "cancelled", None
+    return "succeeded", None
+
+
+def run_until_done(
+    store: JobStore, job_id: str, settings: Settings, *, owner: str | None = None
+) -> str | None:
+    """Claim ``job_id`` and run it, again after a transient failure; None if another runner has it."""
+    owner = owner or runner_id()
+    status: str | None = None
+    while (job := store.claim(job_id, owner)) is not None:
+        status = run_job(store, job, settings, owner)
+        if status != "queued":
+            break
+        time.sleep(min(30.0, 2.0**job.attempts))  # back off before the next attempt
+    return status

@@ -1,0 +1,123 @@
+"""The embedded runner on real databases: a job runs to an exact copy with its progress in the
+store, a cancel stops it between batches, a resume finishes it exactly, a bad job fails in one line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import crashkit
+from bulksync.jobs.launch import submit
+from bulksync.jobs.runner import run_until_done
+from bulksync.jobs.store import JobStore
+from bulksync.settings import Settings
+from bulksync.spec import SyncSpec, TableSpec
+
+pytestmark = [pytest.mark.integration]
+
+ROWS = 200_000
+CHUNK = 5_000
+SEED = 4242
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, crashkit.Digests]:
+    path = tmp_path_factory.mktemp("jobs") / "source.db"
+    crashkit.build_source(str(path), ROWS, seed=SEED)
+    return path, crashkit.sqlite_digests(path)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    s = JobStore(str(tmp_path / "jobs.db"), lease_s=10)
+    yield s
+    s.close()
+
+
+def _spec(source: Path, dest: str, table: str = crashkit.TABLE) -> SyncSpec:
+    return SyncSpec(
+        source=str(source), destination=dest, tables=(TableSpec(name=table),), chunk_rows=CHUNK, workers=2
+    )
+
+
+def test_a_job_runs_to_an_exact_copy_and_records_its_progress(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store: JobStore
+) -> None:
+    settings = Settings()
+    job = submit(store, _spec(source[0], pg_db), settings, kind="copy")
+    seen: list[tuple[str, int]] = []
+    runner = threading.Thread(target=run_until_done, args=(store, job.id, settings))
+    runner.start()
+    while runner.is_alive():
+        now = store.get(job.id)
+        seen.append((now.status, now.progress.processed))
+        time.sleep(0.1)
+    runner.join()
+
+    done = store.get(job.id)
+    assert done.status == "succeeded", done.error
+    assert (done.progress.processed, done.progress.estimated, done.progress.percentage) == (ROWS, ROWS, 100.0)
+    assert done.attempts == 1 and done.finished_at is not None and done.lease_owner is None
+    assert done.progress.tables[crashkit.TABLE]["phase"] == "done"
+    assert done.result is not None and done.result["processed_rows"] == ROWS
+    midway = [n for status, n in seen if status == "running" and 0 < n < ROWS]
+    assert midway, f"no progress was written while the job ran: {seen[:5]}…{seen[-5:]}"
+    assert midway == sorted(midway)  # progress never goes backwards
+    verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
+    assert verdict.ok, str(verdict)
+
+
+def test_cancel_stops_between_batches_and_resume_completes_an_exact_copy(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store: JobStore
+) -> None:
+    settings = Settings()
+    job = submit(store, _spec(source[0], pg_db), settings, kind="copy")
+    probe = crashkit.PgProbe(pg_db)
+    runner = threading.Thread(target=run_until_done, args=(store, job.id, settings))
+    runner.start()
+    while (first := probe.count()) < 3 * CHUNK:
+        assert runner.is_alive(), store.get(job.id).error
+        time.sleep(0.005)
+    t0 = time.monotonic()
+    time.sleep(0.2)
+    at_request = probe.count()
+    rate = (at_request - first) / (time.monotonic() - t0)
+    store.request_cancel(job.id)
+    runner.join(30)
+    stopped_after = time.monotonic() - t0
+    probe.settle()
+    at_end = probe.count()
+
+    cancelled = store.get(job.id)
+    assert cancelled.status == "cancelled", cancelled.error
+    assert at_end < ROWS, "the cancel came too late to be tested"
+    # the runner sees the request within one heartbeat (0.5 s); then each of the 2 partitions
+    # finishes at most the batch it is writing
+    assert at_end - at_request <= rate * 0.6 + 2 * CHUNK, (at_request, at_end, rate)
+    assert stopped_after < 5
+    assert cancelled.progress.processed <= at_end  # what the store says was done, was done
+    state = probe.row("SELECT sum(rows_done) FROM _bulksync_state")
+    assert state is not None and state[0] == at_end  # checkpoints agree: no half-written batch
+
+    resumed = store.resume(job.id, tries=3)
+    assert resumed.status == "queued"
+    assert run_until_done(store, job.id, settings) == "succeeded"
+    done = store.get(job.id)
+    assert (done.status, done.attempts, done.progress.processed) == ("succeeded", 2, ROWS)
+    verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
+    assert verdict.ok, str(verdict)
+    probe.close()
+
+
+def test_a_job_that_cannot_run_fails_with_one_clear_line(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store: JobStore
+) -> None:
+    job = submit(store, _spec(source[0], pg_db, table="nope"), Settings(), kind="copy", tries=3)
+    assert run_until_done(store, job.id, Settings()) == "failed"
+    failed = store.get(job.id)
+    assert failed.attempts == 1  # a permanent error is not retried
+    assert failed.error is not None and "'nope' does not exist" in failed.error and "\n" not in failed.error
