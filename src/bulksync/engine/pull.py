@@ -51,10 +51,12 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
     """Move one partition by letting the destination pull its chunks."""
     started = time.monotonic()
     outcome = PartitionOutcome()
+    # A pulled chunk never sits in our memory (the servers stream it), so only its commit time
+    # bounds it: start at 4x the batch size and let fast commits grow it up to 64x.
     sizer = BatchSizer(
-        target_bytes=int(ctx.spec.batch_mb * 2**20),
+        target_bytes=int(ctx.spec.batch_mb * 4 * 2**20),
         min_bytes=256 * 1024,
-        max_bytes=max(int(ctx.spec.batch_mb * 4 * 2**20), 256 * 1024),
+        max_bytes=max(int(ctx.spec.batch_mb * 64 * 2**20), 256 * 1024),
         target_seconds=ctx.spec.target_batch_seconds,
         row_bytes=ROW_BYTES_GUESS,
         fixed_rows=ctx.spec.chunk_rows,
