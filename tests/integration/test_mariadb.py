@@ -231,20 +231,24 @@ def test_every_type_round_trips_through_postgres_and_back(
     assert rows_of(mariadb_db2, "typed") == want
 
 
-def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
-    conn = connect(mariadb_db)
+def _legacy(url: str, ddl: str, rows: str) -> None:
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = ''")  # a legacy server that allowed zero dates
-            cur.execute("CREATE TABLE legacy (id INT PRIMARY KEY, d DATE, at DATETIME, ts TIMESTAMP NULL)")
-            cur.execute(
-                "INSERT INTO legacy VALUES "
-                "(1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), "
-                "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), "
-                "(3, '2024-05-01', '2024-05-01 10:00:00', NULL)"
-            )
+            cur.execute(ddl)
+            cur.execute(rows)
     finally:
         conn.close()
+
+
+def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
+    _legacy(
+        mariadb_db,
+        "CREATE TABLE legacy (id INT PRIMARY KEY, d DATE, at DATETIME, ts TIMESTAMP NULL)",
+        "INSERT INTO legacy VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), "
+        "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL)",
+    )
 
     sync(SyncSpec(source=mariadb_db, destination=pg_db, tables=(TableSpec(name="legacy"),)))
 
@@ -253,6 +257,21 @@ def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
         (2, None, None, None),
         (3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None),
     ]
+
+
+def test_a_zero_date_in_a_not_null_column_is_a_rejected_row(mariadb_db: str, mariadb_db2: str) -> None:
+    _legacy(
+        mariadb_db,
+        "CREATE TABLE legacy (id INT PRIMARY KEY, must DATE NOT NULL)",
+        "INSERT INTO legacy VALUES (1, '2024-01-01'), (2, '0000-00-00'), (3, '2024-01-03')",
+    )
+
+    result = sync(SyncSpec(source=mariadb_db, destination=mariadb_db2, tables=(TableSpec(name="legacy"),)))
+
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    assert rows_of(mariadb_db2, "legacy") == [(1, dt.date(2024, 1, 1)), (3, dt.date(2024, 1, 3))]
+    rejects = mdb(mariadb_db2, "SELECT row_key, reason FROM _bulksync_rejects")
+    assert len(rejects) == 1 and rejects[0][0] == "[2]" and "must" in rejects[0][1]
 
 
 # -- bad rows and errors --------------------------------------------------------------------------
