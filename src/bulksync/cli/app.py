@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bulksync.cli import bets as bets_cmd
 from bulksync.cli import generate as generate_cmd
+from bulksync.cli import jobs as jobs_cmd
 from bulksync.cli import move
 from bulksync.cli import verify as verify_cmd
 from bulksync.cli.render import print_error
@@ -33,6 +34,10 @@ app.command("migrate")(move.migrate)
 app.command("generate")(generate_cmd.generate)
 app.command("verify")(verify_cmd.verify_cmd)
 app.add_typer(bets_cmd.app, name="bets")
+app.command("jobs")(jobs_cmd.list_jobs)
+app.command("status")(jobs_cmd.status)
+app.command("cancel")(jobs_cmd.cancel)
+app.command("resume")(jobs_cmd.resume)
 
 
 def _version(value: bool) -> None:

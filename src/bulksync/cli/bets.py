@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bulksync.cli import options as o
+from bulksync.cli.jobs import submit_background
 from bulksync.cli.render import ProgressView, print_fields, print_json, print_warning
 from bulksync.engine.run import SyncFailed, sync
 
@@ -77,11 +78,10 @@ def sync_bets(
         max_memory_mb=max_memory_mb,
     )
     if background:
-        raise typer.BadParameter(
-            "background jobs are not available yet in this version (no job system); "
-            "run without --background: the sync is resumable, re-run it after an interruption",
-            param_hint="--background",
+        submit_background(
+            spec, kind="bets", json_out=json_out, tries=bets.job_tries, timeout_s=float(bets.job_timeout)
         )
+        return
     listeners = [recipe.MemoryWarning(bets.memory_warning, print_warning)]
     interval = bets.progress_interval if bets.enable_progress_log else None
     with ProgressView(enabled=not quiet and bets.enable_progress_log, log_every_rows=interval) as view:

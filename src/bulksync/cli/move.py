@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bulksync.cli import options as o
+from bulksync.cli.jobs import BackgroundOpt, submit_background
 from bulksync.cli.options import resolve_connection
 from bulksync.cli.render import ProgressView, print_json, print_summary
 from bulksync.connectors.registry import open_connector
@@ -51,6 +52,7 @@ def copy(
     retries: o.RetriesOpt = 5,
     lag_seconds: o.LagOpt = 0.0,
     restart: o.RestartOpt = False,
+    background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
@@ -78,6 +80,7 @@ def copy(
         ),
         json_out=json_out,
         quiet=quiet,
+        background=background,
     )
 
 
@@ -94,6 +97,7 @@ def migrate(
     statement_timeout: o.TimeoutOpt = 120.0,
     retries: o.RetriesOpt = 5,
     restart: o.RestartOpt = False,
+    background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
@@ -120,10 +124,17 @@ def migrate(
         ),
         json_out=json_out,
         quiet=quiet,
+        background=background,
+        kind="migrate",
     )
 
 
-def _run(spec: SyncSpec, *, json_out: bool, quiet: bool) -> None:
+def _run(
+    spec: SyncSpec, *, json_out: bool, quiet: bool, background: bool = False, kind: str = "copy"
+) -> None:
+    if background:
+        submit_background(spec, kind=kind, json_out=json_out)
+        return
     with ProgressView(enabled=not quiet) as view:
         try:
             result = sync(spec, listeners=[view])

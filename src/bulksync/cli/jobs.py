@@ -1,0 +1,214 @@
+"""``bulksync jobs|status|cancel|resume`` and the ``--background`` of copy, migrate and bets sync."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from bulksync.cli import options as o
+from bulksync.cli.render import ProgressView, print_error, print_fields, print_json, print_warning
+from bulksync.engine.progress import ProgressEvent
+from bulksync.errors import SyncError
+from bulksync.jobs.launch import log_path, open_store, spawn_runner, submit
+from bulksync.jobs.specs import describe
+from bulksync.jobs.store import STATUSES, Job
+from bulksync.settings import get_settings
+from bulksync.spec import SyncSpec
+
+BackgroundOpt = Annotated[
+    bool,
+    typer.Option(
+        "--background",
+        help="record a job (BULKSYNC_JOB_STORE), run it in a detached process and print its id at once",
+    ),
+]
+JobArg = Annotated[str, typer.Argument(help="job id, as printed by --background or bulksync jobs")]
+
+
+def submit_background(
+    spec: SyncSpec, *, kind: str, json_out: bool, tries: int | None = None, timeout_s: float | None = None
+) -> None:
+    """Record ``spec`` as a queued job, start a detached runner for it, print the job id."""
+    settings = get_settings()
+    store = open_store(settings)
+    try:
+        job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s)
+    finally:
+        store.close()
+    spawn_runner(settings, job.id)
+    if json_out:
+        print_json(
+            {
+                "job_id": job.id,
+                "status": job.status,
+                "status_command": f"bulksync status {job.id} --follow",
+                "log": str(log_path(settings, job.id)),
+            }
+        )
+        return
+    typer.echo(job.id)  # alone on stdout: JOB=$(bulksync copy … --background)
+    typer.echo(f"job {job.id} started in the background: bulksync status {job.id} --follow", err=True)
+
+
+def list_jobs(
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"only jobs in this status ({', '.join(STATUSES)})")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="newest N jobs")] = 20,
+    json_out: o.JsonOpt = False,
+) -> None:
+    """List background jobs, newest first: status, progress, records, what they move."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
+    store = open_store(get_settings())
+    try:
+        found = store.list(status=status, limit=limit)
+    finally:
+        store.close()
+    if json_out:
+        print_json({"jobs": [j.to_dict() for j in found]})
+        return
+    if not found:
+        typer.echo("no jobs" + (f" with status {status}" if status else ""))
+        return
+    typer.echo(f"{'JOB':<24} {'STATUS':<10} {'DONE':>6} {'RECORDS':>21}  {'CREATED (UTC)':<19}  WHAT")
+    for j in found:
+        p = j.progress
+        records = f"{p.processed:,}/{p.estimated:,}"
+        typer.echo(
+            f"{j.id:<24} {_status_word(j):<10} {p.percentage:>5.1f}% {records:>21}  "
+            f"{j.created_at:%Y-%m-%d %H:%M:%S}  {j.kind} {describe(j.spec)}"
+        )
+
+
+def status(
+    job_id: JobArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="show live progress until the job ends")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="seconds between looks")] = 0.5,
+    json_out: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
+) -> None:
+    """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
+    store = open_store(get_settings())
+    try:
+        job = store.get(job_id)
+        if follow:
+            job = _follow(store.get, job, interval=interval, quiet=quiet or json_out)
+    finally:
+        store.close()
+    if json_out:
+        print_json(job.to_dict())
+    elif not (follow and quiet):
+        _print_job(job)
+    if follow and job.status == "failed":
+        raise typer.Exit(1)
+
+
+def cancel(job_id: JobArg) -> None:
+    """Cancel a job: a queued job at once, a running one after its current batch."""
+    store = open_store(get_settings())
+    try:
+        job = store.request_cancel(job_id)
+    finally:
+        store.close()
+    if job.status == "cancelled":
+        typer.echo(f"job {job_id} cancelled; bulksync resume {job_id} continues it from its checkpoints")
+    else:
+        typer.echo(f"job {job_id}: cancel requested, it stops after its current batch")
+
+
+def resume(
+    job_id: JobArg,
+    tries: Annotated[
+        int | None,
+        typer.Option("--tries", min=1, help="attempts allowed from now (default: BULKSYNC_JOB_TRIES)"),
+    ] = None,
+) -> None:
+    """Queue a failed or cancelled job again (or one whose runner died) and run it: it continues
+    from its last committed batch."""
+    settings = get_settings()
+    store = open_store(settings)
+    try:
+        job = store.resume(job_id, tries=tries or settings.job_tries)
+    finally:
+        store.close()
+    spawn_runner(settings, job.id)
+    typer.echo(f"job {job_id} resumed in the background: bulksync status {job_id} --follow")
+
+
+def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool) -> Job:
+    shown: dict[str, tuple[object, ...]] = {}
+    with ProgressView(enabled=not quiet) as view:
+        while True:
+            for table, t in job.progress.tables.items():
+                key = (t.get("phase"), t.get("rows_done"), t.get("rows_total"))
+                if shown.get(table) != key:
+                    shown[table] = key
+                    view(_event(table, t))
+            if job.done:
+                return job
+            time.sleep(interval)
+            try:
+                job = get(job.id)
+            except SyncError as exc:  # the store is briefly busy or away: look again
+                print_error(f"cannot read job {job.id}: {exc.message}")
+
+
+def _event(table: str, t: dict[str, object]) -> ProgressEvent:
+    def num(key: str) -> float:
+        value = t.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    eta = t.get("eta_s")
+    return ProgressEvent(
+        table=table,
+        phase=str(t.get("phase", "copying")),
+        rows_done=int(num("rows_done")),
+        rows_total=int(num("rows_total")),
+        bytes_done=0,
+        elapsed_s=0.0,
+        rows_per_s=num("rows_per_s"),
+        eta_s=float(eta) if isinstance(eta, int | float) else None,
+        rss_mb=num("rss_mb"),
+        partitions=int(num("partitions")),
+        rejected=int(num("rejected")),
+        message=str(t.get("message") or ""),
+    )
+
+
+def _status_word(job: Job) -> str:
+    if job.status == "running" and job.lease_expired():
+        return "lost"  # its runner stopped heart-beating: resume (or a server's worker) takes over
+    if job.status == "running" and job.cancel_requested:
+        return "stopping"
+    return job.status
+
+
+def _print_job(job: Job) -> None:
+    p = job.progress
+    eta = f"{p.eta_s:,.0f} s" if p.eta_s is not None else "-"
+    rows = [
+        ("status", _status_word(job)),
+        ("what", f"{job.kind} {describe(job.spec)}"),
+        ("processed records", f"{p.processed:,}"),
+        ("estimated records", f"{p.estimated:,}"),
+        ("progress", f"{p.percentage:.1f} %"),
+        ("records per second", f"{p.rows_per_s:,.0f}"),
+        ("ETA", eta if job.status == "running" else "-"),
+        ("memory", f"{p.rss_mb:.0f} MB"),
+        ("attempts", f"{job.attempts} of {job.max_attempts}"),
+        ("created", f"{job.created_at:%Y-%m-%d %H:%M:%S} UTC"),
+        ("updated", f"{job.updated_at:%Y-%m-%d %H:%M:%S} UTC"),
+    ]
+    if job.finished_at is not None:
+        rows.append(("finished", f"{job.finished_at:%Y-%m-%d %H:%M:%S} UTC"))
+    print_fields(f"job {job.id}", rows)
+    if job.error:
+        print_error(job.error)
+    if _status_word(job) == "lost":
+        print_warning(f"its runner stopped; bulksync resume {job.id} continues from the last checkpoint")

@@ -1,0 +1,180 @@
+"""Background jobs as a user runs them: ``copy … --background`` returns a job id at once and the
+job finishes on its own; ``status --json`` shows progress; a SIGKILLed runner is resumed to an
+exact copy; a DSN with a password is refused, a named connection is stored by name only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import crashkit
+from bulksync.jobs.store import JobStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ROWS = 200_000
+SEED = 77
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, crashkit.Digests]:
+    path = tmp_path_factory.mktemp("bg") / "source.db"
+    crashkit.build_source(str(path), ROWS, seed=SEED)
+    return path, crashkit.sqlite_digests(path)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "state" / "jobs.db"
+    yield path
+    if path.exists():  # never leave a detached runner behind a failed test
+        store = JobStore(str(path))
+        for job in store.list(status="running"):
+            _kill(job.lease_owner)
+        store.close()
+
+
+def _kill(owner: str | None) -> None:
+    if owner and owner.split(":")[0] == os.uname().nodename:
+        try:
+            os.kill(int(owner.split(":")[1]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def bulksync(store: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("BULKSYNC_", "BET_SYNC_"))}
+    environ.update(BULKSYNC_JOB_STORE=str(store), COLUMNS="100", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args],
+        capture_output=True, text=True, timeout=timeout, check=False, env=environ,
+    )  # fmt: skip
+
+
+def status(store: Path, job_id: str, *extra: str, **env: str) -> dict[str, Any]:
+    proc = bulksync(store, "status", job_id, "--json", *extra, **env)
+    assert proc.returncode == 0, proc.stderr
+    found: dict[str, Any] = json.loads(proc.stdout)
+    return found
+
+
+def copy_args(source: Path, dest: str) -> list[str]:
+    # small batches, one partition at a time: a few seconds, so there is a "during" to look at
+    return ["copy", str(source), dest, "--table", crashkit.TABLE, "--batch-mb", "0.02", "--workers", "1"]
+
+
+def test_background_copy_returns_at_once_and_finishes_on_its_own(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store_path: Path
+) -> None:
+    started = time.monotonic()
+    proc = bulksync(store_path, *copy_args(source[0], pg_db), "--background")
+    returned_after = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    job_id = proc.stdout.strip()
+    assert job_id.startswith("job_") and "\n" not in job_id
+    assert f"bulksync status {job_id} --follow" in proc.stderr
+    assert returned_after < 10
+
+    probe = crashkit.PgProbe(pg_db)
+    while probe.count() < ROWS // 5:
+        assert time.monotonic() - started < 60, status(store_path, job_id)
+        time.sleep(0.005)
+    probe.close()
+    mid = status(store_path, job_id)
+    assert mid["status"] == "running" and 0 < mid["processed_records"] < ROWS, mid
+    assert mid["estimated_records"] == ROWS and 0 < mid["progress_percentage"] < 100
+    assert mid["records_per_second"] > 0 and mid["tables"][crashkit.TABLE]["phase"] == "copying"
+    assert mid["started_at"] and mid["updated_at"] and mid["finished_at"] is None
+    now = status(store_path, job_id, "--follow")
+    assert now["status"] == "succeeded", now["error"]
+    assert (now["processed_records"], now["progress_percentage"], now["attempts"]) == (ROWS, 100.0, 1)
+    assert now["result"]["processed_rows"] == ROWS and now["finished_at"]
+
+    listed = json.loads(bulksync(store_path, "jobs", "--json").stdout)["jobs"]
+    assert [j["job_id"] for j in listed] == [job_id]
+    table = bulksync(store_path, "jobs").stdout
+    assert job_id in table and "succeeded" in table and f"{ROWS:,}/{ROWS:,}" in table
+    verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
+    assert verdict.ok, str(verdict)
+
+
+def test_kill_9_of_the_runner_then_resume_loses_and_doubles_nothing(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store_path: Path
+) -> None:
+    lease = {"BULKSYNC_JOB_LEASE_SECONDS": "2"}
+    job_id = bulksync(store_path, *copy_args(source[0], pg_db), "--background", **lease).stdout.strip()
+    probe = crashkit.PgProbe(pg_db)
+    deadline = time.monotonic() + 60
+    while probe.count() < ROWS // 4:
+        assert time.monotonic() < deadline, status(store_path, job_id)
+        time.sleep(0.005)
+    job = status(store_path, job_id)
+    assert job["status"] == "running"
+    store = JobStore(str(store_path))
+    owner = store.get(job_id).lease_owner
+    store.close()
+    _kill(owner)
+    probe.settle()
+    killed_at = probe.count()
+    assert killed_at < ROWS, "the runner finished before it could be killed"
+
+    time.sleep(2.5)  # the lease runs out: the job shows as lost, and can be taken over
+    lost = status(store_path, job_id)
+    assert (lost["status"], lost["runner_lost"]) == ("running", True)
+    assert "resume" in bulksync(store_path, "status", job_id).stderr
+    resumed = bulksync(store_path, "resume", job_id, **lease)
+    assert resumed.returncode == 0, resumed.stderr
+    done = status(store_path, job_id, "--follow", **lease)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2 and done["processed_records"] == ROWS
+    verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
+    assert verdict.ok, str(verdict)
+    probe.close()
+
+
+def test_a_password_is_refused_in_a_url_and_kept_out_of_the_store_as_a_name(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store_path: Path
+) -> None:
+    secret = "Sup3r-s3cret"
+    dsn = pg_db.replace("postgres@", f"postgres:{secret}@")  # trust auth: any password connects
+
+    refused = bulksync(store_path, *copy_args(source[0], dsn), "--background")
+    assert refused.returncode == 2
+    assert "configure it as a named connection" in refused.stderr
+    assert secret not in refused.stderr + refused.stdout
+
+    named = bulksync(store_path, *copy_args(source[0], "wh"), "--background", BULKSYNC_CONNECTIONS__WH=dsn)
+    assert named.returncode == 0, named.stderr
+    done = status(store_path, named.stdout.strip(), "--follow", BULKSYNC_CONNECTIONS__WH=dsn)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["spec"]["destination"] == {"connection": "wh"}
+    raw = b"".join(p.read_bytes() for p in store_path.parent.rglob("*") if p.is_file())
+    assert secret.encode() not in raw
+
+
+def test_bets_sync_background_gets_a_seed_shaped_job_id(tmp_path: Path, pg_db: str, store_path: Path) -> None:
+    from bulksync.datagen import generate
+
+    dk = tmp_path / "dk.db"
+    generate(str(dk), tables=["bets"], rows_override={"bets": 20_000}, seed=3)
+    env = {"BULKSYNC_CONNECTIONS__DK": str(dk), "BULKSYNC_CONNECTIONS__DEFAULT": pg_db}
+    args = ("bets", "sync", "--start-date", "2025-11-01", "--end-date", "2025-12-31", "--channel", "ALL")
+
+    proc = bulksync(store_path, *args, "--background", "--json", **env)
+    assert proc.returncode == 0, proc.stderr
+    started = json.loads(proc.stdout)
+    assert started["job_id"].startswith("sync_bets_") and started["status"] == "queued"
+    done = status(store_path, started["job_id"], "--follow", **env)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["kind"] == "bets" and done["processed_records"] > 0
+    assert done["max_attempts"] == 3  # BET_SYNC_JOB_TRIES
+    assert done["spec"]["source"] == {"connection": "dk"}
