@@ -12,7 +12,7 @@ import pytest
 
 import crashkit
 from bulksync.jobs.launch import submit
-from bulksync.jobs.runner import run_until_done
+from bulksync.jobs.runner import WorkerPool, run_until_done
 from bulksync.jobs.store import JobStore
 from bulksync.settings import Settings
 from bulksync.spec import SyncSpec, TableSpec
@@ -121,3 +121,27 @@ def test_a_job_that_cannot_run_fails_with_one_clear_line(
     failed = store.get(job.id)
     assert failed.attempts == 1  # a permanent error is not retried
     assert failed.error is not None and "'nope' does not exist" in failed.error and "\n" not in failed.error
+
+
+def test_worker_pool_takes_over_a_job_whose_runner_died(
+    source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path
+) -> None:
+    store = JobStore(str(tmp_path / "pool.db"), lease_s=1)
+    settings = Settings()
+    orphan = submit(store, _spec(source[0], pg_db), settings, kind="copy")
+    assert store.claim(orphan.id, "a-runner-that-dies-at-once") is not None  # and never beats again
+    pool = WorkerPool(store, settings, threads=2, poll_s=0.1)
+    pool.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not store.get(orphan.id).done:
+            assert time.monotonic() < deadline, store.get(orphan.id)
+            time.sleep(0.1)
+    finally:
+        pool.stop(30)
+    done = store.get(orphan.id)
+    assert (done.status, done.attempts, done.progress.processed) == ("succeeded", 2, ROWS), done.error
+    assert done.started_at is not None and done.finished_at is not None
+    verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
+    assert verdict.ok, str(verdict)
+    store.close()

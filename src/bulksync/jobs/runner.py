@@ -192,3 +192,42 @@ def run_until_done(
             break
         time.sleep(min(30.0, 2.0**job.attempts))  # back off before the next attempt
     return status
+
+
+class WorkerPool:
+    """Embedded workers: threads that claim queued jobs (and jobs whose runner died) and run them.
+
+    ``bulksync serve`` starts one; a detached ``--background`` runner and these workers share the
+    store, and the atomic claim decides who runs what. On ``stop`` a worker finishes its current
+    attempt; a job still running when the process dies is taken over once its lease expires.
+    """
+
+    def __init__(self, store: JobStore, settings: Settings, *, threads: int = 2, poll_s: float = 1.0) -> None:
+        self.store, self.settings, self.poll_s = store, settings, poll_s
+        self._halt = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"bulksync-worker-{n}", daemon=True)
+            for n in range(threads)
+        ]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        self._halt.set()
+        for t in self._threads:
+            t.join(timeout_s)
+
+    def _work(self) -> None:
+        owner = runner_id()
+        while not self._halt.is_set():
+            try:
+                job = self.store.claim_next(owner)
+            except SyncError as exc:
+                print(f"worker: cannot read the job store: {exc.message}", file=sys.stderr)
+                job = None
+            if job is None:
+                self._halt.wait(self.poll_s)
+                continue
+            run_job(self.store, job, self.settings, owner)
