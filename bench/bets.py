@@ -60,3 +60,22 @@ def sqlite_ddl(table: str = TABLE) -> str:
 def column_list() -> str:
     """The column names, comma-separated, in table order."""
     return ", ".join(c.name for c in COLUMNS)
+
+
+# MariaDB: the lengths the generator declares for its text columns (VARCHAR in the SQLite file).
+_MARIADB_TEXT = {"channel": 2, "bet_type": 24, "selection": 32, "status": 12}
+_MARIADB_TYPES = {"bigint": "BIGINT", "timestamp": "DATETIME(6)", "boolean": "TINYINT(1)"}
+
+
+def _mariadb_type(column: Column) -> str:
+    if column.pg_type == "text":
+        return f"VARCHAR({_MARIADB_TEXT.get(column.name, 255)})"
+    if column.pg_type.startswith("numeric("):
+        return "DECIMAL" + column.pg_type[len("numeric") :]
+    return _MARIADB_TYPES[column.pg_type]
+
+
+def mariadb_ddl(table: str = TABLE) -> str:
+    """``CREATE TABLE`` for MariaDB: InnoDB, utf8mb4, PRIMARY KEY on id (what bulksync creates)."""
+    cols = ", ".join(_column_sql(c, _mariadb_type(c)) for c in COLUMNS)
+    return f"CREATE TABLE {table} ({cols}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"

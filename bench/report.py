@@ -43,6 +43,7 @@ def render(machine: dict[str, Any], setup: dict[str, Any], results: Results) -> 
         "- load average (1/5/15 min) when the report was written: "
         + " / ".join(f"{x:.2f}" for x in machine["load_average"]),
         f"- {machine['postgresql']}",
+        *([f"- {machine['mariadb']}"] if machine.get("mariadb") else []),
         f"- source: `{setup['source_db']}` ({setup['rows']:,} rows), best of {setup['repeat']}, "
         f"peak RSS by {machine['rss_method']}",
         "- seconds: wall time of the whole process (start-up and imports included)",

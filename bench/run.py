@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench.context import REPO_ROOT, Bench
 from bench.dataset import copy_source, generate_source
+from bench.mariadb import server_version as mariadb_version
 from bench.measure import QUIET_BELOW_PCT
 from bench.postgres import ensure_database, server_version
 from bench.report import machine_info, render
@@ -26,7 +27,9 @@ from bench.targets import Results
 TOOLS = (
     "sqlite-pg: seeds psycopg_copy duckdb adbc ceiling ceiling_x2 bulksync; "
     "pg-pg: copy_psycopg copy_psql_pipe bulksync; sqlite-sqlite: executemany_25k bulksync; "
-    "upsert: bulksync bulksync_upsert; memory: bulksync bulksync_big"
+    "upsert: bulksync bulksync_upsert; memory: bulksync bulksync_big; "
+    "mariadb-pg: seeds duckdb connectorx_adbc bulksync bets_sync bets_sync_50k bets_sync_rerun; "
+    "pg-mariadb: seeds duckdb bulksync"
 )
 
 
@@ -42,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg",
         default="postgresql://postgres@127.0.0.1/bench",
         help="PostgreSQL DSN; its database is created if missing",
+    )
+    parser.add_argument(
+        "--mariadb",
+        default="mysql://root@127.0.0.1:3306/bench",
+        help="MariaDB URL of the source database (created and loaded once if missing); "
+        "PostgreSQL → MariaDB writes into the same server's <database>_dest",
     )
     parser.add_argument("--only", default="", help=f"comma-separated tool names ({TOOLS})")
     parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
@@ -74,6 +83,7 @@ def make_bench(args: argparse.Namespace) -> Bench:
         rows=args.rows,
         source_db=source,
         pg=args.pg,
+        mariadb=args.mariadb,
         out_dir=out_dir,
         repeat=max(1, args.repeat),
         only=frozenset(filter(None, args.only.split(","))),
@@ -100,7 +110,8 @@ def run_scenarios(bench: Bench, planned: dict[str, list[Tool]]) -> Results:
             print(f"{name}:", file=sys.stderr, flush=True)
             results[name] = {}
         for tool in tools:
-            key = (tuple(map(tuple, tool.commands)), tool.rows)
+            # the name too: a re-run repeats a command line into a differently prepared destination
+            key = (tool.name, tuple(map(tuple, tool.commands)), tool.rows)
             if key not in done:
                 done[key] = run_tool(bench, tool)
             else:
@@ -125,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     planned = plan(bench, list(SCENARIOS) if args.scenario == "all" else [args.scenario])
     results = run_scenarios(bench, planned)
     machine = machine_info(server_version(bench.pg))
+    if any(SCENARIOS[name].mariadb for name, tools in planned.items() if tools):
+        machine["mariadb"] = mariadb_version(bench.mariadb)
     setup = {"source_db": str(bench.source_db), "rows": bench.rows, "repeat": bench.repeat}
     report = render(machine, setup, results)
     print(report)

@@ -1,4 +1,4 @@
-"""The five scenarios: which tools race, into which destination, against which subject."""
+"""The seven scenarios: which tools race, into which destination, against which subject."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from bench import mariadb
 from bench.bets import TABLE, sqlite_ddl
 from bench.ceiling import CeilingFiles
-from bench.context import Bench
+from bench.context import Bench, bulksync_command
 from bench.dataset import count_sqlite_rows, generate_source, generated_path
 from bench.postgres import copy_from_file, count_rows, drop_state, psql_command, reset_table
 from bench.runner import Destination, Tool
@@ -22,6 +23,7 @@ class Scenario(NamedTuple):
     title: str
     subject: str  # the tool every ratio is taken against
     tools: Callable[[Bench], list[Tool]]
+    mariadb: bool = False  # needs the MariaDB server
 
 
 def pg_table(bench: Bench, table: str) -> Destination:
@@ -141,10 +143,91 @@ def memory(bench: Bench) -> list[Tool]:
     return tools
 
 
+def mariadb_source(bench: Bench) -> Callable[[], None]:
+    """The untimed setup of every MariaDB → PostgreSQL tool: ``bench.bets`` loaded (once)."""
+    return lambda: mariadb.ensure_source(
+        bench.mariadb, bench.source_db, bench.rows, bulksync_command(), bench.env
+    )
+
+
+def mariadb_dest(bench: Bench) -> tuple[str, Destination]:
+    """``<database>_dest`` on the MariaDB server: ``bets`` recreated empty before each attempt."""
+    database = mariadb.parse(bench.mariadb).database + "_dest"
+    url = mariadb.with_database(bench.mariadb, database)
+    return url, Destination(reset=lambda: mariadb.reset_table(url), count=lambda: mariadb.count_rows(url))
+
+
+def bet_days(source_db: Path) -> tuple[str, str]:
+    """The first and last calendar day of ``placed_at`` in the source: the whole range."""
+    with sqlite3.connect(f"file:{source_db}?mode=ro", uri=True) as conn:
+        first, last = conn.execute(f"SELECT min(placed_at), max(placed_at) FROM {TABLE}").fetchone()
+    return str(first)[:10], str(last)[:10]
+
+
+def bets_sync(bench: Bench, *sizes: str) -> list[str]:
+    """``bulksync bets sync`` of every day and channel, from MariaDB (``dk``) into PostgreSQL."""
+    first, last = bet_days(bench.source_db)
+    env = [
+        f"BULKSYNC_CONNECTIONS__DK={bench.mariadb}",
+        f"BULKSYNC_CONNECTIONS__DEFAULT={bench.pg}",
+        "BET_SYNC_SOURCE_CONNECTION=dk",
+        "BET_SYNC_DESTINATION_CONNECTION=default",
+        f"BET_SYNC_SOURCE_TABLE={TABLE}",
+        f"BET_SYNC_DESTINATION_TABLE={TABLE}",
+    ]
+    sync = bench.bulksync("bets", "sync", "--start-date", first, "--end-date", last, "--channel", "ALL")
+    return ["env", *env, *sync, *sizes, "--json"]
+
+
+def mariadb_to_pg(bench: Bench) -> list[Tool]:
+    src, pg, dest, rows = bench.mariadb, bench.pg, pg_table(bench, TABLE), bench.rows
+    ready = mariadb_source(bench)
+    ceiling = CeilingFiles(bench)
+
+    def full_table() -> None:  # every bet already there: the re-run upserts all of them again
+        ceiling.fill(TABLE)
+        drop_state(bench.pg)
+
+    full = Destination(reset=full_table, count=lambda: count_rows(bench.pg, TABLE))
+
+    def peer(name: str, module: str) -> Tool:
+        return Tool(name, [bench.peer(module, src, pg, TABLE)], dest, rows, setup=ready)
+
+    copy = bench.bulksync("copy", src, pg, "--table", TABLE, "--json")
+    big = ("--chunk-size", "50000", "--batch-size", "50000")
+    return [
+        peer("seeds", "seeds_mariadb_pg"),
+        peer("duckdb", "duckdb_mysql"),
+        peer("connectorx_adbc", "connectorx_adbc"),
+        Tool("bulksync", [copy], dest, rows, setup=ready),
+        Tool("bets_sync", [bets_sync(bench)], dest, rows, setup=ready),
+        Tool("bets_sync_50k", [bets_sync(bench, *big)], dest, rows, setup=ready),
+        Tool("bets_sync_rerun", [bets_sync(bench)], full, rows, setup=ready),
+    ]
+
+
+def pg_to_mariadb(bench: Bench) -> list[Tool]:
+    pg, rows = bench.pg, bench.rows
+    url, dest = mariadb_dest(bench)
+    source_full = CeilingFiles(bench).fill
+
+    def peer(name: str, module: str) -> Tool:
+        return Tool(name, [bench.peer(module, pg, url, TABLE)], dest, rows, setup=source_full)
+
+    copy = bench.bulksync("copy", pg, url, "--table", TABLE, "--json")
+    return [
+        peer("seeds", "seeds_pg_mariadb"),
+        peer("duckdb", "duckdb_mysql"),
+        Tool("bulksync", [copy], dest, rows, setup=source_full),
+    ]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "sqlite-pg": Scenario("SQLite → PostgreSQL", "bulksync", sqlite_to_pg),
     "pg-pg": Scenario("PostgreSQL → PostgreSQL", "bulksync", pg_to_pg),
     "sqlite-sqlite": Scenario("SQLite → SQLite", "bulksync", sqlite_to_sqlite),
     "upsert": Scenario("Upsert into a full table (SQLite → PostgreSQL)", "bulksync_upsert", upsert),
     "memory": Scenario("Memory flatness (SQLite → PostgreSQL)", "bulksync_big", memory),
+    "mariadb-pg": Scenario("MariaDB → PostgreSQL", "bulksync", mariadb_to_pg, mariadb=True),
+    "pg-mariadb": Scenario("PostgreSQL → MariaDB", "bulksync", pg_to_mariadb, mariadb=True),
 }

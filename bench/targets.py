@@ -9,6 +9,7 @@ from bench.runner import Result
 
 Results = dict[str, dict[str, Result]]  # scenario → tool → best result
 Verdict = tuple[str, str]  # PASS / FAIL / NOT MEASURED, and the numbers behind it
+SEED_BETS_SYNC = 250 * 397  # rows/s: 250x what seed 000 publishes for its bet sync
 
 
 class Target(NamedTuple):
@@ -53,6 +54,21 @@ def at_least(scenario: str, subject: str, baselines: list[str], factor: float) -
     return Target(scenario, f"{scenario}: {subject} ≥ {factor:g}x {names}", check)
 
 
+def rate_at_least(scenario: str, subject: str, rows_per_s: float, why: str) -> Target:
+    """``subject`` moves at least ``rows_per_s`` rows per second (``why``: where the number comes from)."""
+
+    def check(results: Results) -> Verdict:
+        mine = _subject(results, scenario, subject)
+        if not isinstance(mine, Result):
+            return mine
+        rate = mine.rows_per_s or 0.0
+        return (
+            "PASS" if rate >= rows_per_s else "FAIL"
+        ), f"{rate:,.0f} rows/s ({rate / rows_per_s:.2f}x the target)"
+
+    return Target(scenario, f"{scenario}: {subject} ≥ {rows_per_s:,.0f} rows/s ({why})", check)
+
+
 def rss_below(scenario: str, subject: str, limit_mb: float) -> Target:
     """``subject``'s peak RSS stays under ``limit_mb``."""
 
@@ -92,4 +108,8 @@ TARGETS: list[Target] = [
     at_least("sqlite-sqlite", "bulksync", ["executemany_25k"], 1.5),
     at_least("upsert", "bulksync_upsert", ["bulksync"], 0.5),
     rss_flat("memory", "bulksync", "bulksync_big", 0.20),
+    at_least("mariadb-pg", "bulksync", ["duckdb", "connectorx_adbc"], 1.0),
+    rss_below("mariadb-pg", "bulksync", 150),
+    rate_at_least("mariadb-pg", "bets_sync", SEED_BETS_SYNC, "250x the seed's 397 rows/s"),
+    rate_at_least("mariadb-pg", "bets_sync_rerun", SEED_BETS_SYNC, "250x the seed's 397 rows/s"),
 ]
