@@ -150,7 +150,7 @@ def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool
                 if shown.get(table) != key:
                     shown[table] = key
                     view(_event(table, t))
-            if job.done:
+            if job.done or _status_word(job) == "lost":  # a dead runner's job would never end
                 return job
             time.sleep(interval)
             try:
