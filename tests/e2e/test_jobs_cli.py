@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import crashkit
@@ -90,11 +91,14 @@ def test_background_copy_returns_at_once_and_finishes_on_its_own(
         assert time.monotonic() - started < 60, status(store_path, job_id)
         time.sleep(0.005)
     probe.close()
-    mid = status(store_path, job_id)
-    assert mid["status"] == "running" and 0 < mid["processed_records"] < ROWS, mid
-    assert mid["estimated_records"] == ROWS and 0 < mid["progress_percentage"] < 100
-    assert mid["records_per_second"] > 0 and mid["tables"][crashkit.TABLE]["phase"] == "copying"
-    assert mid["started_at"] and mid["updated_at"] and mid["finished_at"] is None
+    with psycopg.connect(pg_db) as lock:  # holding SHARE: the runner's next batch waits for us
+        lock.execute(f"LOCK TABLE {crashkit.TABLE} IN SHARE MODE")
+        time.sleep(1.0)  # a heartbeat or two: the store has the progress up to the lock
+        mid = status(store_path, job_id)
+        assert mid["status"] == "running" and 0 < mid["processed_records"] < ROWS, mid
+        assert mid["estimated_records"] == ROWS and 0 < mid["progress_percentage"] < 100
+        assert mid["records_per_second"] > 0 and mid["tables"][crashkit.TABLE]["phase"] == "copying"
+        assert mid["started_at"] and mid["updated_at"] and mid["finished_at"] is None
     now = status(store_path, job_id, "--follow")
     assert now["status"] == "succeeded", now["error"]
     assert (now["processed_records"], now["progress_percentage"], now["attempts"]) == (ROWS, 100.0, 1)
