@@ -35,6 +35,7 @@ class Bench:
     only: frozenset[str] = frozenset()
     big_rows: int | None = None
     quiet_wait_s: float = 60.0
+    timeout_s: float | None = None  # per attempt; a tool still running then is killed, FAILED
     env: dict[str, str] = field(default_factory=lambda: child_env(REPO_ROOT))
 
     @property

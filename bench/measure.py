@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -33,10 +34,11 @@ class Measurement:
     returncodes: list[int]
     stdout: str
     stderr: str
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return all(code == 0 for code in self.returncodes)
+        return not self.timed_out and all(code == 0 for code in self.returncodes)
 
 
 class _TreePoller(threading.Thread):
@@ -64,19 +66,32 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def measure(commands: list[list[str]], *, env: dict[str, str] | None = None) -> Measurement:
-    """Start every command at once, wait for all; stdout is the first command's."""
+def measure(
+    commands: list[list[str]], *, env: dict[str, str] | None = None, timeout_s: float | None = None
+) -> Measurement:
+    """Start every command at once, wait for all; stdout is the first command's.
+
+    After ``timeout_s`` seconds every command's process group is killed (SIGKILL) and the
+    measurement says ``timed_out``.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-time-") as tmp:
         reports = [Path(tmp) / f"time-{i}.txt" for i in range(len(commands))]
         wrapped = [_wrap(cmd, report) for cmd, report in zip(commands, reports, strict=True)]
         started = time.perf_counter()
         procs = [
-            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,  # its own process group: a timeout kills the whole tool
+            )
             for cmd in wrapped
         ]
         poller = _TreePoller([p.pid for p in procs])
         poller.start()
-        outputs = [p.communicate() for p in procs]
+        outputs, timed_out = _wait_all(procs, None if timeout_s is None else started + timeout_s)
         seconds = time.perf_counter() - started
         poller.stop_event.set()
         poller.join()
@@ -87,7 +102,28 @@ def measure(commands: list[list[str]], *, env: dict[str, str] | None = None) -> 
         returncodes=[p.returncode for p in procs],
         stdout=outputs[0][0],
         stderr="\n".join(err for _, err in outputs if err),
+        timed_out=timed_out,
     )
+
+
+def _wait_all(
+    procs: list[subprocess.Popen[str]], deadline: float | None
+) -> tuple[list[tuple[str, str]], bool]:
+    """Every process's (stdout, stderr); past ``deadline`` all process groups are killed."""
+    outputs: list[tuple[str, str]] = []
+    for index, proc in enumerate(procs):
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            outputs.append(proc.communicate(timeout=left))
+        except subprocess.TimeoutExpired:
+            for other in procs[index:]:
+                try:
+                    os.killpg(other.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            outputs += [other.communicate() for other in procs[index:]]
+            return outputs, True
+    return outputs, False
 
 
 def wait_for_quiet(max_wait_s: float, *, busy_limit: float = QUIET_BELOW_PCT) -> float:

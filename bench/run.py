@@ -68,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help=f"before each run, wait up to this many seconds for CPU use < {QUIET_BELOW_PCT:g}%% (0: never)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds before an attempt is killed and its tool reported FAILED (0: no limit)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/out/results.json")
     return parser.parse_args(argv)
 
@@ -89,6 +95,7 @@ def make_bench(args: argparse.Namespace) -> Bench:
         only=frozenset(filter(None, args.only.split(","))),
         big_rows=None if args.skip_big else args.big_rows,
         quiet_wait_s=args.quiet_wait,
+        timeout_s=args.timeout or None,
     )
 
 

@@ -71,6 +71,8 @@ def run_tool(bench: Bench, tool: Tool) -> Result:
         _progress(tool.name, attempt, bench.repeat, tried)
         if tried["error"] is not None:
             result.error = tried["error"]
+            if tried.get("timed_out"):
+                break  # another attempt would only time out again
         elif result.seconds is None or tried["seconds"] < result.seconds:
             result.seconds, result.peak_rss_mb = tried["seconds"], tried["peak_rss_mb"]
             result.busy_pct, result.reported = tried["busy_pct"], tried["reported"]
@@ -84,9 +86,10 @@ def _attempt(bench: Bench, tool: Tool) -> dict[str, Any]:
     if (error := _prepare(tool.dest.reset)) is not None:
         return {**tried, "error": f"resetting the destination failed: {error}", "reported": None}
     tried["busy_pct"] = wait_for_quiet(bench.quiet_wait_s) if bench.quiet_wait_s > 0 else None
-    run = measure(tool.commands, env=bench.env)
+    run = measure(tool.commands, env=bench.env, timeout_s=bench.timeout_s)
     return {
         **tried,
+        "timed_out": run.timed_out,
         "seconds": run.seconds,
         "peak_rss_mb": run.peak_rss_mb,
         "error": _failure(run, tool),
@@ -107,6 +110,8 @@ def _prepare(step: Callable[[], object]) -> str | None:
 
 
 def _failure(run: Measurement, tool: Tool) -> str | None:
+    if run.timed_out:
+        return f"timed out after {run.seconds:.0f} s (killed; raise --timeout to wait longer)"
     if not run.ok:
         return f"exit {max(run.returncodes, key=abs)}: {_error_line(run.stderr)}"
     loaded = tool.dest.count()
