@@ -121,7 +121,7 @@ def test_summary_names_the_seeds_fields(dk: str, pg_db: str) -> None:
         (["--start-date", "2025-11-20", "--end-date", "2025-11-01"], "is before --start-date"),
         (["--start-date", "2025-02-30"], "is not a date"),
         (["--channel", "KR"], "channel 'KR' is not allowed"),
-        (["--background"], "background jobs are not available yet"),
+        (["--days-back", "3", "--start-date", "2025-11-01"], "either --days-back or --start-date"),
     ],
 )
 def test_bad_requests_exit_2_and_write_nothing(dk: str, pg_db: str, args: list[str], message: str) -> None:
