@@ -126,10 +126,12 @@ def test_a_job_that_cannot_run_fails_with_one_clear_line(
 def test_worker_pool_takes_over_a_job_whose_runner_died(
     source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path
 ) -> None:
-    store = JobStore(str(tmp_path / "pool.db"), lease_s=1)
+    dying = JobStore(str(tmp_path / "pool.db"), lease_s=1)
     settings = Settings()
-    orphan = submit(store, _spec(source[0], pg_db), settings, kind="copy")
-    assert store.claim(orphan.id, "a-runner-that-dies-at-once") is not None  # and never beats again
+    orphan = submit(dying, _spec(source[0], pg_db), settings, kind="copy")
+    assert dying.claim(orphan.id, "a-runner-that-dies-at-once") is not None  # and never beats again
+    dying.close()
+    store = JobStore(str(tmp_path / "pool.db"), lease_s=10)  # the pool's own leases: roomy under load
     pool = WorkerPool(store, settings, threads=2, poll_s=0.1)
     pool.start()
     try:
