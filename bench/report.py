@@ -50,7 +50,7 @@ def render(machine: dict[str, Any], setup: dict[str, Any], results: Results) -> 
     ]
     for name, by_tool in results.items():
         lines += ["", *_table(name, by_tool)]
-    lines += ["", "## Targets", "", *_targets(results)]
+    lines += ["", "## Targets", "", *(_targets(results) or ["- none set for these scenarios"])]
     return "\n".join(lines) + "\n"
 
 
