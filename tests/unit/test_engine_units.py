@@ -563,3 +563,20 @@ def test_sqlite_reads_inline_parameters_as_exact_literals() -> None:
     assert inline_literals(sql, [1, 2]) is None  # counts disagree: bind
     assert inline_literals("SELECT ?", [None]) == "SELECT NULL"
     assert inline_literals("SELECT ?, ?", [True, float("inf")]) == "SELECT 1, 9e999"
+
+
+def test_a_resumed_table_counts_earlier_rows_but_not_in_its_rate() -> None:
+    import time as _time
+
+    from bulksync.engine.progress import ProgressEvent, ProgressTracker
+
+    seen: list[ProgressEvent] = []
+    tracker = ProgressTracker([seen.append], lambda: 100.0)
+    tracker.start("bets", total=1000, partitions=1, already=600)
+    assert (seen[-1].rows_done, seen[-1].percent) == (600, 60.0)
+    _time.sleep(0.05)
+    tracker.advance("bets", rows=100, nbytes=1000)
+    event = seen[-1]
+    assert event.rows_done == 700
+    assert event.rows_per_s <= 100 / 0.05 + 1  # this run's 100 rows, not 700
+    assert event.eta_s is not None and event.eta_s >= 300 / event.rows_per_s - 0.01

@@ -43,7 +43,8 @@ class _TableCounter:
     total: int
     partitions: int
     started: float = field(default_factory=time.monotonic)
-    rows: int = 0
+    rows: int = 0  # done in all, rows committed by earlier runs included
+    already: int = 0  # committed by earlier (killed) runs: counted in rows, not in the rate
     bytes: int = 0
     rejected: int = 0
 
@@ -59,8 +60,9 @@ class ProgressTracker:
 
     def start(self, table: str, *, total: int, partitions: int, already: int = 0) -> None:
         with self._lock:
-            self._tables[table] = _TableCounter(total=max(total, already), partitions=partitions)
-            self._tables[table].rows = already
+            self._tables[table] = _TableCounter(
+                total=max(total, already), partitions=partitions, rows=already, already=already
+            )
         self._emit(table, "planned")
 
     def advance(self, table: str, *, rows: int, nbytes: int, rejected: int = 0) -> None:
@@ -79,7 +81,7 @@ class ProgressTracker:
         with self._lock:
             c = self._tables[table]
             elapsed = time.monotonic() - c.started
-            rate = c.rows / elapsed if elapsed > 0 else 0.0
+            rate = (c.rows - c.already) / elapsed if elapsed > 0 else 0.0
             left = max(0, c.total - c.rows)
             event = ProgressEvent(
                 table=table,

@@ -60,6 +60,7 @@ def sync(
                 plan.final.name,
                 total=plan.estimated_rows,
                 partitions=len(plan.pending),
+                already=plan.resumed_rows,
             )
         error = _run_all(ctx, plans, result, planner_dst)
     finally:

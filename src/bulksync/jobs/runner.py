@@ -34,21 +34,21 @@ def runner_id() -> str:
 
 
 class JobProgress:
-    """A progress listener: the latest event per table, on top of what earlier attempts did."""
+    """A progress listener: the latest event per table (the engine counts rows committed by
+    earlier attempts in ``rows_done``, from their checkpoints; until this attempt's first event
+    a table shows what the earlier attempt recorded)."""
 
     def __init__(self, earlier: dict[str, dict[str, Any]]) -> None:
-        self._base = {t: int(v.get("rows_done", 0)) for t, v in earlier.items()}
         self._tables: dict[str, dict[str, Any]] = {t: dict(v) for t, v in earlier.items()}
         self._lock = threading.Lock()
         self._changed = False
 
     def __call__(self, e: ProgressEvent) -> None:
-        base = self._base.get(e.table, 0)
         with self._lock:
             self._tables[e.table] = {
                 "phase": e.phase,
-                "rows_done": base + e.rows_done,
-                "rows_total": max(e.rows_total, base + e.rows_done),
+                "rows_done": e.rows_done,
+                "rows_total": max(e.rows_total, e.rows_done),
                 "rows_per_s": round(e.rows_per_s, 1),
                 "eta_s": None if e.eta_s is None else round(e.eta_s, 1),
                 "rss_mb": round(e.rss_mb, 1),
