@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=1800.0,
+        default=900.0,
         help="seconds before an attempt is killed and its tool reported FAILED (0: no limit)",
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/out/results.json")
