@@ -568,7 +568,7 @@ def test_sqlite_reads_inline_parameters_as_exact_literals() -> None:
 def test_a_resumed_table_counts_earlier_rows_but_not_in_its_rate() -> None:
     import time as _time
 
-    from bulksync.engine.progress import ProgressEvent, ProgressTracker
+    from bulksync.engine.progress import ProgressTracker
 
     seen: list[ProgressEvent] = []
     tracker = ProgressTracker([seen.append], lambda: 100.0)
