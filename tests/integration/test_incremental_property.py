@@ -128,7 +128,7 @@ class IncrementalSync(RuleBasedStateMachine):
         self.next_id += n
         self._write(rows)
 
-    @precondition(lambda self: self.synced)
+    @precondition(lambda self: self.synced and bool(self.model))
     @rule(n=st.integers(1, 5), back=st.integers(1, LAG_S - 1))
     def arrive_late_after_a_sync_then_sync(self, n: int, back: int) -> None:
         """The case the lag window exists for: behind the watermark the last sync left."""
