@@ -253,6 +253,12 @@ class MysqlConnector(SqlConnector):
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
+        raw = self._cx(self.chunk_statement(query))
+        arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
+        return conform(pa.Table.from_arrays(arrays, names=query.table.names), query.table.arrow_schema())
+
+    def chunk_statement(self, query: ChunkQuery) -> str:
+        """The exact SQL of one keyset page, values inlined (what ``read_chunk`` sends)."""
         where, params = self.range_sql(query)
         # connectorx runs the query on its own connection, without ANSI_QUOTES: backticks.
         # ``where`` holds identifiers and %s markers only (no values), so this swap is exact.
@@ -260,13 +266,13 @@ class MysqlConnector(SqlConnector):
         cols = ", ".join(
             f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
         )
-        order = ", ".join(_tick(c) for c in query.order)
-        sql = f"SELECT {cols} FROM {_tick(query.table.name)}{where} ORDER BY {order} LIMIT {int(query.limit)}"
-        if params:
-            sql = self._mogrify(sql, params)
-        raw = self._cx(sql)
-        arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
-        return conform(pa.Table.from_arrays(arrays, names=query.table.names), query.table.arrow_schema())
+        # Qualified: ORDER BY resolves a bare name to the select list's alias first, and an alias
+        # of an expression (the zero-date guard) cannot be read in index order: a filesort of the
+        # whole remaining range on every chunk.
+        table = _tick(query.table.name)
+        order = ", ".join(f"{table}.{_tick(c)}" for c in query.order)
+        sql = f"SELECT {cols} FROM {table}{where} ORDER BY {order} LIMIT {int(query.limit)}"
+        return self._mogrify(sql, params) if params else sql
 
     def _mogrify(self, sql: str, params: Sequence[Any]) -> str:
         with self._conn.cursor() as cur:
