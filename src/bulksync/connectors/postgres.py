@@ -223,7 +223,7 @@ class PostgresConnector(SqlConnector):
                     copy.write(part)
             if upsert_key:
                 self._pg.execute(self.upsert_sql(table, target, schema.names, upsert_key))
-                self._pg.execute(f"TRUNCATE {target}")
+                self._pg.execute(f"DELETE FROM {target}")
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
 
@@ -275,7 +275,7 @@ class PostgresConnector(SqlConnector):
                     pass
             if upsert_key:
                 self._pg.execute(self.upsert_sql(target, into, query.table.names, upsert_key))
-                self._pg.execute(f"TRUNCATE {into}")
+                self._pg.execute(f"DELETE FROM {into}")
         except psycopg.Error as exc:
             src.close()
             self._pull_src = None  # a COPY cut off midway leaves that connection unusable
@@ -306,7 +306,12 @@ class PostgresConnector(SqlConnector):
 
     def _stage(self, table: str) -> str:
         stage = quote("_bs_stage_" + table)
-        self._pg.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {quote(table)} INCLUDING DEFAULTS)")
+        # Emptied by DELETE after each merge (TRUNCATE makes a new file: ~5 ms a batch) and
+        # truncated in place at every commit, so its dead rows never pile up.
+        self._pg.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {quote(table)} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
         return f"pg_temp.{stage}"
 
     def after_rename(self, table: str) -> None:
