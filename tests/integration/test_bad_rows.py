@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
@@ -126,3 +128,20 @@ def test_rows_refused_by_the_memory_destination_are_rejected_once(
     assert all("note" in r.reason and r.row["note"] == "void" for r in rejects)
     assert result.rows_read == result.processed_rows + result.failed_rows == MEMORY_ROWS
     assert result.failed_rows == len(bad)
+
+
+def test_a_null_in_a_not_null_destination_column_is_a_rejected_row(tmp_path: Path, pg_db: str) -> None:
+    """PostgreSQL refuses the NULLs (its reason is kept); the sync goes on and the rest lands."""
+    src = str(tmp_path / "nulls.db")
+    crashkit.build_source(src, 2_000, seed=9)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE t ({crashkit.PG_COLUMNS.replace('note TEXT', 'note TEXT NOT NULL')})")
+    with closing(sqlite3.connect(f"file:{src}?mode=ro", uri=True)) as look:  # closed before sync() opens it
+        nulls = {row[0] for row in look.execute("SELECT id FROM t WHERE note IS NULL")}
+    assert nulls, "the seeded source should hold some NULL notes"
+    result = sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="t"),)))
+    assert (result.processed_rows, result.failed_rows) == (2_000 - len(nulls), len(nulls))
+    with psycopg.connect(pg_db) as conn:
+        rejected = conn.execute("SELECT row_key, reason FROM _bulksync_rejects").fetchall()
+    assert {json.loads(key)[0] for key, _ in rejected} == nulls
+    assert all("null value in column" in reason for _, reason in rejected)

@@ -210,6 +210,11 @@ class PostgresConnector(SqlConnector):
     def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
         schema = self.describe(table)
         data = conform(batch, schema.arrow_schema())
+        # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
+        # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
+        data = pa.RecordBatch.from_arrays(
+            data.columns, schema=pa.schema([f.with_nullable(True) for f in data.schema])
+        )
         encoder = pgpq.ArrowToPostgresBinaryEncoder(data.schema)
         # three writes, not one concatenation: one copy of the batch less in memory
         payload = (encoder.write_header(), encoder.write_batch(data), encoder.finish())
