@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import Destination, PartitionState, Source
+from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.errors import SchemaMismatchError, UsageError
 from bulksync.schema import Index, TableSchema
@@ -38,6 +38,7 @@ class TablePlan:
     states: list[PartitionState] = field(default_factory=list)
     build_indexes: bool = False
     resumed_rows: int = 0
+    stats: TableStats | None = None  # the source's figures for ``filters``, once asked
 
     @property
     def pending(self) -> list[PartitionState]:
@@ -114,8 +115,10 @@ def plan_table(spec: SyncSpec, checked: CheckedTable, source: Source, dest: Dest
     )
     if spec.mode is Mode.INCREMENTAL and spec.lag_seconds > 0:
         plan.filters = (*plan.filters, *_lag_filter(plan, spec.lag_seconds))
-    stats = source.stats(schema, key[0], plan.filters)
-    plan.estimated_rows = stats.rows
+        plan.stats = None  # other filters now
+    if plan.stats is None:
+        plan.stats = source.stats(schema, key[0], plan.filters)
+    plan.estimated_rows = plan.stats.rows
     return plan
 
 
@@ -166,7 +169,7 @@ def _partition_bounds(
         return single
     if spec.workers < 2 and not plan.filters:
         return single
-    stats = source.stats(plan.source, plan.key[0], plan.filters)
+    stats = plan.stats = source.stats(plan.source, plan.key[0], plan.filters)
     if stats.min_key is None:
         return single
     lo = int(stats.min_key) - 1 if after is None else max(int(after[0]), int(stats.min_key) - 1)
