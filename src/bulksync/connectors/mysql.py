@@ -52,6 +52,7 @@ from bulksync.connectors.sql import (
     SqlConnector,
     column_list,
     quote,
+    reflect_with,
 )
 from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
@@ -61,7 +62,7 @@ from bulksync.errors import (
     SyncError,
     unknown_table,
 )
-from bulksync.schema import Column, Index, TableSchema
+from bulksync.schema import Column, TableSchema
 from bulksync.spec import Filter
 
 _DIALECT: Any = mysql_dialect.dialect()
@@ -182,21 +183,11 @@ class MysqlConnector(SqlConnector):
             return None
         inspector = self._inspect()
         try:
-            columns = [
-                (str(c["name"]), c["type"], bool(c.get("nullable", True)))
-                for c in inspector.get_columns(table)
-            ]
-            pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
-            indexes = tuple(
-                Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
-                for ix in inspector.get_indexes(table)
-                if ix.get("name") and all(ix["column_names"])
-            )
+            return reflect_with(inspector, table)
         except sa.exc.NoSuchTableError:
             return None
         finally:
             inspector.bind.close()  # type: ignore[union-attr]
-        return Reflected(columns, pk, indexes)
 
     def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
         return mysql_arrow_type(satype, where=where)

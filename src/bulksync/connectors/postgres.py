@@ -29,7 +29,14 @@ from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform
-from bulksync.connectors.sql import Reflected, SqlConnector, chunk_bounds, column_list, quote
+from bulksync.connectors.sql import (
+    Reflected,
+    SqlConnector,
+    chunk_bounds,
+    column_list,
+    quote,
+    reflect_with,
+)
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -41,7 +48,7 @@ from bulksync.errors import (
     UsageError,
     redact,
 )
-from bulksync.schema import Index, TableSchema
+from bulksync.schema import TableSchema
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
@@ -169,21 +176,9 @@ class PostgresConnector(SqlConnector):
     def _reflect(self, table: str) -> Reflected | None:
         inspector = self._inspect()
         try:
-            if not inspector.has_table(table):
-                return None
-            columns = [
-                (str(c["name"]), c["type"], bool(c.get("nullable", True)))
-                for c in inspector.get_columns(table)
-            ]
-            pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
-            indexes = tuple(
-                Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
-                for ix in inspector.get_indexes(table)
-                if ix.get("name") and all(ix["column_names"])
-            )
+            return reflect_with(inspector, table) if inspector.has_table(table) else None
         finally:
             inspector.bind.close()  # type: ignore[union-attr]
-        return Reflected(columns, pk, indexes)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:

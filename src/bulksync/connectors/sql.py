@@ -45,6 +45,20 @@ class Reflected:
     indexes: tuple[Index, ...]
 
 
+def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
+    """Columns, primary key and plain-column indexes of ``table`` through SQLAlchemy."""
+    columns = [
+        (str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in inspector.get_columns(table)
+    ]
+    pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+    indexes = tuple(
+        Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+        for ix in inspector.get_indexes(table)
+        if ix.get("name") and all(ix["column_names"])  # expression indexes have no column names
+    )
+    return Reflected(columns, pk, indexes)
+
+
 def quote(name: str) -> str:
     """Quote an identifier that was already checked against the catalog."""
     return '"' + name.replace('"', '""') + '"'
