@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bulksync.schema import check_identifier
 
@@ -95,6 +95,14 @@ class SyncSpec(BaseModel):
     lag_seconds: float = Field(default=0.0, ge=0)
     restart: bool = False
     partition_min_rows: int = Field(default=200_000, ge=1)
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _names_are_tables(cls, value: object) -> object:
+        """``tables=["bets", "players"]`` means those tables with every default."""
+        if isinstance(value, list | tuple):
+            return tuple({"name": t} if isinstance(t, str) else t for t in value)
+        return value
 
     @model_validator(mode="after")
     def _mode_needs(self) -> SyncSpec:

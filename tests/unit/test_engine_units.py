@@ -580,3 +580,12 @@ def test_a_resumed_table_counts_earlier_rows_but_not_in_its_rate() -> None:
     assert event.rows_done == 700
     assert event.rows_per_s <= 100 / 0.05 + 1  # this run's 100 rows, not 700
     assert event.eta_s is not None and event.eta_s >= 300 / event.rows_per_s - 0.01
+
+
+def test_a_spec_takes_plain_table_names() -> None:
+    from bulksync.spec import SyncSpec, TableSpec
+
+    tables = ["bets", TableSpec(name="players", key=("id",))]
+    spec = SyncSpec(source="a.db", destination="b.db", tables=tables)
+    assert [t.name for t in spec.tables] == ["bets", "players"]
+    assert spec.tables[1].key == ("id",)
