@@ -204,12 +204,10 @@ class PostgresConnector(SqlConnector):
 
     def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
         schema = self.describe(table)
-        data = conform(batch, schema.arrow_schema())
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
-        data = pa.RecordBatch.from_arrays(
-            data.columns, schema=pa.schema([f.with_nullable(True) for f in data.schema])
-        )
+        wanted = schema.arrow_schema()
+        data = conform(batch, pa.schema([f.with_nullable(True) for f in wanted]))
         encoder = pgpq.ArrowToPostgresBinaryEncoder(data.schema)
         # three writes, not one concatenation: one copy of the batch less in memory
         payload = (encoder.write_header(), encoder.write_batch(data), encoder.finish())
@@ -222,8 +220,7 @@ class PostgresConnector(SqlConnector):
                 for part in payload:
                     copy.write(part)
             if upsert_key:
-                self._pg.execute(self.upsert_sql(table, target, schema.names, upsert_key))
-                self._pg.execute(f"DELETE FROM {target}")
+                self._merge_stage(table, target, schema.names, upsert_key)
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
 
@@ -274,8 +271,7 @@ class PostgresConnector(SqlConnector):
                 while out.read():  # the end of the COPY and its result, through psycopg
                     pass
             if upsert_key:
-                self._pg.execute(self.upsert_sql(target, into, query.table.names, upsert_key))
-                self._pg.execute(f"DELETE FROM {into}")
+                self._merge_stage(target, into, query.table.names, upsert_key)
         except psycopg.Error as exc:
             src.close()
             self._pull_src = None  # a COPY cut off midway leaves that connection unusable
@@ -303,6 +299,11 @@ class PostgresConnector(SqlConnector):
             ours = dict(self._column_types(target))
             self._same_types[(table, target)] = all(ours.get(n) == t for n, t in theirs.items())
         return self._same_types[(table, target)]
+
+    def _merge_stage(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> None:
+        """Upsert the staged rows into ``table``, then empty the stage for the next statement."""
+        self._pg.execute(self.upsert_sql(table, stage, names, key))
+        self._pg.execute(f"DELETE FROM {stage}")
 
     def _stage(self, table: str) -> str:
         stage = quote("_bs_stage_" + table)

@@ -174,10 +174,9 @@ def _partition_bounds(
         return single
     lo = int(stats.min_key) - 1 if after is None else max(int(after[0]), int(stats.min_key) - 1)
     hi = int(stats.max_key)
-    bounded: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [
-        (after if after is not None and int(after[0]) >= lo else (lo,), (hi,))
-    ]
-    whole = bounded if plan.filters else single
+    whole: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = (
+        [((lo,), (hi,))] if plan.filters else single
+    )
     if spec.workers < 2 or stats.rows < 2 * spec.partition_min_rows:
         return whole
     parts = min(spec.workers, max(1, stats.rows // spec.partition_min_rows))

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.errors import UnsupportedTypeError
+from bulksync.connectors.conform import cast_array
 
 U64 = np.uint64
 _C1, _C2 = U64(0xFF51AFD7ED558CCD), U64(0xC4CEB9FE1A85EC53)
@@ -145,12 +145,7 @@ def _decimal(arr: pa.Array, kind: Kind) -> np.ndarray:
     """The unscaled 128-bit value at the kind's scale, folded into 64 bits."""
     if arr.null_count:
         arr = arr.fill_null(pa.scalar(0, arr.type) if pa.types.is_integer(arr.type) else 0)
-    try:
-        arr = arr.cast(pa.decimal128(38, kind.scale))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise UnsupportedTypeError(
-            f"column {kind.name!r}: cannot compare {arr.type} values exactly: {exc}"
-        ) from exc
+    arr = cast_array(arr, pa.decimal128(38, kind.scale), kind.name)
     words = np.frombuffer(arr.buffers()[1], dtype=U64)[2 * arr.offset : 2 * (arr.offset + len(arr))]
     pairs = words.reshape(-1, 2)
     folded: np.ndarray = fmix(pairs[:, 0]) ^ fmix(pairs[:, 1] + _GOLDEN)
