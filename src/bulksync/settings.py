@@ -22,13 +22,41 @@ import zoneinfo
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bulksync.errors import UsageError
 from bulksync.schema import check_identifier
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+
+
+SCOPES = ("jobs:read", "jobs:write")
+
+
+class ApiToken(BaseModel):
+    """One API bearer token and what it may do (``*``: every scope)."""
+
+    token: SecretStr = Field(min_length=16)
+    scopes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["jobs:read"])
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if s != "*" and s not in SCOPES]
+        if bad:
+            raise ValueError(f"unknown scope(s) {', '.join(bad)}; known: *, {', '.join(SCOPES)}")
+        return value
+
+    def allows(self, scope: str) -> bool:
+        return "*" in self.scopes or scope in self.scopes
 
 
 class Settings(BaseSettings):
@@ -45,6 +73,15 @@ class Settings(BaseSettings):
     job_store: SecretStr | None = None
     job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
     job_tries: int = Field(default=3, ge=1, le=100)
+    # distributed jobs: a Dramatiq broker (redis://… or amqp://…); unset, jobs run on the embedded
+    # worker threads of `bulksync serve` or on the detached runner of `--background`
+    broker_url: SecretStr | None = None
+    # embedded worker threads in `bulksync serve` (0: the API only, jobs run elsewhere)
+    worker_threads: int = Field(default=2, ge=0, le=64)
+    # HTTP API: bearer tokens by name, BULKSYNC_API_TOKENS__OPS__TOKEN=… and
+    # BULKSYNC_API_TOKENS__OPS__SCOPES=jobs:read,jobs:write; request bodies above the cap are 413
+    api_tokens: dict[str, ApiToken] = Field(default_factory=dict)
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
 
     @field_validator("connections")
     @classmethod

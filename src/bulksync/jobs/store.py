@@ -12,16 +12,13 @@ only hints: whoever runs work claims it here first.
       ▲                  │ lease expired: claim again (attempts + 1, capped)
       └──── resume ──────┘ (failed / cancelled → queued, a fresh set of tries)
 """
-
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,130 +26,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bulksync.errors import PermanentError, UsageError, redact
+from bulksync.jobs.model import FINAL, STATUSES, Job, Progress, c, jobs, metadata, new_job_id, now
+from bulksync.jobs.model import job_from_row as _job
+from bulksync.jobs.model import progress_values as _progress_values
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINAL = frozenset({"succeeded", "failed", "cancelled"})
-
-metadata = sa.MetaData()
-jobs = sa.Table(
-    "bulksync_jobs",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("spec", sa.Text, nullable=False),  # JSON: never a password (see jobs/specs.py)
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("processed_records", sa.BigInteger, nullable=False, default=0),
-    sa.Column("estimated_records", sa.BigInteger, nullable=False, default=0),
-    sa.Column("percentage", sa.Float, nullable=False, default=0.0),
-    sa.Column("rows_per_s", sa.Float, nullable=False, default=0.0),
-    sa.Column("eta_s", sa.Float),
-    sa.Column("rss_mb", sa.Float, nullable=False, default=0.0),
-    sa.Column("tables", sa.Text, nullable=False, default="{}"),  # JSON: progress per table
-    sa.Column("result", sa.Text),  # JSON: SyncResult.to_dict() of the last attempt
-    sa.Column("error", sa.Text),  # one line, redacted
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("max_attempts", sa.Integer, nullable=False),
-    sa.Column("timeout_s", sa.Float),  # per attempt; None: no limit
-    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
-    sa.Column("lease_owner", sa.String(160)),
-    sa.Column("lease_expires", sa.DateTime),  # naive UTC, like every timestamp here
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("started_at", sa.DateTime),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime),
-)
-c = jobs.c
+__all__ = ["FINAL", "STATUSES", "Job", "JobStore", "Progress", "UnknownJobError", "default_store_path"]
 
 
 class UnknownJobError(UsageError):
     """No such job."""
-
-
-def now() -> dt.datetime:
-    """Naive UTC: the one clock format every backend compares the same way."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def new_job_id(kind: str) -> str:
-    """``sync_bets_<13 hex>`` for bet syncs (seed 000's shape), ``job_<16 hex>`` otherwise."""
-    return f"sync_bets_{secrets.token_hex(7)[:13]}" if kind == "bets" else f"job_{secrets.token_hex(8)}"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A job's progress as the runner last wrote it."""
-
-    processed: int = 0
-    estimated: int = 0
-    rows_per_s: float = 0.0
-    eta_s: float | None = None
-    rss_mb: float = 0.0
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def percentage(self) -> float:
-        return round(min(100.0, 100.0 * self.processed / self.estimated), 2) if self.estimated else 0.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """One row of the store, as read."""
-
-    id: str
-    kind: str
-    spec: dict[str, Any]
-    status: str
-    progress: Progress
-    result: dict[str, Any] | None
-    error: str | None
-    attempts: int
-    max_attempts: int
-    timeout_s: float | None
-    cancel_requested: bool
-    lease_owner: str | None
-    lease_expires: dt.datetime | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    updated_at: dt.datetime
-    finished_at: dt.datetime | None
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINAL
-
-    def lease_expired(self, at: dt.datetime | None = None) -> bool:
-        return self.lease_expires is not None and self.lease_expires < (at or now())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public view (CLI ``--json``, API): timestamps in ISO 8601 UTC, no lease internals."""
-        p = self.progress
-        return {
-            "job_id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "processed_records": p.processed,
-            "estimated_records": p.estimated,
-            "progress_percentage": p.percentage,
-            "records_per_second": round(p.rows_per_s, 1),
-            "eta_seconds": None if p.eta_s is None else round(p.eta_s, 1),
-            "memory_mb": round(p.rss_mb, 1),
-            "tables": p.tables,
-            "attempts": self.attempts,
-            "max_attempts": self.max_attempts,
-            "cancel_requested": self.cancel_requested,
-            "runner_lost": self.status == "running" and self.lease_expired(),
-            "error": self.error,
-            "created_at": iso(self.created_at),
-            "started_at": iso(self.started_at),
-            "updated_at": iso(self.updated_at),
-            "finished_at": iso(self.finished_at),
-            "spec": self.spec,
-            "result": self.result,
-        }
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
 
 
 def default_store_path() -> Path:
@@ -451,47 +333,6 @@ class JobStore:
         if job.status == "running":
             raise UsageError(f"job {job_id} is running (runner {job.lease_owner}): nothing to resume")
         return job
-
-
-def _progress_values(p: Progress) -> dict[str, Any]:
-    return {
-        "processed_records": p.processed,
-        "estimated_records": p.estimated,
-        "percentage": p.percentage,
-        "rows_per_s": p.rows_per_s,
-        "eta_s": p.eta_s,
-        "rss_mb": p.rss_mb,
-        "tables": json.dumps(p.tables, sort_keys=True),
-    }
-
-
-def _job(row: sa.RowMapping) -> Job:
-    return Job(
-        id=row["id"],
-        kind=row["kind"],
-        spec=json.loads(row["spec"]),
-        status=row["status"],
-        progress=Progress(
-            processed=int(row["processed_records"]),
-            estimated=int(row["estimated_records"]),
-            rows_per_s=float(row["rows_per_s"]),
-            eta_s=row["eta_s"],
-            rss_mb=float(row["rss_mb"]),
-            tables=json.loads(row["tables"] or "{}"),
-        ),
-        result=json.loads(row["result"]) if row["result"] else None,
-        error=row["error"],
-        attempts=int(row["attempts"]),
-        max_attempts=int(row["max_attempts"]),
-        timeout_s=row["timeout_s"],
-        cancel_requested=bool(row["cancel_requested"]),
-        lease_owner=row["lease_owner"],
-        lease_expires=row["lease_expires"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-    )
 
 
 def _one_line(error: object) -> str:
