@@ -15,9 +15,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from bulksync.engine.progress import ProgressEvent
+from bulksync.engine.progress import Listener, ProgressEvent
 from bulksync.engine.result import SyncResult
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import PermanentError, SyncError, TransientError, redact
@@ -129,8 +130,12 @@ class Heartbeat(threading.Thread):
         self.join()
 
 
-def run_job(store: JobStore, job: Job, settings: Settings, owner: str) -> str:
-    """Run one attempt of a job this runner has claimed; record and return its new status."""
+def run_job(
+    store: JobStore, job: Job, settings: Settings, owner: str, *, listeners: Sequence[Listener] = ()
+) -> str:
+    """Run one attempt of a job this runner has claimed; record and return its new status.
+
+    ``listeners`` get the engine's progress events too (the API's Prometheus metrics)."""
     progress = JobProgress(job.progress.tables)
     beat = Heartbeat(store, job, owner, progress)
     result: SyncResult | None = None
@@ -138,7 +143,7 @@ def run_job(store: JobStore, job: Job, settings: Settings, owner: str) -> str:
     beat.start()
     try:
         spec = spec_from_record(job.spec, settings)
-        result = sync(spec, listeners=[progress], cancel=beat.cancel)
+        result = sync(spec, listeners=[progress, *listeners], cancel=beat.cancel)
     except SyncFailed as failed:
         result, error = failed.result, failed.error
     except SyncError as exc:
@@ -202,8 +207,17 @@ class WorkerPool:
     attempt; a job still running when the process dies is taken over once its lease expires.
     """
 
-    def __init__(self, store: JobStore, settings: Settings, *, threads: int = 2, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        settings: Settings,
+        *,
+        threads: int = 2,
+        poll_s: float = 1.0,
+        listeners: Sequence[Listener] = (),
+    ) -> None:
         self.store, self.settings, self.poll_s = store, settings, poll_s
+        self.listeners = tuple(listeners)
         self._halt = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name=f"bulksync-worker-{n}", daemon=True)
@@ -230,4 +244,4 @@ class WorkerPool:
             if job is None:
                 self._halt.wait(self.poll_s)
                 continue
-            run_job(self.store, job, self.settings, owner)
+            run_job(self.store, job, self.settings, owner, listeners=self.listeners)

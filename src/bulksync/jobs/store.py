@@ -12,6 +12,7 @@ only hints: whoever runs work claims it here first.
       ▲                  │ lease expired: claim again (attempts + 1, capped)
       └──── resume ──────┘ (failed / cancelled → queued, a fresh set of tries)
 """
+
 from __future__ import annotations
 
 import datetime as dt
