@@ -1,7 +1,9 @@
 """Planning: turn a TableSpec into checked schemas, a key, partitions and their checkpoints.
 
 Resuming is part of planning: if the destination holds unfinished checkpoints for this sync,
-the plan is those partitions, each continuing after its last committed key.
+the plan is those partitions, each continuing after its last committed key. ``resume_only``
+plans (distributed partition tasks) take the stored checkpoints as they are, done or not, and
+never make fresh ones: the partitions a coordinator planned stay the partitions every worker runs.
 """
 
 from __future__ import annotations
@@ -78,8 +80,23 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     return CheckedTable(table, schema, key, order)
 
 
-def plan_table(spec: SyncSpec, checked: CheckedTable, source: Source, dest: Destination) -> TablePlan:
-    """Find or make the checkpoints and the destination table for one checked table."""
+class CheckpointsGone(UsageError):
+    """The destination holds no checkpoints for a table a resume-only plan asked for."""
+
+
+def plan_table(
+    spec: SyncSpec,
+    checked: CheckedTable,
+    source: Source,
+    dest: Destination,
+    *,
+    resume_only: bool = False,
+) -> TablePlan:
+    """Find or make the checkpoints and the destination table for one checked table.
+
+    With ``resume_only`` the destination's checkpoints are used as stored (even when every
+    partition is done) and ``CheckpointsGone`` is raised when there are none.
+    """
     table, schema, key, order = checked.spec, checked.schema, checked.key, checked.order
     final = _target_schema(schema, table, key)
     ident = make_sync_id(
@@ -96,9 +113,14 @@ def plan_table(spec: SyncSpec, checked: CheckedTable, source: Source, dest: Dest
         filters=table.filters,
         estimated_rows=0,
     )
-    previous = [] if spec.restart else dest.load_states(ident)
+    previous = dest.load_states(ident) if resume_only or not spec.restart else []
     unfinished = any(not s.done for s in previous) or (spec.mode is Mode.REPLACE and previous)
-    if unfinished and dest.find(plan.write_to) is not None:
+    if resume_only and not (previous and dest.find(plan.write_to) is not None):
+        raise CheckpointsGone(
+            f"table {table.name!r}: the destination holds no checkpoints (or no table "
+            f"{plan.write_to!r}) for this sync any more"
+        )
+    if resume_only or (unfinished and dest.find(plan.write_to) is not None):
         plan.states = previous
         plan.resumed_rows = sum(s.rows for s in previous)
     else:

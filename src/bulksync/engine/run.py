@@ -1,24 +1,29 @@
-"""Run a sync: plan every table, run its partitions on a thread pool, finish each table."""
+"""Run a sync: plan every table, run its partitions on a thread pool, finish each table.
+
+``sync`` does all three in one call. Distributed jobs split it: ``plan_sync`` plans every table
+once (checkpoints stored in the destination), then ``run_table`` runs single partitions and the
+finish step wherever a worker picks them up.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
-from bulksync.connectors.base import Connector
+from bulksync.connectors.base import Connector, PartitionState
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
-from bulksync.engine.plan import TablePlan, check_table, plan_table
+from bulksync.engine.plan import CheckedTable, TablePlan, check_table, plan_table
 from bulksync.engine.progress import Listener, ProgressTracker
 from bulksync.engine.pull import can_pull, run_pull_partition
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.retry import retrying
-from bulksync.errors import SyncError
+from bulksync.errors import SyncError, UsageError
 from bulksync.spec import Mode, SyncSpec
 
 
@@ -39,33 +44,90 @@ def sync(
     cancel: threading.Event | None = None,
 ) -> SyncResult:
     """Move every table of ``spec``; resume from checkpoints; return what happened."""
+    with _planner(spec) as (checked, source, dest):
+        plans = [plan_table(spec, c, source, dest) for c in checked]
+        return _execute(spec, plans, dest, listeners=listeners, cancel=cancel)
+
+
+def plan_sync(spec: SyncSpec) -> list[TablePlan]:
+    """Check and plan every table, storing its checkpoints in the destination; move nothing.
+
+    The partitions of the returned plans are what ``run_table`` runs later, one at a time if
+    need be, on this machine or another (distributed jobs).
+    """
+    with _planner(spec) as (checked, source, dest):
+        return [plan_table(spec, c, source, dest) for c in checked]
+
+
+def run_table(
+    spec: SyncSpec,
+    table: str,
+    *,
+    partitions: Collection[int] | None = None,
+    finish: bool = True,
+    listeners: Iterable[Listener] = (),
+    cancel: threading.Event | None = None,
+) -> SyncResult:
+    """Run some partitions of one table that ``plan_sync`` planned, and/or finish the table.
+
+    The table is planned again from the destination's checkpoints only (never fresh ones), so
+    each partition continues after its last committed key. ``partitions``: the partition
+    numbers to run (None: every pending one); ``finish``: once no partition is pending, swap
+    the table in or build its indexes. Raises ``CheckpointsGone`` when the destination holds no
+    checkpoints for the table (a replace-mode table is swapped in: it has none left).
+    """
+    chosen = [t for t in spec.tables if t.name == table]
+    if not chosen:
+        raise UsageError(f"table {table!r} is not part of this sync")
+    with _planner(spec.model_copy(update={"tables": tuple(chosen)})) as (checked, source, dest):
+        plan = plan_table(spec, checked[0], source, dest, resume_only=True)
+        return _execute(
+            spec, [plan], dest, listeners=listeners, cancel=cancel, only=partitions, finish=finish
+        )
+
+
+@contextmanager
+def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Connector]]:
+    """Check every table against the source, then open the destination (in that order)."""
+    source = open_connector(spec.source, statement_timeout_s=spec.statement_timeout_s)
+    try:
+        checked = [check_table(spec, t, source) for t in spec.tables]
+        # only now: bad input must not even create a SQLite file
+        dest = open_connector(spec.destination, create=True, statement_timeout_s=spec.statement_timeout_s)
+        try:
+            yield checked, source, dest
+        finally:
+            dest.close()
+    finally:
+        source.close()
+
+
+def _execute(
+    spec: SyncSpec,
+    plans: list[TablePlan],
+    dest: Connector,
+    *,
+    listeners: Iterable[Listener],
+    cancel: threading.Event | None,
+    only: Collection[int] | None = None,
+    finish: bool = True,
+) -> SyncResult:
+    """Run the pending partitions of ``plans`` (those in ``only``), finishing tables if asked."""
     started = time.monotonic()
     guard = MemoryGuard(spec.max_memory_mb)
     tracker = ProgressTracker(list(listeners), guard.rss_mb)
-    opener = _openers(spec)
-    result = SyncResult()
-    planner_src = opener[0]()
-    try:
-        checked = [check_table(spec, t, planner_src) for t in spec.tables]
-        planner_dst = opener[1]()  # only now: bad input must not even create a SQLite file
-    except BaseException:
-        planner_src.close()
-        raise
-    try:
-        plans = [plan_table(spec, c, planner_src, planner_dst) for c in checked]
-        ctx = _context(spec, opener, guard, tracker, cancel, plans, planner_dst)
-        result.tables = [_table_result(spec, p) for p in plans]
-        for plan in plans:
-            tracker.start(
-                plan.final.name,
-                total=plan.estimated_rows,
-                partitions=len(plan.pending),
-                already=plan.resumed_rows,
-            )
-        error = _run_all(ctx, plans, result, planner_dst)
-    finally:
-        planner_src.close()
-        planner_dst.close()
+    todo = {id(p): [s for s in p.pending if only is None or s.partition in only] for p in plans}
+    ctx = _context(spec, _openers(spec), guard, tracker, cancel, todo, dest)
+    result = SyncResult(tables=[_table_result(spec, p) for p in plans])
+    for plan in plans:
+        tracker.start(
+            plan.final.name,
+            total=plan.estimated_rows,
+            partitions=len(todo[id(plan)]),
+            # what earlier runs committed: all of the table's, or the chosen partitions' part
+            already=plan.resumed_rows if only is None else sum(s.rows for s in todo[id(plan)]),
+        )
+    error = _run_all(ctx, plans, todo, result, dest, finish=finish)
     result.duration_s = time.monotonic() - started
     result.memory_peak_mb = guard.peak_mb
     result.memory_pauses = guard.pauses
@@ -95,10 +157,10 @@ def _context(
     guard: MemoryGuard,
     tracker: ProgressTracker,
     cancel: threading.Event | None,
-    plans: list[TablePlan],
+    todo: dict[int, list[PartitionState]],
     dest: Connector,
 ) -> RunContext:
-    streams = max(1, min(spec.workers, sum(len(p.pending) for p in plans)))
+    streams = max(1, min(spec.workers, sum(len(t) for t in todo.values())))
     budget = guard.budget_bytes(baseline_mb=guard.rss_mb(), streams=streams, depth=spec.queue_depth)
     return RunContext(
         spec=spec,
@@ -126,20 +188,30 @@ def _table_result(spec: SyncSpec, plan: TablePlan) -> TableResult:
 
 
 def _run_all(
-    ctx: RunContext, plans: list[TablePlan], result: SyncResult, dest: Connector
+    ctx: RunContext,
+    plans: list[TablePlan],
+    todo: dict[int, list[PartitionState]],
+    result: SyncResult,
+    dest: Connector,
+    *,
+    finish: bool,
 ) -> SyncError | None:
-    """Run all partitions; finish each table as soon as its last partition is done."""
-    left = {id(p): len(p.pending) for p in plans}
+    """Run the partitions in ``todo``; finish each table as soon as no partition is pending."""
+    left = {id(p): len(todo[id(p)]) for p in plans}
+
+    def finished(plan: TablePlan) -> bool:  # a table whose other partitions run elsewhere waits
+        return finish and not any(not s.done for s in plan.states)
+
     by_plan = {id(p): r for p, r in zip(plans, result.tables, strict=True)}
     error: SyncError | None = None
     workers = max(1, min(ctx.spec.workers, sum(left.values()) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulksync") as pool:
         runner = run_pull_partition if can_pull(dest, ctx.spec.source) else run_partition
         futures: dict[Future[PartitionOutcome], TablePlan] = {
-            pool.submit(runner, ctx, plan, state): plan for plan in plans for state in plan.pending
+            pool.submit(runner, ctx, plan, state): plan for plan in plans for state in todo[id(plan)]
         }
         for plan in plans:
-            if left[id(plan)] == 0:
+            if left[id(plan)] == 0 and finished(plan):
                 error = error or _finish(ctx, plan, by_plan[id(plan)], dest)
         for fut in as_completed(futures):
             plan = futures[fut]
@@ -156,11 +228,13 @@ def _run_all(
                 error = error or exc
                 continue
             left[id(plan)] -= 1
-            if left[id(plan)] == 0 and not (ctx.stop.is_set() or ctx.cancel.is_set()):
+            if left[id(plan)] == 0 and not (ctx.stop.is_set() or ctx.cancel.is_set()) and finished(plan):
                 error = error or _finish(ctx, plan, table, dest)
     for table in result.tables:
         if table.status == "running":
             table.status = "cancelled" if ctx.cancel.is_set() else table.status
+            if not finish and not ctx.cancel.is_set() and error is None:
+                table.status = "partitions done"  # the table is finished by whoever runs the rest
     return error
 
 
