@@ -12,6 +12,7 @@ from bulksync.cli import bets as bets_cmd
 from bulksync.cli import generate as generate_cmd
 from bulksync.cli import jobs as jobs_cmd
 from bulksync.cli import move
+from bulksync.cli import serve as serve_cmd
 from bulksync.cli import verify as verify_cmd
 from bulksync.cli.render import print_error
 from bulksync.errors import SyncError, redact
@@ -38,6 +39,7 @@ app.command("jobs")(jobs_cmd.list_jobs)
 app.command("status")(jobs_cmd.status)
 app.command("cancel")(jobs_cmd.cancel)
 app.command("resume")(jobs_cmd.resume)
+app.command("serve")(serve_cmd.serve)
 
 
 def _version(value: bool) -> None:

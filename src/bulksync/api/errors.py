@@ -1,0 +1,140 @@
+"""One place that turns every failure into a status code and a one-line JSON body.
+
+    UnknownJobError                       404
+    UsageError, unknown table/column,
+    unsupported type, schema mismatch,
+    request validation                    422  (the message names the field)
+    ConnectError, TransientError,
+    the job store unreachable             503  (a database the request needs is away)
+    any other SyncError                   500  (its one redacted line)
+    anything else                         500  "internal error" (the redacted line goes to the log)
+
+Validation errors never echo the input (it may be a DSN with a password); every message passes
+through ``redact``. The seed 000 endpoints also get the seed's ``success``/``message`` fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bulksync import errors as e
+from bulksync.api.runtime import StoreUnavailable
+from bulksync.jobs.store import UnknownJobError
+
+log = logging.getLogger("bulksync.api")
+
+_CLIENT_ERRORS = (
+    e.UsageError,
+    e.UnknownTableError,
+    e.UnknownColumnError,
+    e.UnsupportedTypeError,
+    e.SchemaMismatchError,
+)
+
+
+def status_of(exc: e.SyncError) -> int:
+    if isinstance(exc, UnknownJobError):
+        return 404
+    if isinstance(exc, _CLIENT_ERRORS):
+        return 422
+    if isinstance(exc, e.ConnectError | e.TransientError | StoreUnavailable):
+        return 503
+    return 500
+
+
+def problem(request: Request, status: int, detail: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"detail": e.redact(detail)}
+    if request.url.path.startswith("/api/sync-bets"):
+        body = {"success": False, "message": body["detail"], **body}
+    body.update(extra)
+    return JSONResponse(body, status_code=status)
+
+
+def field_errors(errors: Any, *, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Pydantic errors without their ``input`` (never echo a value back), messages redacted."""
+    found = []
+    for err in errors:
+        loc = [str(p) for p in (*prefix, *err.get("loc", ()))]
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":  # its loc is ("body", position)
+            reason = err.get("ctx", {}).get("error", "")
+            loc, msg = loc[:1], f"malformed JSON at character {loc[-1]}: {reason}".rstrip(": ")
+        found.append({"field": ".".join(loc), "message": e.redact(msg), "type": err.get("type", "")})
+    return found
+
+
+def one_line(found: list[dict[str, Any]]) -> str:
+    first = found[0] if found else {"field": "", "message": "invalid request"}
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    where = f"{first['field']}: " if first["field"] else ""
+    return f"{where}{first['message']}{more}"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = field_errors(exc.errors())
+        return problem(request, 422, one_line(found), errors=found)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_spec(request: Request, exc: ValidationError) -> JSONResponse:
+        found = field_errors(exc.errors(), prefix=("body",))
+        return problem(request, 422, one_line(found), errors=found)
+
+    @app.exception_handler(e.SyncError)
+    async def _sync_error(request: Request, exc: e.SyncError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return problem(request, status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """ASGI middleware: an unexpected exception becomes a generic 500 and one redacted log line.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then logs the whole
+    traceback (whose messages may hold a DSN); this one stops the exception here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except StarletteHTTPException:
+            raise  # an answer, not a bug (the body cap's 413 while a route reads the body)
+        except Exception as exc:
+            line = e.redact(" ".join(f"{type(exc).__name__}: {exc}".split()))[:500]
+            log.error("%s %s: internal error: %s", scope.get("method"), scope.get("path"), line)
+            if not started:
+                body = {"detail": "internal error: the server log has the details"}
+                await JSONResponse(body, status_code=500)(scope, receive, send)

@@ -1,0 +1,107 @@
+"""Prometheus metrics of one ``bulksync serve`` process, on a registry of its own.
+
+Fed by the engine's progress events (a listener the worker pool and the synchronous bet syncs
+pass to ``sync``) and, at scrape time, by the job store:
+
+    bulksync_rows_synced_total{table}        rows committed to destinations by this process
+    bulksync_batch_rows{table}               rows per committed batch (histogram)
+    bulksync_batch_seconds{table}            seconds per batch of one partition (histogram; the
+                                             time between a table's events times its partitions)
+    bulksync_jobs{status}                    jobs in the store per status (shared by all servers)
+    bulksync_job_store_up                    1 when the store answered the scrape
+    bulksync_memory_rss_bytes                resident memory of this process
+    process_* / python_*                     prometheus-client's standard process collectors
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from bulksync.engine.progress import ProgressEvent
+from bulksync.errors import SyncError
+from bulksync.jobs.store import STATUSES, JobStore
+
+_ROW_BUCKETS = (10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000, float("inf"))
+_SECOND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
+
+
+class Metrics:
+    """The registry and the progress listener that feeds it (thread-safe: events come from the
+    engine's partition threads)."""
+
+    def __init__(self, store: Callable[[], JobStore]) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.rows = Counter(
+            "bulksync_rows_synced", "Rows committed to destinations", ["table"], registry=self.registry
+        )
+        self.batch_rows = Histogram(
+            "bulksync_batch_rows", "Rows per committed batch", ["table"],
+            buckets=_ROW_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_seconds = Histogram(
+            "bulksync_batch_seconds", "Seconds per committed batch of one partition", ["table"],
+            buckets=_SECOND_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(StoreCollector(store))
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[int, float]] = {}  # table -> (rows_done, when) at its last event
+
+    def __call__(self, event: ProgressEvent) -> None:
+        """A progress listener: count the rows each event adds since the table's previous one.
+
+        ``rows_done`` counts rows of earlier runs too; a ``planned`` event starts a run, so it
+        sets the baseline instead of counting. (Two jobs writing the same table at the same time
+        would share one baseline; the job store's counts are exact either way.)
+        """
+        at = time.monotonic()
+        with self._lock:
+            before = self._seen.get(event.table)
+            if event.phase == "planned" or before is None:
+                self._seen[event.table] = (event.rows_done, at)
+                return
+            added = event.rows_done - before[0]
+            if added <= 0:  # an event that overtook a later one on another thread: nothing new
+                return
+            self._seen[event.table] = (event.rows_done, at)
+        self.rows.labels(event.table).inc(added)
+        self.batch_rows.labels(event.table).observe(added)
+        self.batch_seconds.labels(event.table).observe((at - before[1]) * max(1, event.partitions))
+
+
+class StoreCollector(Collector):
+    """Job counts per status and the process memory, read when Prometheus scrapes."""
+
+    def __init__(self, store: Callable[[], JobStore]) -> None:
+        self.store = store
+        self.process = psutil.Process()
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("bulksync_job_store_up", "1 when the job store answered this scrape")
+        jobs = GaugeMetricFamily("bulksync_jobs", "Jobs in the job store by status", labels=["status"])
+        try:
+            counts = self.store().counts()
+        except SyncError:
+            up.add_metric([], 0)
+        else:
+            up.add_metric([], 1)
+            for status in STATUSES:
+                jobs.add_metric([status], counts[status])
+            yield jobs
+        yield up
+        rss = GaugeMetricFamily("bulksync_memory_rss_bytes", "Resident memory of this server process")
+        rss.add_metric([], self.process.memory_info().rss)
+        yield rss
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # collected only on a scrape, never at registration

@@ -1,0 +1,155 @@
+"""``/api/v1/jobs``: create a job between configured connections, list, get, cancel, resume, follow.
+
+A job is created only after its spec checked out against the source catalog (unknown tables and
+columns are a 422 and leave no record); it then goes to ``dispatch`` (the embedded workers claim
+it from the store, or the broker gets a hint). Cancel and resume are the store's conditional
+updates: a job in the wrong state is a 409 that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from bulksync.api.deps import Reader, SettingsDep, StoreDep, Writer
+from bulksync.api.preflight import estimate_rows
+from bulksync.api.schemas import JobCreate, JobList, JobOut, JobStatus, Problem
+from bulksync.errors import SyncError, UsageError
+from bulksync.jobs.dispatch import dispatch
+from bulksync.jobs.launch import submit
+from bulksync.jobs.store import Job, UnknownJobError
+from bulksync.spec import SyncSpec
+
+POLL_S = 0.5  # the events stream looks at the store twice a second
+KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no token, an unknown token, or no tokens configured"},
+    403: {"model": Problem, "description": "the token lacks the scope"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no such job"}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobOut,
+    responses={**_ERRORS, 422: {"model": Problem, "description": "bad spec, unknown connection or table"}},
+)
+async def create_job(body: JobCreate, settings: SettingsDep, store: StoreDep, _: Writer) -> dict[str, Any]:
+    """Record a sync job between two configured connections and start it."""
+    spec = SyncSpec(
+        source=settings.connection(body.source, role="source connection"),
+        destination=settings.connection(body.destination, role="destination connection"),
+        **body.spec_fields(),
+    )
+    estimated = await run_in_threadpool(estimate_rows, spec)
+    job = await run_in_threadpool(
+        submit, store, spec, settings, kind="sync", tries=body.tries, timeout_s=body.timeout_s,
+        estimated=estimated,
+    )  # fmt: skip
+    await run_in_threadpool(dispatch, job, settings)
+    return job.to_dict()
+
+
+@router.get("", response_model=JobList, responses=_ERRORS)
+async def list_jobs(
+    store: StoreDep,
+    _: Reader,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    """Jobs, newest first."""
+    found = await run_in_threadpool(store.list, status=status, limit=limit, offset=offset)
+    return {"jobs": [j.to_dict() for j in found], "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={**_ERRORS, **_NOT_FOUND})
+async def get_job(job_id: str, store: StoreDep, _: Reader) -> dict[str, Any]:
+    """One job: status, progress, ETA, attempts, error, result."""
+    job: Job = await run_in_threadpool(store.get, job_id)
+    return job.to_dict()
+
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    **_NOT_FOUND,
+    409: {"model": Problem, "description": "the job is in a state that does not allow it"},
+}
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=_CONFLICT)
+async def cancel_job(job_id: str, store: StoreDep, _: Writer) -> dict[str, Any]:
+    """Cancel: a queued job at once, a running one after its current batch (checkpoints kept)."""
+    job = await _changing(store.request_cancel, job_id)
+    return job.to_dict()
+
+
+@router.post("/{job_id}/resume", response_model=JobOut, responses=_CONFLICT)
+async def resume_job(
+    job_id: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    _: Writer,
+    tries: Annotated[int | None, Query(ge=1, le=100, description="attempts from now")] = None,
+) -> dict[str, Any]:
+    """Queue a failed or cancelled job again; it continues from its last committed batch."""
+    job = await _changing(lambda j: store.resume(j, tries=tries or settings.job_tries), job_id)
+    await run_in_threadpool(dispatch, job, settings)
+    return job.to_dict()
+
+
+async def _changing(change: Any, job_id: str) -> Job:
+    try:
+        job: Job = await run_in_threadpool(change, job_id)
+    except UnknownJobError:
+        raise
+    except UsageError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.message) from exc
+    return job
+
+
+async def existing_job(job_id: str, store: StoreDep) -> Job:
+    """The job, or a 404 before any response starts (the events stream needs it up front)."""
+    job: Job = await run_in_threadpool(store.get, job_id)
+    return job
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={**_ERRORS, **_NOT_FOUND},
+)
+async def job_events(
+    request: Request, store: StoreDep, _: Reader, job: Annotated[Job, Depends(existing_job)]
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: a ``job`` event (a JobOut) now and each time the job changes, then
+    ``end`` with the final status. The store is polled twice a second."""
+    last: dict[str, Any] | None = None
+    quiet_since = time.monotonic()
+    while True:
+        view = job.to_dict()
+        if view != last:
+            yield ServerSentEvent(data=view, event="job", id=f"{job.id}:{view['updated_at']}")
+            last, quiet_since = view, time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE_S:
+            yield ServerSentEvent(comment="keep-alive")
+            quiet_since = time.monotonic()
+        if job.done:
+            yield ServerSentEvent(data={"job_id": job.id, "status": job.status}, event="end")
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL_S)
+        try:
+            job = await run_in_threadpool(store.get, job.id)
+        except SyncError as exc:  # the store is briefly away: say so, and look again
+            yield ServerSentEvent(data={"detail": exc.message}, event="error")

@@ -1,0 +1,90 @@
+"""What a running server holds: the job store (opened lazily) and the embedded worker pool.
+
+The server starts even when its job store is down (a PostgreSQL store being restarted): healthz
+then answers 503 with the reason, job endpoints 503, and the store is tried again on the next
+request and every few seconds in the background. The worker pool starts once the store opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from bulksync.engine.progress import Listener
+from bulksync.errors import SyncError
+from bulksync.jobs.launch import open_store
+from bulksync.jobs.runner import WorkerPool
+from bulksync.jobs.store import JobStore
+from bulksync.settings import Settings
+
+log = logging.getLogger("bulksync.api")
+RETRY_S = 5.0
+
+
+class StoreUnavailable(SyncError):
+    """The job store cannot be reached."""
+
+
+class Runtime:
+    """The store handle and the worker pool of one app; ``start``/``stop`` from the lifespan."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: JobStore | None = None,
+        threads: int = 0,
+        listeners: Sequence[Listener] = (),
+        opener: Callable[[Settings], JobStore] = open_store,
+    ) -> None:
+        self.settings, self.threads, self.listeners = settings, threads, tuple(listeners)
+        self._store, self._owned = store, store is None
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._pool: WorkerPool | None = None
+        self._retry: threading.Thread | None = None
+
+    def store(self) -> JobStore:
+        """The open store; opens it now if it is not yet, or raises ``StoreUnavailable``."""
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = self._opener(self.settings)
+                except SyncError as exc:
+                    raise StoreUnavailable(f"job store unavailable: {exc.message}") from exc
+            if self._pool is None and self.threads > 0 and not self._halt.is_set():
+                self._pool = WorkerPool(
+                    self._store, self.settings, threads=self.threads, listeners=self.listeners
+                )
+                self._pool.start()
+                log.info("%d embedded worker thread(s) started", self.threads)
+            return self._store
+
+    def start(self) -> None:
+        try:
+            self.store()
+        except StoreUnavailable as exc:
+            log.warning("%s; retrying every %.0f s", exc.message, RETRY_S)
+            self._retry = threading.Thread(target=self._keep_trying, name="store-retry", daemon=True)
+            self._retry.start()
+
+    def _keep_trying(self) -> None:
+        while not self._halt.wait(RETRY_S):
+            try:
+                self.store()
+                return
+            except StoreUnavailable:
+                continue
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the workers (a job still running is taken over from its checkpoints once its lease
+        expires, by this server's next start or another runner) and close the store."""
+        self._halt.set()
+        with self._lock:
+            pool, store = self._pool, self._store
+        if pool is not None:
+            pool.stop(timeout_s)
+        if store is not None and self._owned:
+            store.close()

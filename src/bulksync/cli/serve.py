@@ -1,0 +1,49 @@
+"""``bulksync serve``: the HTTP API with its embedded worker threads, under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", envvar="BULKSYNC_HOST", help="address to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", envvar="BULKSYNC_PORT", min=1, max=65535, help="port to listen on")
+    ] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            envvar="BULKSYNC_WORKER_THREADS",
+            min=0,
+            max=64,
+            show_default="2",
+            help="embedded worker threads that run jobs (0: the API only)",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="BULKSYNC_LOG_LEVEL", help="debug, info, warning, error")
+    ] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and run jobs on embedded worker threads; Ctrl-C stops.
+
+    Tokens: BULKSYNC_API_TOKENS__<NAME>__TOKEN and __SCOPES (jobs:read, jobs:write or *).
+    """
+    import uvicorn
+
+    from bulksync.api import create_app
+    from bulksync.settings import get_settings
+
+    settings = get_settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"worker_threads": workers})
+    level = log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    # uvicorn's access log has method, path and status only: never a header, so never a token
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), server_header=False)
