@@ -1,0 +1,190 @@
+"""What the API refuses and how: tokens and scopes, the body cap, malformed and invalid requests,
+raw DSNs, unknown connections and tables (nothing recorded), health, metrics, the OpenAPI schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from serving import OPS, SECRET, VIEWER, Server, no_secret, server_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+JOB = {"source": "src", "destination": "wh", "tables": [{"name": "t", "dest_name": "t_refused"}]}
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "detail"),
+    [
+        (None, 401, "missing bearer token"),
+        ("not-a-configured-token-at-all", 401, "unknown bearer token"),
+        (VIEWER, 200, None),
+        (OPS, 200, None),
+    ],
+)
+def test_reading_jobs_needs_a_known_token(
+    server: Server, token: str | None, status: int, detail: str
+) -> None:
+    with server.client(token) as api:
+        got = api.get("/api/v1/jobs")
+    assert got.status_code == status, got.text
+    if status == 401:
+        assert got.headers["www-authenticate"] == "Bearer"
+        assert detail in got.json()["detail"]
+    else:
+        assert got.json()["limit"] == 50
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/jobs"),
+        ("POST", "/api/v1/jobs/job_x/cancel"),
+        ("POST", "/api/v1/jobs/job_x/resume"),
+        ("POST", "/api/sync-bets"),
+        ("POST", "/api/sync-bets/date-range"),
+        ("POST", "/api/sync-bets/background"),
+    ],
+)
+def test_changing_jobs_needs_the_write_scope(server: Server, method: str, path: str) -> None:
+    with server.client(VIEWER) as api:
+        got = api.request(method, path, json=JOB if path == "/api/v1/jobs" else None)
+    assert got.status_code == 403, got.text
+    assert got.json()["detail"].startswith("token 'viewer' lacks the jobs:write scope")
+    with server.client(None) as anonymous:
+        assert anonymous.request(method, path).status_code == 401
+
+
+def test_every_read_endpoint_needs_a_token(server: Server) -> None:
+    with server.client(None) as anonymous:
+        for path in ("/api/v1/jobs/job_x", "/api/v1/jobs/job_x/events", "/api/sync-bets/status/sync_bets_x"):
+            assert anonymous.get(path).status_code == 401, path
+    with server.client(VIEWER) as api:
+        missing = api.get("/api/v1/jobs/job_nope")
+        assert missing.status_code == 404 and "no job 'job_nope'" in missing.json()["detail"]
+        assert api.get("/api/v1/jobs/job_nope/events").status_code == 404
+
+
+def test_without_configured_tokens_the_job_endpoints_are_closed(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    env = {k: v for k, v in env.items() if "API_TOKENS" not in k}
+    srv = Server(tmp_path, env).start()
+    try:
+        with srv.client(OPS) as api:
+            refused = api.get("/api/v1/jobs")
+            assert refused.status_code == 401
+            assert "no tokens configured" in refused.json()["detail"]
+            assert "BULKSYNC_API_TOKENS__<NAME>__TOKEN" in refused.json()["detail"]
+            assert api.get("/healthz").status_code == 200  # operations endpoints stay open
+    finally:
+        assert srv.stop() == 0
+    assert "no tokens configured" in srv.stderr()
+
+
+def test_a_body_over_the_cap_is_413_before_parsing(server: Server) -> None:
+    huge = b'{"source": "' + b"a" * 2_000_000 + b'"}'
+    with server.client() as api:
+        declared = api.post("/api/v1/jobs", content=huge, headers={"content-type": "application/json"})
+        assert declared.status_code == 413
+        assert (
+            declared.json()["detail"]
+            == "request body larger than 1,048,576 bytes (BULKSYNC_API_MAX_BODY_BYTES)"
+        )
+
+        def chunks() -> httpx.SyncByteStream:  # no Content-Length: counted as it streams in
+            yield from (huge[i : i + 65536] for i in range(0, len(huge), 65536))  # type: ignore[misc]
+
+        streamed = api.post("/api/v1/jobs", content=chunks(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413, streamed.text
+        assert "BULKSYNC_API_MAX_BODY_BYTES" in streamed.json()["detail"]
+        # unauthenticated: refused just the same, without reading it
+        anonymous = httpx.post(server.url + "/api/v1/jobs", content=huge)
+        assert anonymous.status_code == 413
+
+
+def test_malformed_json_is_422(server: Server) -> None:
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", content=b'{"source": ', headers={"content-type": "application/json"})
+    assert got.status_code == 422
+    assert got.json()["detail"].startswith("body: malformed JSON at character")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({**JOB, "tables": []}, "body.tables", "at least 1 item"),
+        ({**JOB, "workers": 0}, "body.workers", "greater than or equal to 1"),
+        ({**JOB, "mode": "merge"}, "body.mode", "'append', 'replace', 'upsert' or 'incremental'"),
+        ({**JOB, "tables": ["t; drop table x"]}, "body.tables.0", ""),
+        ({**JOB, "surprise": 1}, "body.surprise", "Extra inputs are not permitted"),
+        ({"destination": "wh", "tables": ["t"]}, "body.source", "Field required"),
+        ({**JOB, "mode": "incremental"}, "body", "incremental mode needs a cursor column for table 't'"),
+    ],
+)
+def test_validation_errors_name_the_field(
+    server: Server, body: dict[str, object], field: str, message: str
+) -> None:
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", json=body)
+    assert got.status_code == 422, got.text
+    detail = got.json()["detail"]
+    assert detail.startswith(f"{field}") and message in detail, detail
+    assert all("input" not in e for e in got.json()["errors"])  # a value is never echoed back
+
+
+@pytest.mark.parametrize(
+    ("side", "value"),
+    [
+        ("source", f"postgresql://postgres:{SECRET}@127.0.0.1/postgres"),
+        ("destination", "/tmp/some/file.db"),
+        ("source", "mysql://root@localhost/dk"),
+        ("destination", "./x.db"),
+    ],
+)
+def test_a_raw_dsn_or_path_is_refused_naming_the_field(server: Server, side: str, value: str) -> None:
+    with server.client() as api:
+        got = no_secret(api.post("/api/v1/jobs", json={**JOB, side: value}))
+        assert got.status_code == 422
+        assert got.json()["detail"].startswith(f"body.{side}: must be the name of a configured connection")
+        assert api.get("/api/v1/jobs").json()["jobs"] == []
+
+
+def test_unknown_connection_and_unknown_table_create_nothing(server: Server) -> None:
+    with server.client() as api:
+        unknown = no_secret(api.post("/api/v1/jobs", json={**JOB, "destination": "warehouse"}))
+        assert unknown.status_code == 422
+        assert unknown.json()["detail"] == (
+            "unknown destination connection 'warehouse' (configured: src, wh); "
+            "set BULKSYNC_CONNECTIONS__WAREHOUSE=<database URL>"
+        )
+        table = no_secret(api.post("/api/v1/jobs", json={**JOB, "tables": ["nope"]}))
+        assert table.status_code == 422
+        assert (
+            "table 'nope' does not exist" in table.json()["detail"]
+            and "(tables: t)" in table.json()["detail"]
+        )
+        column = api.post("/api/v1/jobs", json={**JOB, "tables": [{"name": "t", "key": ["nope"]}]})
+        assert column.status_code == 422 and "nope" in column.json()["detail"]
+        assert api.get("/api/v1/jobs").json()["jobs"] == []
+
+
+def test_healthz_and_metrics_need_no_token(server: Server) -> None:
+    health = httpx.get(server.url + "/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "job_store": "ok", "broker": "not configured", "detail": None}
+    metrics = httpx.get(server.url + "/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    for line in ('bulksync_jobs{status="queued"}', "bulksync_job_store_up 1.0", "bulksync_memory_rss_bytes"):
+        assert line in metrics.text
+
+
+def test_openapi_describes_the_bearer_scheme_and_the_seed_endpoints(server: Server) -> None:
+    schema = httpx.get(server.url + "/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in (
+        "/api/v1/jobs", "/api/v1/jobs/{job_id}/events", "/api/sync-bets", "/api/sync-bets/date-range",
+        "/api/sync-bets/background", "/api/sync-bets/status/{jobId}", "/healthz", "/metrics",
+    ):  # fmt: skip
+        assert path in schema["paths"], path
+    assert httpx.get(server.url + "/docs").status_code == 200
