@@ -12,10 +12,11 @@ from bulksync.cli import options as o
 from bulksync.cli.render import ProgressView, print_error, print_fields, print_json, print_warning
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
+from bulksync.jobs.dispatch import check_broker, dispatch, uses_broker
 from bulksync.jobs.launch import log_path, open_store, spawn_runner, submit
 from bulksync.jobs.specs import describe
 from bulksync.jobs.store import STATUSES, Job
-from bulksync.settings import get_settings
+from bulksync.settings import Settings, get_settings
 from bulksync.spec import SyncSpec
 
 BackgroundOpt = Annotated[
@@ -31,26 +32,39 @@ JobArg = Annotated[str, typer.Argument(help="job id, as printed by --background 
 def submit_background(
     spec: SyncSpec, *, kind: str, json_out: bool, tries: int | None = None, timeout_s: float | None = None
 ) -> None:
-    """Record ``spec`` as a queued job, start a detached runner for it, print the job id."""
+    """Record ``spec`` as a queued job, start it (a detached runner, or the broker's workers when
+    BULKSYNC_BROKER_URL is set), print the job id."""
     settings = get_settings()
+    if uses_broker(settings):
+        check_broker(settings)  # before recording a job nobody would be told about
     store = open_store(settings)
     try:
         job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s)
     finally:
         store.close()
-    spawn_runner(settings, job.id)
+    how = _start(settings, job)
     if json_out:
-        print_json(
-            {
-                "job_id": job.id,
-                "status": job.status,
-                "status_command": f"bulksync status {job.id} --follow",
-                "log": str(log_path(settings, job.id)),
-            }
-        )
+        out = {
+            "job_id": job.id,
+            "status": job.status,
+            "status_command": f"bulksync status {job.id} --follow",
+            "runs_on": how,
+        }
+        if how == "runner":
+            out["log"] = str(log_path(settings, job.id))
+        print_json(out)
         return
     typer.echo(job.id)  # alone on stdout: JOB=$(bulksync copy … --background)
-    typer.echo(f"job {job.id} started in the background: bulksync status {job.id} --follow", err=True)
+    where = "sent to the workers" if how == "broker" else "started in the background"
+    typer.echo(f"job {job.id} {where}: bulksync status {job.id} --follow", err=True)
+
+
+def _start(settings: Settings, job: Job) -> str:
+    """Send the job to the broker's workers if one is configured, else start a detached runner."""
+    if dispatch(job, settings) == "broker":
+        return "broker"
+    spawn_runner(settings, job.id)
+    return "runner"
 
 
 def list_jobs(
@@ -137,7 +151,7 @@ def resume(
         job = store.resume(job_id, tries=tries or settings.job_tries)
     finally:
         store.close()
-    spawn_runner(settings, job.id)
+    _start(settings, job)
     typer.echo(f"job {job_id} resumed in the background: bulksync status {job_id} --follow")
 
 

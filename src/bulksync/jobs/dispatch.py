@@ -2,12 +2,14 @@
 
 The job store is the truth; what this sends is only a hint that there is work. Without a broker
 (``BULKSYNC_BROKER_URL`` unset) nothing is sent: the embedded workers of ``bulksync serve`` poll
-the store and claim queued jobs, and ``--background`` starts a detached runner of its own.
+the store and claim queued jobs, and ``--background`` starts a detached runner of its own. With
+a broker, a ``plan_job`` message goes to the ``bulksync worker`` fleet (jobs/actors.py), which
+splits the job into partition tasks; a resumed job is sent the same way.
 """
 
 from __future__ import annotations
 
-from bulksync.errors import UsageError
+from bulksync.jobs.broker import PLAN_JOB, make_broker, ping, send
 from bulksync.jobs.model import Job
 from bulksync.settings import Settings
 
@@ -20,10 +22,15 @@ def dispatch(job: Job, settings: Settings) -> str:
     """Make sure someone will run ``job``; returns ``"embedded"`` or ``"broker"``."""
     if not uses_broker(settings):
         return "embedded"
-    raise UsageError("distributed jobs (BULKSYNC_BROKER_URL) are not available yet")
+    broker = make_broker(settings)
+    try:
+        send(broker, PLAN_JOB, job.id)
+    finally:
+        broker.close()
+    return "broker"
 
 
 def check_broker(settings: Settings) -> None:
     """Raise a one-line SyncError if the configured broker cannot be reached (healthz)."""
     if uses_broker(settings):
-        raise UsageError("distributed jobs (BULKSYNC_BROKER_URL) are not available yet")
+        ping(settings, timeout_s=3.0)

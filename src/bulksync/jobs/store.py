@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ from bulksync.errors import PermanentError, UsageError, redact
 from bulksync.jobs.model import FINAL, STATUSES, Job, Progress, c, jobs, metadata, new_job_id, now
 from bulksync.jobs.model import job_from_row as _job
 from bulksync.jobs.model import progress_values as _progress_values
+from bulksync.jobs.tasks import tasks
+
+# a job split into partition tasks (jobs/tasks.py) is run by the tasks, never as a whole
+_distributed = sa.exists().where(tasks.c.job_id == c.id)
 
 __all__ = ["FINAL", "STATUSES", "Job", "JobStore", "Progress", "UnknownJobError", "default_store_path"]
 
@@ -81,14 +85,19 @@ class JobStore:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
         try:
-            metadata.create_all(self.engine)
-        except sa.exc.IntegrityError:  # another process created it at the same moment
-            metadata.create_all(self.engine)
+            try:
+                metadata.create_all(self.engine)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                metadata.create_all(self.engine)  # another process created them at the same moment
         except sa.exc.SQLAlchemyError as exc:
             raise PermanentError(f"cannot open the job store: {_one_line(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One store transaction (job-store errors become a one-line PermanentError)."""
+        return self._tx()
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -163,20 +172,24 @@ class JobStore:
 
     # -- runners ---------------------------------------------------------------------------------
 
-    def _claimable(self, at: dt.datetime) -> sa.ColumnElement[bool]:
+    def _claimable(self, at: dt.datetime, *, distributed: bool = False) -> sa.ColumnElement[bool]:
         return sa.and_(
             c.attempts < c.max_attempts,
             c.cancel_requested == sa.false(),
             sa.or_(c.status == "queued", sa.and_(c.status == "running", c.lease_expires < at)),
+            sa.true() if distributed else ~_distributed,
         )
 
-    def claim(self, job_id: str, owner: str) -> Job | None:
-        """Take ``job_id`` if it is queued or its runner's lease expired; None if someone has it."""
+    def claim(self, job_id: str, owner: str, *, distributed: bool = False) -> Job | None:
+        """Take ``job_id`` if it is queued or its runner's lease expired; None if someone has it.
+
+        A job with partition tasks is only claimed by a coordinator (``distributed``): an
+        embedded runner taking it over would write the partitions the tasks write."""
         at = now()
         with self._tx() as conn:
             won = conn.execute(
                 jobs.update()
-                .where(c.id == job_id, self._claimable(at))
+                .where(c.id == job_id, self._claimable(at, distributed=distributed))
                 .values(
                     status="running",
                     lease_owner=owner,
@@ -263,7 +276,12 @@ class JobStore:
         with self._tx() as conn:
             return conn.execute(
                 jobs.update()
-                .where(c.status == "running", c.lease_expires < at, c.attempts >= c.max_attempts)
+                .where(
+                    c.status == "running",
+                    c.lease_expires < at,
+                    c.attempts >= c.max_attempts,
+                    ~_distributed,  # its tasks have attempts of their own (TaskStore.reap)
+                )
                 .values(
                     status="failed",
                     updated_at=at,

@@ -1,0 +1,95 @@
+"""``bulksync worker``: run distributed job tasks from the Dramatiq broker until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from bulksync.errors import UsageError
+from bulksync.jobs.launch import open_store
+from bulksync.jobs.store import JobStore
+from bulksync.settings import get_settings
+
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        "-t",
+        envvar="BULKSYNC_WORKER_THREADS",
+        min=1,
+        max=64,
+        help="partition tasks this worker runs at once (default 2)",
+    ),
+]
+LocalStoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-local-store",
+        help="accept a SQLite job store (only workers on this machine can share it)",
+    ),
+]
+STOP_WAIT_S = 120  # a task stops after its current batch; this bounds a stuck one
+
+
+def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False) -> None:
+    """Run partition tasks of distributed jobs (BULKSYNC_BROKER_URL, a shared
+    BULKSYNC_JOB_STORE) until SIGTERM or Ctrl-C; start one on every machine that should help."""
+    import dramatiq
+
+    from bulksync.jobs.actors import Fleet, Sweeper
+    from bulksync.jobs.broker import QUEUE, broker_url, make_broker, ping
+
+    settings = get_settings()
+    where = broker_url(settings)  # a clear error when no broker is configured
+    ping(settings)
+    store = open_store(settings)
+    try:
+        _refuse_local(store, allow_local_store)
+        _logging()
+        fleet = Fleet(settings, store, make_broker(settings))
+        fleet.declare_actors()
+        n = threads or settings.worker_threads or 2
+        runner = dramatiq.Worker(fleet.broker, worker_threads=n, queues={QUEUE})
+        runner.queue_prefetch = n  # no message waits on a busy worker while another is idle
+        sweeper = Sweeper(fleet)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.start()
+        sweeper.start()
+        logging.getLogger("bulksync.worker").info(
+            "worker ready: %s, %d thread(s), broker %s", fleet.owner, n, where.split("://")[0]
+        )
+        stop.wait()
+        logging.getLogger("bulksync.worker").info("worker stopping: running tasks stop after their batch")
+        fleet.halt.set()  # tasks stop between batches and are handed back to the queue
+        runner.stop(timeout=STOP_WAIT_S * 1000)
+        sweeper.stop()
+        fleet.broker.close()
+    finally:
+        store.close()
+    logging.getLogger("bulksync.worker").info("worker stopped")
+
+
+def _refuse_local(store: JobStore, allowed: bool) -> None:
+    if store.engine.dialect.name == "sqlite" and not allowed:
+        raise UsageError(
+            "bulksync worker needs a job store every machine can reach: set "
+            "BULKSYNC_JOB_STORE=postgresql://… (or pass --allow-local-store when all workers "
+            "run on this machine)"
+        )
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("dramatiq").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING)

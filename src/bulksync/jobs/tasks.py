@@ -1,0 +1,642 @@
+"""Partition tasks of a distributed job: the ``bulksync_tasks`` table and every change to it.
+
+A job run through a broker is split into tasks: one per partition of each table (``partition``)
+and one per table (``finish``: swap the table in or build its indexes once all its partitions
+are done). Tasks are claimed like jobs, with a lease a worker renews while it runs the task, so
+a duplicate or redelivered message for a task that is done, or held by a live lease, is dropped.
+Queue messages only say "look at task N"; these rows decide.
+
+    queued ──claim──► running ──► done  (last partition of a table: its finish task is claimable;
+      ▲                  │                last finish task: the job succeeds)
+      │                  ├──► failed     (the job fails with the task's error)
+      └── stopped, or ───┘ lease expired: claimed again (attempts + 1, capped; then reaped: failed)
+
+The job's progress is computed from the task rows (each task writes only its own counters) with
+the job row locked, so writers on several machines never overwrite each other's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bulksync.errors import redact
+from bulksync.jobs.model import Progress, jobs, metadata, now, progress_values
+
+if TYPE_CHECKING:
+    from bulksync.jobs.store import JobStore
+
+tasks = sa.Table(
+    "bulksync_tasks",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("task_no", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # partition | finish
+    sa.Column("table_name", sa.String(255), nullable=False),  # the spec's table
+    sa.Column("target", sa.String(255), nullable=False),  # its destination table (progress key)
+    sa.Column("part", sa.Integer),  # partition number; None for a finish task
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("phase", sa.String(16), nullable=False, default="planned"),
+    sa.Column("rows_done", sa.BigInteger, nullable=False, default=0),  # committed, all attempts
+    sa.Column("rows_total", sa.BigInteger, nullable=False, default=0),  # finish task: the table's
+    sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),  # by this job
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_per_s", sa.Float, nullable=False, default=0.0),
+    sa.Column("rss_mb", sa.Float, nullable=False, default=0.0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(160)),
+    sa.Column("lease_expires", sa.DateTime),
+    sa.Column("sent_at", sa.DateTime),  # when a message for it was last sent
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+t = tasks.c
+j = jobs.c
+
+UNFINISHED_TABLE = "planned"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of ``bulksync_tasks``, as read."""
+
+    job_id: str
+    task_no: int
+    kind: str
+    table: str
+    target: str
+    part: int | None
+    status: str
+    attempts: int
+    max_attempts: int
+    rows_written: int = 0  # by earlier attempts of this job
+    rows_rejected: int = 0
+
+    @property
+    def label(self) -> str:
+        what = f"partition {self.part}" if self.kind == "partition" else "finish"
+        return f"{self.job_id} task {self.task_no} ({self.table} {what})"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task as the coordinator records it."""
+
+    kind: str
+    table: str
+    target: str
+    part: int | None = None
+    rows_done: int = 0
+    rows_total: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """What a running task reports with each heartbeat."""
+
+    phase: str
+    rows_done: int
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_per_s: float = 0.0
+    rss_mb: float = 0.0
+
+
+def _task(row: sa.RowMapping) -> Task:
+    return Task(
+        job_id=row["job_id"],
+        task_no=int(row["task_no"]),
+        kind=row["kind"],
+        table=row["table_name"],
+        target=row["target"],
+        part=row["part"],
+        status=row["status"],
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        rows_written=int(row["rows_written"]),
+        rows_rejected=int(row["rows_rejected"]),
+    )
+
+
+class TaskStore:
+    """Reads and writes task rows (and the job columns tasks decide) through a JobStore's engine."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self.lease = store.lease
+
+    # -- the coordinator ----------------------------------------------------------------------
+
+    def has_tasks(self, job_id: str) -> bool:
+        with self.store.transaction() as conn:
+            return conn.execute(sa.select(t.task_no).where(t.job_id == job_id).limit(1)).first() is not None
+
+    def record(self, job_id: str, new: Sequence[NewTask], *, max_attempts: int) -> None:
+        """Store a job's tasks in one transaction and its first progress from them."""
+        at = now()
+        rows = [
+            {
+                "job_id": job_id,
+                "task_no": n,
+                "kind": task.kind,
+                "table_name": task.table,
+                "target": task.target,
+                "part": task.part,
+                "status": "done" if task.done else "queued",
+                "phase": "done" if task.done else "planned",
+                "rows_done": task.rows_done,
+                "rows_total": task.rows_total,
+                "rows_written": 0,
+                "rows_rejected": 0,
+                "rows_per_s": 0.0,
+                "rss_mb": 0.0,
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "updated_at": at,
+            }
+            for n, task in enumerate(new)
+        ]
+        with self.store.transaction() as conn:
+            conn.execute(tasks.insert(), rows)
+            self._write_progress(conn, job_id, renew=True)
+
+    def reopen(self, job_id: str, *, tries: int) -> int:
+        """Queue a resumed job's unfinished tasks again with ``tries`` more attempts each.
+
+        A task still held by a live lease is left to its worker (it sees the job running again
+        and carries on); resetting it would put a second writer on its partition."""
+        at = now()
+        with self.store.transaction() as conn:
+            return conn.execute(
+                tasks.update()
+                .where(
+                    t.job_id == job_id,
+                    t.status != "done",
+                    sa.not_(sa.and_(t.status == "running", t.lease_expires >= at)),
+                )
+                .values(
+                    status="queued",
+                    max_attempts=t.attempts + tries,
+                    lease_owner=None,
+                    lease_expires=None,
+                    error=None,
+                    sent_at=None,
+                    updated_at=at,
+                )
+            ).rowcount
+
+    def startable(self, job_id: str) -> list[int]:
+        """Task numbers that can be claimed now (queued partitions, finish tasks of done tables)."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(tasks).where(t.job_id == job_id)).mappings().all()
+        open_tables = {r["table_name"] for r in rows if r["kind"] == "partition" and r["status"] != "done"}
+        return [
+            int(r["task_no"])
+            for r in rows
+            if r["status"] == "queued" and (r["kind"] == "partition" or r["table_name"] not in open_tables)
+        ]
+
+    def mark_sent(self, job_id: str, task_nos: Sequence[int]) -> None:
+        if not task_nos:
+            return
+        with self.store.transaction() as conn:
+            conn.execute(
+                tasks.update().where(t.job_id == job_id, t.task_no.in_(task_nos)).values(sent_at=now())
+            )
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def get(self, job_id: str, task_no: int) -> Task | None:
+        with self.store.transaction() as conn:
+            row = (
+                conn.execute(sa.select(tasks).where(t.job_id == job_id, t.task_no == task_no))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _task(row)
+
+    def claim(self, job_id: str, task_no: int, owner: str) -> Task | None:
+        """Take a task if it is queued (or its worker's lease expired), has attempts left, its job
+        runs and is not being cancelled, and — for a finish task — its table's partitions are
+        all done. None: someone else has it, or there is nothing to do."""
+        task = self.get(job_id, task_no)
+        if task is None:
+            return None
+        at = now()
+        conditions = [
+            t.job_id == job_id,
+            t.task_no == task_no,
+            t.attempts < t.max_attempts,
+            sa.or_(t.status == "queued", sa.and_(t.status == "running", t.lease_expires < at)),
+            sa.exists().where(j.id == job_id, j.status == "running", j.cancel_requested == sa.false()),
+        ]
+        if task.kind == "finish":
+            other = tasks.alias("other")
+            conditions.append(
+                ~sa.exists().where(
+                    other.c.job_id == job_id,
+                    other.c.table_name == task.table,
+                    other.c.kind == "partition",
+                    other.c.status != "done",
+                )
+            )
+        with self.store.transaction() as conn:
+            won = conn.execute(
+                tasks.update()
+                .where(*conditions)
+                .values(
+                    status="running",
+                    lease_owner=owner,
+                    lease_expires=at + self.lease,
+                    attempts=t.attempts + 1,
+                    rows_per_s=0.0,
+                    error=None,
+                    updated_at=at,
+                )
+            ).rowcount
+        return self.get(job_id, task_no) if won == 1 else None
+
+    def finish_task_of(self, job_id: str, table: str) -> int | None:
+        with self.store.transaction() as conn:
+            found = conn.execute(
+                sa.select(t.task_no).where(t.job_id == job_id, t.table_name == table, t.kind == "finish")
+            ).scalar()
+        return None if found is None else int(found)
+
+    def heartbeat(self, task: Task, owner: str, progress: TaskProgress | None) -> tuple[bool, str | None]:
+        """Renew the task's lease, write its progress and the job's; returns (still ours, why the
+        task must stop: ``"cancel"`` when the job is being cancelled or no longer runs)."""
+        at = now()
+        values: dict[str, Any] = {"lease_expires": at + self.lease, "updated_at": at}
+        if progress is not None:
+            values.update(_task_values(progress))
+        with self.store.transaction() as conn:
+            job = conn.execute(
+                sa.select(j.status, j.cancel_requested).where(j.id == task.job_id).with_for_update()
+            ).first()
+            ours = conn.execute(tasks.update().where(*_held(task, owner)).values(**values)).rowcount
+            if ours == 1 and progress is not None:
+                self._write_progress(conn, task.job_id, renew=job is not None and job[0] == "running")
+        stop = None if job is not None and job[0] == "running" and not job[1] else "cancel"
+        return ours == 1, stop
+
+    def end(
+        self,
+        task: Task,
+        owner: str,
+        *,
+        status: str,
+        progress: TaskProgress | None = None,
+        error: str | None = None,
+        give_back: bool = False,
+    ) -> bool:
+        """Record the end of a task's attempt: ``done``, ``failed``, or ``queued`` (stopped;
+        ``give_back``: the attempt does not count, the worker was asked to stop)."""
+        assert status in ("done", "failed", "queued"), status
+        at = now()
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_owner": None,
+            "lease_expires": None,
+            "updated_at": at,
+            "error": _one_line(error) if error else None,
+            "rows_per_s": 0.0,
+        }
+        if progress is not None:
+            values.update(_task_values(progress))
+            values["rows_per_s"] = 0.0
+        values["phase"] = {"done": "done", "failed": "failed"}.get(status, values.get("phase", "planned"))
+        if give_back:
+            values["attempts"] = t.attempts - 1
+        with self.store.transaction() as conn:
+            conn.execute(sa.select(j.id).where(j.id == task.job_id).with_for_update()).first()
+            ours = conn.execute(tasks.update().where(*_held(task, owner)).values(**values)).rowcount
+            if ours == 1:
+                self._write_progress(conn, task.job_id, renew=False)
+        return ours == 1
+
+    # -- the job's end ----------------------------------------------------------------------------
+
+    def fail_job(self, job_id: str, error: str) -> bool:
+        """Fail a running job (the first failing task wins; later ones change nothing)."""
+        at = now()
+        with self.store.transaction() as conn:
+            return (
+                conn.execute(
+                    jobs.update()
+                    .where(j.id == job_id, j.status == "running")
+                    .values(
+                        status="failed",
+                        error=_one_line(error),
+                        finished_at=at,
+                        updated_at=at,
+                        lease_owner=None,
+                        lease_expires=None,
+                        rows_per_s=0.0,
+                        eta_s=None,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def complete_job(self, job_id: str) -> bool:
+        """Mark the job succeeded if every task is done; True for the one caller that did it."""
+        at = now()
+        with self.store.transaction() as conn:
+            won = conn.execute(
+                jobs.update()
+                .where(
+                    j.id == job_id,
+                    j.status == "running",
+                    ~sa.exists().where(t.job_id == job_id, t.status != "done"),
+                )
+                .values(
+                    status="succeeded", finished_at=at, updated_at=at, lease_owner=None, lease_expires=None
+                )
+            ).rowcount
+            if won:
+                progress = self._write_progress(conn, job_id, renew=False)
+                conn.execute(
+                    jobs.update()
+                    .where(j.id == job_id)
+                    .values(result=json.dumps(_result(conn, job_id, progress)), rows_per_s=0.0, eta_s=None)
+                )
+        return won == 1
+
+    def settle_cancel(self, job_id: str) -> bool:
+        """A job being cancelled becomes ``cancelled`` once none of its tasks runs any more."""
+        at = now()
+        with self.store.transaction() as conn:
+            return (
+                conn.execute(
+                    jobs.update()
+                    .where(
+                        j.id == job_id,
+                        j.status == "running",
+                        j.cancel_requested == sa.true(),
+                        ~sa.exists().where(t.job_id == job_id, t.status == "running", t.lease_expires >= at),
+                    )
+                    .values(
+                        status="cancelled",
+                        finished_at=at,
+                        updated_at=at,
+                        lease_owner=None,
+                        lease_expires=None,
+                        rows_per_s=0.0,
+                        eta_s=None,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    # -- the sweeper ------------------------------------------------------------------------------
+
+    def reap(self) -> list[tuple[str, str]]:
+        """Fail tasks whose worker died on their last attempt, and their jobs; (job, error) each."""
+        at = now()
+        with self.store.transaction() as conn:
+            dead = (
+                conn.execute(
+                    sa.select(tasks).where(
+                        t.status == "running", t.lease_expires < at, t.attempts >= t.max_attempts
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        failed = []
+        for row in dead:
+            task = _task(row)
+            error = (
+                f"{task.table}: {'partition ' + str(task.part) if task.part is not None else 'finish step'} "
+                f"lost its worker (no heartbeat) on the last of its {task.max_attempts} attempts; "
+                "bulksync resume JOB continues from the checkpoints"
+            )
+            with self.store.transaction() as conn:
+                won = conn.execute(
+                    tasks.update()
+                    .where(t.job_id == task.job_id, t.task_no == task.task_no, t.status == "running",
+                           t.lease_expires < at)
+                    .values(status="failed", phase="failed", error=error, lease_owner=None,
+                            lease_expires=None, updated_at=at)
+                ).rowcount  # fmt: skip
+            if won and self.fail_job(task.job_id, error):
+                failed.append((task.job_id, error))
+        return failed
+
+    def due(self, *, resend_after: dt.timedelta) -> list[tuple[str, int]]:
+        """Tasks whose message may be lost, each handed to exactly one caller to send again:
+        a running task whose lease expired (its worker died) and that was not re-sent since, a
+        queued partition not sent for ``resend_after``, a claimable finish task not sent for a
+        lease. The job must run and have no cancel request."""
+        at = now()
+        with self.store.transaction() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(tasks)
+                    .join(jobs, j.id == t.job_id)
+                    .where(
+                        j.status == "running",
+                        j.cancel_requested == sa.false(),
+                        t.attempts < t.max_attempts,
+                        t.status.in_(("queued", "running")),
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        open_tables = {
+            (r["job_id"], r["table_name"]) for r in rows if r["kind"] == "partition" and r["status"] != "done"
+        }
+        due = []
+        for r in rows:
+            sent, expires = r["sent_at"], r["lease_expires"]
+            if r["status"] == "running":
+                want = expires is not None and expires < at and (sent is None or sent < expires)
+            elif r["kind"] == "partition":
+                want = sent is None or sent < at - resend_after
+            else:
+                claimable = (r["job_id"], r["table_name"]) not in open_tables
+                want = claimable and (sent is None or sent < at - self.lease)
+            if want and self._take_send(r["job_id"], int(r["task_no"]), sent, at):
+                due.append((r["job_id"], int(r["task_no"])))
+        return due
+
+    def _take_send(self, job_id: str, task_no: int, sent: dt.datetime | None, at: dt.datetime) -> bool:
+        same = t.sent_at.is_(None) if sent is None else t.sent_at == sent
+        with self.store.transaction() as conn:
+            return (
+                conn.execute(
+                    tasks.update().where(t.job_id == job_id, t.task_no == task_no, same).values(sent_at=at)
+                ).rowcount
+                == 1
+            )
+
+    def renew_jobs(self) -> None:
+        """Keep the lease of distributed jobs fresh while a worker fleet is alive to run them."""
+        at = now()
+        with self.store.transaction() as conn:
+            conn.execute(
+                jobs.update()
+                .where(j.status == "running", sa.exists().where(t.job_id == j.id))
+                .values(lease_expires=at + self.lease)
+            )
+
+    def cancelling(self) -> list[str]:
+        with self.store.transaction() as conn:
+            return list(
+                conn.execute(
+                    sa.select(j.id).where(
+                        j.status == "running",
+                        j.cancel_requested == sa.true(),
+                        sa.exists().where(t.job_id == j.id),
+                    )
+                ).scalars()
+            )
+
+    def stale_jobs(self, *, resend_after: dt.timedelta) -> list[str]:
+        """Jobs whose planning message may be lost: queued, or planning with an expired lease,
+        untouched for ``resend_after``; each handed to one caller (its updated_at moves on)."""
+        at = now()
+        with self.store.transaction() as conn:
+            rows = conn.execute(
+                sa.select(j.id, j.updated_at).where(
+                    j.updated_at < at - resend_after,
+                    j.attempts < j.max_attempts,
+                    j.cancel_requested == sa.false(),
+                    sa.or_(
+                        j.status == "queued",
+                        sa.and_(
+                            j.status == "running",
+                            j.lease_expires < at,
+                            ~sa.exists().where(t.job_id == j.id),
+                        ),
+                    ),
+                )
+            ).all()
+        taken = []
+        for job_id, updated in rows:
+            with self.store.transaction() as conn:
+                won = conn.execute(
+                    jobs.update().where(j.id == job_id, j.updated_at == updated).values(updated_at=at)
+                ).rowcount
+            if won:
+                taken.append(str(job_id))
+        return taken
+
+    # -- progress ---------------------------------------------------------------------------------
+
+    def _write_progress(self, conn: Connection, job_id: str, *, renew: bool) -> Progress:
+        rows = conn.execute(sa.select(tasks).where(t.job_id == job_id)).mappings().all()
+        progress = job_progress(rows)
+        values = progress_values(progress)
+        values["updated_at"] = now()
+        if renew:
+            values["lease_expires"] = values["updated_at"] + self.lease
+        conn.execute(jobs.update().where(j.id == job_id).values(**values))
+        return progress
+
+
+def job_progress(rows: Sequence[sa.RowMapping]) -> Progress:
+    """A job's progress from its task rows: per table, then the totals."""
+    tables: dict[str, dict[str, Any]] = {}
+    for target in dict.fromkeys(r["target"] for r in rows):
+        mine = [r for r in rows if r["target"] == target]
+        parts = [r for r in mine if r["kind"] == "partition"]
+        finish = next((r for r in mine if r["kind"] == "finish"), None)
+        done = sum(int(r["rows_done"]) for r in parts)
+        total = max(int(finish["rows_total"]) if finish else 0, done)
+        rate = sum(float(r["rows_per_s"]) for r in parts if r["status"] == "running")
+        tables[target] = {
+            "phase": _table_phase(parts, finish),
+            "rows_done": done,
+            "rows_total": total,
+            "rows_per_s": round(rate, 1),
+            "eta_s": round(max(0, total - done) / rate, 1) if rate > 0 else None,
+            "rss_mb": round(max((float(r["rss_mb"]) for r in mine), default=0.0), 1),
+            "partitions": len(parts),
+            "partitions_done": sum(1 for r in parts if r["status"] == "done"),
+            "rejected": sum(int(r["rows_rejected"]) for r in parts),
+            "message": next((str(r["error"]) for r in mine if r["error"]), ""),
+        }
+    done = sum(int(v["rows_done"]) for v in tables.values())
+    total = sum(int(v["rows_total"]) for v in tables.values())
+    rate = sum(float(v["rows_per_s"]) for v in tables.values())
+    return Progress(
+        processed=done,
+        estimated=max(total, done),
+        rows_per_s=rate,
+        eta_s=(max(0, total - done) / rate) if rate > 0 else None,
+        rss_mb=max((float(v["rss_mb"]) for v in tables.values()), default=0.0),
+        tables=tables,
+    )
+
+
+def _table_phase(parts: Sequence[sa.RowMapping], finish: sa.RowMapping | None) -> str:
+    everything = [*parts, *([finish] if finish is not None else [])]
+    if any(r["status"] == "failed" for r in everything):
+        return "failed"
+    if finish is not None and finish["status"] in ("running", "done"):
+        return str(finish["phase"])
+    if any(r["status"] == "running" or int(r["rows_done"]) > 0 for r in parts):
+        return "copying"
+    return UNFINISHED_TABLE
+
+
+def _result(conn: Connection, job_id: str, progress: Progress) -> dict[str, Any]:
+    """The job's result record (the shape of ``SyncResult.to_dict``, summed over its tasks)."""
+    rows = conn.execute(sa.select(tasks).where(t.job_id == job_id)).mappings().all()
+    tables = []
+    for target, entry in progress.tables.items():
+        parts = [r for r in rows if r["target"] == target and r["kind"] == "partition"]
+        written = sum(int(r["rows_written"]) for r in parts)
+        rejected = sum(int(r["rows_rejected"]) for r in parts)
+        tables.append(
+            {
+                "table": parts[0]["table_name"] if parts else target,
+                "target": target,
+                "estimated_rows": entry["rows_total"],
+                "rows_read": written + rejected,
+                "rows_written": written,
+                "rows_rejected": rejected,
+                "resumed_rows": int(entry["rows_done"]) - written - rejected,
+                "partitions": len(parts),
+                "status": "succeeded",
+            }
+        )
+    return {
+        "status": "succeeded",
+        "total_rows": sum(int(x["estimated_rows"]) for x in tables),
+        "processed_rows": sum(int(x["rows_written"]) for x in tables),
+        "failed_rows": sum(int(x["rows_rejected"]) for x in tables),
+        "rows_read": sum(int(x["rows_read"]) for x in tables),
+        "distributed": True,
+        "tables": tables,
+    }
+
+
+def _held(task: Task, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+    return (t.job_id == task.job_id, t.task_no == task.task_no, t.lease_owner == owner, t.status == "running")
+
+
+def _task_values(p: TaskProgress) -> dict[str, Any]:
+    return {
+        "phase": p.phase,
+        "rows_done": p.rows_done,
+        "rows_written": p.rows_written,
+        "rows_rejected": p.rows_rejected,
+        "rows_per_s": p.rows_per_s,
+        "rss_mb": p.rss_mb,
+    }
+
+
+def _one_line(error: object) -> str:
+    return redact(" ".join(str(error).split()))[:2000]
