@@ -14,6 +14,7 @@ from bulksync.cli import jobs as jobs_cmd
 from bulksync.cli import move
 from bulksync.cli import serve as serve_cmd
 from bulksync.cli import verify as verify_cmd
+from bulksync.cli import worker as worker_cmd
 from bulksync.cli.render import print_error
 from bulksync.errors import SyncError, redact
 
@@ -39,6 +40,7 @@ app.command("jobs")(jobs_cmd.list_jobs)
 app.command("status")(jobs_cmd.status)
 app.command("cancel")(jobs_cmd.cancel)
 app.command("resume")(jobs_cmd.resume)
+app.command("worker")(worker_cmd.worker)
 app.command("serve")(serve_cmd.serve)
 
 
