@@ -49,7 +49,7 @@ def create_app(
         try:
             yield
         finally:
-            runtime.stop()
+            app.state.jobs_left_running = runtime.stop()
 
     app = FastAPI(
         title="bulksync",
@@ -61,6 +61,7 @@ def create_app(
     app.state.bet_settings = bet_settings or get_bet_settings()
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.jobs_left_running = 0
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)  # outermost: before any parsing
     for router in (jobs.router, bets.router, health.router):

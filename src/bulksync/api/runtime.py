@@ -20,6 +20,7 @@ from bulksync.settings import Settings
 
 log = logging.getLogger("bulksync.api")
 RETRY_S = 5.0
+WORKER_THREAD = "bulksync-worker-"  # how WorkerPool (jobs/runner.py) names its threads
 
 
 class StoreUnavailable(SyncError):
@@ -78,13 +79,19 @@ class Runtime:
             except StoreUnavailable:
                 continue
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the workers (a job still running is taken over from its checkpoints once its lease
-        expires, by this server's next start or another runner) and close the store."""
+    def stop(self, timeout_s: float = 2.0) -> int:
+        """Stop the idle workers and close the store; the number of jobs still running.
+
+        A job still running is not waited for (it may run for hours): ``bulksync serve`` exits
+        anyway, and the job is taken over from its last checkpoint once its lease expires, by
+        this server's next start or any other runner.
+        """
         self._halt.set()
         with self._lock:
             pool, store = self._pool, self._store
         if pool is not None:
             pool.stop(timeout_s)
-        if store is not None and self._owned:
+        busy = sum(1 for t in threading.enumerate() if t.name.startswith(WORKER_THREAD) and t.is_alive())
+        if store is not None and self._owned and not busy:
             store.close()
+        return busy

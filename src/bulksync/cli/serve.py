@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -47,3 +49,16 @@ def serve(
     app = create_app(settings)
     # uvicorn's access log has method, path and status only: never a header, so never a token
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), server_header=False)
+    running = app.state.jobs_left_running
+    if running:
+        # the engine's partition threads would keep the interpreter alive until the job ends
+        logging.getLogger("bulksync.api").warning(
+            "%d job(s) were running: they continue from their last checkpoint once their lease "
+            "(BULKSYNC_JOB_LEASE_SECONDS=%.0f) expires, on the next bulksync serve or any runner",
+            running,
+            settings.job_lease_seconds,
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
