@@ -1,0 +1,81 @@
+"""Broker fixtures: a Redis database index of its own, or a RabbitMQ virtual host of its own, per
+test (flushed/deleted afterwards), plus a two-table SQLite source and its row digests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import fleetkit
+import pytest
+
+REDIS = "redis://127.0.0.1:6379"
+RABBIT = "amqp://guest:guest@127.0.0.1:5672"
+REDIS_DBS = range(8, 16)  # 0-7 are left to everything else on this server
+
+
+def _require(service: str, exc: Exception) -> None:
+    """Skip with a loud reason on a laptop; fail with CI=true (as tests/conftest.py does)."""
+    message = f"{service} is not reachable: {exc}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message} (CI=true: a needed service must be up)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:6379/N`` for a database index no other test holds, flushed around."""
+    import redis
+
+    admin = redis.Redis.from_url(REDIS + "/0", socket_connect_timeout=3)
+    try:
+        admin.ping()
+    except redis.RedisError as exc:
+        _require("Redis", exc)
+    token = uuid.uuid4().hex
+    for n in REDIS_DBS:
+        if admin.set(f"bulksync-test-db:{n}", token, nx=True, ex=1800):
+            break
+    else:
+        pytest.fail("every Redis test database (8-15) is taken")
+    db = redis.Redis.from_url(f"{REDIS}/{n}")
+    db.flushdb()
+    try:
+        yield f"{REDIS}/{n}"
+    finally:
+        db.flushdb()
+        db.close()
+        admin.delete(f"bulksync-test-db:{n}")
+        admin.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    """``amqp://guest:guest@127.0.0.1:5672/<vhost>`` for a virtual host made for this test."""
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(RABBIT + "/%2F?connection_attempts=1")).close()
+    except Exception as exc:
+        _require("RabbitMQ", exc)
+    vhost = f"bs_test_{uuid.uuid4().hex[:10]}"
+    try:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        _require("RabbitMQ (rabbitmqctl, to make a test virtual host)", exc)
+    try:
+        yield f"{RABBIT}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> fleetkit.Source:
+    return fleetkit.build_source(tmp_path_factory.mktemp("fleet") / "source.db")
