@@ -88,6 +88,10 @@ class SyncSpec(BaseModel):
     # with its checkpoint) and rows per write statement inside that transaction.
     chunk_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     batch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
+    # Rows fetched from the source at a time inside one read, for sources that stream a read
+    # (MariaDB): bounds what a read holds before it becomes a batch; reads and commits keep
+    # their own size (``chunk_rows``, or adaptive).
+    fetch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     queue_depth: int = Field(default=1, ge=1, le=16)
     target_batch_seconds: float = Field(default=0.5, gt=0)
     statement_timeout_s: float = Field(default=120.0, gt=0)

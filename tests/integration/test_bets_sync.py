@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -186,3 +187,89 @@ def test_the_date_filter_uses_the_sources_date_index(dk: str) -> None:
         assert plan["key"] in ("ix_bets_channel_placed_at", "ix_bets_placed_at"), plan
         assert plan["type"] == "range", plan
         assert "filesort" not in (plan["Extra"] or ""), plan
+
+
+def _plan_order(dk: str, tmp_path: Any, start: str, end_exclusive: str) -> tuple[str, ...]:
+    """The order the engine's planner picks for a bet sync of [start, end)."""
+    from bulksync.engine.plan import check_table, plan_table
+    from bulksync.spec import Mode, SyncSpec, TableSpec
+
+    filters = (Filter(column="placed_at", op="ge", value=start),
+               Filter(column="placed_at", op="lt", value=end_exclusive))  # fmt: skip
+    dest_url = str(tmp_path / f"plan-{start}.db")
+    spec = SyncSpec(source=dk, destination=dest_url, mode=Mode.UPSERT,
+                    tables=(TableSpec(name="bets", order_by="placed_at", filters=filters),))  # fmt: skip
+    source, dest = open_connector(dk), open_connector(dest_url, create=True)
+    try:
+        return plan_table(spec, check_table(spec, spec.tables[0], source), source, dest).order
+    finally:
+        source.close()
+        dest.close()
+
+
+@pytest.fixture(scope="module")
+def dk_big(mariadb_admin: Any) -> Iterator[str]:
+    """A larger MariaDB source: enough commits for kills to land mid-sync."""
+    from conftest import fresh_mariadb
+
+    with fresh_mariadb(mariadb_admin) as url:
+        generate(url, tables=["bets"], rows_override={"bets": 150_000}, seed=11)
+        yield url
+
+
+def test_a_dense_range_reads_the_key_range_and_a_sparse_one_the_date_index(
+    dk: str, dk_big: str, tmp_path: Any
+) -> None:
+    """Every day of the generator's year fills the id range: a primary-key range scan (no sort);
+    30 days of it are a twelfth of the ids: the date index. Both plans checked with EXPLAIN."""
+    assert _plan_order(dk_big, tmp_path, "2025-11-01", "2026-11-01") == ("id",)
+    assert _plan_order(dk, tmp_path, START, "2025-12-10") == ("placed_at", "id")
+    filters = (Filter(column="placed_at", op="ge", value="2025-11-01"),
+               Filter(column="placed_at", op="lt", value="2026-11-01"))  # fmt: skip
+    source = open_connector(dk_big)
+    try:
+        schema = source.describe("bets")
+        sql = source.chunk_statement(ChunkQuery(schema, ("id",), 1000, (100,), (20_000,), filters))  # type: ignore[attr-defined]
+    finally:
+        source.close()
+    with _mysql(dk_big) as conn:
+        (plan,) = _explain(conn, sql)
+    assert (plan["key"], plan["type"]) == ("PRIMARY", "range"), plan
+    assert "filesort" not in (plan["Extra"] or ""), plan
+
+
+def _all_rows(dk: str) -> dict[int, tuple[Any, ...]]:
+    with _mysql(dk) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, status, stake, updated_at, channel FROM bets")
+        return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
+
+
+def test_kill9_mid_sync_and_mid_resync_then_every_bet_is_there_once(dk_big: str, pg_db: str) -> None:
+    """A first sync (fresh table: plain inserts) and a re-sync of changed bets (real upserts),
+    each SIGKILLed twice mid-way and run again: the destination equals the source."""
+    import crashkit
+
+    env = [f"BULKSYNC_CONNECTIONS__DK={dk_big}", f"BULKSYNC_CONNECTIONS__DEFAULT={pg_db}"]
+    cmd = ["env", *env, sys.executable, "-m", "bulksync", "bets", "sync", "--start-date", "2025-11-01",
+           "--end-date", "2026-10-31", "--channel", "ALL", "--quiet"]  # fmt: skip
+    probe = crashkit.PgProbe(pg_db)
+
+    def landed(marker: int) -> int:  # bets committed by the run under test
+        if probe.row("SELECT to_regclass('bets')") == (None,):
+            return 0
+        row = probe.row("SELECT count(*) FROM bets WHERE stake >= %s", [marker])
+        return int(row[0]) if row else 0
+
+    try:
+        for marker in (0, 1_000_000):
+            for fraction in (0.1, 0.45):
+                crashkit.run_and_kill(cmd, count=partial(landed, marker), settle=probe.settle,
+                                      threshold=int(150_000 * fraction), delay_s=0.02)  # fmt: skip
+                assert landed(marker) < 150_000
+            crashkit.run_to_end(cmd)
+            assert dest_rows(pg_db) == _all_rows(dk_big)
+            with _mysql(dk_big) as conn, conn.cursor() as cur:  # every bet changes before the re-sync
+                cur.execute("UPDATE bets SET stake = stake + 1000000, status = 'void'")
+        assert probe.count("_bulksync_rejects") == 0
+    finally:
+        probe.close()

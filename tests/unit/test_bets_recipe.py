@@ -114,7 +114,8 @@ def test_the_spec_upserts_whole_days_of_one_channel_with_the_seeds_sizes(
         "postgresql://postgres@127.0.0.1/app",
         Mode.UPSERT,
     )
-    assert (spec.chunk_rows, spec.batch_rows) == (1000, 500)
+    # the seed's chunk is the fetch size; transactions are the engine's to size
+    assert (spec.fetch_rows, spec.batch_rows, spec.chunk_rows) == (1000, 500, None)
     (table,) = spec.tables
     assert (table.name, table.target) == ("bets", "bets")
     assert table.filters == (
@@ -122,7 +123,7 @@ def test_the_spec_upserts_whole_days_of_one_channel_with_the_seeds_sizes(
         Filter(column="placed_at", op="lt", value="2025-11-21"),  # the end day is included
         Filter(column="channel", op="eq", value="VN"),
     )
-    assert recipe.build_spec(days, Settings(), bets, chunk_size=50_000, batch_size=5000).chunk_rows == 50_000
+    assert recipe.build_spec(days, Settings(), bets, chunk_size=50_000, batch_size=5000).fetch_rows == 50_000
 
 
 def test_the_summary_has_the_seeds_fields() -> None:
@@ -135,7 +136,7 @@ def test_the_summary_has_the_seeds_fields() -> None:
     from bulksync.spec import SyncSpec, TableSpec
 
     spec = SyncSpec(
-        source="a.db", destination="b.db", tables=(TableSpec(name="bets"),), chunk_rows=1000, batch_rows=500
+        source="a.db", destination="b.db", tables=(TableSpec(name="bets"),), fetch_rows=1000, batch_rows=500
     )
     body = recipe.summary(days, result, spec)
     assert body["success"] is True and body["message"] == "Bets synced successfully"

@@ -47,6 +47,7 @@ class ChunkQuery:
     after: Key | None = None
     upto: Key | None = None
     filters: tuple[Filter, ...] = ()
+    fetch_rows: int | None = None  # a streaming source fetches this many rows at a time
 
 
 @dataclass

@@ -244,7 +244,7 @@ class MysqlConnector(SqlConnector):
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
-        raw = self._cx(self.chunk_statement(query))
+        raw = self._cx(self.chunk_statement(query), fetch_rows=query.fetch_rows)
         arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
         return conform(pa.Table.from_arrays(arrays, names=query.table.names), query.table.arrow_schema())
 
@@ -269,10 +269,21 @@ class MysqlConnector(SqlConnector):
         with self._conn.cursor() as cur:
             return str(cur.mogrify(sql, list(params)))
 
-    def _cx(self, sql: str) -> pa.Table:
+    def _cx(self, sql: str, *, fetch_rows: int | None = None) -> pa.Table:
+        """Run ``sql`` through connectorx: at once, or streamed ``fetch_rows`` rows at a time."""
         pre = ["SET time_zone = '+00:00'", f"SET max_statement_time = {self._timeout_s:.3f}"]
         try:
-            table = connectorx.read_sql(self._cx_url(), sql, return_type="arrow", pre_execution_query=pre)
+            if fetch_rows is not None:
+                stream = connectorx.read_sql(
+                    self._cx_url(),
+                    sql,
+                    return_type="arrow_stream",
+                    batch_size=fetch_rows,
+                    pre_execution_query=pre,
+                )
+                table = stream.read_all()
+            else:
+                table = connectorx.read_sql(self._cx_url(), sql, return_type="arrow", pre_execution_query=pre)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a Rust panic arrives as a BaseException

@@ -145,7 +145,9 @@ def _read_loop(
         while not halted():
             if ctx.guard.wait_for_room(halt):
                 sizer.shrink()
-            query = ChunkQuery(plan.source, plan.order, sizer.rows(), after, state.upper, plan.filters)
+            query = ChunkQuery(
+                plan.source, plan.order, sizer.rows(), after, state.upper, plan.filters, ctx.spec.fetch_rows
+            )
             batch = retrying(
                 partial(_read_one, source, query), retries=ctx.spec.retries, reconnect=source.reconnect
             )

@@ -37,9 +37,24 @@ class WriteTarget:
             source_table=plan.spec.name,
             sync_id=plan.sync_id,
             key=plan.key,
-            upsert=mode in (Mode.UPSERT, Mode.INCREMENTAL),
+            upsert=mode is Mode.INCREMENTAL or (mode is Mode.UPSERT and not inserts_only(plan)),
             statement_rows=statement_rows,
         )
+
+
+def inserts_only(plan: TablePlan) -> bool:
+    """True when an upsert can only ever insert: plain writes do the same, faster.
+
+    That holds for a table this sync created (nothing in it but what its partitions wrote), read
+    in the order of the source's primary key (a key is read once: partitions are disjoint key
+    ranges, and each resumes after its committed checkpoint) — so no row can meet itself again.
+    """
+    return (
+        bool(plan.states)
+        and all(s.created_table for s in plan.states)
+        and plan.order == plan.key
+        and plan.key == plan.source.primary_key
+    )
 
 
 @dataclass(frozen=True)

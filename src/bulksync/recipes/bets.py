@@ -136,7 +136,9 @@ def build_spec(
         mode=Mode.UPSERT,
         workers=workers,
         max_memory_mb=max_memory_mb,
-        chunk_rows=chunk_size or bets.chunk_size,
+        # the seed's chunk: bets fetched from the source at a time; its batch: bets per write
+        # statement. Transactions (each with its checkpoint) are sized by the engine.
+        fetch_rows=chunk_size or bets.chunk_size,
         batch_rows=batch_size or bets.batch_size,
     )
 
@@ -155,7 +157,7 @@ def summary(days: BetRange, result: SyncResult, spec: SyncSpec) -> dict[str, obj
         execution_time_seconds=round(result.duration_s, 2),
         performance={
             "records_per_second": round(result.rows_per_s, 2),
-            "chunk_size": spec.chunk_rows,
+            "chunk_size": spec.fetch_rows,
             "batch_size": spec.batch_rows,
             "peak_memory_mb": round(result.memory_peak_mb, 1),
         },
