@@ -8,8 +8,9 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
-import fleetkit
 import pytest
+
+import fleetkit
 
 REDIS = "redis://127.0.0.1:6379"
 RABBIT = "amqp://guest:guest@127.0.0.1:5672"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import fleetkit
 import psycopg
 import pytest
 
 import crashkit
+import fleetkit
 from bulksync.jobs.broker import RUN_PARTITION, make_broker, send
 from bulksync.jobs.dispatch import dispatch
 from bulksync.jobs.store import JobStore

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import fleetkit
 import pytest
 
+import fleetkit
 from bulksync.jobs.store import JobStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]

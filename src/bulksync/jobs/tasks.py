@@ -20,110 +20,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bulksync.errors import redact
-from bulksync.jobs.model import Progress, jobs, metadata, now, progress_values
+from bulksync.jobs.model import Progress, jobs, now, progress_values
+from bulksync.jobs.task_model import (
+    NewTask,
+    Task,
+    TaskProgress,
+    j,
+    job_progress,
+    t,
+    task_from_row,
+    tasks,
+)
+
+__all__ = ["NewTask", "Task", "TaskProgress", "TaskStore", "job_progress", "tasks"]
 
 if TYPE_CHECKING:
     from bulksync.jobs.store import JobStore
-
-tasks = sa.Table(
-    "bulksync_tasks",
-    metadata,
-    sa.Column("job_id", sa.String(64), primary_key=True),
-    sa.Column("task_no", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # partition | finish
-    sa.Column("table_name", sa.String(255), nullable=False),  # the spec's table
-    sa.Column("target", sa.String(255), nullable=False),  # its destination table (progress key)
-    sa.Column("part", sa.Integer),  # partition number; None for a finish task
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("phase", sa.String(16), nullable=False, default="planned"),
-    sa.Column("rows_done", sa.BigInteger, nullable=False, default=0),  # committed, all attempts
-    sa.Column("rows_total", sa.BigInteger, nullable=False, default=0),  # finish task: the table's
-    sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),  # by this job
-    sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
-    sa.Column("rows_per_s", sa.Float, nullable=False, default=0.0),
-    sa.Column("rss_mb", sa.Float, nullable=False, default=0.0),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("max_attempts", sa.Integer, nullable=False),
-    sa.Column("lease_owner", sa.String(160)),
-    sa.Column("lease_expires", sa.DateTime),
-    sa.Column("sent_at", sa.DateTime),  # when a message for it was last sent
-    sa.Column("error", sa.Text),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-)
-t = tasks.c
-j = jobs.c
-
-UNFINISHED_TABLE = "planned"
-
-
-@dataclass(frozen=True)
-class Task:
-    """One row of ``bulksync_tasks``, as read."""
-
-    job_id: str
-    task_no: int
-    kind: str
-    table: str
-    target: str
-    part: int | None
-    status: str
-    attempts: int
-    max_attempts: int
-    rows_written: int = 0  # by earlier attempts of this job
-    rows_rejected: int = 0
-
-    @property
-    def label(self) -> str:
-        what = f"partition {self.part}" if self.kind == "partition" else "finish"
-        return f"{self.job_id} task {self.task_no} ({self.table} {what})"
-
-
-@dataclass(frozen=True)
-class NewTask:
-    """A task as the coordinator records it."""
-
-    kind: str
-    table: str
-    target: str
-    part: int | None = None
-    rows_done: int = 0
-    rows_total: int = 0
-    done: bool = False
-
-
-@dataclass(frozen=True)
-class TaskProgress:
-    """What a running task reports with each heartbeat."""
-
-    phase: str
-    rows_done: int
-    rows_written: int = 0
-    rows_rejected: int = 0
-    rows_per_s: float = 0.0
-    rss_mb: float = 0.0
-
-
-def _task(row: sa.RowMapping) -> Task:
-    return Task(
-        job_id=row["job_id"],
-        task_no=int(row["task_no"]),
-        kind=row["kind"],
-        table=row["table_name"],
-        target=row["target"],
-        part=row["part"],
-        status=row["status"],
-        attempts=int(row["attempts"]),
-        max_attempts=int(row["max_attempts"]),
-        rows_written=int(row["rows_written"]),
-        rows_rejected=int(row["rows_rejected"]),
-    )
 
 
 class TaskStore:
@@ -221,7 +139,7 @@ class TaskStore:
                 .mappings()
                 .first()
             )
-        return None if row is None else _task(row)
+        return None if row is None else task_from_row(row)
 
     def claim(self, job_id: str, task_no: int, owner: str) -> Task | None:
         """Take a task if it is queued (or its worker's lease expired), has attempts left, its job
@@ -414,7 +332,7 @@ class TaskStore:
             )
         failed = []
         for row in dead:
-            task = _task(row)
+            task = task_from_row(row)
             error = (
                 f"{task.table}: {'partition ' + str(task.part) if task.part is not None else 'finish step'} "
                 f"lost its worker (no heartbeat) on the last of its {task.max_attempts} attempts; "
@@ -543,52 +461,6 @@ class TaskStore:
             values["lease_expires"] = values["updated_at"] + self.lease
         conn.execute(jobs.update().where(j.id == job_id).values(**values))
         return progress
-
-
-def job_progress(rows: Sequence[sa.RowMapping]) -> Progress:
-    """A job's progress from its task rows: per table, then the totals."""
-    tables: dict[str, dict[str, Any]] = {}
-    for target in dict.fromkeys(r["target"] for r in rows):
-        mine = [r for r in rows if r["target"] == target]
-        parts = [r for r in mine if r["kind"] == "partition"]
-        finish = next((r for r in mine if r["kind"] == "finish"), None)
-        done = sum(int(r["rows_done"]) for r in parts)
-        total = max(int(finish["rows_total"]) if finish else 0, done)
-        rate = sum(float(r["rows_per_s"]) for r in parts if r["status"] == "running")
-        tables[target] = {
-            "phase": _table_phase(parts, finish),
-            "rows_done": done,
-            "rows_total": total,
-            "rows_per_s": round(rate, 1),
-            "eta_s": round(max(0, total - done) / rate, 1) if rate > 0 else None,
-            "rss_mb": round(max((float(r["rss_mb"]) for r in mine), default=0.0), 1),
-            "partitions": len(parts),
-            "partitions_done": sum(1 for r in parts if r["status"] == "done"),
-            "rejected": sum(int(r["rows_rejected"]) for r in parts),
-            "message": next((str(r["error"]) for r in mine if r["error"]), ""),
-        }
-    done = sum(int(v["rows_done"]) for v in tables.values())
-    total = sum(int(v["rows_total"]) for v in tables.values())
-    rate = sum(float(v["rows_per_s"]) for v in tables.values())
-    return Progress(
-        processed=done,
-        estimated=max(total, done),
-        rows_per_s=rate,
-        eta_s=(max(0, total - done) / rate) if rate > 0 else None,
-        rss_mb=max((float(v["rss_mb"]) for v in tables.values()), default=0.0),
-        tables=tables,
-    )
-
-
-def _table_phase(parts: Sequence[sa.RowMapping], finish: sa.RowMapping | None) -> str:
-    everything = [*parts, *([finish] if finish is not None else [])]
-    if any(r["status"] == "failed" for r in everything):
-        return "failed"
-    if finish is not None and finish["status"] in ("running", "done"):
-        return str(finish["phase"])
-    if any(r["status"] == "running" or int(r["rows_done"]) > 0 for r in parts):
-        return "copying"
-    return UNFINISHED_TABLE
 
 
 def _result(conn: Connection, job_id: str, progress: Progress) -> dict[str, Any]:
