@@ -43,7 +43,8 @@ def sync_bets(
         typer.Option(
             "--chunk-size",
             min=1,
-            help="bets read per chunk and committed with one checkpoint (default: BET_SYNC_CHUNK_SIZE, 1000)",
+            help="bets fetched from the source at a time (default: BET_SYNC_CHUNK_SIZE, 1000); "
+            "transactions, each with its checkpoint, are sized by the engine",
         ),
     ] = None,
     batch_size: Annotated[
