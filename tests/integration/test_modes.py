@@ -86,6 +86,20 @@ def test_upsert_updates_changed_rows_and_inserts_new_ones(ends: tuple[str, str])
     ]
 
 
+def test_upsert_over_islands_of_existing_rows_writes_each_row_once(ends: tuple[str, str]) -> None:
+    """Plain inserts are tried first and refused where keys exist: runs of new rows, runs of
+    existing (changed) rows and a table ending in new rows all end as the upsert's result."""
+    src, dst = ends
+    make_bets(src, ROWS)
+    make_bets(dst, 0)
+    write_bets(dst, [*range(1, 301), *range(1201, 1261)], version=1)  # islands of stale rows
+
+    result = run(src, dst, Mode.UPSERT, chunk_rows=40, workers=1)
+
+    assert result.batch_count == ROWS // 40
+    assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 1))
+
+
 def test_incremental_copies_only_rows_past_the_watermark(ends: tuple[str, str]) -> None:
     src, dst = ends
     make_bets(src, ROWS)

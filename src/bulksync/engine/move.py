@@ -23,7 +23,7 @@ from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
 from bulksync.engine.progress import ProgressTracker
 from bulksync.engine.retry import retrying
-from bulksync.engine.write import WriteTarget, Written, commit_batch
+from bulksync.engine.write import InsertFirst, WriteTarget, Written, commit_batch, insert_first_for
 from bulksync.errors import SyncError
 from bulksync.spec import SyncSpec
 
@@ -167,9 +167,13 @@ def _read_one(source: Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
 
 
 def _commit_one(
-    dest: Reconnecting, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState
+    dest: Reconnecting,
+    target: WriteTarget,
+    batch: pa.RecordBatch,
+    state: PartitionState,
+    insert_first: InsertFirst | None,
 ) -> Written:
-    return commit_batch(dest.conn, target, batch, state)
+    return commit_batch(dest.conn, target, batch, state, insert_first)
 
 
 def _put(out: queue.Queue[object], item: object, halted: Callable[[], bool]) -> None:
@@ -191,6 +195,7 @@ def _write_loop(
     outcome: PartitionOutcome,
 ) -> None:
     target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows)
+    insert_first = insert_first_for(dest.conn, target, ctx.spec.mode)
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     while True:
         try:
@@ -208,7 +213,7 @@ def _write_loop(
         began = time.monotonic()
         with lock:
             written = retrying(
-                partial(_commit_one, dest, target, item, proposed),
+                partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,
                 reconnect=dest.reconnect,
             )
