@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from serving import SECRET, SOURCE_ROWS, Server, drop_pg, fresh_pg, server_env, with_password
 
 import crashkit
+from serving import SECRET, SOURCE_ROWS, Server, drop_pg, fresh_pg, server_env, with_password
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from serving import OPS, SECRET, VIEWER, Server, no_secret, server_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -15,9 +15,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from serving import SECRET, Server, drop_pg, fresh_pg, no_secret, server_env, with_password
 
 from bulksync.datagen import generate
+from serving import SECRET, Server, drop_pg, fresh_pg, no_secret, server_env, with_password
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

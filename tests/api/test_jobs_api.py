@@ -11,10 +11,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from serving import SECRET, VIEWER, Server, no_secret, wait_for
 
 import crashkit
 from bulksync.jobs.store import JobStore
+from serving import SECRET, VIEWER, Server, no_secret, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving import OPS, SECRET, Server, drop_pg, fresh_pg, server_env, with_password
 
 from bulksync.datagen import generate
+from serving import OPS, SECRET, Server, drop_pg, fresh_pg, server_env, with_password
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from serving import PG_ADMIN, SECRET, Server, drop_pg, no_secret, server_env, wait_for, with_password
 
 import crashkit
 from bulksync.jobs.store import JobStore
+from serving import PG_ADMIN, SECRET, Server, drop_pg, no_secret, server_env, wait_for, with_password
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -73,12 +73,20 @@ def start_job(store: JobStore, cfg: Settings, sync: SyncSpec, *, tries: int | No
 class Worker:
     """One ``bulksync worker`` process; its stderr goes to a log file."""
 
-    def __init__(self, log: Path, broker_url: str, store_url: str, *, threads: int = 2) -> None:
+    def __init__(
+        self,
+        log: Path,
+        broker_url: str,
+        store_url: str,
+        *,
+        threads: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 worker_command(threads), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                env=worker_env(broker_url, store_url),
+                env=worker_env(broker_url, store_url) | (env or {}),
             )  # fmt: skip
         wait_for(lambda: "worker ready" in self.text() or self.proc.poll() is not None, 60, "worker start")
         assert self.proc.poll() is None, self.text()

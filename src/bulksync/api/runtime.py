@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from bulksync.engine.progress import Listener
 from bulksync.errors import SyncError
+from bulksync.jobs.dispatch import uses_broker
 from bulksync.jobs.launch import open_store
 from bulksync.jobs.runner import WorkerPool
 from bulksync.jobs.store import JobStore
@@ -20,7 +21,6 @@ from bulksync.settings import Settings
 
 log = logging.getLogger("bulksync.api")
 RETRY_S = 5.0
-WORKER_THREAD = "bulksync-worker-"  # how WorkerPool (jobs/runner.py) names its threads
 
 
 class StoreUnavailable(SyncError):
@@ -39,7 +39,10 @@ class Runtime:
         listeners: Sequence[Listener] = (),
         opener: Callable[[Settings], JobStore] = open_store,
     ) -> None:
-        self.settings, self.threads, self.listeners = settings, threads, tuple(listeners)
+        self.settings, self.listeners = settings, tuple(listeners)
+        # with a broker, jobs run on the `bulksync worker` fleet as partition tasks: an embedded
+        # worker claiming a queued job first would run it whole, outside the fleet
+        self.threads = 0 if uses_broker(settings) else threads
         self._store, self._owned = store, store is None
         self._opener = opener
         self._lock = threading.Lock()
@@ -64,6 +67,8 @@ class Runtime:
             return self._store
 
     def start(self) -> None:
+        if uses_broker(self.settings):
+            log.info("jobs run on the `bulksync worker` fleet (BULKSYNC_BROKER_URL): no embedded workers")
         try:
             self.store()
         except StoreUnavailable as exc:
@@ -91,7 +96,7 @@ class Runtime:
             pool, store = self._pool, self._store
         if pool is not None:
             pool.stop(timeout_s)
-        busy = sum(1 for t in threading.enumerate() if t.name.startswith(WORKER_THREAD) and t.is_alive())
+        busy = pool.busy() if pool is not None else 0
         if store is not None and self._owned and not busy:
             store.close()
         return busy

@@ -12,8 +12,8 @@ from bulksync.cli import options as o
 from bulksync.cli.render import ProgressView, print_error, print_fields, print_json, print_warning
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
-from bulksync.jobs.dispatch import check_broker, dispatch, uses_broker
-from bulksync.jobs.launch import log_path, open_store, spawn_runner, submit
+from bulksync.jobs.dispatch import check_broker, dispatch
+from bulksync.jobs.launch import log_path, open_store, start_runner, submit
 from bulksync.jobs.specs import describe
 from bulksync.jobs.store import STATUSES, Job
 from bulksync.settings import Settings, get_settings
@@ -35,8 +35,6 @@ def submit_background(
     """Record ``spec`` as a queued job, start it (a detached runner, or the broker's workers when
     BULKSYNC_BROKER_URL is set), print the job id."""
     settings = get_settings()
-    if uses_broker(settings):
-        check_broker(settings)  # before recording a job nobody would be told about
     store = open_store(settings)
     try:
         job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s)
@@ -63,7 +61,7 @@ def _start(settings: Settings, job: Job) -> str:
     """Send the job to the broker's workers if one is configured, else start a detached runner."""
     if dispatch(job, settings) == "broker":
         return "broker"
-    spawn_runner(settings, job.id)
+    start_runner(settings, job.id)
     return "runner"
 
 
@@ -146,6 +144,7 @@ def resume(
     """Queue a failed or cancelled job again (or one whose runner died) and run it: it continues
     from its last committed batch."""
     settings = get_settings()
+    check_broker(settings)  # a resumed job nobody would be told about stays where it was
     store = open_store(settings)
     try:
         job = store.resume(job_id, tries=tries or settings.job_tries)

@@ -9,9 +9,12 @@ splits the job into partition tasks; a resumed job is sent the same way.
 
 from __future__ import annotations
 
-from bulksync.jobs.broker import PLAN_JOB, make_broker, ping, send
-from bulksync.jobs.model import Job
+from typing import TYPE_CHECKING
+
 from bulksync.settings import Settings
+
+if TYPE_CHECKING:
+    from bulksync.jobs.model import Job
 
 
 def uses_broker(settings: Settings) -> bool:
@@ -22,6 +25,8 @@ def dispatch(job: Job, settings: Settings) -> str:
     """Make sure someone will run ``job``; returns ``"embedded"`` or ``"broker"``."""
     if not uses_broker(settings):
         return "embedded"
+    from bulksync.jobs.broker import PLAN_JOB, make_broker, send  # Dramatiq only when used
+
     broker = make_broker(settings)
     try:
         send(broker, PLAN_JOB, job.id)
@@ -33,4 +38,6 @@ def dispatch(job: Job, settings: Settings) -> str:
 def check_broker(settings: Settings) -> None:
     """Raise a one-line SyncError if the configured broker cannot be reached (healthz)."""
     if uses_broker(settings):
+        from bulksync.jobs.broker import ping
+
         ping(settings, timeout_s=3.0)

@@ -218,6 +218,8 @@ class WorkerPool:
     ) -> None:
         self.store, self.settings, self.poll_s = store, settings, poll_s
         self.listeners = tuple(listeners)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         self._halt = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name=f"bulksync-worker-{n}", daemon=True)
@@ -244,4 +246,15 @@ class WorkerPool:
             if job is None:
                 self._halt.wait(self.poll_s)
                 continue
-            run_job(self.store, job, self.settings, owner, listeners=self.listeners)
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                run_job(self.store, job, self.settings, owner, listeners=self.listeners)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+    def busy(self) -> int:
+        """Jobs these workers are running now (after ``stop``: the ones it did not wait for)."""
+        with self._busy_lock:
+            return self._busy

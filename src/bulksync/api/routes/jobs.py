@@ -21,7 +21,7 @@ from bulksync.api.deps import Reader, SettingsDep, StoreDep, Writer
 from bulksync.api.preflight import estimate_rows
 from bulksync.api.schemas import JobCreate, JobList, JobOut, JobStatus, Problem
 from bulksync.errors import SyncError, UsageError
-from bulksync.jobs.dispatch import dispatch
+from bulksync.jobs.dispatch import check_broker, dispatch
 from bulksync.jobs.launch import submit
 from bulksync.jobs.store import Job, UnknownJobError
 from bulksync.spec import SyncSpec
@@ -102,6 +102,7 @@ async def resume_job(
     tries: Annotated[int | None, Query(ge=1, le=100, description="attempts from now")] = None,
 ) -> dict[str, Any]:
     """Queue a failed or cancelled job again; it continues from its last committed batch."""
+    await run_in_threadpool(check_broker, settings)  # 503 before the job changes, if it is down
     job = await _changing(lambda j: store.resume(j, tries=tries or settings.job_tries), job_id)
     await run_in_threadpool(dispatch, job, settings)
     return job.to_dict()
