@@ -148,7 +148,7 @@ def report(rows: int, direct: Run, background: Run) -> str:
         "",
         f"overhead {total:+.1f} % in wall time ({verdict} the < {TARGET_PCT:g} % target); "
         f"the sync itself {per_row:+.1f} %, the rest is the fixed start "
-        f"({background.before - direct.before:+.2f} s: submit, then a second process start-up)",
+        f"({background.before - direct.before:+.2f} s: submitting the job, forking its runner, claiming it)",
     ]
     return "\n".join(lines)
 

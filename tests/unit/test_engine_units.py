@@ -589,3 +589,25 @@ def test_a_spec_takes_plain_table_names() -> None:
     spec = SyncSpec(source="a.db", destination="b.db", tables=tables)
     assert [t.name for t in spec.tables] == ["bets", "players"]
     assert spec.tables[1].key == ("id",)
+
+
+def test_insert_first_backs_off_twice_as_long_after_each_refusal_in_a_row() -> None:
+    from bulksync.engine.write import InsertFirst
+
+    tries = InsertFirst(pause=2, max_pause=8)
+
+    def skipped() -> int:
+        n = 0
+        while not tries.wanted():
+            n += 1
+        return n
+
+    assert skipped() == 0
+    gaps = []
+    for _ in range(5):  # a full re-run: every try is refused
+        tries.was_refused()
+        gaps.append(skipped())
+    assert gaps == [2, 4, 8, 8, 8]
+    tries.was_accepted()  # new rows again: back to the short pause
+    tries.was_refused()
+    assert skipped() == 2

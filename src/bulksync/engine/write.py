@@ -74,11 +74,14 @@ class InsertFirst:
     (no key existed yet: the same outcome as the upsert) or is refused and rolled back, and the
     batch is upserted as usual — so the result is the upsert's in every case. A refusal means
     keys already exist (a re-run), so the next ``pause`` batches go straight to the upsert
-    before one is tried again. A partition keeps one of these.
+    before one is tried again, twice as many after each further refusal in a row (a full re-run
+    wastes a handful of tries, not one in every ``pause``). A partition keeps one of these.
     """
 
     pause: int = 16
+    max_pause: int = 1024
     _skip: int = 0
+    _in_a_row: int = 0
     refused: int = 0
 
     def wanted(self) -> bool:
@@ -89,7 +92,11 @@ class InsertFirst:
 
     def was_refused(self) -> None:
         self.refused += 1
-        self._skip = self.pause
+        self._skip = min(self.max_pause, self.pause * 2**self._in_a_row)
+        self._in_a_row += 1
+
+    def was_accepted(self) -> None:
+        self._in_a_row = 0
 
 
 def insert_first_for(dest: Destination, target: WriteTarget, mode: Mode) -> InsertFirst | None:
@@ -154,6 +161,7 @@ def _insert_or_upsert(
             tx.write(target.table, part, upsert_key=target.key)
     else:
         tx.release("bulksync_insert")
+        insert_first.was_accepted()
 
 
 def _statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
