@@ -281,7 +281,7 @@ class MysqlConnector(SqlConnector):
                     batch_size=fetch_rows,
                     pre_execution_query=pre,
                 )
-                table = stream.read_all()
+                table = stream.read_all().combine_chunks()  # one contiguous batch downstream
             else:
                 table = connectorx.read_sql(self._cx_url(), sql, return_type="arrow", pre_execution_query=pre)
         except (KeyboardInterrupt, SystemExit):
