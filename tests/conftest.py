@@ -16,8 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from dbkit import MARIADB_ADMIN, fresh_mariadb
+
 PG_ADMIN = os.environ.get("BULKSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-MARIADB_ADMIN = os.environ.get("BULKSYNC_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
 
 
 def _pg_url(dbname: str) -> str:
@@ -84,10 +85,6 @@ def memory_url() -> Iterator[str]:
 # -- MariaDB --------------------------------------------------------------------------------------
 
 
-def mariadb_url(dbname: str) -> str:
-    return MARIADB_ADMIN.rsplit("/", 1)[0] + "/" + dbname
-
-
 @pytest.fixture(scope="session")
 def mariadb_admin() -> Iterator[Any]:
     """An autocommit PyMySQL connection to the MariaDB server (to create and drop databases)."""
@@ -106,19 +103,6 @@ def mariadb_admin() -> Iterator[Any]:
         raise
     yield conn
     conn.close()
-
-
-@contextmanager
-def fresh_mariadb(admin: Any) -> Iterator[str]:
-    """Create an empty MariaDB database (utf8mb4), yield its URL, drop it afterwards."""
-    name = f"bs_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        yield mariadb_url(name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ START, END = "2025-11-10", "2025-12-09"  # 30 days of the generator's year from 
 @pytest.fixture(scope="module")
 def dk(mariadb_admin: Any) -> Iterator[str]:
     """A MariaDB source holding generated bets (with the generator's date and channel indexes)."""
-    from conftest import fresh_mariadb
+    from dbkit import fresh_mariadb
 
     with fresh_mariadb(mariadb_admin) as url:
         generate(url, tables=["bets"], rows_override={"bets": ROWS}, seed=7)
@@ -210,7 +210,7 @@ def _plan_order(dk: str, tmp_path: Any, start: str, end_exclusive: str) -> tuple
 @pytest.fixture(scope="module")
 def dk_big(mariadb_admin: Any) -> Iterator[str]:
     """A larger MariaDB source: enough commits for kills to land mid-sync."""
-    from conftest import fresh_mariadb
+    from dbkit import fresh_mariadb
 
     with fresh_mariadb(mariadb_admin) as url:
         generate(url, tables=["bets"], rows_override={"bets": 150_000}, seed=11)

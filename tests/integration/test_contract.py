@@ -19,7 +19,7 @@ from bulksync.connectors.memory import MemoryConnector
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import BadRowsError, SyncError, UnknownTableError
 from bulksync.spec import Filter
-from conftest import fresh_mariadb
+from dbkit import fresh_mariadb
 from helpers import BASE_TIME, BETS, bet_rows, bets_schema, pg_database, updated_at_of
 
 pytestmark = pytest.mark.integration
