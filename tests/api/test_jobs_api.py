@@ -133,8 +133,10 @@ def test_metrics_count_rows_and_jobs(server: Server, source_db: tuple[Path, cras
         text = api.get("/metrics").text
     samples = _samples(text)
     assert samples['bulksync_rows_synced_total{table="t_metrics"}'] == len(source_db[1])
-    assert samples['bulksync_batch_rows_count{table="t_metrics"}'] >= 1
-    assert samples['bulksync_batch_seconds_count{table="t_metrics"}'] >= 1
+    batches = samples['bulksync_batch_rows_count{table="t_metrics"}']
+    assert batches >= 1 and samples['bulksync_batch_seconds_count{table="t_metrics"}'] == batches
+    assert samples['bulksync_batch_rows_sum{table="t_metrics"}'] == len(source_db[1])  # each batch once
+    assert samples['bulksync_batch_seconds_sum{table="t_metrics"}'] > 0
     assert samples['bulksync_jobs{status="succeeded"}'] >= 1
     assert samples["bulksync_memory_rss_bytes"] > 10_000_000
     assert SECRET not in text

@@ -5,8 +5,7 @@ pass to ``sync``) and, at scrape time, by the job store:
 
     bulksync_rows_synced_total{table}        rows committed to destinations by this process
     bulksync_batch_rows{table}               rows per committed batch (histogram)
-    bulksync_batch_seconds{table}            seconds per batch of one partition (histogram; the
-                                             time between a table's events times its partitions)
+    bulksync_batch_seconds{table}            seconds to write and commit one batch (histogram)
     bulksync_jobs{status}                    jobs in the store per status (shared by all servers)
     bulksync_job_store_up                    1 when the store answered the scrape
     bulksync_memory_rss_bytes                resident memory of this process
@@ -75,8 +74,9 @@ class Metrics:
                 return
             self._seen[event.table] = (event.rows_done, at)
         self.rows.labels(event.table).inc(added)
-        self.batch_rows.labels(event.table).observe(added)
-        self.batch_seconds.labels(event.table).observe((at - before[1]) * max(1, event.partitions))
+        if event.batch_rows:  # the engine's own figures for the batch this event reports
+            self.batch_rows.labels(event.table).observe(event.batch_rows)
+            self.batch_seconds.labels(event.table).observe(event.batch_seconds)
 
 
 class StoreCollector(Collector):

@@ -226,7 +226,7 @@ def _write_loop(
         outcome.batches += 1
         outcome.batch_seconds += took
         ctx.tracker.advance(
-            plan.final.name, rows=item.num_rows, nbytes=item.nbytes, rejected=written.rejected
+            plan.final.name, rows=item.num_rows, nbytes=item.nbytes, rejected=written.rejected, seconds=took
         )
         if ctx.cancel.is_set() or ctx.stop.is_set():
             return  # stopped between batches: the checkpoint is where we are

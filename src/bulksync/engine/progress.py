@@ -27,6 +27,8 @@ class ProgressEvent:
     partitions: int
     rejected: int = 0
     message: str = ""
+    batch_rows: int = 0  # a ``copying`` event: the rows of the batch just committed
+    batch_seconds: float = 0.0  # … and how long its write and commit took
 
     @property
     def percent(self) -> float:
@@ -65,19 +67,24 @@ class ProgressTracker:
             )
         self._emit(table, "planned")
 
-    def advance(self, table: str, *, rows: int, nbytes: int, rejected: int = 0) -> None:
+    def advance(
+        self, table: str, *, rows: int, nbytes: int, rejected: int = 0, seconds: float = 0.0
+    ) -> None:
+        """A batch of ``rows`` was committed (its write took ``seconds``)."""
         with self._lock:
             counter = self._tables[table]
             counter.rows += rows
             counter.bytes += nbytes
             counter.rejected += rejected
             counter.total = max(counter.total, counter.rows)
-        self._emit(table, "copying")
+        self._emit(table, "copying", batch=(rows, seconds))
 
     def phase(self, table: str, phase: str, message: str = "") -> None:
         self._emit(table, phase, message)
 
-    def _emit(self, table: str, phase: str, message: str = "") -> None:
+    def _emit(
+        self, table: str, phase: str, message: str = "", batch: tuple[int, float] = (0, 0.0)
+    ) -> None:
         with self._lock:
             c = self._tables[table]
             elapsed = time.monotonic() - c.started
@@ -96,6 +103,8 @@ class ProgressTracker:
                 partitions=c.partitions,
                 rejected=c.rejected,
                 message=message,
+                batch_rows=batch[0],
+                batch_seconds=batch[1],
             )
         for listener in self._listeners:
             listener(event)

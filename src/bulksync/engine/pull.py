@@ -124,8 +124,11 @@ def _one_chunk(
         outcome.rows_written += count - rejected
         outcome.rows_rejected += rejected
         outcome.batches += 1
-        outcome.batch_seconds += time.monotonic() - began
-        ctx.tracker.advance(plan.final.name, rows=count, nbytes=count * ROW_BYTES_GUESS, rejected=rejected)
+        took = time.monotonic() - began
+        outcome.batch_seconds += took
+        ctx.tracker.advance(
+            plan.final.name, rows=count, nbytes=count * ROW_BYTES_GUESS, rejected=rejected, seconds=took
+        )
     return count
 
 
