@@ -51,7 +51,8 @@ def test_a_job_created_over_http_runs_on_the_fleet(
         ran = fleetkit.tasks(pg_db, job_id)
         assert ran and all(t["status"] == "done" for t in ran), ran  # the fleet ran it, as tasks
         assert f"{job_id} task" in worker.text()
-        assert "embedded worker" not in server.stderr()
+        assert "embedded worker thread(s) started" not in server.stderr()
+        assert "no embedded workers" in server.stderr()
     finally:
         worker.stop()
         server.stop()
