@@ -189,3 +189,15 @@ def test_openapi_describes_the_bearer_scheme_and_the_seed_endpoints(server: Serv
     ):  # fmt: skip
         assert path in schema["paths"], path
     assert httpx.get(server.url + "/docs").status_code == 200
+
+
+def test_an_injection_shaped_table_name_is_one_error_at_the_field(server: Server) -> None:
+    """A table is a name or an object: a bad name is reported once, at ``body.tables.0``, not
+    once per union branch under pydantic's internal branch names."""
+    with server.client() as api:
+        refused = no_secret(api.post("/api/v1/jobs", json={
+            "source": "src", "destination": "wh", "tables": ["bets; DROP TABLE x"]}))  # fmt: skip
+    assert refused.status_code == 422
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "body.tables.0", error
+    assert refused.json()["detail"].startswith("body.tables.0: ")

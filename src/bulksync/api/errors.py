@@ -16,6 +16,7 @@ through ``redact``. The seed 000 endpoints also get the seed's ``success``/``mes
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,11 +59,28 @@ def problem(request: Request, status: int, detail: str, **extra: Any) -> JSONRes
     return JSONResponse(body, status_code=status)
 
 
+_UNION_TAG = re.compile(r"^[a-z]+(?:-[a-z]+)+$|\[")  # pydantic's names of union branches
+_WRONG_TYPE = frozenset({"string_type", "model_type", "model_attributes_type", "dict_type"})
+
+
 def field_errors(errors: Any, *, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic errors without their ``input`` (never echo a value back), messages redacted."""
-    found = []
-    for err in errors:
-        loc = [str(p) for p in (*prefix, *err.get("loc", ()))]
+    """Pydantic errors without their ``input`` (never echo a value back), messages redacted.
+
+    A value that matches no branch of a union (a table: a name or an object) gets one error, the
+    first branch's, at the field itself rather than one per branch under pydantic's branch names.
+    """
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    # the branch the value was meant for: not one refusing the value's very type (a string
+    # given to the object branch), unless every branch did
+    ordered = sorted(errors, key=lambda err: str(err.get("type", "")) in _WRONG_TYPE)
+    for err in ordered:
+        raw = [str(p) for p in (*prefix, *err.get("loc", ()))]
+        loc = [p for p in raw if not _UNION_TAG.search(p)]
+        if len(loc) != len(raw):
+            if ".".join(loc) in seen:
+                continue
+            seen.add(".".join(loc))
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":  # its loc is ("body", position)
             reason = err.get("ctx", {}).get("error", "")
