@@ -182,3 +182,12 @@ def test_unsupported_column_type_is_named_and_nothing_is_written(
 
     assert_error_line(proc, 1, "docs.body", "JSONB", "cannot carry")
     assert not dest.exists()
+
+
+def test_a_memory_limit_below_what_bulksync_starts_with_is_refused_before_any_row(
+    source: str, dest: Path
+) -> None:
+    """The guard would pause every read for room it can never get: say so, and change nothing."""
+    proc = bulksync("copy", source, str(dest), "--table", "bets", "--max-memory-mb", "64")
+    assert_error_line(proc, 2, "--max-memory-mb 64 leaves no room", "give it at least")
+    assert not dest.exists()

@@ -16,7 +16,7 @@ from functools import partial
 
 from bulksync.connectors.base import Connector, PartitionState
 from bulksync.connectors.registry import open_connector
-from bulksync.engine.memory import MemoryGuard
+from bulksync.engine.memory import HIGH_WATER, MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import CheckedTable, TablePlan, check_table, plan_table
 from bulksync.engine.progress import Listener, ProgressTracker
@@ -92,6 +92,7 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
     source = open_connector(spec.source, statement_timeout_s=spec.statement_timeout_s)
     try:
         checked = [check_table(spec, t, source) for t in spec.tables]
+        _check_memory_room(spec)
         # only now: bad input must not even create a SQLite file
         dest = open_connector(spec.destination, create=True, statement_timeout_s=spec.statement_timeout_s)
         try:
@@ -100,6 +101,29 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
             dest.close()
     finally:
         source.close()
+
+
+_moving = 0  # syncs moving rows in this process now (a server runs several)
+_moving_lock = threading.Lock()
+
+
+def _check_memory_room(spec: SyncSpec) -> None:
+    """Refuse a memory limit the process is already near before its first row.
+
+    The guard pauses readers above 80 % of the limit; a sync alone in a process that starts
+    above that mark (its libraries alone) would wait at every batch instead of moving rows.
+    With other syncs running here their batches count too, and the guard's pauses are the point.
+    """
+    guard = MemoryGuard(spec.max_memory_mb)
+    with _moving_lock:
+        alone = _moving == 0
+    rss = guard.rss_mb()
+    if alone and rss >= guard.high_water_mb:
+        raise UsageError(
+            f"--max-memory-mb {spec.max_memory_mb} leaves no room: this process already uses "
+            f"{rss:.0f} MB before the first row (its libraries and connections); give it at least "
+            f"{int(rss / HIGH_WATER) + 128}"
+        )
 
 
 def _execute(
@@ -127,7 +151,14 @@ def _execute(
             # what earlier runs committed: all of the table's, or the chosen partitions' part
             already=plan.resumed_rows if only is None else sum(s.rows for s in todo[id(plan)]),
         )
-    error = _run_all(ctx, plans, todo, result, dest, finish=finish)
+    global _moving
+    with _moving_lock:
+        _moving += 1
+    try:
+        error = _run_all(ctx, plans, todo, result, dest, finish=finish)
+    finally:
+        with _moving_lock:
+            _moving -= 1
     result.duration_s = time.monotonic() - started
     result.memory_peak_mb = guard.peak_mb
     result.memory_pauses = guard.pauses
