@@ -117,3 +117,23 @@ def mariadb_db2(mariadb_admin: Any) -> Iterator[str]:
     """A second fresh MariaDB database (MariaDB → MariaDB tests)."""
     with fresh_mariadb(mariadb_admin) as url:
         yield url
+
+
+# -- the memory guard inside pytest ----------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _host_sized_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Syncs run in the pytest process share its RSS, which grows to several hundred MB over the
+    suite (the API, fleet and Hypothesis tests): against the default 512 MB the guard would
+    refuse them (or pause every read). There they get a host-sized limit; the guard itself is
+    exercised where it means something, in processes of their own (the CLI error tests, the
+    bench's memory scenario)."""
+    import bulksync.engine.run as run
+    from bulksync.engine.memory import MemoryGuard
+
+    class HostSizedGuard(MemoryGuard):
+        def __init__(self, max_mb: float) -> None:
+            super().__init__(max(max_mb, 16_384))
+
+    monkeypatch.setattr(run, "MemoryGuard", HostSizedGuard)
