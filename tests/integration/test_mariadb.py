@@ -416,3 +416,28 @@ def test_pg_rows_read_back_with_psycopg(pg_db: str, mariadb_db: str) -> None:
     assert kinds["stake"] == "numeric" and kinds["settled"] == "boolean"
     assert kinds["placed_at"] == "timestamp without time zone"
     assert rows_of(pg_db) == expected_rows(range(1, 51))
+
+
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.UPSERT])
+def test_batch_rows_is_the_rows_per_load_statement(tmp_path: Path, mariadb_db: str, mode: Mode) -> None:
+    """``batch_rows`` splits each committed batch into LOAD DATA statements of that many rows
+    (an upsert stages them so, then merges the batch once): counted by the server."""
+    src = str(tmp_path / "s.db")
+    make_bets(src, 2_000)
+    if mode is Mode.UPSERT:
+        make_bets(mariadb_db, 0)
+        write_bets(mariadb_db, range(1, 2_001), version=1)  # every key there: the upsert path
+
+    def loads() -> int:
+        return int(mdb(mariadb_db, "SHOW GLOBAL STATUS LIKE 'Com_load'")[0][1])
+
+    before = loads()
+    spec = SyncSpec(source=src, destination=mariadb_db, tables=(TableSpec(name="bets"),), mode=mode,
+                    chunk_rows=1_000, batch_rows=300, workers=1)  # fmt: skip
+    result = sync(spec)
+    assert result.processed_rows == 2_000 and result.batch_count == 2
+    # two batches of 1,000 rows, each in 300 + 300 + 300 + 100 (an upsert may first try a plain
+    # load of its batch, refused at once: those tries are counted too)
+    made = loads() - before
+    assert made == 8 if mode is Mode.APPEND else 8 <= made <= 16, made
+    assert table_rows(mariadb_db, "bets") == expected_rows(range(1, 2_001))

@@ -174,21 +174,21 @@ def _flaky(monkeypatch: pytest.MonkeyPatch, dest_url: str, *, fail_on: int, erro
     if dest_url.startswith("memory://"):
         original: Any = MemoryConnector.write
 
-        def write(self: MemoryConnector, table: str, batch: pa.RecordBatch, *, upsert_key: Any = ()) -> None:
+        def write(self: MemoryConnector, table: str, batch: pa.RecordBatch, **options: Any) -> None:
             calls.append(batch.num_rows)
             if len(calls) == fail_on:
                 raise error
-            original(self, table, batch, upsert_key=upsert_key)
+            original(self, table, batch, **options)
 
         monkeypatch.setattr(MemoryConnector, "write", write)
     else:
         original = SqliteConnector.write_batch
 
-        def write_batch(self: SqliteConnector, table: str, batch: pa.RecordBatch, upsert_key: Any) -> None:
+        def write_batch(self: SqliteConnector, table: str, batch: pa.RecordBatch, *args: Any) -> None:
             calls.append(batch.num_rows)
             if len(calls) == fail_on:
                 raise error
-            original(self, table, batch, upsert_key)
+            original(self, table, batch, *args)
 
         monkeypatch.setattr(SqliteConnector, "write_batch", write_batch)
     return calls

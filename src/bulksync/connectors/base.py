@@ -77,8 +77,19 @@ class Reject:
 class Transaction(Protocol):
     """One destination transaction: batches, savepoints, checkpoint and rejects commit together."""
 
-    def write(self, table: str, batch: pa.RecordBatch, *, upsert_key: Sequence[str] = ()) -> None:
-        """Insert ``batch`` into ``table``; with ``upsert_key``, update rows whose key exists."""
+    def write(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        *,
+        upsert_key: Sequence[str] = (),
+        statement_rows: int | None = None,
+    ) -> None:
+        """Insert ``batch`` into ``table``; with ``upsert_key``, update rows whose key exists.
+
+        ``statement_rows``: send the rows in statements of at most this many (an upsert stages
+        them that way, then merges the whole batch at once).
+        """
 
     def savepoint(self, name: str) -> None: ...
 

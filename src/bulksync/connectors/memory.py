@@ -164,7 +164,14 @@ class MemoryConnector:
                 self._store.rejects = self._tx.rejects
             self._tx = None
 
-    def write(self, table: str, batch: pa.RecordBatch, *, upsert_key: Sequence[str] = ()) -> None:
+    def write(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        *,
+        upsert_key: Sequence[str] = (),
+        statement_rows: int | None = None,  # one store: nothing to split
+    ) -> None:
         assert self._tx is not None, "write outside a transaction"
         schema, data = self._tx.tables[table]
         incoming = pa.Table.from_batches([conform(batch, schema.arrow_schema())])

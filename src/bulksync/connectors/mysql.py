@@ -53,6 +53,7 @@ from bulksync.connectors.sql import (
     column_list,
     quote,
     reflect_with,
+    statements,
 )
 from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
@@ -324,18 +325,26 @@ class MysqlConnector(SqlConnector):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
+    def write_batch(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        statement_rows: int | None = None,
+    ) -> None:
         schema = self.describe(table)
         data = conform(batch, schema.arrow_schema())
         if data.num_rows == 0:
             return
         if not upsert_key:
-            self._load(quote(table), data, schema.columns, table)
+            for part in statements(data, statement_rows):
+                self._load(quote(table), part, schema.columns, table)
             return
         _require_unique(schema, upsert_key)
         self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
-        self._load(_STAGE, data, schema.columns, table)
+        for part in statements(data, statement_rows):
+            self._load(_STAGE, part, schema.columns, table)
         cols = column_list(schema.names)
         rest = [n for n in schema.names if n not in upsert_key] or list(upsert_key[:1])
         sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)

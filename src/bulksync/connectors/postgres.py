@@ -36,6 +36,7 @@ from bulksync.connectors.sql import (
     column_list,
     quote,
     reflect_with,
+    statements,
 )
 from bulksync.errors import (
     BadRowsError,
@@ -202,24 +203,31 @@ class PostgresConnector(SqlConnector):
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context="read") from exc
 
-    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
+    def write_batch(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        statement_rows: int | None = None,
+    ) -> None:
         schema = self.describe(table)
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
         wanted = schema.arrow_schema()
         data = conform(batch, pa.schema([f.with_nullable(True) for f in wanted]))
-        encoder = pgpq.ArrowToPostgresBinaryEncoder(data.schema)
-        # three writes, not one concatenation: one copy of the batch less in memory
-        payload = (encoder.write_header(), encoder.write_batch(data), encoder.finish())
         target = quote(table)
         try:
             if upsert_key:
                 target = self._stage(table)
             cols = ", ".join(quote(n) for n in schema.names)
-            with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
-                for part in payload:
-                    copy.write(part)
-            if upsert_key:
+            for part in statements(data, statement_rows):
+                encoder = pgpq.ArrowToPostgresBinaryEncoder(part.schema)
+                with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
+                    # three writes, not one concatenation: one copy of the rows less in memory
+                    copy.write(encoder.write_header())
+                    copy.write(encoder.write_batch(part))
+                    copy.write(encoder.finish())
+            if upsert_key:  # the staged batch, merged in one statement
                 self._merge_stage(table, target, schema.names, upsert_key)
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc

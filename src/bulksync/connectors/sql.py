@@ -91,6 +91,13 @@ def coerce(column: Column, value: Any) -> Any:
     return value
 
 
+def statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
+    """``batch`` in slices of at most ``rows`` rows (zero-copy), or whole."""
+    if rows is None or batch.num_rows <= rows:
+        return [batch]
+    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
+
+
 def chunk_bounds(
     conn: SqlConnector,
     query: ChunkQuery,
@@ -388,8 +395,15 @@ class SqlConnector(abc.ABC):
     # -- transactions and writes ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
-        """Insert (or upsert) one batch inside the open transaction."""
+    def write_batch(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        statement_rows: int | None = None,
+    ) -> None:
+        """Insert (or upsert) one batch inside the open transaction, ``statement_rows`` at most
+        per statement (an upsert stages them so, then merges once)."""
 
     @abc.abstractmethod
     def translate(self, exc: Exception, *, context: str) -> SyncError:
@@ -454,8 +468,15 @@ class SqlTransaction:
     def __init__(self, connector: SqlConnector) -> None:
         self._c = connector
 
-    def write(self, table: str, batch: pa.RecordBatch, *, upsert_key: Sequence[str] = ()) -> None:
-        self._c.write_batch(table, batch, upsert_key)
+    def write(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        *,
+        upsert_key: Sequence[str] = (),
+        statement_rows: int | None = None,
+    ) -> None:
+        self._c.write_batch(table, batch, upsert_key, statement_rows)
 
     def savepoint(self, name: str) -> None:
         self._c._execute(f"SAVEPOINT {name}")

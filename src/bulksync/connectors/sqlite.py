@@ -197,7 +197,13 @@ class SqliteConnector(SqlConnector):
             self._fresh_cursor()
             raise self.translate(exc, context="read") from exc
 
-    def write_batch(self, table: str, batch: pa.RecordBatch, upsert_key: Sequence[str]) -> None:
+    def write_batch(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        statement_rows: int | None = None,  # ADBC's ingest batches rows itself; one call
+    ) -> None:
         schema = self.describe(table)
         data = to_sqlite_storage(conform(batch, schema.arrow_schema()))
         try:

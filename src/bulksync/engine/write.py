@@ -125,14 +125,12 @@ def commit_batch(
 ) -> Written:
     """Write ``batch`` and ``state`` atomically; isolate bad rows if the batch is refused."""
     upsert_key = target.key if target.upsert else ()
-    parts = _statements(batch, target.statement_rows)
     try:
         with dest.transaction() as tx:
             if upsert_key and insert_first and insert_first.wanted():
-                _insert_or_upsert(tx, target, parts, insert_first)
+                _insert_or_upsert(tx, target, batch, insert_first)
             else:
-                for part in parts:
-                    tx.write(target.table, part, upsert_key=upsert_key)
+                tx.write(target.table, batch, upsert_key=upsert_key, statement_rows=target.statement_rows)
             tx.save_state(state)
         return Written(batch.num_rows, 0)
     except BadRowsError:
@@ -147,27 +145,20 @@ def commit_batch(
 
 
 def _insert_or_upsert(
-    tx: Transaction, target: WriteTarget, parts: list[pa.RecordBatch], insert_first: InsertFirst
+    tx: Transaction, target: WriteTarget, batch: pa.RecordBatch, insert_first: InsertFirst
 ) -> None:
+    rows = target.statement_rows
     tx.savepoint("bulksync_insert")
     try:
-        for part in parts:
-            tx.write(target.table, part)
+        tx.write(target.table, batch, statement_rows=rows)
     except BadRowsError:  # a key exists already (or a bad row: the upsert meets it too)
         tx.rollback_to("bulksync_insert")
         tx.release("bulksync_insert")
         insert_first.was_refused()
-        for part in parts:
-            tx.write(target.table, part, upsert_key=target.key)
+        tx.write(target.table, batch, upsert_key=target.key, statement_rows=rows)
     else:
         tx.release("bulksync_insert")
         insert_first.was_accepted()
-
-
-def _statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
-    if rows is None or batch.num_rows <= rows:
-        return [batch]
-    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
 
 
 def _isolate(
