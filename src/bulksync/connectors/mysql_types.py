@@ -106,11 +106,18 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
 # -- reads --------------------------------------------------------------------------------------
 
 
+def native_decimal(t: pa.DataType) -> bool:
+    """A DECIMAL connectorx reads exactly: it decodes through a 28-digit decimal into
+    decimal128(38, 10), so up to 28 digits with at most 10 after the point come through intact
+    (and cheaper than as text); anything wider is selected as text."""
+    return bool(pa.types.is_decimal(t) and t.precision <= 28 and t.scale <= 10)
+
+
 def select_expression(col: Column, ident: str) -> str:
     """What to SELECT for ``col`` so connectorx decodes it exactly."""
     t = col.type
     zero = f"MONTH({ident}) = 0 OR DAYOFMONTH({ident}) = 0"
-    if pa.types.is_decimal(t):
+    if pa.types.is_decimal(t) and not native_decimal(t):
         return f"CAST({ident} AS CHAR)"  # connectorx decodes DECIMAL through a 28-digit type
     if pa.types.is_timestamp(t) and t.tz is not None:
         return f"IF({zero}, NULL, CAST(UNIX_TIMESTAMP({ident}) * 1000000 AS SIGNED))"
@@ -124,6 +131,8 @@ def select_expression(col: Column, ident: str) -> str:
 def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa.ChunkedArray:
     """Turn what ``select_expression`` selected back into ``col``'s Arrow type."""
     t = col.type
+    if native_decimal(t) and pa.types.is_decimal(arr.type) and arr.type != t:
+        return arr.cast(t)  # scale 10 → the column's: exact (safe cast refuses any loss)
     if pa.types.is_timestamp(t) and t.tz is not None and pa.types.is_integer(arr.type):
         return arr.cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")).cast(t)
     if pa.types.is_time(t) and pa.types.is_integer(arr.type):
