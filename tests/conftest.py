@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,12 @@ def _require(service: str, exc: Exception) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message} (CI=true: a needed service must be up)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def require_service() -> Callable[[str, Exception], None]:
+    """``_require`` for the folders below (their conftest.py cannot import this one)."""
+    return _require
 
 
 @pytest.fixture(scope="session")

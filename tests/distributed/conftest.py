@@ -3,10 +3,9 @@ test (flushed/deleted afterwards), plus a two-table SQLite source and its row di
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,16 +16,11 @@ RABBIT = "amqp://guest:guest@127.0.0.1:5672"
 REDIS_DBS = range(8, 16)  # 0-7 are left to everything else on this server
 
 
-def _require(service: str, exc: Exception) -> None:
-    """Skip with a loud reason on a laptop; fail with CI=true (as tests/conftest.py does)."""
-    message = f"{service} is not reachable: {exc}"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{message} (CI=true: a needed service must be up)")
-    pytest.skip(message)
+Require = Callable[[str, Exception], None]
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(require_service: Require) -> Iterator[str]:
     """``redis://127.0.0.1:6379/N`` for a database index no other test holds, flushed around."""
     import redis
 
@@ -34,7 +28,7 @@ def redis_url() -> Iterator[str]:
     try:
         admin.ping()
     except redis.RedisError as exc:
-        _require("Redis", exc)
+        require_service("Redis", exc)
     token = uuid.uuid4().hex
     for n in REDIS_DBS:
         if admin.set(f"bulksync-test-db:{n}", token, nx=True, ex=1800):
@@ -57,20 +51,20 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 @pytest.fixture
-def amqp_url() -> Iterator[str]:
+def amqp_url(require_service: Require) -> Iterator[str]:
     """``amqp://guest:guest@127.0.0.1:5672/<vhost>`` for a virtual host made for this test."""
     import pika
 
     try:
         pika.BlockingConnection(pika.URLParameters(RABBIT + "/%2F?connection_attempts=1")).close()
     except Exception as exc:
-        _require("RabbitMQ", exc)
+        require_service("RabbitMQ", exc)
     vhost = f"bs_test_{uuid.uuid4().hex[:10]}"
     try:
         _rabbitmqctl("add_vhost", vhost)
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     except (OSError, subprocess.SubprocessError) as exc:
-        _require("RabbitMQ (rabbitmqctl, to make a test virtual host)", exc)
+        require_service("RabbitMQ (rabbitmqctl, to make a test virtual host)", exc)
     try:
         yield f"{RABBIT}/{vhost}"
     finally:

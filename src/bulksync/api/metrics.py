@@ -15,7 +15,6 @@ pass to ``sync``) and, at scrape time, by the job store:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -54,7 +53,7 @@ class Metrics:
         )  # fmt: skip
         self.registry.register(StoreCollector(store))
         self._lock = threading.Lock()
-        self._seen: dict[str, tuple[int, float]] = {}  # table -> (rows_done, when) at its last event
+        self._seen: dict[str, int] = {}  # table -> rows_done at its last event
 
     def __call__(self, event: ProgressEvent) -> None:
         """A progress listener: count the rows each event adds since the table's previous one.
@@ -63,16 +62,15 @@ class Metrics:
         sets the baseline instead of counting. (Two jobs writing the same table at the same time
         would share one baseline; the job store's counts are exact either way.)
         """
-        at = time.monotonic()
         with self._lock:
             before = self._seen.get(event.table)
             if event.phase == "planned" or before is None:
-                self._seen[event.table] = (event.rows_done, at)
+                self._seen[event.table] = event.rows_done
                 return
-            added = event.rows_done - before[0]
+            added = event.rows_done - before
             if added <= 0:  # an event that overtook a later one on another thread: nothing new
                 return
-            self._seen[event.table] = (event.rows_done, at)
+            self._seen[event.table] = event.rows_done
         self.rows.labels(event.table).inc(added)
         if event.batch_rows:  # the engine's own figures for the batch this event reports
             self.batch_rows.labels(event.table).observe(event.batch_rows)

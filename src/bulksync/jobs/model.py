@@ -10,6 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bulksync.errors import redact
+
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -68,6 +70,23 @@ class Progress:
     @property
     def percentage(self) -> float:
         return round(min(100.0, 100.0 * self.processed / self.estimated), 2) if self.estimated else 0.0
+
+    @classmethod
+    def of_tables(cls, tables: dict[str, dict[str, Any]], *, rate: float | None = None) -> Progress:
+        """The job's totals from its per-table entries (``rows_done``, ``rows_total``,
+        ``rows_per_s``, ``rss_mb``); ``rate`` overrides the sum of the tables' rates."""
+        done = sum(int(v["rows_done"]) for v in tables.values())
+        total = sum(int(v["rows_total"]) for v in tables.values())
+        if rate is None:
+            rate = sum(float(v["rows_per_s"]) for v in tables.values())
+        return cls(
+            processed=done,
+            estimated=max(total, done),
+            rows_per_s=rate,
+            eta_s=(max(0, total - done) / rate) if rate > 0 else None,
+            rss_mb=max((float(v.get("rss_mb", 0.0)) for v in tables.values()), default=0.0),
+            tables=tables,
+        )
 
 
 @dataclass(frozen=True)
@@ -170,3 +189,9 @@ def job_from_row(row: sa.RowMapping) -> Job:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+def one_line(error: object) -> str:
+    """An error as one redacted line (a driver's original message where it wraps one)."""
+    text = str(getattr(error, "orig", None) or error)
+    return redact(" ".join(text.split()))[:2000]

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bulksync.engine.progress import Listener, ProgressEvent
@@ -66,17 +67,8 @@ class JobProgress:
                 return None
             self._changed = False
             tables = {t: dict(v) for t, v in self._tables.items()}
-        done = sum(int(v["rows_done"]) for v in tables.values())
-        total = sum(int(v["rows_total"]) for v in tables.values())
         rate = sum(float(v["rows_per_s"]) for v in tables.values() if v["phase"] == "copying")
-        return Progress(
-            processed=done,
-            estimated=max(total, done),
-            rows_per_s=rate,
-            eta_s=(max(0, total - done) / rate) if rate > 0 else None,
-            rss_mb=max((float(v.get("rss_mb", 0.0)) for v in tables.values()), default=0.0),
-            tables=tables,
-        )
+        return Progress.of_tables(tables, rate=rate)
 
     def final(self, result: SyncResult) -> Progress:
         """Exact counts from the result: rows committed by earlier attempts plus this one's."""
@@ -89,10 +81,8 @@ class JobProgress:
             phase = "done" if t.status == "succeeded" else t.status
             entry.update(rows_done=done, rows_total=max(t.estimated_rows, done), phase=phase, eta_s=None)
             tables[t.target] = entry
-        done = sum(int(v["rows_done"]) for v in tables.values())
-        total = sum(int(v["rows_total"]) for v in tables.values())
-        rate = result.rows_per_s
-        return Progress(done, max(total, done), rate, None, result.memory_peak_mb or snap.rss_mb, tables)
+        totals = Progress.of_tables(tables, rate=result.rows_per_s)
+        return replace(totals, eta_s=None, rss_mb=result.memory_peak_mb or snap.rss_mb)
 
 
 class Heartbeat(threading.Thread):

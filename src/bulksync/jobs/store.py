@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from bulksync.errors import PermanentError, UsageError, redact
 from bulksync.jobs.model import FINAL, STATUSES, Job, Progress, c, jobs, metadata, new_job_id, now
 from bulksync.jobs.model import job_from_row as _job
+from bulksync.jobs.model import one_line as _one_line
 from bulksync.jobs.model import progress_values as _progress_values
 from bulksync.jobs.tasks import tasks
 
@@ -352,8 +353,3 @@ class JobStore:
         if job.status == "running":
             raise UsageError(f"job {job_id} is running (runner {job.lease_owner}): nothing to resume")
         return job
-
-
-def _one_line(error: object) -> str:
-    text = str(getattr(error, "orig", None) or error)
-    return redact(" ".join(text.split()))[:2000]

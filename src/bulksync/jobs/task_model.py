@@ -127,17 +127,7 @@ def job_progress(rows: Sequence[sa.RowMapping]) -> Progress:
             "rejected": sum(int(r["rows_rejected"]) for r in parts),
             "message": next((str(r["error"]) for r in mine if r["error"]), ""),
         }
-    done = sum(int(v["rows_done"]) for v in tables.values())
-    total = sum(int(v["rows_total"]) for v in tables.values())
-    rate = sum(float(v["rows_per_s"]) for v in tables.values())
-    return Progress(
-        processed=done,
-        estimated=max(total, done),
-        rows_per_s=rate,
-        eta_s=(max(0, total - done) / rate) if rate > 0 else None,
-        rss_mb=max((float(v["rss_mb"]) for v in tables.values()), default=0.0),
-        tables=tables,
-    )
+    return Progress.of_tables(tables)
 
 
 def _table_phase(parts: Sequence[sa.RowMapping], finish: sa.RowMapping | None) -> str:

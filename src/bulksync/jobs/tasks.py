@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bulksync.errors import redact
 from bulksync.jobs.model import Progress, jobs, now, progress_values
+from bulksync.jobs.model import one_line as _one_line
 from bulksync.jobs.task_model import (
     NewTask,
     Task,
@@ -251,16 +251,7 @@ class TaskStore:
                 conn.execute(
                     jobs.update()
                     .where(j.id == job_id, j.status == "running")
-                    .values(
-                        status="failed",
-                        error=_one_line(error),
-                        finished_at=at,
-                        updated_at=at,
-                        lease_owner=None,
-                        lease_expires=None,
-                        rows_per_s=0.0,
-                        eta_s=None,
-                    )
+                    .values(error=_one_line(error), **_ended("failed", at))
                 ).rowcount
                 == 1
             )
@@ -276,9 +267,7 @@ class TaskStore:
                     j.status == "running",
                     ~sa.exists().where(t.job_id == job_id, t.status != "done"),
                 )
-                .values(
-                    status="succeeded", finished_at=at, updated_at=at, lease_owner=None, lease_expires=None
-                )
+                .values(**_ended("succeeded", at))
             ).rowcount
             if won:
                 progress = self._write_progress(conn, job_id, renew=False)
@@ -302,15 +291,7 @@ class TaskStore:
                         j.cancel_requested == sa.true(),
                         ~sa.exists().where(t.job_id == job_id, t.status == "running", t.lease_expires >= at),
                     )
-                    .values(
-                        status="cancelled",
-                        finished_at=at,
-                        updated_at=at,
-                        lease_owner=None,
-                        lease_expires=None,
-                        rows_per_s=0.0,
-                        eta_s=None,
-                    )
+                    .values(**_ended("cancelled", at))
                 ).rowcount
                 == 1
             )
@@ -495,6 +476,19 @@ def _result(conn: Connection, job_id: str, progress: Progress) -> dict[str, Any]
     }
 
 
+def _ended(status: str, at: dt.datetime) -> dict[str, Any]:
+    """A job row's values when it reaches a final status: no lease, no rate, no ETA."""
+    return {
+        "status": status,
+        "finished_at": at,
+        "updated_at": at,
+        "lease_owner": None,
+        "lease_expires": None,
+        "rows_per_s": 0.0,
+        "eta_s": None,
+    }
+
+
 def _held(task: Task, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
     return (t.job_id == task.job_id, t.task_no == task.task_no, t.lease_owner == owner, t.status == "running")
 
@@ -508,7 +502,3 @@ def _task_values(p: TaskProgress) -> dict[str, Any]:
         "rows_per_s": p.rows_per_s,
         "rss_mb": p.rss_mb,
     }
-
-
-def _one_line(error: object) -> str:
-    return redact(" ".join(str(error).split()))[:2000]
