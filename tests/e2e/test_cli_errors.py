@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -191,3 +192,29 @@ def test_a_memory_limit_below_what_bulksync_starts_with_is_refused_before_any_ro
     proc = bulksync("copy", source, str(dest), "--table", "bets", "--max-memory-mb", "64")
     assert_error_line(proc, 2, "--max-memory-mb 64 leaves no room", "give it at least")
     assert not dest.exists()
+
+
+def _sqlite_state(path: str) -> tuple[list[str], str, bytes]:
+    """The file's tables, journal mode and bytes: what a refused command must leave as it was."""
+    with sqlite3.connect(path) as conn:
+        tables = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    return tables, mode, Path(path).read_bytes()
+
+
+def test_a_sqlite_table_copied_onto_itself_is_refused_and_the_file_untouched(source: str) -> None:
+    """The same file under another spelling of its path is still the same table."""
+    before = _sqlite_state(source)
+    other_spelling = str(Path(source).parent / ".." / Path(source).parent.name / Path(source).name)
+    proc = bulksync("copy", source, other_spelling, "--table", "bets")
+    assert_error_line(proc, 2, "same table 'bets'", "--dest-table")
+    assert _sqlite_state(source) == before
+
+
+def test_a_pg_table_copied_onto_itself_is_refused(pg_dest: str) -> None:
+    """Two spellings of one database's URL are one database."""
+    other_spelling = pg_dest + "?application_name=other_spelling"
+    proc = bulksync("copy", pg_dest, other_spelling, "--table", "x")
+    assert_error_line(proc, 2, "same table 'x'", "--dest-table")
+    assert_untouched(pg_dest)

@@ -150,6 +150,31 @@ def test_commit_makes_rows_visible_to_other_connections(url: str, conn: Connecto
         other.close()
 
 
+def test_same_database_tells_a_second_connection_from_another_database(
+    request: pytest.FixtureRequest, url: str, conn: Connector, tmp_path: Path
+) -> None:
+    """What refuses a table copied onto itself, and lets PostgreSQL copy inside one database."""
+    with ExitStack() as stack:
+        if url.startswith("memory://"):
+            other_url = f"memory://other{uuid.uuid4().hex[:8]}"
+            stack.callback(MemoryConnector.drop_store, other_url.removeprefix("memory://"))
+        elif url.endswith(".db"):
+            other_url = str(tmp_path / "other.db")
+        elif url.startswith("mysql"):
+            other_url = str(request.getfixturevalue("mariadb_db2"))
+        else:
+            other_url = str(request.getfixturevalue("pg_db2"))
+        same, other = _open(url), _open(other_url)
+        stack.callback(same.close)
+        stack.callback(other.close)
+        assert conn.same_database(same) and same.same_database(conn)
+        assert not conn.same_database(other) and not other.same_database(conn)
+        if not url.endswith(".db"):  # another kind of database is never the same one
+            sqlite = _open(str(tmp_path / "a-sqlite-file.db"))
+            stack.callback(sqlite.close)
+            assert not conn.same_database(sqlite) and not sqlite.same_database(conn)
+
+
 def test_exception_in_transaction_rolls_back_rows_and_checkpoint(bets: Connector) -> None:
     bets.reset_states("s", [])
 

@@ -1,6 +1,7 @@
-"""kill -9 on the same-engine pull paths: PostgreSQL → PostgreSQL streams raw binary COPY from one
-server into the other (never decoded), each chunk committed with its checkpoint. Three kills at
-seeded moments, a re-run, and the destination must equal the source row for row.
+"""kill -9 on the same-engine pull paths. PostgreSQL → PostgreSQL streams raw binary COPY from one
+server into the other (never decoded), or, within one database, moves each chunk with one
+INSERT … SELECT; either way each chunk is committed with its checkpoint. Three kills at seeded
+moments, a re-run, and the destination must equal the source row for row.
 
 (SQLite → SQLite, the other pull path, is killed in ``test_crash.py``.)
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from test_crash import ROWS, SEED, Source, _pg_rejects, assert_exact, crash_and_finish
 
@@ -41,3 +43,36 @@ def test_kill9_three_times_then_the_pg_to_pg_copy_is_exact(
     cmd = crashkit.copy_command(str(pg_source.path), pg_db, mode, *extra)
     crash_and_finish(cmd, pg_probe, seed=SEED + seed, incremental=mode == "incremental")
     assert_exact(pg_source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))
+
+
+@pytest.fixture
+def pg_local_source(pg_db: str) -> Source:
+    """The source as ``t_src`` in the destination's own database (the copy writes ``t`` beside it)."""
+    crashkit.build_source(pg_db, ROWS, seed=SEED)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {crashkit.TABLE} RENAME TO {LOCAL_SOURCE}")
+    return Source(pg_db, crashkit.pg_digests(pg_db, LOCAL_SOURCE))  # type: ignore[arg-type]
+
+
+LOCAL_SOURCE = "t_src"
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "seed"),
+    [("append", (), 21), ("upsert", (), 22), ("incremental", ("--cursor", "updated_at"), 23)],
+    ids=["append", "upsert", "incremental"],
+)
+def test_kill9_three_times_then_the_copy_within_one_pg_database_is_exact(
+    pg_local_source: Source,
+    pg_db: str,
+    pg_probe: crashkit.PgProbe,
+    mode: str,
+    extra: tuple[str, ...],
+    seed: int,
+) -> None:
+    """Within one database every chunk is one INSERT … SELECT, committed with its checkpoint."""
+    cmd = crashkit.copy_command(str(pg_local_source.path), pg_db + "?application_name=dest", mode, *extra)
+    cmd[cmd.index("--table") + 1] = LOCAL_SOURCE
+    cmd += ["--dest-table", crashkit.TABLE]
+    crash_and_finish(cmd, pg_probe, seed=SEED + seed, incremental=mode == "incremental")
+    assert_exact(pg_local_source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))

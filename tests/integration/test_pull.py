@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from bulksync import Mode, SyncSpec, TableSpec, sync
+from bulksync.connectors.postgres import PostgresConnector
 from helpers import expected_rows, make_bets, table_rows
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,37 @@ def test_pg_to_pg_streams_an_exact_copy(pg_db: str, pg_db2: str, mode: Mode) -> 
     result = sync(_spec(pg_db, pg_db2, mode))
     assert (result.rows_read, result.processed_rows, result.failed_rows) == (ROWS, ROWS, 0)
     assert table_rows(pg_db2, "bets") == expected_rows(range(1, ROWS + 1))
+
+
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.UPSERT, Mode.REPLACE])
+def test_pg_to_pg_within_one_database_is_an_exact_copy(pg_db: str, mode: Mode) -> None:
+    """Source and destination in one database: the server moves each chunk (INSERT … SELECT)."""
+    make_bets(pg_db, ROWS)
+    spec = _spec(pg_db, pg_db + "?application_name=dest", mode)
+    spec = spec.model_copy(update={"tables": (TableSpec(name="bets", dest_name="bets_copy"),)})
+    if mode is Mode.UPSERT:  # half the rows there already, some of them stale
+        sync(spec.model_copy(update={"mode": Mode.APPEND}))
+        with psycopg.connect(pg_db) as conn:
+            conn.execute("DELETE FROM bets_copy WHERE id % 2 = 0")
+            conn.execute("UPDATE bets_copy SET player = 'stale' WHERE id % 3 = 0")
+    result = sync(spec)
+    assert result.rows_read == ROWS and result.failed_rows == 0
+    assert table_rows(pg_db, "bets_copy") == expected_rows(range(1, ROWS + 1))
+
+
+def test_pg_source_in_the_same_database_is_read_by_the_destination_itself(pg_db: str, pg_db2: str) -> None:
+    make_bets(pg_db, 10)
+    same = PostgresConnector(pg_db + "?application_name=dest")
+    other = PostgresConnector(pg_db2)
+    source = PostgresConnector(pg_db)
+    try:
+        same.attach_source(pg_db)
+        other.attach_source(pg_db)
+        assert same._local_name(source, "bets") == "public.bets"
+        assert other._local_name(source, "bets") is None
+    finally:
+        for conn in (same, other, source):
+            conn.close()
 
 
 def test_pg_to_pg_into_other_column_types_goes_through_arrow(pg_db: str, pg_db2: str) -> None:

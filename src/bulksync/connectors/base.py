@@ -139,6 +139,9 @@ class Destination(Protocol):
 
     def load_states(self, sync_id: str) -> list[PartitionState]: ...
 
+    def same_database(self, other: object) -> bool:
+        """True when ``other`` is a connection to this very database, not merely an equal one."""
+
     def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
         """Forget every checkpoint of ``sync_id`` and store ``states`` instead, in one txn."""
 

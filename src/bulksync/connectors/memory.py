@@ -64,6 +64,9 @@ class MemoryConnector:
         self._tx: _Store | None = None
         self._savepoints: dict[str, _Store] = {}
 
+    def same_database(self, other: object) -> bool:
+        return isinstance(other, MemoryConnector) and other._store is self._store
+
     @staticmethod
     def drop_store(name: str) -> None:
         with _LOCK:

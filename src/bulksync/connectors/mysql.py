@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -169,6 +170,29 @@ class MysqlConnector(SqlConnector):
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return pa.Table.from_pylist(self._rows(sql, params))
+
+    def same_database(self, other: object) -> bool:
+        """True when ``other`` is connected to this server and database.
+
+        ``other`` takes a named lock with a random name; only a session of the same server sees
+        it held by ``other``'s connection id.
+        """
+        if not isinstance(other, MysqlConnector):
+            return False
+        if other is self:
+            return True
+        name = f"bulksync-{secrets.token_hex(16)}"
+        try:
+            theirs = other._rows(
+                "SELECT CONNECTION_ID() AS id, DATABASE() AS db, GET_LOCK(%s, 0) AS got", [name]
+            )[0]
+            try:
+                ours = self._rows("SELECT IS_USED_LOCK(%s) AS holder, DATABASE() AS db", [name])[0]
+            finally:
+                other._rows("SELECT RELEASE_LOCK(%s) AS released", [name])
+        except SyncError:
+            return False
+        return bool(theirs["got"]) and ours["holder"] == theirs["id"] and ours["db"] == theirs["db"]
 
     # -- catalog ------------------------------------------------------------------------------
 

@@ -64,6 +64,15 @@ def open_connector(url: str, *, create: bool = False, statement_timeout_s: float
     return OPENERS[scheme_of(url)](url, create=create, statement_timeout_s=statement_timeout_s)
 
 
+def same_sqlite_file(a: str, b: str) -> bool:
+    """True when both URLs name one SQLite file (known before either is opened for writing)."""
+    if scheme_of(a) != "sqlite" or scheme_of(b) != "sqlite":
+        return False
+    from bulksync.connectors.sqlite import same_file, sqlite_path
+
+    return same_file(sqlite_path(a), sqlite_path(b))
+
+
 def safe_url(url: str) -> str:
     """``url`` without its password, for messages and job records."""
     scheme = scheme_of(url)

@@ -454,6 +454,10 @@ class SqlConnector(abc.ABC):
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
 
+    def same_database(self, other: object) -> bool:
+        """True when ``other`` is connected to this very database (dialects that can tell say so)."""
+        return other is self
+
     def after_rename(self, table: str) -> None:  # noqa: B027 - optional hook, empty by default
         """Dialect hook inside the swap transaction (PostgreSQL renames the primary key)."""
 

@@ -43,6 +43,14 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """True when both paths name one file (links and relative paths resolved)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 def sql_literal(value: Any) -> str | None:
     """``value`` as a SQLite literal, or None when only binding is exact (NaN, NUL in text)."""
     if value is None:
@@ -223,6 +231,9 @@ class SqliteConnector(SqlConnector):
 
     # -- SQLite → SQLite: the rows never leave SQLite ------------------------------------------
 
+    def same_database(self, other: object) -> bool:
+        return isinstance(other, SqliteConnector) and same_file(self.path, other.path)
+
     def can_pull_from(self, source_url: str) -> bool:
         """True when ``source_url`` is another SQLite file this database can ATTACH."""
         from bulksync.connectors.registry import scheme_of
@@ -230,7 +241,7 @@ class SqliteConnector(SqlConnector):
         if scheme_of(source_url) != "sqlite":
             return False
         other = sqlite_path(source_url)
-        return other.is_file() and other.resolve() != self.path.resolve()
+        return other.is_file() and not same_file(other, self.path)
 
     def attach_source(self, source_url: str) -> None:
         self._execute("ATTACH DATABASE ? AS bs_src", [str(sqlite_path(source_url))])

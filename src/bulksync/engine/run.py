@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from functools import partial
 
 from bulksync.connectors.base import Connector, PartitionState
-from bulksync.connectors.registry import open_connector
+from bulksync.connectors.registry import open_connector, same_sqlite_file
 from bulksync.engine.memory import HIGH_WATER, MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import CheckedTable, TablePlan, check_table, plan_table
@@ -93,14 +93,28 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
     try:
         checked = [check_table(spec, t, source) for t in spec.tables]
         _check_memory_room(spec)
+        if same_sqlite_file(spec.source, spec.destination):
+            _refuse_copy_onto_itself(spec)
         # only now: bad input must not even create a SQLite file
         dest = open_connector(spec.destination, create=True, statement_timeout_s=spec.statement_timeout_s)
         try:
+            if any(t.target == t.name for t in spec.tables) and dest.same_database(source):
+                _refuse_copy_onto_itself(spec)
             yield checked, source, dest
         finally:
             dest.close()
     finally:
         source.close()
+
+
+def _refuse_copy_onto_itself(spec: SyncSpec) -> None:
+    """Source and destination are one database: no table may be copied onto itself."""
+    for table in spec.tables:
+        if table.target == table.name:
+            raise UsageError(
+                f"source and destination are the same table {table.name!r} (one database): "
+                "give --dest-table another name"
+            )
 
 
 _moving = 0  # syncs moving rows in this process now (a server runs several)
