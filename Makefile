@@ -11,6 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,bench]'
+	# bytecode now: where PYTHONDONTWRITEBYTECODE is set, every run would compile bulksync again
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 demo: install

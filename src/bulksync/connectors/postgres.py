@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc_pg
 import pgpq
 import psycopg
 import psycopg.rows
@@ -154,6 +153,8 @@ class PostgresConnector(SqlConnector):
     def _reader(self) -> Any:
         """The ADBC cursor for reads (binary COPY TO → Arrow in C), opened on first use."""
         if self._adbc_cur is None:
+            import adbc_driver_postgresql.dbapi as adbc_pg  # only a source needs it
+
             try:
                 self._adbc = adbc_pg.connect(self._url, autocommit=True)
             except adbc_driver_manager.Error as exc:
@@ -270,7 +271,7 @@ class PostgresConnector(SqlConnector):
         local = self._local_name(src, query.table.name)
         if local is not None:
             return self._insert_select(local, query, target, upsert_key)
-        fetch = src._pg_rows
+        fetch = src._rows
         count, last = chunk_bounds(src, query, quote(query.table.name), fetch)
         if last is None:
             return 0, None
@@ -304,14 +305,14 @@ class PostgresConnector(SqlConnector):
         if table not in self._local_names:
             found = None
             if self.same_database(src):
-                rows = src._pg_rows(
+                rows = src._rows(
                     "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
                     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE c.oid = %s::regclass",
                     [quote(table)],
                 )
                 name = str(rows[0]["name"])
-                readable = self._pg_rows("SELECT has_table_privilege(%s, 'SELECT') AS ok", [name])
+                readable = self._rows("SELECT has_table_privilege(%s, 'SELECT') AS ok", [name])
                 found = name if readable[0]["ok"] else None
             self._local_names[table] = found
         return self._local_names[table]
@@ -320,7 +321,7 @@ class PostgresConnector(SqlConnector):
         self, source_table: str, query: ChunkQuery, target: str, upsert_key: Sequence[str]
     ) -> tuple[int, Key | None]:
         """Move one keyset chunk inside this database (in the open transaction)."""
-        count, last = chunk_bounds(self, query, source_table, self._pg_rows)
+        count, last = chunk_bounds(self, query, source_table, self._rows)
         if last is None:
             return 0, None
         names = column_list(query.table.names)
@@ -364,15 +365,16 @@ class PostgresConnector(SqlConnector):
             return False  # a server without advisory locks (a pooler, a replica): assume apart
         return bool(row and row[0])
 
-    def _pg_rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        # psycopg, not ADBC: a destination then never opens its second (read) connection
         try:
             cur = self._pg.cursor(row_factory=psycopg.rows.dict_row)
-            return cur.execute(sql, params).fetchall()
+            return cur.execute(sql, list(params)).fetchall()
         except psycopg.Error as exc:
             raise self.translate(exc, context="read") from exc
 
     def _column_types(self, table: str) -> list[tuple[str, str]]:
-        rows = self._pg_rows(
+        rows = self._rows(
             "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
             [quote(table)],

@@ -248,9 +248,12 @@ class SqlConnector(abc.ABC):
     def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
         where, params = self.where_sql(table, filters)
         sql = f"SELECT COUNT(*), MIN({quote(key)}), MAX({quote(key)}) FROM {quote(table.name)}{where}"
-        row = self._query(sql, params).to_pylist()[0]
-        values = list(row.values())
+        values = list(self._rows(sql, params)[0].values())
         return TableStats(rows=int(values[0] or 0), min_key=values[1], max_key=values[2])
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """A small query's rows as dicts (counts, checkpoints): dialects may skip Arrow for it."""
+        return list(self._query(sql, params).to_pylist())
 
     def where_sql(
         self, table: TableSchema, filters: Sequence[Filter], start: int = 1
@@ -333,11 +336,11 @@ class SqlConnector(abc.ABC):
 
     def load_states(self, sync_id: str) -> list[PartitionState]:
         self.ensure_internal_tables()
-        rows = self._query(
+        rows = self._rows(
             "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done, created_table "
             f"FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
             [sync_id],
-        ).to_pylist()
+        )
         return [
             PartitionState(
                 r["sync_id"],
