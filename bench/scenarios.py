@@ -7,13 +7,21 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 from bench import mariadb
 from bench.bets import TABLE, sqlite_ddl
 from bench.ceiling import CeilingFiles
 from bench.context import Bench, bulksync_command
 from bench.dataset import count_sqlite_rows, generate_source, generated_path
-from bench.postgres import copy_from_file, count_rows, drop_state, psql_command, reset_table
+from bench.postgres import (
+    copy_from_file,
+    count_rows,
+    drop_state,
+    ensure_database,
+    psql_command,
+    reset_table,
+)
 from bench.runner import Destination, Tool
 
 COPY_TABLE = "bets_copy"
@@ -82,13 +90,30 @@ def sqlite_to_pg(bench: Bench) -> list[Tool]:
     ]
 
 
+def other_database(dsn: str) -> str:
+    """``dsn`` with ``_dest`` appended to its database name (a second database, same server)."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_dest"))
+
+
+def pg_pipe(source: str, dest: str, dest_table: str) -> list[str]:
+    """``psql COPY … TO STDOUT | psql COPY … FROM STDIN``, binary, as one shell pipeline."""
+    copy_out = psql_command(source, f"COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")
+    copy_in = psql_command(dest, f"COPY {dest_table} FROM STDIN (FORMAT binary)")
+    return ["bash", "-c", f"set -o pipefail; {shlex.join(copy_out)} | {shlex.join(copy_in)}"]
+
+
 def pg_to_pg(bench: Bench) -> list[Tool]:
     pg, dest, rows = bench.pg, pg_table(bench, COPY_TABLE), bench.rows
     source_full = CeilingFiles(bench).fill
-    copy_out = psql_command(pg, f"COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")
-    copy_in = psql_command(pg, f"COPY {COPY_TABLE} FROM STDIN (FORMAT binary)")
-    pipeline = f"set -o pipefail; {shlex.join(copy_out)} | {shlex.join(copy_in)}"
     bulksync = bench.bulksync("copy", pg, pg, "--table", TABLE, "--dest-table", COPY_TABLE, "--json")
+    other = other_database(pg)
+
+    def both_ready() -> None:
+        source_full(TABLE)
+        ensure_database(other)
+
+    into_other = Destination(reset=lambda: reset_table(other, TABLE), count=lambda: count_rows(other, TABLE))
     return [
         Tool(
             "copy_psycopg",
@@ -97,8 +122,17 @@ def pg_to_pg(bench: Bench) -> list[Tool]:
             rows,
             setup=source_full,
         ),
-        Tool("copy_psql_pipe", [["bash", "-c", pipeline]], dest, rows, setup=source_full),
+        Tool("copy_psql_pipe", [pg_pipe(pg, pg, COPY_TABLE)], dest, rows, setup=source_full),
         Tool("bulksync", [bulksync], dest, rows, setup=source_full),
+        # into another database of the same server: no INSERT … SELECT, rows cross the wire
+        Tool("copy_psql_pipe_2db", [pg_pipe(pg, other, TABLE)], into_other, rows, setup=both_ready),
+        Tool(
+            "bulksync_2db",
+            [bench.bulksync("copy", pg, other, "--table", TABLE, "--json")],
+            into_other,
+            rows,
+            setup=both_ready,
+        ),
     ]
 
 

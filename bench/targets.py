@@ -105,6 +105,7 @@ TARGETS: list[Target] = [
     at_least("sqlite-pg", "bulksync", ["seeds"], 10),
     rss_below("sqlite-pg", "bulksync", 150),
     at_least("pg-pg", "bulksync", ["copy_psycopg", "copy_psql_pipe"], 1.0),
+    at_least("pg-pg", "bulksync_2db", ["copy_psql_pipe_2db"], 1.0),
     at_least("sqlite-sqlite", "bulksync", ["executemany_25k"], 1.5),
     at_least("upsert", "bulksync_upsert", ["bulksync"], 0.5),
     rss_flat("memory", "bulksync", "bulksync_big", 0.20),
