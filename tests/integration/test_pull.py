@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from bulksync import Mode, SyncSpec, TableSpec, sync
+from bulksync.connectors.pg_stream import CopyStream
 from bulksync.connectors.postgres import PostgresConnector
 from helpers import expected_rows, make_bets, table_rows
 
@@ -62,6 +63,39 @@ def test_pg_source_in_the_same_database_is_read_by_the_destination_itself(pg_db:
     finally:
         for conn in (same, other, source):
             conn.close()
+
+
+@pytest.mark.parametrize(
+    ("key_type", "rows", "chunk"),
+    [("smallint", 50, 7), ("integer", 49, 7), ("bigint", 0, 7), ("bigint", 3, 100)],
+    ids=["int2-partial-last-chunk", "int4-whole-chunks", "empty", "one-short-chunk"],
+)
+def test_pg_to_pg_between_databases_cuts_one_stream_into_chunks(
+    pg_db: str, pg_db2: str, key_type: str, rows: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One COPY per partition, cut every ``chunk`` rows: a commit and a checkpoint per chunk."""
+    opened = []
+    real_open = CopyStream.open.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        CopyStream, "open", classmethod(lambda cls, *a: opened.append(a[1]) or real_open(cls, *a))
+    )
+    with psycopg.connect(pg_db) as conn:
+        conn.execute(f"CREATE TABLE t (id {key_type} PRIMARY KEY, note text, n numeric(6,2))")
+        conn.execute(
+            "INSERT INTO t SELECT i * 3 - 40, CASE WHEN i %% 5 = 0 THEN NULL ELSE 'row ' || i END, i / 7.0 "
+            "FROM generate_series(1, %s) AS i",
+            [rows],
+        )
+    spec = SyncSpec(source=pg_db, destination=pg_db2, tables=(TableSpec(name="t"),), chunk_rows=chunk)
+    result = sync(spec)
+    assert (result.rows_read, result.processed_rows) == (rows, rows)
+    assert result.tables[0].batches == -(-rows // chunk)
+    assert len(opened) == 1, opened  # one COPY TO for the whole range
+    query = "SELECT id, note, n FROM t ORDER BY id"
+    with psycopg.connect(pg_db) as a, psycopg.connect(pg_db2) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        states = b.execute("SELECT last_key, rows_done, done FROM _bulksync_state").fetchall()
+    assert states == [(f"[{rows * 3 - 40}]" if rows else None, rows, 1)], states
 
 
 def test_pg_to_pg_into_other_column_types_goes_through_arrow(pg_db: str, pg_db2: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import select
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -25,12 +24,12 @@ import psycopg
 import psycopg.rows
 import pyarrow as pa
 import sqlalchemy as sa
-from psycopg.pq.abc import PGconn
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform
+from bulksync.connectors.pg_stream import CopyStream, relay
 from bulksync.connectors.sql import (
     Reflected,
     SqlConnector,
@@ -55,37 +54,6 @@ from bulksync.schema import TableSchema
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
-
-
-_RELAY_BYTES = 1 << 20
-_BINARY_TRAILER = b"\xff\xff"
-
-
-def _relay(pgconn: PGconn, into_copy: psycopg.Copy) -> None:
-    """Move one binary ``COPY TO`` stream into ``into_copy`` until its trailer, in 1 MB writes.
-
-    PostgreSQL sends every row as its own CopyData message, and psycopg's ``Copy.read`` costs
-    several µs of Python per message; polling libpq directly is ~0.7 µs. The trailer (int16 -1,
-    its own message) is forwarded and the loop stops there, so psycopg still reads the end of
-    the COPY and its result, and the connection's state stays its own.
-    """
-    buf = bytearray()
-    get = pgconn.get_copy_data
-    while True:
-        nbytes, data = get(1)
-        if nbytes > 0:
-            buf += data
-            if nbytes == 2 and data == _BINARY_TRAILER:
-                break
-            if len(buf) >= _RELAY_BYTES:
-                into_copy.write(buf)
-                buf = bytearray()
-        elif nbytes == 0:  # nothing buffered: wait for the socket without holding the GIL
-            select.select([pgconn.socket], [], [])
-            pgconn.consume_input()
-        else:  # the COPY ended without a trailer: only an error does that
-            raise psycopg.OperationalError("the source ended its COPY without the binary trailer")
-    into_copy.write(buf)
 
 
 def safe_pg_url(url: str) -> str:
@@ -248,6 +216,7 @@ class PostgresConnector(SqlConnector):
         self._pull_src: PostgresConnector | None = None
         self._same_types: dict[tuple[str, str], bool] = {}
         self._local_names: dict[str, str | None] = {}
+        self._stream: CopyStream | None = None
 
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
@@ -271,8 +240,9 @@ class PostgresConnector(SqlConnector):
         local = self._local_name(src, query.table.name)
         if local is not None:
             return self._insert_select(local, query, target, upsert_key)
-        fetch = src._rows
-        count, last = chunk_bounds(src, query, quote(query.table.name), fetch)
+        if len(query.order) == 1 and pa.types.is_integer(query.table.column(query.order[0]).type):
+            return self._stream_chunk(query, target, upsert_key)
+        count, last = chunk_bounds(src, query, quote(query.table.name), src._rows)
         if last is None:
             return 0, None
         names = column_list(query.table.names)
@@ -284,16 +254,56 @@ class PostgresConnector(SqlConnector):
                 src._pg.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT binary)", params) as out,
                 self._pg.cursor().copy(f"COPY {into} ({names}) FROM STDIN (FORMAT binary)") as into_copy,
             ):
-                _relay(src._pg.pgconn, into_copy)
+                relay(src._pg.pgconn, into_copy)
                 while out.read():  # the end of the COPY and its result, through psycopg
                     pass
             if upsert_key:
                 self._merge_stage(target, into, query.table.names, upsert_key)
         except psycopg.Error as exc:
-            src.close()
-            self._pull_src = None  # a COPY cut off midway leaves that connection unusable
+            self._drop_source()
             raise self.translate(exc, context=f"copy into {target!r}") from exc
         return count, last
+
+    def _stream_chunk(
+        self, query: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[int, Key | None]:
+        """The next ``query.limit`` rows of the partition's one COPY stream (see ``pg_stream``)."""
+        key = query.order[0]
+        names = [key, *(n for n in query.table.names if n != key)]  # the key first: read from the row
+        cols = column_list(names)
+        what = (query.table.name, query.upto, query.filters)
+        after = None if query.after is None else int(query.after[0])
+        into = self._stage(target) if upsert_key else quote(target)
+        try:
+            stream = self._stream
+            if stream is None or stream.what != what or stream.position != after:
+                self._drop_source()  # a stream elsewhere in the range (a retry): start afresh
+                src = self._puller_source()
+                # one statement for the whole range: no statement timeout on the source; the
+                # destination's statements (each chunk) keep theirs
+                src._pg.execute("SET statement_timeout = 0")
+                where, params = src.range_sql(query)
+                select = f"SELECT {cols} FROM {quote(query.table.name)}{where} ORDER BY {quote(key)}"
+                copy_out = f"COPY ({select}) TO STDOUT (FORMAT binary)"
+                stream = self._stream = CopyStream.open(src._pg, copy_out, params, what, after)
+            with self._pg.cursor().copy(f"COPY {into} ({cols}) FROM STDIN (FORMAT binary)") as into_copy:
+                rows = stream.relay_chunk(into_copy, query.limit)
+            if upsert_key and rows:
+                self._merge_stage(target, into, names, upsert_key)
+            if stream.ended:
+                stream.finish()
+                self._stream = None
+        except psycopg.Error as exc:
+            self._drop_source()
+            raise self.translate(exc, context=f"copy into {target!r}") from exc
+        return rows, ((stream.position,) if rows else None)
+
+    def _drop_source(self) -> None:
+        """Close the pulling connection: a COPY cut off midway leaves it unusable."""
+        self._stream = None
+        if self._pull_src is not None:
+            self._pull_src.close()
+            self._pull_src = None
 
     def _local_name(self, src: PostgresConnector, table: str) -> str | None:
         """The source table's schema-qualified name when this connection can read it itself.
