@@ -17,7 +17,7 @@ import pymysql
 import pytest
 
 import crashkit
-from bulksync import Mode, SyncResult, SyncSpec, TableSpec, sync
+from bulksync import Filter, Mode, SyncResult, SyncSpec, TableSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import ConflictError, ConnectError, SyncError, UnknownTableError
@@ -441,3 +441,41 @@ def test_batch_rows_is_the_rows_per_load_statement(tmp_path: Path, mariadb_db: s
     made = loads() - before
     assert made == 8 if mode is Mode.APPEND else 8 <= made <= 16, made
     assert table_rows(mariadb_db, "bets") == expected_rows(range(1, 2_001))
+
+
+def test_a_big_unfiltered_table_is_planned_on_the_catalog_estimate_and_reports_exact_totals(
+    mariadb_db: str, tmp_path: Path
+) -> None:
+    """No COUNT(*) scan before the first row: InnoDB's estimate plans it, the result is exact."""
+    rows = 150_000
+    mdb(mariadb_db, "CREATE TABLE big (id BIGINT PRIMARY KEY, v INT NOT NULL)")
+    mdb(mariadb_db, f"INSERT INTO big SELECT seq, seq % 7 FROM seq_1_to_{rows}")
+    mdb(mariadb_db, "ANALYZE TABLE big")
+    estimate = mdb(
+        mariadb_db,
+        "SELECT TABLE_ROWS FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'big'",
+    )[0][0]
+    planned: list[int] = []
+
+    def listen(event: Any) -> None:
+        if event.phase == "planned":
+            planned.append(event.rows_total)
+
+    dst = f"sqlite:///{tmp_path}/big.db"
+    spec = SyncSpec(source=mariadb_db, destination=dst, tables=(TableSpec(name="big"),))
+    whole = sync(spec, listeners=[listen])
+    assert planned == [estimate]
+    assert (whole.total_rows, whole.rows_read, whole.tables[0].estimated_rows) == (rows, rows, rows)
+
+    planned.clear()  # a filter is counted exactly: its rows are no catalog figure
+    part = sync(
+        SyncSpec(
+            source=mariadb_db,
+            destination=f"sqlite:///{tmp_path}/part.db",
+            tables=(TableSpec(name="big", filters=(Filter(column="v", op="eq", value=3),)),),
+        ),
+        listeners=[listen],
+    )
+    exact = len([i for i in range(1, rows + 1) if i % 7 == 3])
+    assert planned == [exact] and part.total_rows == part.rows_read == exact

@@ -30,11 +30,16 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class TableStats:
-    """Rows matching the filters and the span of the first key column (for partitioning)."""
+    """Rows matching the filters and the span of the first key column (for partitioning).
+
+    ``exact`` is False when ``rows`` is the catalog's estimate (a big unfiltered table whose
+    count would cost a full scan before the first row moves): good for partitions and the ETA.
+    """
 
     rows: int
     min_key: Any = None
     max_key: Any = None
+    exact: bool = True
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ from bulksync.schema import Column, TableSchema
 from bulksync.spec import Filter
 
 _DIALECT: Any = mysql_dialect.dialect()
+ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate is rough
 _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES"
@@ -263,6 +264,16 @@ class MysqlConnector(SqlConnector):
     def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
         where, params = self.where_sql(table, filters)
         k = quote(key)
+        if not filters:  # InnoDB counts by scanning an index (~0.2 s per 1M rows): estimate big ones
+            span = self._rows(f"SELECT MIN({k}) AS lo, MAX({k}) AS hi FROM {quote(table.name)}")[0]
+            found = self._rows(
+                "SELECT TABLE_ROWS AS n FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                [table.name],
+            )
+            estimate = int(found[0]["n"] or 0) if found else 0
+            if estimate >= ESTIMATE_ABOVE_ROWS:
+                return TableStats(rows=estimate, min_key=span["lo"], max_key=span["hi"], exact=False)
         sql = f"SELECT COUNT(*) AS n, MIN({k}) AS lo, MAX({k}) AS hi FROM {quote(table.name)}{where}"
         row = self._rows(sql, params)[0]
         return TableStats(rows=int(row["n"] or 0), min_key=row["lo"], max_key=row["hi"])

@@ -311,5 +311,7 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
         ctx.tracker.phase(name, "failed", exc.message)
         return exc
     table.status = "succeeded"
+    if plan.stats is not None and not plan.stats.exact:  # planned on an estimate: now it is known
+        table.estimated_rows = table.resumed_rows + table.rows_read
     ctx.tracker.phase(name, "done")
     return None
