@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -147,3 +148,27 @@ def test_sqlite_to_sqlite_refused_rows_are_isolated(tmp_path: Path) -> None:
     assert (result.rows_read, result.failed_rows, result.processed_rows) == (ROWS, bad, ROWS - bad)
     kept = [r for r in expected_rows(range(1, ROWS + 1)) if r[2] != "ID"]
     assert table_rows(dst, "bets") == kept
+
+
+def test_a_big_analyzed_pg_table_is_planned_on_reltuples_and_reports_exact_totals(
+    pg_db: str, tmp_path: Path
+) -> None:
+    rows = 120_000
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, v int NOT NULL)")
+        conn.execute("INSERT INTO big SELECT i, i %% 7 FROM generate_series(1, %s) AS i", [rows])
+        conn.execute("DELETE FROM big WHERE id % 10 = 0")  # an estimate that is not exact
+        conn.execute("ANALYZE big")
+        row = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'big'::regclass").fetchone()
+    assert row is not None
+    planned: list[int] = []
+
+    def listen(event: Any) -> None:
+        if event.phase == "planned":
+            planned.append(event.rows_total)
+
+    spec = SyncSpec(source=pg_db, destination=str(tmp_path / "big.db"), tables=(TableSpec(name="big"),))
+    result = sync(spec, listeners=[listen])
+    left = rows - rows // 10
+    assert planned == [row[0]]
+    assert (result.total_rows, result.rows_read) == (left, left)

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState, TableStats
+from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
 from bulksync.connectors.conform import conform
 from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_types import (
@@ -65,10 +65,8 @@ from bulksync.errors import (
     unknown_table,
 )
 from bulksync.schema import Column, TableSchema
-from bulksync.spec import Filter
 
 _DIALECT: Any = mysql_dialect.dialect()
-ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate is rough
 _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES"
@@ -261,22 +259,13 @@ class MysqlConnector(SqlConnector):
 
     # -- reads --------------------------------------------------------------------------------
 
-    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
-        where, params = self.where_sql(table, filters)
-        k = quote(key)
-        if not filters:  # InnoDB counts by scanning an index (~0.2 s per 1M rows): estimate big ones
-            span = self._rows(f"SELECT MIN({k}) AS lo, MAX({k}) AS hi FROM {quote(table.name)}")[0]
-            found = self._rows(
-                "SELECT TABLE_ROWS AS n FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-                [table.name],
-            )
-            estimate = int(found[0]["n"] or 0) if found else 0
-            if estimate >= ESTIMATE_ABOVE_ROWS:
-                return TableStats(rows=estimate, min_key=span["lo"], max_key=span["hi"], exact=False)
-        sql = f"SELECT COUNT(*) AS n, MIN({k}) AS lo, MAX({k}) AS hi FROM {quote(table.name)}{where}"
-        row = self._rows(sql, params)[0]
-        return TableStats(rows=int(row["n"] or 0), min_key=row["lo"], max_key=row["hi"])
+    def row_estimate(self, table: str) -> int | None:
+        found = self._rows(
+            "SELECT TABLE_ROWS AS n FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [table],
+        )
+        return int(found[0]["n"]) if found and found[0]["n"] is not None else None
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""

@@ -375,6 +375,12 @@ class PostgresConnector(SqlConnector):
             return False  # a server without advisory locks (a pooler, a replica): assume apart
         return bool(row and row[0])
 
+    def row_estimate(self, table: str) -> int | None:
+        sql = "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = %s::regclass"
+        found = self._rows(sql, [quote(table)])
+        n = int(found[0]["n"]) if found else -1
+        return n if n >= 0 else None  # -1: never analyzed
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # psycopg, not ADBC: a destination then never opens its second (read) connection
         try:
