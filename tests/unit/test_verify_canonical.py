@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from bulksync.verification import canonical
 from bulksync.verification.canonical import kind_of, row_hashes
 
 
@@ -99,3 +100,57 @@ def test_hashes_are_uint64_and_spread() -> None:
     assert out.dtype == np.uint64
     assert len(np.unique(out)) == 10_000
     assert 0.45 < np.mean(out >> np.uint64(63)) < 0.55  # the top bit is a fair coin
+
+
+# up to 33 bytes: one word, several, and past the word-by-word path
+TEXTS = [
+    "",
+    "a",
+    "VN",
+    "exactly8",
+    "nine byte",
+    "sixteen-bytes-xx",
+    "Zoë 🏇 “q”",
+    "x" * 31,
+    "y" * 32,
+    "z" * 33,
+]
+
+
+def test_every_way_of_hashing_text_gives_the_same_hash() -> None:
+    # short values word by word, repeated values once per distinct value, long ones value by value
+    arr = pa.array(TEXTS, pa.binary())
+    start, lengths = canonical._spans(arr)
+    words = int((int(lengths.max()) + 7) >> 3)
+    each = canonical._bytes_each(arr).tolist()
+    assert canonical._bytes_by_word(arr, start, lengths, words).tolist() == each
+    repeated = pa.array(TEXTS * 500, pa.binary())  # repeats: the dictionary path
+    assert canonical._bytes(repeated).tolist() == each * 500
+    assert canonical._bytes(arr.slice(1, 3)).tolist() == each[1:4]
+    assert len(set(each)) == len(each)
+
+
+def test_integers_beyond_64_bits_hash_as_the_numbers_they_are() -> None:
+    big = 2**64 - 1
+    unsigned = pa.array([big, 2**63, 5, None], pa.uint64())
+    as_decimal = pa.array([D(big), D(2**63), D(5), None], pa.decimal128(20, 0))
+    src, dst = hashes((unsigned, as_decimal))
+    assert src == dst  # the same integers, whatever the type
+    wrapped, _ = hashes((pa.array([-1, -(2**63), 5, None], pa.int64()), pa.array([0, 0, 0, 0], pa.int64())))
+    mine, _ = hashes((unsigned, pa.array([0, 0, 0, 0], pa.int64())))
+    assert mine[0] != wrapped[0] and mine[1] != wrapped[1] and mine[2] == wrapped[2]
+    wide = pa.array([D("12345678901234567890.12"), D("-12345678901234567890.12")], pa.decimal128(30, 2))
+    wider = pa.array([D("12345678901234567890.1200"), D("-12345678901234567890.1200")], pa.decimal128(32, 4))
+    src, dst = hashes((wide, wider))
+    assert src == dst and src[0] != src[1]
+    off, _ = hashes((pa.array([D("12345678901234567890.13")], pa.decimal128(30, 2)), wider.slice(0, 1)))
+    assert off[0] != src[0]
+
+
+def test_null_is_neither_any_small_value_nor_the_same_in_two_columns() -> None:
+    ints = pa.array([None, *range(-1000, 1000)], pa.int64())
+    out, _ = hashes((ints, ints))
+    assert out[0] not in out[1:]
+    left, _ = hashes((pa.array([None], pa.int64()),) * 2, (pa.array([1], pa.int64()),) * 2)
+    right, _ = hashes((pa.array([1], pa.int64()),) * 2, (pa.array([None], pa.int64()),) * 2)
+    assert left != right

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from typing import Annotated
 
 import typer
@@ -33,6 +34,27 @@ ExamplesOpt = Annotated[
 ]
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed memory for reuse instead of handing it back to the kernel at once.
+
+    Each chunk's Arrow buffers and numpy temporaries (~15 MB per 100,000 rows and side) are
+    freed and allocated again for the next chunk; by default glibc maps every block above its
+    threshold afresh and trims the heap's free top, so each chunk paid again for its pages:
+    ~50,000 page faults per million rows per side, measured 0.1-0.2 s of CPU on this 2-core VM.
+    A short-lived process of one command can keep them (its peak memory is unchanged: the
+    memory is reused, not added). No-op where malloc is not glibc's.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest: blocks up to 32 MB come from the heap
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
 def verify_cmd(
     source: SourceArg,
     dest: DestArg,
@@ -58,6 +80,7 @@ def verify_cmd(
     """
     if dest_table and len(table) != 1:
         raise typer.BadParameter("--dest-table needs exactly one --table")
+    keep_freed_memory()
     filters = o.build_filters(where, date_column, since, until)
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), filters=filters) for t in table

@@ -5,10 +5,10 @@ agree whatever each stores: a column pair (source type, destination type) gets o
 each side's Arrow column is brought to that kind's canonical value before hashing:
 
     kind      both sides are…                 canonical value
-    int       integers or booleans            int64 (false/true → 0/1)
+    int       integers or booleans            the integer (false/true → 0/1)
     float     either side floating point      float64 bits; -0.0 → 0.0; every NaN → one NaN
-    decimal   decimals (or decimal and int)   the exact unscaled 128-bit integer at the larger
-                                              of the two scales (1.5 and 1.50 agree)
+    decimal   decimals (or decimal and int)   the exact unscaled integer at the larger of the
+                                              two scales (1.5 and 1.50 agree)
     ts        timestamps (or ts and date)     int64 microseconds since 1970; tz-aware values as
                                               their UTC instant, naive ones as UTC wall time
     date      dates                           int64 days since 1970-01-01
@@ -16,10 +16,16 @@ each side's Arrow column is brought to that kind's canonical value before hashin
     bytes     text or binary                  the UTF-8 / raw bytes and their length
     text      any other pair                  Arrow's text rendering of the value
 
-NULL is a per-column constant that no value hashes to. A row's hash mixes its cells' hashes
-in column order (murmur3's 64-bit finaliser between steps), so moving a value to another
-column, or swapping two, changes it. No per-row Python object is made: every step is one
-vectorised Arrow or numpy operation over the whole chunk.
+Each cell becomes one 64-bit word: an integer (int, decimal) that fits in int64 is its own
+two's-complement bits, a larger one a fold of its 128 bits; floats, times and dates their bits
+as above; text and binary a hash of their bytes and length (each distinct value of a chunk
+hashed once). The word is salted with its column's position and put through murmur3's 64-bit
+finaliser (every input bit flips about half the output bits); a NULL cell is instead a
+per-column constant (another value lands on it with probability 2**-64). A row's hash is the
+finaliser of the sum of its cells, so moving a value to another column, or swapping two,
+changes it, and a chunk's digest (the sum of its row hashes) changes when values move between
+rows. No per-row Python object is made: every step is one vectorised Arrow or numpy operation
+over the whole chunk, in place where it can be.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ import pyarrow.compute as pc
 from bulksync.connectors.conform import cast_array
 
 U64 = np.uint64
+_M64 = 2**64 - 1
 _C1, _C2 = U64(0xFF51AFD7ED558CCD), U64(0xC4CEB9FE1A85EC53)
 _GOLDEN = U64(0x9E3779B97F4A7C15)
-_NULL = U64(0x6E756C6C6D61726B)  # "nullmark"
+_NULL = 0x6E756C6C6D61726B  # "nullmark"
 _SHIFT33 = U64(33)
+_SHIFT63 = U64(63)
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,40 @@ class Kind:
 
 def fmix(x: np.ndarray) -> np.ndarray:
     """murmur3's 64-bit finaliser: every input bit flips about half the output bits."""
+    out: np.ndarray = np.array(x, dtype=U64, copy=True)
+    _fmix_into(out, np.empty_like(out))
+    return out
+
+
+def _fmix_into(x: np.ndarray, tmp: np.ndarray) -> None:
+    """``fmix`` of ``x`` in place (``tmp``: scratch of the same shape)."""
     with np.errstate(over="ignore"):
-        x = x ^ (x >> _SHIFT33)
-        x = x * _C1
-        x = x ^ (x >> _SHIFT33)
-        x = x * _C2
-        mixed: np.ndarray = x ^ (x >> _SHIFT33)
-        return mixed
+        np.right_shift(x, _SHIFT33, out=tmp)
+        np.bitwise_xor(x, tmp, out=x)
+        np.multiply(x, _C1, out=x)
+        np.right_shift(x, _SHIFT33, out=tmp)
+        np.bitwise_xor(x, tmp, out=x)
+        np.multiply(x, _C2, out=x)
+        np.right_shift(x, _SHIFT33, out=tmp)
+        np.bitwise_xor(x, tmp, out=x)
+
+
+def _fmix_int(v: int) -> int:
+    v ^= v >> 33
+    v = (v * 0xFF51AFD7ED558CCD) & _M64
+    v ^= v >> 33
+    v = (v * 0xC4CEB9FE1A85EC53) & _M64
+    return v ^ (v >> 33)
+
+
+def _salt(position: int) -> int:
+    """The word a column's cells are salted with: where the column is in the row."""
+    return _fmix_int(((position + 1) * 0x2545F4914F6CDD1D) & _M64)
+
+
+def _null_cell(position: int) -> int:
+    """A NULL cell's hash in this column: a constant unrelated to any simple value."""
+    return _fmix_int((_NULL * (position + 3)) & _M64) ^ 0x5BD1E9955BD1E995
 
 
 def kind_of(name: str, source: pa.DataType, dest: pa.DataType) -> Kind:
@@ -105,64 +140,166 @@ def kind_of(name: str, source: pa.DataType, dest: pa.DataType) -> Kind:
     return Kind(name, "text")
 
 
-def _ints(arr: pa.Array, kind: Kind) -> np.ndarray:
-    """The canonical 64-bit integer of each valid value (nulls: anything; masked later)."""
+# -- each kind's canonical 64-bit word (nulls: anything, replaced later) -----------------------
+
+
+def _buffer(arr: pa.Array, dtype: type[np.generic]) -> np.ndarray:
+    """The values buffer of a fixed-width array, as numpy, without a copy (read-only)."""
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype)
+    return values[arr.offset : arr.offset + len(arr)]
+
+
+def _words(arr: pa.Array, kind: Kind) -> np.ndarray:
+    """One uint64 per value: the kind's canonical value (or its hash, for text and decimals)."""
     tag = kind.tag
     if tag == "int":
-        return _np(arr.cast(pa.int64()))
+        return _int_words(arr)
     if tag == "float":
-        return _floats(arr.cast(pa.float64()))
-    if tag in ("ts", "date") and pa.types.is_string(arr.type):
+        return _float_words(arr)
+    if tag == "decimal":
+        return _decimal_words(arr, kind)
+    if tag in ("bytes", "text"):
+        return _bytes(arr if tag == "bytes" else arr.cast(pa.string()))
+    if tag in ("ts", "date") and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.date32())  # SQLite's DATE text (see verification.run._as_read)
     if tag == "ts":
         if pa.types.is_date(arr.type):
             arr = arr.cast(pa.timestamp("us"))
-        arr = arr.cast(pa.timestamp(arr.type.unit))  # drop the zone: the stored value is UTC
-        return _np(arr.cast(pa.timestamp("us"), safe=False).cast(pa.int64()))
+        if arr.type.unit != "us":  # the stored value is UTC whatever the zone: keep it
+            arr = arr.cast(pa.timestamp("us", arr.type.tz), safe=False)
+        return _buffer(arr, np.uint64)
     if tag == "date":
-        return _np(arr.cast(pa.date32()).cast(pa.int32()).cast(pa.int64()))
+        if not pa.types.is_date32(arr.type):
+            arr = arr.cast(pa.date32())
+        return _buffer(arr, np.int32).astype(np.int64).view(U64)
     if tag == "time":
-        return _np(arr.cast(pa.time64("us")).cast(pa.int64()))
+        if not (pa.types.is_time64(arr.type) and arr.type.unit == "us"):
+            arr = arr.cast(pa.time64("us"))
+        return _buffer(arr, np.uint64)
     raise AssertionError(tag)
 
 
-def _np(arr: pa.Array) -> np.ndarray:
-    """An integer-valued Arrow array as uint64 (nulls as 0: they are masked later)."""
-    if arr.null_count:
-        arr = arr.fill_null(0)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64).view(U64)
+def _int_words(arr: pa.Array) -> np.ndarray:
+    t = arr.type
+    if pa.types.is_boolean(t):
+        return np.asarray(arr.cast(pa.uint8()).fill_null(0), dtype=U64)
+    if pa.types.is_uint64(t):  # above 2**63 - 1 it is folded as the integer it is, not wrapped
+        values = _buffer(arr, np.uint64)
+        if np.any(values >> _SHIFT63):
+            return _fold(values, np.zeros_like(values))
+        return values
+    if t.bit_width == 64:
+        return _buffer(arr, np.uint64)
+    return _buffer(arr, t.to_pandas_dtype()).astype(np.int64).view(U64)
 
 
-def _floats(arr: pa.Array) -> np.ndarray:
-    if arr.null_count:
-        arr = arr.fill_null(0.0)
-    values = np.array(arr.to_numpy(zero_copy_only=False), dtype=np.float64) + 0.0  # -0.0 → +0.0
+def _float_words(arr: pa.Array) -> np.ndarray:
+    if not pa.types.is_float64(arr.type):
+        arr = arr.cast(pa.float64())
+    values = _buffer(arr, np.float64) + 0.0  # a copy, and -0.0 → +0.0
     values[np.isnan(values)] = np.nan
     return values.view(U64)
 
 
-def _decimal(arr: pa.Array, kind: Kind) -> np.ndarray:
-    """The unscaled 128-bit value at the kind's scale, folded into 64 bits."""
-    if arr.null_count:
-        arr = arr.fill_null(pa.scalar(0, arr.type) if pa.types.is_integer(arr.type) else 0)
-    arr = cast_array(arr, pa.decimal128(38, kind.scale), kind.name)
+def _decimal_words(arr: pa.Array, kind: Kind) -> np.ndarray:
+    """The unscaled integer at the kind's scale: itself if it fits in int64, else a fold."""
+    if not (pa.types.is_decimal128(arr.type) and arr.type.scale == kind.scale):
+        if arr.null_count:  # a NULL's slot may hold anything: it must not overflow the cast
+            arr = arr.fill_null(pa.scalar(0, arr.type) if pa.types.is_integer(arr.type) else 0)
+        arr = cast_array(arr, pa.decimal128(38, kind.scale), kind.name)
     words = np.frombuffer(arr.buffers()[1], dtype=U64)[2 * arr.offset : 2 * (arr.offset + len(arr))]
-    pairs = words.reshape(-1, 2)
-    folded: np.ndarray = fmix(pairs[:, 0]) ^ fmix(pairs[:, 1] + _GOLDEN)
+    return _fold(words[0::2], words[1::2])  # little-endian: low word first
+
+
+def _fold(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """A 128-bit integer (two's complement, as words) as one word: its low word when it fits
+    in int64, else a mix of both words (equal integers always give equal words)."""
+    sign = (lo.view(np.int64) >> 63).view(U64)  # all ones for a negative low word
+    fits = hi == sign
+    if fits.all():
+        return lo
+    big = ~fits
+    folded = np.array(lo, copy=True)
+    with np.errstate(over="ignore"):
+        folded[big] = fmix(lo[big]) ^ fmix(hi[big] + _GOLDEN) ^ _C2
     return folded
 
 
-def _bytes(arr: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each value's bytes (nulls: anything; masked later).
+_WORD_PATH_MAX = 4  # values up to 32 bytes: hashed word by word straight from Arrow's buffer
+_SAMPLE = 1024
+_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=U64)
 
-    Each distinct value is hashed once (Arrow's dictionary encoding finds them in C++), then
-    the hashes are spread back to the rows: text columns repeat a lot (channel, status, …).
+
+def _bytes(arr: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each value's bytes and length (nulls: anything; replaced later).
+
+    Three ways to the same hash, picked by cost: a column of short values (one 8-byte word) is
+    hashed word by word for every row; a column that repeats (channel, status, …) has each
+    distinct value hashed once (Arrow's dictionary encoding finds them in C++) and spread back
+    to the rows; any other column is hashed word by word when its values are short, else value
+    by value over its packed bytes.
     """
-    encoded = pc.dictionary_encode(arr)
-    if len(encoded.dictionary) < len(arr):
-        distinct = _bytes_each(encoded.dictionary)
-        return distinct[np.asarray(encoded.indices.fill_null(0), dtype=np.int64)]
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = arr.view(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
+    start, lengths = _spans(arr)
+    n = len(arr)
+    words = int((int(lengths.max()) + 7) >> 3) if n else 0
+    if words > 1 and n > 2 * _SAMPLE:
+        sample = len(pc.unique(arr.slice(0, _SAMPLE)))
+        if sample <= _SAMPLE // 4:  # repeats: hash each distinct value once
+            encoded = pc.dictionary_encode(arr)
+            indices = encoded.indices
+            if indices.null_count:
+                indices = indices.fill_null(0)
+            distinct = _bytes(encoded.dictionary)
+            return distinct.take(_buffer(indices, np.int32).astype(np.int64))
+    if words <= _WORD_PATH_MAX:
+        return _bytes_by_word(arr, start, lengths, words)
     return _bytes_each(arr)
+
+
+def _spans(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's start in the data buffer and its length (int64)."""
+    wide = pa.types.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    return offsets[:-1], np.diff(offsets)
+
+
+def _finish(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return fmix(sums ^ fmix(lengths.astype(U64) + _C2))
+
+
+def _bytes_by_word(arr: pa.Array, start: np.ndarray, lengths: np.ndarray, words: int) -> np.ndarray:
+    """``_bytes_each``'s hash, one 8-byte word position at a time over all rows (short values).
+
+    Word ``k`` of every value is read as one unaligned little-endian load at ``start + 8k`` from
+    a zero-padded copy of the data buffer; the bytes past the value's end are masked off, and a
+    row whose value has no word ``k`` adds nothing.
+    """
+    n = len(arr)
+    sums = np.zeros(n, dtype=U64)
+    if words:
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+        end = int(start[-1] + lengths[-1]) if n else 0
+        first = int(start[0]) if n else 0
+        padded = np.zeros(end - first + 8 * words + 8, dtype=np.uint8)
+        padded[: end - first] = data[first:end]
+        loads = np.ndarray(shape=(padded.size - 7,), dtype=U64, buffer=padded, strides=(1,))
+        word = np.empty(n, dtype=U64)
+        tmp = np.empty(n, dtype=U64)
+        base = start - first
+        with np.errstate(over="ignore"):
+            for k in range(words):
+                left = np.clip(lengths - 8 * k, 0, 8)
+                np.take(loads, base + 8 * k, out=word, mode="clip")  # in range: no checks
+                np.bitwise_and(word, _MASKS[left], out=word)
+                np.bitwise_xor(word, U64(k) * _GOLDEN + _C1, out=word)
+                _fmix_into(word, tmp)
+                np.putmask(word, left == 0, U64(0))
+                np.add(sums, word, out=sums)
+    return _finish(sums, lengths)
 
 
 def _bytes_each(arr: pa.Array) -> np.ndarray:
@@ -170,10 +307,8 @@ def _bytes_each(arr: pa.Array) -> np.ndarray:
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         arr = arr.view(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
     n = len(arr)
-    wide = pa.types.is_large_binary(arr.type)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
-    offsets = offsets[arr.offset : arr.offset + n + 1].astype(np.int64)
-    lengths = np.diff(offsets)
+    starts, lengths = _spans(arr)
+    offsets = np.append(starts, starts[-1] + lengths[-1]) if n else np.zeros(1, dtype=np.int64)
     words_per_row = (lengths + 7) >> 3
     word_start = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(words_per_row, out=word_start[1:])
@@ -191,31 +326,31 @@ def _bytes_each(arr: pa.Array) -> np.ndarray:
         running = np.zeros(total_words + 1, dtype=U64)
         np.cumsum(salted, out=running[1:])
         sums = running[word_start[1:]] - running[word_start[:-1]]
-        return fmix(sums ^ fmix(lengths.astype(U64) + _C2))
+    return _finish(sums, lengths)
 
 
-def _column_hash(arr: pa.Array, kind: Kind) -> np.ndarray:
+def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     if isinstance(arr.type, pa.ExtensionType):
         arr = arr.storage
-    if kind.tag == "decimal":
-        values = _decimal(arr, kind)
-    elif kind.tag in ("bytes", "text"):
-        values = _bytes(arr if kind.tag == "bytes" else arr.cast(pa.string()))
-    else:
-        values = fmix(_ints(arr, kind))
-    if arr.null_count:
-        valid = np.asarray(arr.is_valid())
-        values = np.where(valid, values, _NULL)
-    return values
+    return arr
 
 
 def row_hashes(batch: pa.RecordBatch | pa.Table, kinds: Sequence[Kind]) -> np.ndarray:
-    """One uint64 per row: the columns named by ``kinds``, canonicalised and mixed in order."""
-    h = np.full(batch.num_rows, _GOLDEN, dtype=U64)
+    """One uint64 per row: the columns named by ``kinds``, canonicalised and mixed by position."""
+    n = batch.num_rows
+    total = np.zeros(n, dtype=U64)
+    cell = np.empty(n, dtype=U64)
+    tmp = np.empty(n, dtype=U64)
     with np.errstate(over="ignore"):
-        for i, kind in enumerate(kinds):
-            cell = _column_hash(batch.column(kind.name), kind)
-            h = fmix(h * _C1 + (cell ^ U64((i + 1) * 0x2545F4914F6CDD1D % 2**64)))
-    return h
+        for position, kind in enumerate(kinds):
+            arr = _plain(batch.column(kind.name))
+            np.bitwise_xor(_words(arr, kind), U64(_salt(position)), out=cell)
+            _fmix_into(cell, tmp)
+            if arr.null_count:
+                np.putmask(cell, ~np.asarray(arr.is_valid()), U64(_null_cell(position)))
+            np.add(total, cell, out=total)
+        np.add(total, _GOLDEN, out=total)
+        _fmix_into(total, tmp)
+    return total

@@ -25,11 +25,22 @@ from bulksync.verification.result import Finding
 
 @dataclass
 class Hashed:
-    """One side of one key range: its rows' hashes and key hashes, and the rows themselves."""
+    """One side of one key range: its rows' hashes and the rows themselves (the shown columns).
+
+    The key hashes that pair rows up in a differing chunk are given, or made from ``rows``
+    with ``key_kinds`` when first needed (an equal chunk never needs them); without either,
+    rows pair up on their whole value.
+    """
 
     rows: pa.Table
     hashes: np.ndarray
-    key_hashes: np.ndarray
+    key_hashes: np.ndarray | None = None
+    key_kinds: Sequence[Kind] = ()
+
+    def keys(self) -> np.ndarray:
+        if self.key_hashes is None:
+            self.key_hashes = row_hashes(self.rows, self.key_kinds) if self.key_kinds else self.hashes
+        return self.key_hashes
 
     @property
     def count(self) -> int:
@@ -75,8 +86,8 @@ class SideReader:
     def hashed(self, batches: list[pa.RecordBatch]) -> Hashed:
         rows = pa.Table.from_batches(batches, schema=self.schema.arrow_schema())
         hashes = row_hashes(rows, self.kinds) if rows.num_rows else np.zeros(0, U64)
-        keys = row_hashes(rows, self.key_kinds) if self.key_kinds and rows.num_rows else hashes
-        return Hashed(rows.select(list(self.shown)), hashes, keys)
+        # the key columns are among the shown ones (the key itself, or every column)
+        return Hashed(rows.select(list(self.shown)), hashes, key_kinds=self.key_kinds)
 
 
 def last_key(batch: pa.RecordBatch | pa.Table, order: Sequence[str]) -> Key:
@@ -145,9 +156,10 @@ def diff_chunk(src: Hashed, dst: Hashed, *, shown: Sequence[str]) -> ChunkDiff:
     ``shown`` names the columns that identify a row in the report (the key, or every column).
     """
     s_left, d_left = _unmatched(src.hashes, dst.hashes), _unmatched(dst.hashes, src.hashes)
-    s_keys, d_keys = src.key_hashes[s_left], dst.key_hashes[d_left]
-    n_src = _counts(src.key_hashes, np.concatenate([s_keys, d_keys]))
-    n_dst = _counts(dst.key_hashes, np.concatenate([s_keys, d_keys]))
+    s_all, d_all = src.keys(), dst.keys()
+    s_keys, d_keys = s_all[s_left], d_all[d_left]
+    n_src = _counts(s_all, np.concatenate([s_keys, d_keys]))
+    n_dst = _counts(d_all, np.concatenate([s_keys, d_keys]))
     s_values = _values(src.rows, s_left, shown)
     d_values = _values(dst.rows, d_left, shown)
     groups: dict[int, tuple[list[Key], list[Key], int, int]] = {}

@@ -8,13 +8,14 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from bulksync.connectors.base import Connector, Key
+from bulksync.connectors.base import Connector, Key, TableStats
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.progress import Listener, ProgressEvent, ProgressTracker
@@ -159,15 +160,41 @@ class _SourceChunk:
     hashed: Hashed
 
 
-def _source_chunks(reader: SideReader, limit: int, stop: threading.Event) -> Iterator[_SourceChunk]:
+RAMP = 16  # the first and the last chunks shrink down to chunk_rows / RAMP
+
+
+def _limits(chunk_rows: int, estimate: int) -> Generator[int, int, None]:
+    """Rows to ask for in each source chunk: chunk_rows, but smaller at both ends.
+
+    The destination reads a key range only once the source has read it, and the source runs
+    out first: a first chunk of ``chunk_rows`` would leave the destination's thread idle while
+    it is read, and the destination's last chunks would run alone. So chunks grow from
+    ``chunk_rows / RAMP`` (doubling) and shrink again over the estimated last rows. Only the
+    speed depends on this; which rows a chunk holds never does.
+    """
+    least = max(chunk_rows // RAMP, 1)
+    size, done = least, 0
+    while True:
+        limit = min(size, chunk_rows)
+        if done < estimate:  # (past it the estimate was wrong: rows were added meanwhile)
+            limit = min(limit, max((estimate - done) // 2, least))
+        done += yield limit
+        size *= 2
+
+
+def _source_chunks(
+    reader: SideReader, limit: int, stop: threading.Event, estimate: int
+) -> Iterator[_SourceChunk]:
     """The source's chunks in key order, then the empty open range past its last key."""
     if not reader.order:  # nothing to page on: the whole (filtered) table is one chunk
         batch, _ = reader.page(None, None, 1 << 62)
         yield _SourceChunk(None, None, reader.hashed([batch]))
         return
     after: Key | None = None
+    limits = _limits(limit, estimate)
+    size = next(limits)
     while not stop.is_set():
-        batch, more = reader.page(after, None, limit)
+        batch, more = reader.page(after, None, size)
         if batch.num_rows:
             upto = last_key(batch, reader.order)
             yield _SourceChunk(after, upto, reader.hashed([batch]))
@@ -175,49 +202,64 @@ def _source_chunks(reader: SideReader, limit: int, stop: threading.Event) -> Ite
         if not more:
             yield _SourceChunk(after, None, reader.hashed([]))
             return
+        size = limits.send(batch.num_rows)
 
 
-def _produce(
-    reader: SideReader, limit: int, cancel: threading.Event, verdict: TableVerdict
-) -> Iterator[_SourceChunk]:
-    """``_source_chunks`` run ahead on a thread of its own (two chunks at most in memory)."""
-    chunks: queue.Queue[_SourceChunk | BaseException | None] = queue.Queue(maxsize=2)
-    halt = threading.Event()
+class _SourceThread:
+    """The source's row count (``stats``), then ``_source_chunks``, run ahead on a thread of its
+    own (two chunks at most waiting in memory); iterate it inside ``with``."""
 
-    def put(item: _SourceChunk | BaseException | None) -> None:
-        while not halt.is_set():
+    def __init__(
+        self, reader: SideReader, table: TableSpec, limit: int, cancel: threading.Event, verdict: TableVerdict
+    ) -> None:
+        self.stats: Future[TableStats] = Future()
+        self._chunks: queue.Queue[_SourceChunk | BaseException | None] = queue.Queue(maxsize=2)
+        self._halt = threading.Event()
+        self._args = (reader, table, limit, cancel, verdict)
+        self._thread = threading.Thread(target=self._work, name=f"verify-source-{verdict.table}", daemon=True)
+
+    def __enter__(self) -> _SourceThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self._thread.join()
+
+    def _put(self, item: _SourceChunk | BaseException | None) -> None:
+        while not self._halt.is_set():
             try:
-                chunks.put(item, timeout=0.1)
+                self._chunks.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
-    def work() -> None:
+    def _work(self) -> None:
+        reader, table, limit, cancel, verdict = self._args
         cpu = time.thread_time()
         try:
-            for chunk in _source_chunks(reader, limit, cancel):
-                put(chunk)
-                if halt.is_set():
+            stats = reader.conn.stats(reader.schema, reader.schema.names[0], table.filters)
+            self.stats.set_result(stats)
+            for chunk in _source_chunks(reader, limit, cancel, stats.rows):
+                self._put(chunk)
+                if self._halt.is_set():
                     return
-            put(None)
+            self._put(None)
         except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
+            if not self.stats.done():
+                self.stats.set_exception(exc)
+            self._put(exc)
         finally:
             verdict.source_cpu_s = time.thread_time() - cpu
 
-    thread = threading.Thread(target=work, name=f"verify-source-{verdict.table}", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator[_SourceChunk]:
         while True:
-            item = chunks.get()
+            item = self._chunks.get()
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        halt.set()
-        thread.join()
 
 
 def _dest_range(reader: SideReader, after: Key | None, upto: Key | None, limit: int) -> Iterator[Hashed]:
@@ -250,42 +292,66 @@ def _verify_table(
     cancel: threading.Event | None,
 ) -> None:
     started = time.monotonic()
-    estimate = src_side.conn.stats(src_side.schema, src_side.schema.names[0], table.filters).rows
-    tracker.start(table.name, total=estimate, partitions=1)
     cancel = cancel or threading.Event()
     shown = list(src_side.shown)
     cpu = time.thread_time()
-    for chunk in _produce(src_side, spec.chunk_rows, cancel, verdict):
-        verdict.source_rows += chunk.hashed.count
-        for dest in _dest_range(dst_side, chunk.after, chunk.upto, spec.chunk_rows + 1):
-            verdict.chunks += 1
-            verdict.dest_rows += dest.count
-            if chunk.hashed.count == dest.count and chunk.hashed.digest() == dest.digest():
-                continue
-            verdict.chunks_differing += 1
-            diff = diff_chunk(chunk.hashed, dest, shown=shown)
-            record(verdict.findings, diff, max_examples=spec.max_examples)
-        tracker.advance(table.name, rows=chunk.hashed.count, nbytes=chunk.hashed.rows.nbytes)
+    with _SourceThread(src_side, table, spec.chunk_rows, cancel, verdict) as source:
+        dest_total = _dest_total(dst_side, table)  # while the source counts its rows
+        source_total = source.stats.result()
+        tracker.start(table.name, total=source_total.rows, partitions=1)
+        for chunk in source:
+            verdict.source_rows += chunk.hashed.count
+            for dest in _dest_range(dst_side, chunk.after, chunk.upto, spec.chunk_rows + 1):
+                verdict.chunks += 1
+                verdict.dest_rows += dest.count
+                if chunk.hashed.count == dest.count and chunk.hashed.digest() == dest.digest():
+                    continue
+                verdict.chunks_differing += 1
+                diff = diff_chunk(chunk.hashed, dest, shown=shown)
+                record(verdict.findings, diff, max_examples=spec.max_examples)
+            tracker.advance(table.name, rows=chunk.hashed.count, nbytes=chunk.hashed.rows.nbytes)
     verdict.dest_cpu_s = time.thread_time() - cpu
     if cancel.is_set():
         verdict.notes.append("cancelled: only part of the table was compared")
-    _unreachable(verdict, dst_side, table, source_total=estimate)
+    _unreachable(verdict, dst_side, dest_total, source_total=source_total)
     verdict.duration_s = time.monotonic() - started
     tracker.phase(table.name, "done" if verdict.equal else "different")
 
 
-def _unreachable(verdict: TableVerdict, dest: SideReader, table: TableSpec, *, source_total: int) -> None:
-    """Rows no key range can reach (NULL in a key column) are counted, never silently skipped."""
+def _dest_total(dest: SideReader, table: TableSpec) -> TableStats | None:
+    """The destination's row count, to find rows no key range reaches (a NULL in the key).
+
+    None when there can be none: the key is the destination's primary key, and the engine
+    (PostgreSQL, MariaDB) refuses NULL in one. SQLite accepts NULL in a primary key column
+    other than INTEGER PRIMARY KEY, so its rows are always counted.
+    """
+    if not dest.order or (dest.unique and getattr(dest.conn, "dialect", "") in ("postgresql", "mysql")):
+        return None
+    return dest.conn.stats(dest.schema, dest.schema.names[0], table.filters)
+
+
+def _unreachable(
+    verdict: TableVerdict, dest: SideReader, dest_total: TableStats | None, *, source_total: TableStats
+) -> None:
+    """Rows no key range can reach (NULL in a key column) are counted, never silently skipped.
+
+    Only exact counts tell: a connector may answer a big unfiltered table's ``stats`` with the
+    catalog's estimate, and then the destination's unreachable rows are said not to be counted.
+    """
     if not dest.order:
         return
-    total = dest.conn.stats(dest.schema, dest.schema.names[0], table.filters).rows
-    hidden = total - verdict.dest_rows
     cols = ", ".join(dest.order)
-    if hidden > 0:
+    if dest_total is not None and not dest_total.exact:
+        verdict.notes.append(
+            f"the destination's row count is an estimate: rows with NULL in {cols} (which no key "
+            "range reaches) could not be counted"
+        )
+    elif dest_total is not None and dest_total.rows > verdict.dest_rows:
+        hidden = dest_total.rows - verdict.dest_rows
         verdict.findings["unexpected"].rows += hidden
         verdict.notes.append(f"{hidden:,} destination rows have NULL in {cols}: counted as unexpected")
-    if source_total > verdict.source_rows:
+    if source_total.exact and source_total.rows > verdict.source_rows:
         verdict.notes.append(
-            f"{source_total - verdict.source_rows:,} source rows have NULL in {cols} (or were added "
-            "during the verify) and were not compared"
+            f"{source_total.rows - verdict.source_rows:,} source rows have NULL in {cols} (or were "
+            "added during the verify) and were not compared"
         )
