@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from importlib.metadata import version
 
@@ -69,6 +71,19 @@ def _validation_message(exc: ValidationError) -> str:
 def main() -> None:
     """Entry point: run the app; map every known failure to one line and an exit code."""
     try:
+        _run()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    _leave(code or 0)
+
+
+def _run() -> None:
+    try:
         app()  # usage errors are Typer's: message + exit code 2
     except SyncError as exc:
         print_error(exc.message)
@@ -79,6 +94,22 @@ def main() -> None:
     except KeyboardInterrupt:
         print_error("interrupted: re-run the same command to continue from the last checkpoint")
         sys.exit(130)
+
+
+def _leave(code: int) -> None:
+    """Exit without unloading the interpreter module by module.
+
+    Every command has closed its connections and files when it returns; tearing numpy, pyarrow
+    and SQLAlchemy down afterwards costs 0.1-0.4 s of a short command's wall time for nothing.
+    Logs and the standard streams are flushed first.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe (| head): nothing left to say there
+    os._exit(code)
 
 
 if __name__ == "__main__":
