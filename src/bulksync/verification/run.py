@@ -262,12 +262,27 @@ class _SourceThread:
             yield item
 
 
-def _dest_range(reader: SideReader, after: Key | None, upto: Key | None, limit: int) -> Iterator[Hashed]:
-    """The destination's rows in ``(after, upto]``: one Hashed, or pages of one for the open end."""
+def _dest_range(
+    reader: SideReader, after: Key | None, upto: Key | None, limit: int, *, expected: int = 0
+) -> Iterator[Hashed]:
+    """The destination's rows in ``(after, upto]``: one Hashed, or pages of one for the open end.
+
+    When the destination's key is its primary key and the source had ``expected`` rows there,
+    the first ``expected`` rows after ``after`` are read instead, the same query shape as the
+    source's (PostgreSQL plans ``key > a AND key <= b ORDER BY key`` over a tenth of a table as
+    a bitmap scan and a sort, ~2x the server's CPU of the index scan it uses for ``key > a``):
+    if the last of them has the key ``upto``, they are exactly the range, keys being unique.
+    Otherwise the range differs and is read as such.
+    """
     if not reader.order:
         batch, _ = reader.page(None, None, 1 << 62)
         yield reader.hashed([batch])
         return
+    if upto is not None and reader.unique and expected > 0:
+        batch, _ = reader.page(after, None, expected)
+        if batch.num_rows == expected and last_key(batch, reader.order) == upto:
+            yield reader.hashed([batch])
+            return
     batches = []
     while True:
         batch, more = reader.page(after, upto, limit)
@@ -301,7 +316,10 @@ def _verify_table(
         tracker.start(table.name, total=source_total.rows, partitions=1)
         for chunk in source:
             verdict.source_rows += chunk.hashed.count
-            for dest in _dest_range(dst_side, chunk.after, chunk.upto, spec.chunk_rows + 1):
+            ranges = _dest_range(
+                dst_side, chunk.after, chunk.upto, spec.chunk_rows + 1, expected=chunk.hashed.count
+            )
+            for dest in ranges:
                 verdict.chunks += 1
                 verdict.dest_rows += dest.count
                 if chunk.hashed.count == dest.count and chunk.hashed.digest() == dest.digest():
