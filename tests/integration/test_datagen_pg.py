@@ -29,6 +29,10 @@ def test_generate_loads_every_table_with_its_indexes(pg_db: str) -> None:
             "SELECT COUNT(*) FROM bets WHERE (settled_at IS NULL) <> (status = 'pending') "
             "OR updated_at < placed_at OR updated_at < settled_at"
         ).fetchone()
+        backwards = db.execute(
+            "SELECT COUNT(*) FROM (SELECT placed_at < lag(placed_at) OVER (ORDER BY id) AS back "
+            "FROM bets) AS steps WHERE back"
+        ).fetchone()
         orphans = db.execute(
             "SELECT COUNT(*) FROM bets b LEFT JOIN players p ON p.id = b.player_id "
             "LEFT JOIN matches m ON m.id = b.match_id WHERE p.id IS NULL OR m.id IS NULL"
@@ -38,6 +42,7 @@ def test_generate_loads_every_table_with_its_indexes(pg_db: str) -> None:
     bets = pa.Table.from_batches(list(iter_batches(plan, "bets", batch_rows=5_000)))
     assert stake == (pc.sum(bets["stake"]).as_py(),)  # decimals arrive exactly
     assert mismatched == (0,)
+    assert backwards == (0,)  # bets are numbered in the order they were placed
     assert orphans == (0,)
     assert seen[-1] == ("statcast", 2_000, 2_000)
 

@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from bulksync.connectors.registry import open_connector
 from bulksync.datagen import SCALES, TABLES, generate, iter_batches, make_plan
 from bulksync.datagen import plan as plan_module
+from bulksync.datagen.write import load, prepare
 from bulksync.errors import UsageError
 
 SMALL = {"players": 400, "matches": 900, "bets": 12_000, "odds": 3_000, "statcast": 3_000}
@@ -39,12 +41,39 @@ def test_another_seed_gives_other_rows() -> None:
 
 
 def test_a_table_generated_alone_equals_the_same_table_in_a_full_dataset() -> None:
-    alone = make_plan("small", tables=["bets"], rows_override={"bets": 10_000})
+    alone = make_plan("small", tables=["bets"])
     full = make_plan("small")
-    got = list(iter_batches(alone, "bets", batch_rows=5_000))
-    want = list(iter_batches(full, "bets", batch_rows=5_000))[: len(got)]
+    got = [b for _, b in zip(range(2), iter_batches(alone, "bets", batch_rows=5_000), strict=False)]
+    want = [b for _, b in zip(range(2), iter_batches(full, "bets", batch_rows=5_000), strict=False)]
     assert len(got) == 2 and all(a.equals(b) for a, b in zip(got, want, strict=True))
     assert alone.players == 10_000 and alone.matches == 50_000
+
+
+def test_event_rows_are_numbered_in_time_order(data: dict[str, pa.Table]) -> None:
+    """As auto-increment ids of a live system are (and the time indexes build from sorted input)."""
+    for name, column in (("bets", "placed_at"), ("odds", "recorded_at"), ("statcast", "event_time")):
+        instants = data[name][column].cast(pa.int64()).to_numpy()
+        assert (instants[1:] >= instants[:-1]).all(), name
+        first, last = pc.min(data[name][column]).as_py(), pc.max(data[name][column]).as_py()
+        assert last - first > dt.timedelta(days=300), name
+
+
+def test_bets_and_prices_are_made_before_kick_off_or_during_play(data: dict[str, pa.Table]) -> None:
+    bets, odds = data["bets"], data["odds"]
+    created = lookup(data, "players", "created_at", bets["player_id"])
+    starts = lookup(data, "matches", "start_time", bets["match_id"])
+    live = bets["is_live"].to_pylist()
+    assert 0 < sum(live) < len(live) * 0.3  # 900 fixtures in a year: often none is being played
+    dense = make_plan("small", tables=["bets"], rows_override={"bets": 5_000})  # 50,000 fixtures
+    (spread,) = iter_batches(dense, "bets", batch_rows=5_000)
+    assert 0.25 < pc.mean(spread["is_live"].cast(pa.int8())).as_py() < 0.32
+    placed = bets["placed_at"].to_pylist()
+    for at, start, in_play, signed_up in zip(placed, starts, live, created, strict=True):
+        assert signed_up <= at, (at, signed_up)
+        assert start <= at < start + dt.timedelta(hours=2) if in_play else at < start, (at, start, in_play)
+    starts = lookup(data, "matches", "start_time", odds["match_id"])
+    for at, start in zip(odds["recorded_at"].to_pylist(), starts, strict=True):
+        assert at < start + dt.timedelta(hours=2), (at, start)
 
 
 def test_batches_match_the_declared_schema_and_required_columns_have_no_nulls(
@@ -199,6 +228,54 @@ def test_a_generator_failure_reaches_the_caller(
     monkeypatch.setitem(plan_module.BUILDERS, "odds", (4, broken))
     with pytest.raises(RuntimeError, match="generator broke"):
         generate(str(tmp_path / "x.db"), rows_override=SMALL)
+    assert list(tmp_path.iterdir()) == []  # no half-filled file, no scratch file
+
+
+def test_a_new_sqlite_file_holds_what_the_sqlite_connector_would_have_written(tmp_path: Path) -> None:
+    """The fast path (scratch file, storage conversion on the generator thread) changes no row,
+    no stored type and no DDL."""
+    rows = {"players": 300, "matches": 700, "bets": 9_000, "odds": 2_000, "statcast": 2_000}
+    fast, slow = tmp_path / "fast.db", tmp_path / "slow.db"
+    generate(str(fast), rows_override=rows, batch_rows=4_000)
+    plan = make_plan("small", rows_override=rows)
+    conn = open_connector(str(slow), create=True)
+    try:
+        prepare(conn, plan, replace=True)
+
+        def write(name: str, batch: pa.RecordBatch) -> None:
+            with conn.transaction() as tx:
+                tx.write(name, batch)
+
+        load(plan, write=write, index=lambda name: conn.create_indexes(TABLES[name]),
+             batch_rows=4_000, on_progress=None)  # fmt: skip
+    finally:
+        conn.close()
+    assert stored(fast) == stored(slow)
+    with sqlite3.connect(fast) as db:
+        settings = [db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("journal_mode", "page_size")]
+    assert settings == ["wal", 16384]
+    assert not [p.name for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def stored(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row with each value's storage class, and the DDL, of a SQLite file."""
+    with sqlite3.connect(path) as db:
+        found = {"ddl": db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()}
+        for name, schema in TABLES.items():
+            cols = ", ".join(f"{c}, typeof({c})" for c in schema.names)
+            found[name] = db.execute(f"SELECT {cols} FROM {name} ORDER BY id").fetchall()
+    return found
+
+
+def test_generating_into_an_existing_file_keeps_its_other_tables(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    generate(str(path), tables=["players"], rows_override={"players": 40})
+    generate(str(path), tables=["bets"], rows_override={"bets": 500})
+    with sqlite3.connect(path) as db:
+        counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("players", "bets")]
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert counts == [40, 500]
+    assert mode == "wal"
 
 
 def test_an_empty_table_is_still_created_with_its_indexes(tmp_path: Path) -> None:

@@ -28,7 +28,15 @@ def generate(
     json_out: Annotated[bool, typer.Option("--json", help="print rows per table as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
-    """Generate players, matches, bets, odds and statcast with consistent relationships."""
+    """Generate players, matches, bets, odds and statcast with consistent relationships.
+
+    A SQLite file that does not exist yet is built under a temporary name next to it
+    (DEST.partial-PID), without journal or fsync, and renamed to DEST once every row and index
+    is in: if the command fails, there is no DEST, never a half-filled one (only a killed process
+    can leave the temporary file behind). Into an existing SQLite file or a server database,
+    the generated tables are dropped, recreated and filled one transaction per batch; other
+    tables are left alone.
+    """
     from bulksync.datagen import generate as run_generate
 
     if rows is not None and (not table or len(table) != 1):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.datagen.world import Floats, Ints
-
-Mask = npt.NDArray[np.bool_]
+from bulksync.datagen.world import Floats, Ints, Mask
 
 
 def pick(rng: np.random.Generator, n: int, weights: tuple[float, ...]) -> Ints:

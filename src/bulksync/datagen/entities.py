@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bulksync.datagen.calendar import TRAILING, during_play
 from bulksync.datagen.columns import (
     decimal,
     flags,
@@ -35,7 +36,6 @@ from bulksync.datagen.world import (
     match_cancelled,
     match_sport,
     match_start,
-    played_matches,
     player_channel,
 )
 
@@ -170,27 +170,15 @@ def build_matches(d: Draw) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=MATCHES.arrow_schema())
 
 
-def _played_match_ids(rng: np.random.Generator, d: Draw) -> Ints:
-    """Matches that have been played: finished by ``NOW`` and not called off."""
-    played = played_matches(d.matches)
-    match_id = rng.integers(1, played + 1, d.n)
-    for _ in range(min(played, 64)):  # rounds, not rows: runs of called-off fixtures are short
-        off = match_cancelled(match_id, seed=d.seed)
-        if not off.any():
-            break
-        match_id = np.where(off, match_id % played + 1, match_id)
-    return match_id
-
-
 def build_statcast(d: Draw) -> pa.RecordBatch:
-    """Tracking events of played matches: speeds, angles, spins, distances, expected value."""
+    """Tracking events of played matches, logged in time order: speeds, angles, spins,
+    distances, expected value."""
     rng, n = d.rng, d.n
-    match_id = _played_match_ids(rng, d)
+    match_id, at = during_play(rng, d.ids, d.rows, seed=d.seed, matches=d.matches)
     sport = match_sport(match_id, seed=d.seed)
     events, offsets, counts = FLAT_EVENTS
     event = pick_within(rng, sport, offsets, counts)
-    at = match_start(match_id, seed=d.seed, matches=d.matches) + rng.integers(0, MATCH_LENGTH, n)
-    lag = np.minimum(rng.exponential(2 * MINUTE, n), 30 * MINUTE).astype(np.int64)
+    lag = np.minimum(rng.exponential(2 * MINUTE, n), TRAILING).astype(np.int64)
     columns = [
         pa.array(d.ids),
         pa.array(match_id),

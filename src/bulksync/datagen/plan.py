@@ -112,4 +112,4 @@ def iter_batches(plan: Plan, table: str, *, batch_rows: int = BATCH_ROWS) -> Ite
     for index, first in enumerate(range(0, total, batch_rows)):
         ids = np.arange(first + 1, min(first + batch_rows, total) + 1, dtype=np.int64)
         rng = np.random.default_rng([plan.seed, salt, index])
-        yield build(Draw(ids, rng, plan.seed, plan.players, plan.matches))
+        yield build(Draw(ids, rng, plan.seed, plan.players, plan.matches, total))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from bulksync.datagen.calendar import fixtures, pick_fixtures, quoting_period, timeline
 from bulksync.datagen.columns import (
-    Mask,
     decimal,
     flags,
     flat_vocab,
@@ -24,6 +24,7 @@ from bulksync.datagen.world import (
     MATCH_LENGTH,
     MINUTE,
     NOW,
+    PERIOD_START,
     Draw,
     Ints,
     match_cancelled,
@@ -64,12 +65,9 @@ FLAT_BET_SELECTIONS = flat_vocab(BET_SELECTIONS)
 FLAT_MARKET_SELECTIONS = flat_vocab(MARKET_SELECTIONS)
 
 
-def _quote_time(rng: np.random.Generator, start: Ints, live: Mask) -> Ints:
-    """When a pre-match or in-play action on a match happened; never after ``NOW``."""
-    n = len(start)
-    lead = np.minimum(rng.exponential(DAY, n), 3 * DAY - MINUTE).astype(np.int64) + MINUTE
-    at = np.where(live, start + rng.integers(0, MATCH_LENGTH - 20 * MINUTE, n), start - lead)
-    return np.where(at >= NOW, NOW - rng.integers(MINUTE, DAY, n), at)
+def _lead(rng: np.random.Generator, n: int) -> Ints:
+    """How long before kick-off a pre-match bet or price is made: minutes to three days."""
+    return np.minimum(rng.exponential(DAY, n), 3 * DAY - 2 * MINUTE).astype(np.int64) + MINUTE
 
 
 def _settle(rng: np.random.Generator, d: Draw, match_id: Ints, placed: Ints, odds: Ints) -> tuple[Ints, Ints]:
@@ -90,13 +88,15 @@ def _settle(rng: np.random.Generator, d: Draw, match_id: Ints, placed: Ints, odd
 
 
 def build_bets(d: Draw) -> pa.RecordBatch:
-    """Bets on any fixture: settled ones, and pending ones on matches not yet over."""
+    """Bets in the order they were placed, before kick-off or in play: settled ones, and pending
+    ones on matches not yet over."""
     rng, n = d.rng, d.n
+    every = fixtures(d.seed, d.matches)
+    # from a day into the period: every player has signed up by then (see ``build_players``)
+    lo, hi = quoting_period(every, earliest=PERIOD_START + DAY, lead=3 * DAY)
+    placed = timeline(rng, d.ids, d.rows, lo=lo, hi=hi)
+    match_id, live = pick_fixtures(rng, every, placed, seed=d.seed, in_play=0.3, lead=_lead(rng, n))
     player_id = (d.players * rng.random(n) ** 2).astype(np.int64) + 1  # old accounts bet more
-    match_id = rng.integers(1, d.matches + 1, n)
-    start = match_start(match_id, seed=d.seed, matches=d.matches)
-    live = (rng.random(n) < 0.3) & (start + MATCH_LENGTH + HOUR < NOW)
-    placed = _quote_time(rng, start, live)
     bet_type = pick(rng, n, BET_TYPE_WEIGHTS)
     accumulator = bet_type == ACCUMULATOR
     stake = lognormal_units(rng, n, median=12.0, sigma=1.3, low=1.0, high=100_000.0, scale=2)
@@ -128,11 +128,13 @@ def build_bets(d: Draw) -> pa.RecordBatch:
 
 
 def build_odds(d: Draw) -> pa.RecordBatch:
-    """Bookmaker prices per match and market, quoted before kick-off or in play."""
+    """Bookmaker prices per match and market in the order they were recorded, before kick-off
+    or in play."""
     rng, n = d.rng, d.n
-    match_id = rng.integers(1, d.matches + 1, n)
-    start = match_start(match_id, seed=d.seed, matches=d.matches)
-    recorded = _quote_time(rng, start, (rng.random(n) < 0.25) & (start + MATCH_LENGTH < NOW))
+    every = fixtures(d.seed, d.matches)
+    lo, hi = quoting_period(every, earliest=PERIOD_START, lead=3 * DAY)
+    recorded = timeline(rng, d.ids, d.rows, lo=lo, hi=hi)
+    match_id, _ = pick_fixtures(rng, every, recorded, seed=d.seed, in_play=0.25, lead=_lead(rng, n))
     market = pick(rng, n, (40.0, 25.0, 25.0, 10.0))
     handicap = rng.integers(-10, 11, n) * 25  # -2.50 … +2.50 in quarter goals
     total = rng.integers(1, 12, n) * 50  # 0.50 … 5.50

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 SECOND = 1_000_000  # timestamps are int64 microseconds since the epoch
 MINUTE = 60 * SECOND
@@ -77,27 +78,22 @@ def match_start(match_ids: Ints, *, seed: int, matches: int) -> Ints:
     return base + jitter.astype(np.int64)
 
 
-def match_cancelled(match_ids: Ints, *, seed: int) -> npt.NDArray[np.bool_]:
+def match_cancelled(match_ids: Ints, *, seed: int) -> Mask:
     """About one fixture in fifty is called off; its bets are void."""
     return unit_hash(match_ids, seed=seed, purpose=_CANCELLED) < 0.02
 
 
-def played_matches(matches: int) -> int:
-    """How many of the first match ids have surely finished by ``NOW`` (for statcast)."""
-    span = SCHEDULE_END - SCHEDULE_START - SCHEDULE_JITTER
-    latest_start = NOW - MATCH_LENGTH - SCHEDULE_JITTER - HOUR
-    return max(1, min(matches, (latest_start - SCHEDULE_START) * matches // span))
-
-
 @dataclass(frozen=True)
 class Draw:
-    """What one batch is generated from: its ids, its random stream, the sizes it refers to."""
+    """What one batch is generated from: its ids (of ``1..rows``), its random stream, the sizes
+    of the tables it refers to."""
 
     ids: Ints
     rng: np.random.Generator
     seed: int
     players: int
     matches: int
+    rows: int  # of the whole table: event tables spread them over the period
 
     @property
     def n(self) -> int:
