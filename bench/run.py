@@ -26,7 +26,8 @@ from bench.targets import Results
 
 TOOLS = (
     "sqlite-pg: seeds psycopg_copy duckdb adbc ceiling ceiling_x2 bulksync; "
-    "pg-pg: copy_psycopg copy_psql_pipe bulksync copy_psql_pipe_2db bulksync_2db; sqlite-sqlite: executemany_25k bulksync; "
+    "pg-pg: copy_psycopg copy_psql_pipe bulksync copy_psql_pipe_2db bulksync_2db; "
+    "sqlite-sqlite: executemany_25k bulksync; "
     "upsert: bulksync bulksync_upsert; memory: bulksync bulksync_big; "
     "mariadb-pg: seeds duckdb connectorx_adbc bulksync bets_sync bets_sync_50k bets_sync_rerun; "
     "pg-mariadb: seeds duckdb bulksync"

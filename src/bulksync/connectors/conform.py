@@ -86,4 +86,6 @@ def _timestamp_text(arr: pa.Array) -> pa.Array:
     whole = arr.cast(pa.timestamp("s"), safe=False)
     # Arrow's cast to string is ~20x faster than strftime and prints the same text
     exact = pc.equal(whole.cast(pa.timestamp("us")).cast(pa.int64()), micros.cast(pa.int64()))
+    if pc.all(exact).as_py() is not False:  # whole seconds only (nulls aside): one formatting
+        return whole.cast(pa.string())
     return pc.if_else(exact, whole.cast(pa.string()), micros.cast(pa.string()))
