@@ -3,6 +3,7 @@ server into the other (never decoded), or, within one database, moves each chunk
 INSERT … SELECT; either way each chunk is committed with its checkpoint. Three kills at seeded
 moments, a re-run, and the destination must equal the source row for row.
 
+MariaDB → MariaDB on one server (two databases) moves each chunk with INSERT … SELECT too.
 (SQLite → SQLite, the other pull path, is killed in ``test_crash.py``.)
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from test_crash import ROWS, SEED, Source, _pg_rejects, assert_exact, crash_and_finish
+from test_crash import ROWS, SEED, MariadbProbe, Source, _pg_rejects, assert_exact, crash_and_finish
 
 import crashkit
 
@@ -76,3 +77,36 @@ def test_kill9_three_times_then_the_copy_within_one_pg_database_is_exact(
     cmd += ["--dest-table", crashkit.TABLE]
     crash_and_finish(cmd, pg_probe, seed=SEED + seed, incremental=mode == "incremental")
     assert_exact(pg_local_source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))
+
+
+@pytest.fixture
+def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
+    probe = MariadbProbe(mariadb_db)
+    yield probe
+    probe.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "seed"),
+    [("append", (), 31), ("upsert", (), 32), ("incremental", ("--cursor", "updated_at"), 33)],
+    ids=["append", "upsert", "incremental"],
+)
+def test_kill9_three_times_then_the_copy_between_two_mariadb_databases_is_exact(
+    mariadb_db: str,
+    mariadb_db2: str,
+    mariadb_probe: MariadbProbe,
+    mode: str,
+    extra: tuple[str, ...],
+    seed: int,
+) -> None:
+    """One server, two databases: each chunk is one INSERT … SELECT, committed with its checkpoint."""
+    crashkit.build_source(mariadb_db2, ROWS, seed=SEED)
+    source = MariadbProbe(mariadb_db2)
+    try:
+        digests = source.digests()
+    finally:
+        source.close()
+    cmd = crashkit.copy_command(mariadb_db2, mariadb_db, mode, *extra)
+    crash_and_finish(cmd, mariadb_probe, seed=SEED + seed, incremental=mode == "incremental")
+    rejects = lambda: mariadb_probe.count("_bulksync_rejects")  # noqa: E731
+    assert_exact(Source(mariadb_db2, digests), mariadb_probe.digests(), rejects)  # type: ignore[arg-type]

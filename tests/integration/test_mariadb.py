@@ -479,3 +479,30 @@ def test_a_big_unfiltered_table_is_planned_on_the_catalog_estimate_and_reports_e
     )
     exact = len([i for i in range(1, rows + 1) if i % 7 == 3])
     assert planned == [exact] and part.total_rows == part.rows_read == exact
+
+
+def test_mariadb_to_mariadb_on_one_server_moves_rows_in_the_server_unless_types_differ(
+    mariadb_db: str, mariadb_db2: str
+) -> None:
+    """Two databases of one server: INSERT … SELECT when the column types match, Arrow if not."""
+    make_bets(mariadb_db, ROWS)
+    dest = open_connector(mariadb_db2)
+    source = open_connector(mariadb_db)
+    try:
+        dest.attach_source(mariadb_db)  # type: ignore[attr-defined]
+        first_db = parse_mysql_url(mariadb_db).database
+        assert dest._local_name(source, "bets", "bets") is None  # type: ignore[attr-defined]  # no table yet
+        dest._local_names.clear()  # type: ignore[attr-defined]
+        mdb(mariadb_db2, f"CREATE TABLE bets LIKE `{first_db}`.bets")
+        assert dest._local_name(source, "bets", "bets") == f'"{first_db}"."bets"'  # type: ignore[attr-defined]
+    finally:
+        dest.close()
+        source.close()
+    run(mariadb_db, mariadb_db2, Mode.APPEND)
+    assert rows_of(mariadb_db2) == rows_of(mariadb_db)
+    mdb(mariadb_db2, "DROP TABLE bets")  # wider decimals: another type, so the rows go through Arrow
+    mdb(mariadb_db2, f"CREATE TABLE bets LIKE `{first_db}`.bets")
+    mdb(mariadb_db2, "ALTER TABLE bets MODIFY stake DECIMAL(14,4)")
+    mdb(mariadb_db2, "DROP TABLE IF EXISTS _bulksync_state")
+    run(mariadb_db, mariadb_db2, Mode.APPEND)
+    assert rows_of(mariadb_db2) == rows_of(mariadb_db)

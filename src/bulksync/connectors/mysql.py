@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
+from bulksync.connectors.base import Capabilities, ChunkQuery, Key, PartitionState
 from bulksync.connectors.conform import conform
 from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_types import (
@@ -51,6 +51,7 @@ from bulksync.connectors.sql import (
     STATE_TABLE,
     Reflected,
     SqlConnector,
+    chunk_bounds,
     column_list,
     quote,
     reflect_with,
@@ -171,27 +172,31 @@ class MysqlConnector(SqlConnector):
         return pa.Table.from_pylist(self._rows(sql, params))
 
     def same_database(self, other: object) -> bool:
-        """True when ``other`` is connected to this server and database.
+        if other is self:
+            return True
+        if not isinstance(other, MysqlConnector):
+            return False
+        theirs = self._server_peer(other)
+        return theirs is not None and theirs == self._rows("SELECT DATABASE() AS db")[0]["db"]
+
+    def _server_peer(self, other: MysqlConnector) -> str | None:
+        """``other``'s database when ``other`` is connected to this very server, else None.
 
         ``other`` takes a named lock with a random name; only a session of the same server sees
         it held by ``other``'s connection id.
         """
-        if not isinstance(other, MysqlConnector):
-            return False
-        if other is self:
-            return True
         name = f"bulksync-{secrets.token_hex(16)}"
         try:
             theirs = other._rows(
                 "SELECT CONNECTION_ID() AS id, DATABASE() AS db, GET_LOCK(%s, 0) AS got", [name]
             )[0]
             try:
-                ours = self._rows("SELECT IS_USED_LOCK(%s) AS holder, DATABASE() AS db", [name])[0]
+                holder = self._rows("SELECT IS_USED_LOCK(%s) AS holder", [name])[0]["holder"]
             finally:
                 other._rows("SELECT RELEASE_LOCK(%s) AS released", [name])
         except SyncError:
-            return False
-        return bool(theirs["got"]) and ours["holder"] == theirs["id"] and ours["db"] == theirs["db"]
+            return None
+        return str(theirs["db"]) if theirs["got"] and holder == theirs["id"] else None
 
     # -- catalog ------------------------------------------------------------------------------
 
@@ -418,12 +423,90 @@ class MysqlConnector(SqlConnector):
             self._spool = tempfile.mkdtemp(prefix="bulksync-mysql-")
         return os.path.join(self._spool, "batch.tsv")
 
+    # -- MySQL → MySQL on one server: the server moves the rows (INSERT … SELECT) --------------
+
+    def can_pull_from(self, source_url: str) -> bool:
+        from bulksync.connectors.registry import scheme_of
+
+        return scheme_of(source_url) in ("mysql", "mariadb")
+
+    def attach_source(self, source_url: str) -> None:
+        self._source_url = source_url
+        self._pull_src: MysqlConnector | None = None
+        self._local_names: dict[tuple[str, str], str | None] = {}
+
+    def _puller_source(self) -> MysqlConnector:
+        if self._pull_src is None:
+            self._pull_src = MysqlConnector(self._source_url, statement_timeout_s=self._timeout_s)
+        return self._pull_src
+
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
+        """Move one keyset chunk into ``target`` (in the open transaction).
+
+        On one server (any two of its databases) one ``INSERT … SELECT`` moves it, when every
+        column has the same type on both sides; otherwise it goes through Arrow, as between
+        servers.
+        """
+        src = self._puller_source()
+        local = self._local_name(src, query.table.name, target)
+        if local is None:
+            batch = src.read_chunk(query)
+            if batch.num_rows == 0:
+                return 0, None
+            self.write_batch(target, batch, upsert_key)
+            return batch.num_rows, tuple(batch.column(c)[batch.num_rows - 1].as_py() for c in query.order)
+        count, last = chunk_bounds(self, query, local, self._rows)
+        if last is None:
+            return 0, None
+        names = column_list(query.table.names)
+        where, params = self.range_sql(query, upto=last)
+        sql = f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {local}{where} ORDER BY "
+        sql += column_list(query.order)
+        if upsert_key:
+            _require_unique(self.describe(target), upsert_key)
+            rest = [n for n in query.table.names if n not in upsert_key] or list(upsert_key[:1])
+            sql += " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
+        self._execute(sql, params)
+        return count, last
+
+    def _local_name(self, src: MysqlConnector, table: str, target: str) -> str | None:
+        """``db.table`` of the source when this connection can read it with the same column types."""
+        if (table, target) not in self._local_names:
+            found = None
+            database = self._server_peer(src)
+            if database is not None:
+                theirs = self._column_types(database, table)
+                ours = self._column_types(None, target)
+                name = f"{quote(database)}.{quote(table)}"
+                if theirs and all(ours.get(n) == t for n, t in theirs.items()) and self._readable(name):
+                    found = name
+            self._local_names[(table, target)] = found
+        return self._local_names[(table, target)]
+
+    def _column_types(self, database: str | None, table: str) -> dict[str, str]:
+        rows = self._rows(
+            "SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s",
+            [database, table],
+        )
+        return {str(r["name"]): str(r["type"]) for r in rows}
+
+    def _readable(self, name: str) -> bool:
+        try:
+            self._rows(f"SELECT 1 AS one FROM {name} LIMIT 0")
+        except SyncError:
+            return False
+        return True
+
     # -- errors -------------------------------------------------------------------------------
 
     def translate(self, exc: BaseException, *, context: str) -> SyncError:
         return classify(exc, context=context, where=self.safe_url)
 
     def close(self) -> None:
+        pulled: MysqlConnector | None = getattr(self, "_pull_src", None)
+        if pulled is not None:
+            pulled.close()
         try:
             self._conn.close()
         except pymysql.Error:
