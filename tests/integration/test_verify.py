@@ -320,3 +320,33 @@ def test_unknown_table_and_missing_columns_are_refused(tmp_path: Path, pg_db: st
         conn.close()
     with pytest.raises(SchemaMismatchError, match="player"):
         check(pg_db, other)
+
+
+CODED = TableSchema(
+    "coded",
+    (Column("id", pa.int64(), nullable=False), Column("code", pa.string()), Column("v", pa.int64())),
+    primary_key=("id",),
+)
+
+
+def test_destination_rows_with_a_null_key_are_counted_as_unexpected(ends: tuple[str, str]) -> None:
+    src, dst = ends
+    rows = pa.RecordBatch.from_pylist(
+        [{"id": i, "code": f"c{i:04}", "v": i} for i in range(1, 1201)], schema=CODED.arrow_schema()
+    )
+    for url in (src, dst):
+        conn = open_connector(url, create=True)
+        try:
+            conn.create_table(CODED, with_indexes=False)
+            with conn.transaction() as tx:
+                tx.write("coded", rows)
+        finally:
+            conn.close()
+    assert check(src, dst, "coded", key=("code",)).equal
+
+    execute(dst, "INSERT INTO coded VALUES (5000, NULL, 1)")  # no key range reaches it
+    t = check(src, dst, "coded", key=("code",))
+
+    assert t.findings["unexpected"].rows == 1
+    assert t.notes == ["1 destination rows have NULL in code: counted as unexpected"]
+    assert (t.source_rows, t.dest_rows) == (1200, 1200)

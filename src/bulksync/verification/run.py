@@ -339,13 +339,20 @@ def _verify_table(
 def _dest_total(dest: SideReader, table: TableSpec) -> TableStats | None:
     """The destination's row count, to find rows no key range reaches (a NULL in the key).
 
-    None when there can be none: the key is the destination's primary key, and the engine
-    (PostgreSQL, MariaDB) refuses NULL in one. SQLite accepts NULL in a primary key column
-    other than INTEGER PRIMARY KEY, so its rows are always counted.
+    None when there can be none: every key column is NOT NULL. The catalog says so for
+    PostgreSQL and MariaDB (a primary key column is NOT NULL there); SQLite's reflection calls
+    every primary key column NOT NULL, but SQLite accepts NULL in one (all but an INTEGER
+    PRIMARY KEY), so a SQLite primary key column is counted all the same.
     """
-    if not dest.order or (dest.unique and getattr(dest.conn, "dialect", "") in ("postgresql", "mysql")):
+    if not dest.order or all(_never_null(dest, name) for name in dest.order):
         return None
     return dest.conn.stats(dest.schema, dest.schema.names[0], table.filters)
+
+
+def _never_null(side: SideReader, name: str) -> bool:
+    if side.schema.column(name).nullable:
+        return False
+    return getattr(side.conn, "dialect", "") != "sqlite" or name not in side.schema.primary_key
 
 
 def _unreachable(
