@@ -489,6 +489,8 @@ def test_mariadb_to_mariadb_on_one_server_moves_rows_in_the_server_unless_types_
     dest = open_connector(mariadb_db2)
     source = open_connector(mariadb_db)
     try:
+        assert dest.can_pull_from(mariadb_db)  # type: ignore[attr-defined]
+        assert not dest.can_pull_from("mysql://root@127.0.0.1:1/nowhere")  # type: ignore[attr-defined]
         dest.attach_source(mariadb_db)  # type: ignore[attr-defined]
         first_db = parse_mysql_url(mariadb_db).database
         assert dest._local_name(source, "bets", "bets") is None  # type: ignore[attr-defined]  # no table yet

@@ -426,9 +426,19 @@ class MysqlConnector(SqlConnector):
     # -- MySQL → MySQL on one server: the server moves the rows (INSERT … SELECT) --------------
 
     def can_pull_from(self, source_url: str) -> bool:
+        """True when ``source_url`` is a database of this very server (other servers: Arrow)."""
         from bulksync.connectors.registry import scheme_of
 
-        return scheme_of(source_url) in ("mysql", "mariadb")
+        if scheme_of(source_url) not in ("mysql", "mariadb"):
+            return False
+        try:
+            source = MysqlConnector(source_url, statement_timeout_s=self._timeout_s)
+        except SyncError:
+            return False
+        try:
+            return self._server_peer(source) is not None
+        finally:
+            source.close()
 
     def attach_source(self, source_url: str) -> None:
         self._source_url = source_url
