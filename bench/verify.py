@@ -19,10 +19,14 @@ import json
 import resource
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 import psycopg
+
+if __package__ in (None, ""):  # run as `python bench/verify.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bets import TABLE
 from bench.context import REPO_ROOT, bulksync_command
