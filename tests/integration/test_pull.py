@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from bulksync import Mode, SyncSpec, TableSpec, sync
+from bulksync.connectors import sql as sql_connectors
 from bulksync.connectors.pg_stream import CopyStream
 from bulksync.connectors.postgres import PostgresConnector
 from helpers import expected_rows, make_bets, table_rows
@@ -108,6 +109,31 @@ def test_pg_to_pg_into_other_column_types_goes_through_arrow(pg_db: str, pg_db2:
         )
     result = sync(_spec(pg_db, pg_db2))
     assert result.processed_rows == ROWS
+    with psycopg.connect(pg_db) as a, psycopg.connect(pg_db2) as b:
+        query = "SELECT id, stake, placed_at IS NULL FROM bets ORDER BY id"
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+def test_a_pulled_chunk_that_goes_through_arrow_is_read_a_step_at_a_time(
+    pg_db: str, pg_db2: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other column types: each pulled chunk moves as bounded Arrow steps, one transaction."""
+    monkeypatch.setattr(sql_connectors, "PULL_STEP_ROWS", 7)
+    reads: list[int] = []
+    real_read = PostgresConnector.read_chunk
+    monkeypatch.setattr(
+        PostgresConnector, "read_chunk", lambda self, q: reads.append(q.limit) or real_read(self, q)
+    )
+    make_bets(pg_db, 1_000)
+    with psycopg.connect(pg_db2) as conn:
+        conn.execute(
+            "CREATE TABLE bets (id bigint PRIMARY KEY, player text, channel text NOT NULL, "
+            "stake numeric(14,4), placed_at timestamptz, updated_at timestamp NOT NULL, settled boolean)"
+        )
+    spec = SyncSpec(source=pg_db, destination=pg_db2, tables=(TableSpec(name="bets"),), chunk_rows=100)
+    result = sync(spec)
+    assert result.processed_rows == 1_000 and result.tables[0].batches == 10
+    assert max(reads) == 7  # never more than a step in memory
     with psycopg.connect(pg_db) as a, psycopg.connect(pg_db2) as b:
         query = "SELECT id, stake, placed_at IS NULL FROM bets ORDER BY id"
         assert a.execute(query).fetchall() == b.execute(query).fetchall()

@@ -460,11 +460,7 @@ class MysqlConnector(SqlConnector):
         src = self._puller_source()
         local = self._local_name(src, query.table.name, target)
         if local is None:
-            batch = src.read_chunk(query)
-            if batch.num_rows == 0:
-                return 0, None
-            self.write_batch(target, batch, upsert_key)
-            return batch.num_rows, tuple(batch.column(c)[batch.num_rows - 1].as_py() for c in query.order)
+            return self.pull_through_arrow(src, query, target, upsert_key)
         count, last = chunk_bounds(self, query, local, self._rows)
         if last is None:
             return 0, None

@@ -232,11 +232,7 @@ class PostgresConnector(SqlConnector):
         """
         src = self._puller_source()
         if not self._types_match(src, query.table.name, target):
-            batch = src.read_chunk(query)
-            if batch.num_rows == 0:
-                return 0, None
-            self.write_batch(target, batch, upsert_key)
-            return batch.num_rows, tuple(batch.column(c)[batch.num_rows - 1].as_py() for c in query.order)
+            return self.pull_through_arrow(src, query, target, upsert_key)
         local = self._local_name(src, query.table.name)
         if local is not None:
             return self._insert_select(local, query, target, upsert_key)

@@ -10,7 +10,7 @@ import decimal
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -126,6 +126,7 @@ def chunk_bounds(
     return int(found[0]["n"]), tuple(last[0].values())
 
 
+PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes through Python
 ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate rough
 
 
@@ -321,6 +322,28 @@ class SqlConnector(abc.ABC):
         if len(cols) == 1:
             return f"{cols[0]} {op} {marks[0]}"
         return f"({', '.join(cols)}) {op} ({', '.join(marks)})"
+
+    def pull_through_arrow(
+        self, src: SqlConnector, query: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[int, Key | None]:
+        """Move a pulled chunk the servers cannot move alone, as Arrow batches of ``PULL_STEP_ROWS``.
+
+        A pulled chunk grows with fast commits (up to 64x ``--batch-mb``); read whole it would sit
+        in memory outside the memory guard, so it is read and written a step at a time, all in
+        the caller's one transaction. Returns the rows moved and the last key, as a pull does.
+        """
+        count, last = 0, None
+        while count < query.limit:
+            step = replace(query, after=last or query.after, limit=min(PULL_STEP_ROWS, query.limit - count))
+            batch = src.read_chunk(step)
+            if batch.num_rows:
+                self.write_batch(target, batch, upsert_key)
+                count += batch.num_rows
+                end = batch.num_rows - 1
+                last = tuple(batch.column(batch.schema.get_field_index(c))[end].as_py() for c in query.order)
+            if batch.num_rows < step.limit:
+                break
+        return count, last
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         sql, params = self.chunk_sql(query)
