@@ -26,7 +26,10 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pymysql
+import pymysql.cursors
 
+from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.schema import Column, Index, TableSchema
 
@@ -339,3 +342,49 @@ def _env() -> dict[str, str]:
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     return env
+
+
+class MariadbProbe:
+    """Reads a MariaDB destination while a child process writes it (autocommit, PyMySQL)."""
+
+    def __init__(self, url: str) -> None:
+        u = parse_mysql_url(url)
+        self._conn = pymysql.connect(
+            host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
+            autocommit=True, charset="utf8mb4",
+        )  # fmt: skip
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row, or None when the table does not exist yet."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, tuple(params) or None)
+                return cur.fetchone()  # type: ignore[no-any-return]
+        except pymysql.ProgrammingError as exc:
+            if exc.args[0] == 1146:
+                return None
+            raise
+
+    def count(self, table: str = TABLE) -> int:
+        found = self.row(f"SELECT count(*) FROM {table}")
+        return int(found[0]) if found else 0
+
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until the killed client's sessions are gone (the server has rolled them back)."""
+        others = (
+            "SELECT count(*) FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        )
+        deadline = time.monotonic() + timeout_s
+        while (found := self.row(others)) and found[0]:
+            assert time.monotonic() < deadline, f"{found[0]} sessions of the killed copy still open"
+            time.sleep(0.01)
+
+    def digests(self) -> Digests:
+        """(id, row hash) of every row in key order, streamed with an unbuffered cursor."""
+        with self._conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT {', '.join(NAMES)} FROM {TABLE} ORDER BY id")
+            return [(row[0], row_hash(row)) for row in cur]
+
+    def close(self) -> None:
+        self._conn.close()

@@ -13,19 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-import pymysql
-import pymysql.cursors
 import pytest
 
 import crashkit
-from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.engine.checkpoint import decode_key
 
 ROWS = 200_000
@@ -45,13 +41,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     path = tmp_path_factory.mktemp("crash") / "source.db"
     crashkit.build_source(str(path), ROWS, seed=SEED)
     return Source(path, crashkit.sqlite_digests(path))
-
-
-@pytest.fixture
-def pg_probe(pg_db: str) -> Iterator[crashkit.PgProbe]:
-    probe = crashkit.PgProbe(pg_db)
-    yield probe
-    probe.close()
 
 
 def _ts(value: Any) -> Any:
@@ -191,60 +180,7 @@ def test_kill9_three_times_then_the_copy_into_sqlite_is_exact(source: Source, tm
     assert_exact(source, crashkit.sqlite_digests(dest), lambda: probe.count("_bulksync_rejects"))
 
 
-# -- MariaDB as destination and as source ----------------------------------------------------------
-
-
-class MariadbProbe:
-    """Reads a MariaDB destination while a child process writes it (autocommit, PyMySQL)."""
-
-    def __init__(self, url: str) -> None:
-        u = parse_mysql_url(url)
-        self._conn = pymysql.connect(
-            host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
-            autocommit=True, charset="utf8mb4",
-        )  # fmt: skip
-
-    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        """The first row, or None when the table does not exist yet."""
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql, tuple(params) or None)
-                return cur.fetchone()  # type: ignore[no-any-return]
-        except pymysql.ProgrammingError as exc:
-            if exc.args[0] == 1146:
-                return None
-            raise
-
-    def count(self, table: str = crashkit.TABLE) -> int:
-        found = self.row(f"SELECT count(*) FROM {table}")
-        return int(found[0]) if found else 0
-
-    def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until the killed client's sessions are gone (the server has rolled them back)."""
-        others = (
-            "SELECT count(*) FROM information_schema.processlist "
-            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
-        )
-        deadline = time.monotonic() + timeout_s
-        while (found := self.row(others)) and found[0]:
-            assert time.monotonic() < deadline, f"{found[0]} sessions of the killed copy still open"
-            time.sleep(0.01)
-
-    def digests(self) -> crashkit.Digests:
-        """(id, row hash) of every row in key order, streamed with an unbuffered cursor."""
-        with self._conn.cursor(pymysql.cursors.SSCursor) as cur:
-            cur.execute(f"SELECT {', '.join(crashkit.NAMES)} FROM {crashkit.TABLE} ORDER BY id")
-            return [(row[0], crashkit.row_hash(row)) for row in cur]
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-@pytest.fixture
-def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
-    probe = MariadbProbe(mariadb_db)
-    yield probe
-    probe.close()
+# -- MariaDB as destination and as source (crashkit.MariadbProbe reads it) ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -255,7 +191,7 @@ def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
 def test_kill9_three_times_then_the_copy_into_mariadb_is_exact(
     source: Source,
     mariadb_db: str,
-    mariadb_probe: MariadbProbe,
+    mariadb_probe: crashkit.MariadbProbe,
     mode: str,
     extra: tuple[str, ...],
     seed: int,
@@ -269,7 +205,11 @@ def test_kill9_three_times_then_the_copy_into_mariadb_is_exact(
 
 
 def test_kill9_three_times_then_the_copy_from_mariadb_into_postgres_is_exact(
-    source: Source, mariadb_db: str, mariadb_probe: MariadbProbe, pg_db: str, pg_probe: crashkit.PgProbe
+    source: Source,
+    mariadb_db: str,
+    mariadb_probe: crashkit.MariadbProbe,
+    pg_db: str,
+    pg_probe: crashkit.PgProbe,
 ) -> None:
     crashkit.build_source(mariadb_db, ROWS, seed=SEED)
     assert mariadb_probe.digests() == source.digests  # the same rows as the SQLite source

@@ -9,11 +9,9 @@ MariaDB → MariaDB on one server (two databases) moves each chunk with INSERT �
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
-from test_crash import ROWS, SEED, MariadbProbe, Source, _pg_rejects, assert_exact, crash_and_finish
+from test_crash import ROWS, SEED, Source, _pg_rejects, assert_exact, crash_and_finish
 
 import crashkit
 
@@ -24,13 +22,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def pg_source(pg_db2: str) -> Source:
     crashkit.build_source(pg_db2, ROWS, seed=SEED)
     return Source(pg_db2, crashkit.pg_digests(pg_db2))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def pg_probe(pg_db: str) -> Iterator[crashkit.PgProbe]:
-    probe = crashkit.PgProbe(pg_db)
-    yield probe
-    probe.close()
 
 
 @pytest.mark.parametrize(
@@ -79,13 +70,6 @@ def test_kill9_three_times_then_the_copy_within_one_pg_database_is_exact(
     assert_exact(pg_local_source, crashkit.pg_digests(pg_db), _pg_rejects(pg_probe))
 
 
-@pytest.fixture
-def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
-    probe = MariadbProbe(mariadb_db)
-    yield probe
-    probe.close()
-
-
 @pytest.mark.parametrize(
     ("mode", "extra", "seed"),
     [("append", (), 31), ("upsert", (), 32), ("incremental", ("--cursor", "updated_at"), 33)],
@@ -94,14 +78,14 @@ def mariadb_probe(mariadb_db: str) -> Iterator[MariadbProbe]:
 def test_kill9_three_times_then_the_copy_between_two_mariadb_databases_is_exact(
     mariadb_db: str,
     mariadb_db2: str,
-    mariadb_probe: MariadbProbe,
+    mariadb_probe: crashkit.MariadbProbe,
     mode: str,
     extra: tuple[str, ...],
     seed: int,
 ) -> None:
     """One server, two databases: each chunk is one INSERT … SELECT, committed with its checkpoint."""
     crashkit.build_source(mariadb_db2, ROWS, seed=SEED)
-    source = MariadbProbe(mariadb_db2)
+    source = crashkit.MariadbProbe(mariadb_db2)
     try:
         digests = source.digests()
     finally:

@@ -51,7 +51,6 @@ from bulksync.connectors.sql import (
     STATE_TABLE,
     Reflected,
     SqlConnector,
-    chunk_bounds,
     column_list,
     quote,
     reflect_with,
@@ -374,12 +373,8 @@ class MysqlConnector(SqlConnector):
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
         for part in statements(data, statement_rows):
             self._load(_STAGE, part, schema.columns, table)
-        cols = column_list(schema.names)
-        rest = [n for n in schema.names if n not in upsert_key] or list(upsert_key[:1])
-        sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
-        self._execute(
-            f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {_STAGE} ON DUPLICATE KEY UPDATE {sets}"
-        )
+        staged = f"SELECT {column_list(schema.names)} FROM {_STAGE}"
+        self._execute(self.insert_select_sql(table, staged, schema.names, upsert_key))
         self._execute(f"DROP TEMPORARY TABLE {_STAGE}")
 
     def _load(self, target: str, data: pa.RecordBatch, columns: Sequence[Column], table: str) -> None:
@@ -461,19 +456,18 @@ class MysqlConnector(SqlConnector):
         local = self._local_name(src, query.table.name, target)
         if local is None:
             return self.pull_through_arrow(src, query, target, upsert_key)
-        count, last = chunk_bounds(self, query, local, self._rows)
-        if last is None:
-            return 0, None
-        names = column_list(query.table.names)
-        where, params = self.range_sql(query, upto=last)
-        sql = f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {local}{where} ORDER BY "
-        sql += column_list(query.order)
         if upsert_key:
             _require_unique(self.describe(target), upsert_key)
-            rest = [n for n in query.table.names if n not in upsert_key] or list(upsert_key[:1])
-            sql += " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
-        self._execute(sql, params)
-        return count, last
+        return self.pull_local_chunk(local, query, target, upsert_key)
+
+    def insert_select_sql(
+        self, target: str, select: str, names: Sequence[str], upsert_key: Sequence[str]
+    ) -> str:
+        sql = f"INSERT INTO {quote(target)} ({column_list(names)}) {select}"
+        if not upsert_key:
+            return sql
+        rest = [n for n in names if n not in upsert_key] or list(upsert_key[:1])
+        return sql + " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
 
     def _local_name(self, src: MysqlConnector, table: str, target: str) -> str | None:
         """``db.table`` of the source when this connection can read it with the same column types."""

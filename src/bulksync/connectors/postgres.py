@@ -235,7 +235,7 @@ class PostgresConnector(SqlConnector):
             return self.pull_through_arrow(src, query, target, upsert_key)
         local = self._local_name(src, query.table.name)
         if local is not None:
-            return self._insert_select(local, query, target, upsert_key)
+            return self.pull_local_chunk(local, query, target, upsert_key)
         if len(query.order) == 1 and pa.types.is_integer(query.table.column(query.order[0]).type):
             return self._stream_chunk(query, target, upsert_key)
         count, last = chunk_bounds(src, query, quote(query.table.name), src._rows)
@@ -322,26 +322,6 @@ class PostgresConnector(SqlConnector):
                 found = name if readable[0]["ok"] else None
             self._local_names[table] = found
         return self._local_names[table]
-
-    def _insert_select(
-        self, source_table: str, query: ChunkQuery, target: str, upsert_key: Sequence[str]
-    ) -> tuple[int, Key | None]:
-        """Move one keyset chunk inside this database (in the open transaction)."""
-        count, last = chunk_bounds(self, query, source_table, self._rows)
-        if last is None:
-            return 0, None
-        names = column_list(query.table.names)
-        where, params = self.range_sql(query, upto=last)
-        select = f"SELECT {names} FROM {source_table}{where} ORDER BY {column_list(query.order)}"
-        if upsert_key:
-            sql = self.upsert_sql(target, f"({select}) AS bs_src", query.table.names, upsert_key)
-        else:
-            sql = f"INSERT INTO {quote(target)} ({names}) {select}"
-        try:
-            self._pg.execute(sql, params)
-        except psycopg.Error as exc:
-            raise self.translate(exc, context=f"copy into {target!r}") from exc
-        return count, last
 
     def same_database(self, other: object) -> bool:
         """True when ``other`` is connected to this very database (same server, same database).

@@ -466,6 +466,31 @@ class SqlConnector(abc.ABC):
         except SyncError:
             pass  # the connection is gone; the server rolled the transaction back itself
 
+    def pull_local_chunk(
+        self, source_table: str, query: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[int, Key | None]:
+        """Move one keyset chunk of ``source_table``, a table this connection reads itself, into
+        ``target`` with one ``INSERT … SELECT`` in the open transaction: no row leaves the server.
+
+        Returns the rows in the chunk and its last key (None when the chunk was empty).
+        """
+        count, last = chunk_bounds(self, query, source_table, self._rows)
+        if last is None:
+            return 0, None
+        where, params = self.range_sql(query, upto=last)
+        names = query.table.names
+        select = f"SELECT {column_list(names)} FROM {source_table}{where} ORDER BY {column_list(query.order)}"
+        self._execute(self.insert_select_sql(target, select, names, upsert_key), params)
+        return count, last
+
+    def insert_select_sql(
+        self, target: str, select: str, names: Sequence[str], upsert_key: Sequence[str]
+    ) -> str:
+        """``INSERT`` (with ``upsert_key``: insert or update) the rows of ``select`` into ``target``."""
+        if upsert_key:
+            return self.upsert_sql(target, f"({select}) AS bs_chunk", names, upsert_key)
+        return f"INSERT INTO {quote(target)} ({column_list(names)}) {select}"
+
     def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
         cols = column_list(names)
         rest = [n for n in names if n not in key]

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform, to_sqlite_storage
-from bulksync.connectors.sql import Reflected, SqlConnector, chunk_bounds, column_list, quote
+from bulksync.connectors.sql import Reflected, SqlConnector, quote
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -247,23 +247,8 @@ class SqliteConnector(SqlConnector):
         self._execute("ATTACH DATABASE ? AS bs_src", [str(sqlite_path(source_url))])
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
-        """Copy one keyset chunk from the attached source with INSERT … SELECT (in the open txn).
-
-        Returns the rows in the chunk and its last key (None when the chunk was empty).
-        """
-        src = "bs_src." + quote(query.table.name)
-        count, last = chunk_bounds(self, query, src, lambda sql, p: self._query(sql, p).to_pylist())
-        if last is None:
-            return 0, None
-        names = column_list(query.table.names)
-        bounded, bound_params = self.range_sql(query, upto=last)
-        select = f"SELECT {names} FROM {src}{bounded} ORDER BY {column_list(query.order)}"
-        if upsert_key:
-            sql = self.upsert_sql(target, f"({select})", query.table.names, upsert_key)
-        else:
-            sql = f"INSERT INTO main.{quote(target)} ({names}) {select}"
-        self._execute(sql, bound_params)
-        return count, last
+        """Copy one keyset chunk from the attached source with INSERT … SELECT (in the open txn)."""
+        return self.pull_local_chunk("bs_src." + quote(query.table.name), query, target, upsert_key)
 
     def translate(self, exc: Exception, *, context: str) -> SyncError:
         text = " ".join(str(exc).split())
