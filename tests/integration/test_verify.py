@@ -150,12 +150,12 @@ def _events(n: int) -> pa.RecordBatch:
     )
 
 
-def _fill(url: str, batch: pa.RecordBatch) -> None:
+def _fill(url: str, batch: pa.RecordBatch, schema: TableSchema = KEYLESS) -> None:
     conn = open_connector(url, create=True)
     try:
-        conn.create_table(KEYLESS, with_indexes=False)
+        conn.create_table(schema, with_indexes=False)
         with conn.transaction() as tx:
-            tx.write("events", batch)
+            tx.write(schema.name, batch)
     finally:
         conn.close()
 
@@ -335,13 +335,7 @@ def test_destination_rows_with_a_null_key_are_counted_as_unexpected(ends: tuple[
         [{"id": i, "code": f"c{i:04}", "v": i} for i in range(1, 1201)], schema=CODED.arrow_schema()
     )
     for url in (src, dst):
-        conn = open_connector(url, create=True)
-        try:
-            conn.create_table(CODED, with_indexes=False)
-            with conn.transaction() as tx:
-                tx.write("coded", rows)
-        finally:
-            conn.close()
+        _fill(url, rows, CODED)
     assert check(src, dst, "coded", key=("code",)).equal
 
     execute(dst, "INSERT INTO coded VALUES (5000, NULL, 1)")  # no key range reaches it
