@@ -19,6 +19,14 @@ class Mode(StrEnum):
     INCREMENTAL = "incremental"  # upsert only rows whose (cursor, key) moved past the watermark
 
 
+class BadValue(StrEnum):
+    """What to do with a value that cannot be converted to its column's type."""
+
+    REJECT = "reject"  # the row goes to the reject table with the reason; the rest lands
+    NULL = "null"  # the row lands with NULL in that column; the value is recorded with the rejects
+    FAIL = "fail"  # the table stops at the first such value (or any row the destination refuses)
+
+
 class Filter(BaseModel):
     """One structured row filter, compiled to a bound parameter by the source."""
 
@@ -98,6 +106,10 @@ class SyncSpec(BaseModel):
     retries: int = Field(default=5, ge=0)
     lag_seconds: float = Field(default=0.0, ge=0)
     restart: bool = False
+    # names as the destination stores them: folded to lower case (a migration into PostgreSQL)
+    lower_names: bool = False
+    on_bad_value: BadValue = BadValue.REJECT
+    verify: bool = False  # compare every table with its source once it is loaded
     partition_min_rows: int = Field(default=200_000, ge=1)
 
     @field_validator("tables", mode="before")

@@ -6,7 +6,7 @@ connection between threads. Capabilities tell the engine what the destination ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -116,9 +116,14 @@ class Source(Protocol):
 
     def describe(self, table: str) -> TableSchema: ...
 
-    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats: ...
+    def stats(self, table: TableSchema, key: str | None, filters: Sequence[Filter]) -> TableStats: ...
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch: ...
+
+    def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
+        """Every row matching ``query.filters`` in no particular order, ``query.limit`` a batch
+        (a table without a key: nothing to page on)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -1,11 +1,39 @@
-"""Cast a batch column by column to the Arrow schema the plan expects (vectorised, no per-row work)."""
+"""Cast a batch column by column to the Arrow schema the plan expects (vectorised, no per-row work).
+
+Lossless rules come first, for the loose values SQLite keeps: ``'7'`` or ``7.0`` in an INTEGER
+column is 7, ``0``/``1`` in a BOOLEAN column is false/true, ISO-8601 text with ``T`` or a zone
+(``Z``, ``+02:00``) in a DATETIME column is that instant (in UTC). A value no rule converts
+(``'abc'`` in an INTEGER column, ``2024-02-30``, invalid UTF-8) fails a strict ``conform``;
+``conform_loose`` instead sets it NULL and lists it as a ``BadValue`` the engine then rejects,
+loads as NULL or stops on (``--on-bad-value``). Finding the bad values splits only the column
+that failed, by halves, so a clean batch costs exactly what it did before.
+"""
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulksync.errors import UnsupportedTypeError
+
+_BAD_KEY = b"bulksync.bad_values"
+_TRUE = ["1", "t", "true", "y", "yes", "on"]
+_FALSE = ["0", "f", "false", "n", "no", "off"]
+
+
+@dataclass(frozen=True)
+class BadValue:
+    """A value no lossless rule converts to its column's type: where it is and why."""
+
+    row: int  # index in its batch
+    column: str
+    value: str  # as the source holds it
+    reason: str
+    key: tuple[Any, ...] = ()  # the row's key (or rowid) in the source
 
 
 def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBatch:
@@ -30,23 +58,152 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     if arr.null_count == len(arr):
         return pa.nulls(len(arr), target)  # SQLite types an empty or all-NULL column as int64
     try:
-        if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
-            # half away from zero, as PostgreSQL rounds; overflow raises, never wraps
-            return pc.round(arr, target.scale, round_mode="half_towards_infinity").cast(target)
-        if pa.types.is_timestamp(target) and pa.types.is_timestamp(arr.type):
-            return arr.cast(target)
-        if pa.types.is_boolean(target) and pa.types.is_string(arr.type):
-            return _bool_from_text(arr)
-        return arr.cast(target)
+        return _convert(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise UnsupportedTypeError(
             f"column {name!r}: cannot convert {arr.type} values to {target}: {exc}"
         ) from exc
 
 
+def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """The cast, or the lossless rule for loose values when the plain cast refuses."""
+    if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
+        # half away from zero, as PostgreSQL rounds; overflow raises, never wraps
+        return pc.round(arr, target.scale, round_mode="half_towards_infinity").cast(target)
+    if pa.types.is_boolean(target) and pa.types.is_string(arr.type):
+        return _bool_from_text(arr)
+    if pa.types.is_boolean(target) and pa.types.is_integer(arr.type):
+        return _bool_from_int(arr)
+    try:
+        return arr.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if not pa.types.is_string(arr.type):
+            raise
+        if pa.types.is_integer(target):  # '7.0', '1e3': integral numbers written as REAL
+            return arr.cast(pa.float64()).cast(target)
+        if pa.types.is_timestamp(target):  # with a zone (Z, +02:00), or without one
+            zoned = pa.timestamp(target.unit, tz="UTC")
+            return arr.cast(pa.timestamp(target.unit) if target.tz else zoned).cast(target)
+        raise
+
+
 def _bool_from_text(arr: pa.Array) -> pa.Array:
-    truthy = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(["1", "t", "true", "y", "yes"]))
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    known = pc.or_(
+        pc.is_in(lowered, value_set=pa.array(_TRUE)), pc.is_in(lowered, value_set=pa.array(_FALSE))
+    )
+    if pc.any(pc.invert(pc.or_(known, pc.is_null(arr)))).as_py():
+        raise pa.ArrowInvalid("not one of " + "/".join(_TRUE + _FALSE))
+    truthy = pc.is_in(lowered, value_set=pa.array(_TRUE))
     return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), truthy)
+
+
+def _bool_from_int(arr: pa.Array) -> pa.Array:
+    span = pc.min_max(arr).as_py()
+    if span["min"] is not None and (span["min"] < 0 or span["max"] > 1):
+        raise pa.ArrowInvalid("a boolean is 0 or 1")
+    return arr.cast(pa.bool_())
+
+
+# -- loose values: NULL where no rule converts, and a BadValue for each ----------------------------
+
+
+def conform_loose(
+    batch: pa.RecordBatch | pa.Table, schema: pa.Schema, *, check_utf8: bool = False
+) -> tuple[pa.RecordBatch, list[BadValue]]:
+    """``conform``, but each value no rule converts becomes NULL and is returned as a BadValue.
+
+    ``check_utf8``: text from a source that does not enforce UTF-8 (SQLite) is checked too.
+    """
+    if isinstance(batch, pa.Table):
+        batch = conform(batch, batch.schema)  # one contiguous batch
+    arrays, bad = [], []
+    for i, field in enumerate(schema):
+        arr = batch.column(i)
+        if isinstance(arr.type, pa.ExtensionType):
+            arr = arr.storage
+        try:
+            arrays.append(cast_array(arr, field.type, field.name))
+        except UnsupportedTypeError:
+            fixed, failed = _split_cast(arr, field.type, 0)
+            arrays.append(fixed)
+            bad += [BadValue(row, field.name, _text(arr, row), why) for row, why in failed]
+        if check_utf8 and pa.types.is_string(field.type):
+            fixed, invalid = _valid_utf8(arrays[-1], 0)
+            arrays[-1] = fixed
+            bad += [BadValue(row, field.name, _text(arr, row), "invalid UTF-8") for row in invalid]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema), bad
+
+
+def _split_cast(arr: pa.Array, target: pa.DataType, offset: int) -> tuple[pa.Array, list[tuple[int, str]]]:
+    """Cast ``arr`` by halves until each value that no rule converts is alone (then NULL)."""
+    try:
+        return (pa.nulls(len(arr), target) if arr.null_count == len(arr) else _convert(arr, target)), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        if len(arr) == 1:
+            return pa.nulls(1, target), [(offset, f"not a valid {_kind(target)}{_reason(exc)}")]
+    half = len(arr) // 2
+    head, bad_head = _split_cast(arr.slice(0, half), target, offset)
+    tail, bad_tail = _split_cast(arr.slice(half), target, offset + half)
+    return pa.concat_arrays([head, tail]), bad_head + bad_tail
+
+
+def _valid_utf8(arr: pa.Array, offset: int) -> tuple[pa.Array, list[int]]:
+    try:
+        arr.validate(full=True)
+        return arr, []
+    except pa.ArrowInvalid:
+        if len(arr) == 1:
+            return pa.nulls(1, arr.type), [offset]
+    half = len(arr) // 2
+    head, bad_head = _valid_utf8(arr.slice(0, half), offset)
+    tail, bad_tail = _valid_utf8(arr.slice(half), offset + half)
+    return pa.concat_arrays([head, tail]), bad_head + bad_tail
+
+
+def _kind(t: pa.DataType) -> str:
+    for test, word in (
+        (pa.types.is_boolean, "boolean (0/1, true/false)"),
+        (pa.types.is_integer, "integer"),
+        (pa.types.is_floating, "number"),
+        (pa.types.is_decimal, "decimal"),
+        (pa.types.is_timestamp, "date and time"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_time, "time of day"),
+    ):
+        if test(t):
+            return word
+    return str(t)
+
+
+def _reason(exc: Exception) -> str:
+    """Arrow's detail, when it says more than that the text did not parse."""
+    text = " ".join(str(exc).split())
+    return "" if "Failed to parse" in text or not text else f" ({text[:200]})"
+
+
+def _text(arr: pa.Array, row: int) -> str:
+    """The value as the source held it, readable even when it is not UTF-8."""
+    if pa.types.is_string(arr.type):
+        raw = arr.view(pa.binary())[row].as_py()
+        return "" if raw is None else bytes(raw).decode("utf-8", "backslashreplace")[:1000]
+    return str(arr[row].as_py())[:1000]
+
+
+def with_bad_values(batch: pa.RecordBatch, bad: list[BadValue]) -> pa.RecordBatch:
+    """``batch`` carrying ``bad`` to the writer (in its schema's metadata: queues pass it as is)."""
+    if not bad:
+        return batch
+    listed = [[b.row, b.column, b.value, b.reason, list(b.key)] for b in bad]
+    return batch.replace_schema_metadata({_BAD_KEY: json.dumps(listed, default=str)})
+
+
+def bad_values(batch: pa.RecordBatch) -> list[BadValue]:
+    """The BadValues a source attached to ``batch`` (none for a clean batch)."""
+    meta = batch.schema.metadata
+    if not meta or _BAD_KEY not in meta:
+        return []
+    return [BadValue(r, c, v, why, tuple(k)) for r, c, v, why, k in json.loads(meta[_BAD_KEY])]
 
 
 def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:

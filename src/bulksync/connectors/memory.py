@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -128,12 +128,17 @@ class MemoryConnector:
             data = data.filter(op(col, value))
         return data
 
-    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
+    def stats(self, table: TableSchema, key: str | None, filters: Sequence[Filter]) -> TableStats:
         data = self._rows(self.describe(table.name), filters)
-        if data.num_rows == 0:
-            return TableStats(0)
+        if data.num_rows == 0 or key is None:
+            return TableStats(data.num_rows)
         bounds = pc.min_max(data.column(key)).as_py()
         return TableStats(data.num_rows, bounds["min"], bounds["max"])
+
+    def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
+        data = self._rows(self.describe(query.table.name), query.filters)
+        for batch in data.to_batches(max_chunksize=query.limit):
+            yield conform(batch, query.table.arrow_schema())
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         data = self._rows(self.describe(query.table.name), query.filters)

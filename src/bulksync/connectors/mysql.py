@@ -22,7 +22,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote as urlquote
 
@@ -275,7 +275,31 @@ class MysqlConnector(SqlConnector):
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
         raw = self._cx(self.chunk_statement(query), fetch_rows=query.fetch_rows)
         arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
-        return conform(pa.Table.from_arrays(arrays, names=query.table.names), query.table.arrow_schema())
+        return self.conform_read(pa.Table.from_arrays(arrays, names=query.table.names), query)
+
+    def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
+        """The whole (filtered) table as one connectorx stream, ``query.limit`` rows a batch."""
+        where, params = self.where_sql(query.table, query.filters)
+        cols = ", ".join(
+            f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
+        )
+        sql = f"SELECT {cols} FROM {_tick(query.table.name)}{where.replace(chr(34), '`')}"
+        sql = self._mogrify(sql, params) if params else sql
+        pre = ["SET time_zone = '+00:00'", "SET max_statement_time = 0"]
+        try:
+            stream = connectorx.read_sql(
+                self._cx_url(), sql, return_type="arrow_stream", batch_size=query.limit,
+                pre_execution_query=pre,
+            )  # fmt: skip
+            for raw in stream:
+                arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
+                yield self.conform_read(pa.Table.from_arrays(arrays, names=query.table.names), query)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except SyncError:
+            raise
+        except BaseException as exc:  # a Rust panic arrives as a BaseException
+            raise self.translate(exc, context="read") from exc
 
     def chunk_statement(self, query: ChunkQuery) -> str:
         """The exact SQL of one keyset page, values inlined (what ``read_chunk`` sends)."""

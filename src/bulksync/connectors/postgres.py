@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -172,6 +172,25 @@ class PostgresConnector(SqlConnector):
         try:
             cur.execute(sql)
             return cur.fetch_arrow_table()
+        except adbc_driver_manager.Error as exc:
+            raise self.translate(exc, context="read") from exc
+
+    def _stream_query(self, sql: str, params: Sequence[Any], *, rows: int) -> Iterator[pa.RecordBatch]:
+        cur = self._reader()
+        if params:
+            sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
+        try:
+            cur.execute("SET statement_timeout = 0")
+            try:
+                cur.execute(sql)
+                reader = cur.fetch_record_batch()
+                try:
+                    for batch in reader:
+                        yield from pa.Table.from_batches([batch]).to_batches(max_chunksize=rows)
+                finally:
+                    reader.close()
+            finally:
+                cur.execute(f"SET statement_timeout = {self._timeout_ms}")
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context="read") from exc
 

@@ -8,7 +8,7 @@ import abc
 import datetime as dt
 import decimal
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -25,9 +25,9 @@ from bulksync.connectors.base import (
     Reject,
     TableStats,
 )
-from bulksync.connectors.conform import conform
+from bulksync.connectors.conform import conform_loose, with_bad_values
 from bulksync.engine.checkpoint import decode_key, encode_key
-from bulksync.errors import SyncError, UsageError, unknown_table
+from bulksync.errors import SyncError, UnsupportedTypeError, UsageError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, sql_type
 from bulksync.spec import Filter
 
@@ -249,17 +249,21 @@ class SqlConnector(abc.ABC):
 
     # -- reads --------------------------------------------------------------------------------
 
-    def stats(self, table: TableSchema, key: str, filters: Sequence[Filter]) -> TableStats:
-        k, name = quote(key), quote(table.name)
+    def stats(self, table: TableSchema, key: str | None, filters: Sequence[Filter]) -> TableStats:
+        """Rows matching ``filters`` and the span of ``key`` (None: a keyless table, rows only)."""
+        name = quote(table.name)
         if not filters:  # a count scans the table or an index (~0.1-0.2 s per 1M rows): estimate
             estimate = self.row_estimate(table.name)
             if estimate is not None and estimate >= ESTIMATE_ABOVE_ROWS:
+                if key is None:
+                    return TableStats(rows=estimate, exact=False)
+                k = quote(key)
                 span = self._rows(f"SELECT MIN({k}) AS lo, MAX({k}) AS hi FROM {name}")[0]
                 return TableStats(rows=estimate, min_key=span["lo"], max_key=span["hi"], exact=False)
         where, params = self.where_sql(table, filters)
-        sql = f"SELECT COUNT(*) AS n, MIN({k}) AS lo, MAX({k}) AS hi FROM {name}{where}"
-        row = self._rows(sql, params)[0]
-        return TableStats(rows=int(row["n"] or 0), min_key=row["lo"], max_key=row["hi"])
+        bounds = f", MIN({quote(key)}) AS lo, MAX({quote(key)}) AS hi" if key is not None else ""
+        row = self._rows(f"SELECT COUNT(*) AS n{bounds} FROM {name}{where}", params)[0]
+        return TableStats(rows=int(row["n"] or 0), min_key=row.get("lo"), max_key=row.get("hi"))
 
     def row_estimate(self, table: str) -> int | None:
         """The catalog's row count estimate (kept by ANALYZE / the engine), None if it has none."""
@@ -347,7 +351,49 @@ class SqlConnector(abc.ABC):
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         sql, params = self.chunk_sql(query)
-        return conform(self._query(sql, params), query.table.arrow_schema())
+        return self.conform_read(self._query(sql, params), query)
+
+    loose_text: ClassVar[bool] = False  # True: text may be invalid UTF-8 (SQLite does not check)
+
+    def conform_read(
+        self, raw: pa.Table | pa.RecordBatch, query: ChunkQuery, keys: pa.Array | None = None
+    ) -> pa.RecordBatch:
+        """``raw`` in the plan's types; values no rule converts travel as BadValues (see conform).
+
+        Each BadValue carries its row's key (``keys``: a rowid per row, for a keyless table).
+        A bad value in a key column stops the table: keyset pages cannot step past it.
+        """
+        batch, bad = conform_loose(raw, query.table.arrow_schema(), check_utf8=self.loose_text)
+        if not bad:
+            return batch
+        for b in bad:
+            if b.column in query.order:
+                raise UnsupportedTypeError(
+                    f"table {query.table.name!r}: key column {b.column!r} holds {b.value!r}, "
+                    f"{b.reason}; keyset reads cannot step past it: fix the value in the source "
+                    "or name other key columns with --key"
+                )
+        order = [batch.column(batch.schema.get_field_index(c)) for c in query.order]
+
+        def key_of(row: int) -> Key:
+            return (keys[row].as_py(),) if keys is not None else tuple(c[row].as_py() for c in order)
+
+        return with_bad_values(batch, [replace(b, key=key_of(b.row)) for b in bad])
+
+    def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
+        """Every row matching the filters, in no order, ``query.limit`` rows a batch.
+
+        For a table without a key: one statement reads it all, so it runs without the statement
+        timeout (each batch's write keeps its own).
+        """
+        where, params = self.where_sql(query.table, query.filters)
+        sql = f"SELECT {self.select_list(query.table)} FROM {quote(query.table.name)}{where}"
+        for batch in self._stream_query(sql, params, rows=query.limit):
+            yield self.conform_read(batch, query)
+
+    def _stream_query(self, sql: str, params: Sequence[Any], *, rows: int) -> Iterator[pa.RecordBatch]:
+        """Run one query without a statement timeout and yield its rows as it reads them."""
+        yield from self._query(sql, params).to_batches(max_chunksize=rows)
 
     # -- checkpoints and rejects --------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,6 +93,7 @@ class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
     dialect: ClassVar[str] = "sqlite"
+    loose_text: ClassVar[bool] = True  # SQLite stores whatever bytes it is given as TEXT
     distinct_op: ClassVar[str] = "IS NOT"
     # take the write lock up front: a deferred transaction that upgrades after another writer
     # committed fails at once with "database is locked" instead of waiting (WAL snapshots)
@@ -204,6 +205,30 @@ class SqliteConnector(SqlConnector):
         except adbc_driver_manager.Error as exc:
             self._fresh_cursor()
             raise self.translate(exc, context="read") from exc
+
+    def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
+        """A keyless table in rowid order, one query per batch.
+
+        One query per batch, not one stream: the driver infers each column's type from the rows
+        of a batch, and a later batch of another type (SQLite lets text into an INTEGER column)
+        would fail a stream midway. Every keyless table has a rowid (WITHOUT ROWID needs a key).
+        """
+        rowid = next(a for a in ("rowid", "_rowid_", "oid") if a not in query.table.names)
+        where, params = self.where_sql(query.table, query.filters)
+        where = f"{where} AND {rowid} > ?" if where else f" WHERE {rowid} > ?"
+        sql = (
+            f"SELECT {rowid} AS bs_rowid, {self.select_list(query.table)} FROM {quote(query.table.name)}"
+            f"{where} ORDER BY {rowid} LIMIT ?"
+        )
+        after = -(2**63)
+        while True:
+            raw = self._query(sql, [*params, after, query.limit]).combine_chunks()
+            if raw.num_rows:
+                rowids = raw.column(0).chunk(0)
+                after = rowids[raw.num_rows - 1].as_py()
+                yield self.conform_read(raw.drop_columns(["bs_rowid"]), query, keys=rowids)
+            if raw.num_rows < query.limit:
+                return
 
     def write_batch(
         self,

@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -52,6 +52,7 @@ class PartitionOutcome:
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    values_nulled: int = 0
     batches: int = 0
     batch_seconds: float = 0.0
     finished: bool = False
@@ -142,7 +143,9 @@ def _read_loop(
         return halt.is_set() or ctx.stop.is_set() or ctx.cancel.is_set()
 
     try:
-        while not halted():
+        if plan.keyless:
+            _read_whole(ctx, plan, source, sizer, out, halt, halted)
+        while not plan.keyless and not halted():
             if ctx.guard.wait_for_room(halt):
                 sizer.shrink()
             query = ChunkQuery(
@@ -160,6 +163,27 @@ def _read_loop(
         _put(out, _END, halted)
     except BaseException as exc:
         _put(out, exc, halted)
+
+
+def _read_whole(
+    ctx: RunContext,
+    plan: TablePlan,
+    source: Reconnecting,
+    sizer: BatchSizer,
+    out: queue.Queue[object],
+    halt: threading.Event,
+    halted: Callable[[], bool],
+) -> None:
+    """A table without a key: one pass over all of it (a failure midway fails the table, and
+    the next run loads it again from the start: no key tells where to continue)."""
+    query = ChunkQuery(plan.source, (), sizer.rows(), None, None, plan.filters, ctx.spec.fetch_rows)
+    with closing(source.conn.read_stream(query)) as batches:
+        for batch in batches:
+            sizer.observe_chunk(batch.num_rows, batch.nbytes)
+            _put(out, batch, halted)
+            if halted():
+                return
+            ctx.guard.wait_for_room(halt)
 
 
 def _read_one(source: Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
@@ -194,8 +218,10 @@ def _write_loop(
     chunks: queue.Queue[object],
     outcome: PartitionOutcome,
 ) -> None:
-    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows)
+    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows, ctx.spec.on_bad_value)
     insert_first = insert_first_for(dest.conn, target, ctx.spec.mode)
+    if plan.keyless and state.rows:
+        _start_over(ctx, plan, state, dest)
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     while True:
         try:
@@ -209,7 +235,8 @@ def _write_loop(
         if isinstance(item, BaseException):
             raise item
         assert isinstance(item, pa.RecordBatch)
-        proposed = replace(state, last=last_key(item, plan.order), rows=state.rows + item.num_rows)
+        last = last_key(item, plan.order) if plan.order else None
+        proposed = replace(state, last=last, rows=state.rows + item.num_rows)
         began = time.monotonic()
         with lock:
             written = retrying(
@@ -223,6 +250,7 @@ def _write_loop(
         outcome.rows_read += item.num_rows
         outcome.rows_written += written.rows
         outcome.rows_rejected += written.rejected
+        outcome.values_nulled += written.nulled
         outcome.batches += 1
         outcome.batch_seconds += took
         ctx.tracker.advance(
@@ -232,6 +260,20 @@ def _write_loop(
             return  # stopped between batches: the checkpoint is where we are
     mark_done(ctx, dest, state)
     outcome.finished = True
+
+
+def _start_over(ctx: RunContext, plan: TablePlan, state: PartitionState, dest: Reconnecting) -> None:
+    """Empty a keyless table's half-loaded staging table (a worker took it over midway)."""
+
+    def again() -> None:
+        dest.conn.drop_table(plan.write_to)
+        dest.conn.create_table(plan.final.renamed(plan.write_to), with_indexes=False)
+        with dest.conn.transaction() as tx:
+            tx.save_state(replace(state, rows=0))
+
+    with ctx.write_lock or nullcontext():
+        retrying(again, retries=ctx.spec.retries, reconnect=dest.reconnect)
+    state.rows = 0
 
 
 def mark_done(ctx: RunContext, dest: Reconnecting, state: PartitionState) -> None:

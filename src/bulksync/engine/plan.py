@@ -8,6 +8,7 @@ never make fresh ones: the partitions a coordinator planned stay the partitions 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.errors import SchemaMismatchError, UsageError
+from bulksync.naming import name_map, renamed_columns
 from bulksync.schema import Index, TableSchema
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
@@ -46,15 +48,31 @@ class TablePlan:
     def pending(self) -> list[PartitionState]:
         return [s for s in self.states if not s.done]
 
+    @property
+    def keyless(self) -> bool:
+        """No key: the table is read whole in one stream and a crash reloads it."""
+        return not self.key
+
+    @property
+    def renamed(self) -> bool:
+        """Some destination column is named otherwise than its source column."""
+        return self.final.names != self.source.names
+
 
 @dataclass(frozen=True)
 class CheckedTable:
-    """A table spec whose names were all found in the source catalog."""
+    """A table spec whose names were all found in the source catalog.
+
+    ``key`` is empty for a table without a primary key, which only replace mode copies (whole:
+    without a key nothing tells which rows a crash left behind, so a crash reloads the table).
+    ``columns`` maps each source column to its destination name.
+    """
 
     spec: TableSpec
     schema: TableSchema
     key: tuple[str, ...]
     order: tuple[str, ...]
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTable:
@@ -63,7 +81,7 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     for f in table.filters:
         schema.column(f.column)
     key = table.key or schema.primary_key
-    if not key:
+    if not key and spec.mode is not Mode.REPLACE:
         raise UsageError(
             f"table {table.name!r} has no primary key: name the column(s) that identify a row with --key"
         )
@@ -74,10 +92,19 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         assert table.cursor is not None
         schema.column(table.cursor)
         order = (table.cursor, *key)
-    elif table.order_by is not None and table.order_by not in key:
+    elif table.order_by is not None and table.order_by not in key and key:
         schema.column(table.order_by)
         order = (table.order_by, *key)
-    return CheckedTable(table, schema, key, order)
+    columns = name_map(
+        schema.names, table=table.name, dialect=_dialect(spec.destination), lower=spec.lower_names
+    )
+    return CheckedTable(table, schema, key, order, columns)
+
+
+def _dialect(url: str) -> str:
+    from bulksync.connectors.registry import scheme_of
+
+    return scheme_of(url)
 
 
 class CheckpointsGone(UsageError):
@@ -98,7 +125,7 @@ def plan_table(
     partition is done) and ``CheckpointsGone`` is raised when there are none.
     """
     table, schema, key, order = checked.spec, checked.schema, checked.key, checked.order
-    final = _target_schema(schema, table, key)
+    final = _target_schema(schema, table, key, checked.columns)
     ident = make_sync_id(
         source=_safe(spec.source), destination=_safe(spec.destination), table=table, mode=spec.mode
     )
@@ -115,6 +142,8 @@ def plan_table(
     )
     previous = dest.load_states(ident) if resume_only or not spec.restart else []
     unfinished = any(not s.done for s in previous) or (spec.mode is Mode.REPLACE and previous)
+    if not key and not resume_only:
+        unfinished = False  # nothing tells which rows of a keyless table landed: load it again
     if resume_only and not (previous and dest.find(plan.write_to) is not None):
         raise CheckpointsGone(
             f"table {table.name!r}: the destination holds no checkpoints (or no table "
@@ -141,7 +170,7 @@ def plan_table(
         plan.filters = (*plan.filters, *_lag_filter(plan, spec.lag_seconds))
         plan.stats = None  # other filters now
     if plan.stats is None:
-        plan.stats = source.stats(schema, key[0], plan.filters)
+        plan.stats = source.stats(schema, key[0] if key else None, plan.filters)
     plan.estimated_rows = plan.stats.rows
     return plan
 
@@ -152,13 +181,17 @@ def _safe(url: str) -> str:
     return safe_url(url)
 
 
-def _target_schema(schema: TableSchema, table: TableSpec, key: tuple[str, ...]) -> TableSchema:
+def _target_schema(
+    schema: TableSchema, table: TableSpec, key: tuple[str, ...], columns: dict[str, str]
+) -> TableSchema:
+    """The destination table: the target's name, the key as its primary key, destination names."""
     target = table.target
     indexes = tuple(
         ix if target == schema.name else Index(_index_name(target, ix), ix.columns, ix.unique)
         for ix in schema.indexes
     )
-    return TableSchema(target, schema.columns, key, indexes)
+    final = dataclasses.replace(schema, name=target, primary_key=key, indexes=indexes)
+    return renamed_columns(final, lambda name: columns.get(name, name)) if columns else final
 
 
 def _index_name(table: str, ix: Index) -> str:
@@ -254,7 +287,7 @@ def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> 
     if existing is None:
         dest.create_table(plan.final, with_indexes=False)
         return True
-    missing = [c for c in plan.source.names if c not in existing.names]
+    missing = [c for c in plan.final.names if c not in existing.names]
     if missing:
         raise SchemaMismatchError(
             f"destination table {plan.write_to!r} lacks column(s) {', '.join(missing)}; "

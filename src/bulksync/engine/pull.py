@@ -61,7 +61,7 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
         row_bytes=ROW_BYTES_GUESS,
         fixed_rows=ctx.spec.chunk_rows,
     )
-    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows)
+    target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows, ctx.spec.on_bad_value)
     dest = Reconnecting(lambda: _attached(ctx))
     try:
         while not (ctx.stop.is_set() or ctx.cancel.is_set()):

@@ -17,6 +17,7 @@ class TableResult:
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    values_nulled: int = 0  # --on-bad-value null: values loaded as NULL (recorded with the rejects)
     resumed_rows: int = 0
     batches: int = 0
     batch_seconds: float = 0.0

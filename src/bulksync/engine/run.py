@@ -251,9 +251,11 @@ def _run_all(
     error: SyncError | None = None
     workers = max(1, min(ctx.spec.workers, sum(left.values()) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulksync") as pool:
-        runner = run_pull_partition if can_pull(dest, ctx.spec.source) else run_partition
+        pulls = can_pull(dest, ctx.spec.source)
         futures: dict[Future[PartitionOutcome], TablePlan] = {
-            pool.submit(runner, ctx, plan, state): plan for plan in plans for state in todo[id(plan)]
+            pool.submit(_runner(plan, pulls), ctx, plan, state): plan
+            for plan in plans
+            for state in todo[id(plan)]
         }
         for plan in plans:
             if left[id(plan)] == 0 and finished(plan):
@@ -283,10 +285,20 @@ def _run_all(
     return error
 
 
+Runner = Callable[[RunContext, TablePlan, PartitionState], PartitionOutcome]
+
+
+def _runner(plan: TablePlan, pulls: bool) -> Runner:
+    """The destination pulls chunks itself when it can: same engine, a key to page on, and
+    every column under its source name (its ``INSERT … SELECT`` names them once for both)."""
+    return run_pull_partition if pulls and not plan.keyless and not plan.renamed else run_partition
+
+
 def _add(table: TableResult, outcome: PartitionOutcome) -> None:
     table.rows_read += outcome.rows_read
     table.rows_written += outcome.rows_written
     table.rows_rejected += outcome.rows_rejected
+    table.values_nulled += outcome.values_nulled
     table.batches += outcome.batches
     table.batch_seconds += outcome.batch_seconds
     table.duration_s = max(table.duration_s, outcome.seconds)

@@ -4,6 +4,11 @@ The fast path writes the whole batch. If the destination refuses rows (a CHECK o
 violation, a value out of range), the transaction is rolled back and the batch is split in
 halves under savepoints until each bad row is alone; bad rows go to the reject table with the
 database's reason, good rows land, and the checkpoint still moves past the whole batch.
+
+Values the source's types could not hold (``conform.BadValue``: text in an INTEGER column of a
+SQLite file) arrive already marked; ``--on-bad-value`` decides: their rows are rejected the same
+way (``reject``), land with NULL there and are recorded with the rejects (``null``), or stop the
+table (``fail``, which also stops on any row the destination refuses).
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.connectors.base import Destination, PartitionState, Reject, Transaction
+from bulksync.connectors.conform import BadValue, bad_values
 from bulksync.engine.plan import TablePlan
-from bulksync.errors import BadRowsError
+from bulksync.errors import BadRowsError, PermanentError
+from bulksync.spec import BadValue as OnBadValue
 from bulksync.spec import Mode
 
 
@@ -26,19 +34,29 @@ class WriteTarget:
     table: str  # destination table (staging table in replace mode)
     source_table: str  # for the reject records
     sync_id: str
-    key: tuple[str, ...]
+    key: tuple[str, ...]  # the key's destination names (upserts)
     upsert: bool
     statement_rows: int | None = None  # rows per write statement (None: the whole batch)
+    row_key: tuple[str, ...] = ()  # the key's names in a batch (the source's), for rejects
+    on_bad_value: OnBadValue = OnBadValue.REJECT
 
     @classmethod
-    def of(cls, plan: TablePlan, mode: Mode, statement_rows: int | None = None) -> WriteTarget:
+    def of(
+        cls,
+        plan: TablePlan,
+        mode: Mode,
+        statement_rows: int | None = None,
+        on_bad_value: OnBadValue = OnBadValue.REJECT,
+    ) -> WriteTarget:
         return cls(
             table=plan.write_to,
             source_table=plan.spec.name,
             sync_id=plan.sync_id,
-            key=plan.key,
+            key=plan.final.primary_key,
             upsert=mode is Mode.INCREMENTAL or (mode is Mode.UPSERT and not inserts_only(plan)),
             statement_rows=statement_rows,
+            row_key=plan.key,
+            on_bad_value=on_bad_value,
         )
 
 
@@ -63,6 +81,7 @@ class Written:
 
     rows: int
     rejected: int
+    nulled: int = 0  # values loaded as NULL (--on-bad-value null)
 
 
 @dataclass
@@ -125,23 +144,69 @@ def commit_batch(
 ) -> Written:
     """Write ``batch`` and ``state`` atomically; isolate bad rows if the batch is refused."""
     upsert_key = target.key if target.upsert else ()
+    batch, early, nulled = _take_bad_values(target, batch)
     try:
         with dest.transaction() as tx:
             if upsert_key and insert_first and insert_first.wanted():
                 _insert_or_upsert(tx, target, batch, insert_first)
             else:
                 tx.write(target.table, batch, upsert_key=upsert_key, statement_rows=target.statement_rows)
-            tx.save_state(state)
-        return Written(batch.num_rows, 0)
-    except BadRowsError:
+            if early:
+                tx.save_rejects(target.sync_id, target.source_table, early)
+            tx.save_state(replace(state, rows=state.rows - (len(early) - nulled)))
+        return Written(batch.num_rows, len(early) - nulled, nulled)
+    except BadRowsError as exc:
+        if target.on_bad_value is OnBadValue.FAIL:
+            why = f"table {target.source_table!r}: {exc.message} (--on-bad-value fail)"
+            raise PermanentError(why) from exc
         if not dest.capabilities.savepoints or batch.num_rows == 0:
             raise
     with dest.transaction() as tx:
         rejects = _isolate(tx, target, batch, upsert_key, depth=0)
-        if rejects:
-            tx.save_rejects(target.sync_id, target.source_table, rejects)
-        tx.save_state(replace(state, rows=state.rows - len(rejects)))
-    return Written(batch.num_rows - len(rejects), len(rejects))
+        if rejects or early:
+            tx.save_rejects(target.sync_id, target.source_table, early + rejects)
+        dropped = len(early) - nulled + len(rejects)
+        tx.save_state(replace(state, rows=state.rows - dropped))
+    return Written(batch.num_rows - len(rejects), dropped, nulled)
+
+
+def _take_bad_values(target: WriteTarget, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Reject], int]:
+    """Apply ``--on-bad-value`` to the values the source could not convert.
+
+    Returns the batch to write, the records for the reject table and how many of those records
+    are values loaded as NULL (their rows land) rather than rejected rows.
+    """
+    bad = bad_values(batch)
+    if not bad:
+        return batch, [], 0
+    batch = batch.replace_schema_metadata(None)
+    if target.on_bad_value is OnBadValue.FAIL:
+        b = bad[0]
+        raise PermanentError(
+            f"table {target.source_table!r}, row {_shown_key(b)}: column {b.column!r} holds {b.value!r}, "
+            f"{b.reason} (--on-bad-value fail; 'reject' sets such rows aside, 'null' loads them with NULL)"
+        )
+    by_row: dict[int, list[BadValue]] = {}
+    for b in bad:
+        by_row.setdefault(b.row, []).append(b)
+    records = [_record(batch, found) for found in by_row.values()]
+    if target.on_bad_value is OnBadValue.NULL:
+        return batch, [replace(r, reason="loaded with NULL: " + r.reason) for r in records], len(records)
+    keep = pc.invert(pa.array([i in by_row for i in range(batch.num_rows)], pa.bool_()))
+    return batch.filter(keep), records, 0
+
+
+def _record(batch: pa.RecordBatch, found: list[BadValue]) -> Reject:
+    """One reject record: the row as the source held it, its key (or rowid), each bad column."""
+    row = batch.slice(found[0].row, 1).to_pylist()[0]
+    for b in found:
+        row[b.column] = b.value
+    reason = "; ".join(f"column {b.column!r}: {b.value!r} is {b.reason}" for b in found)
+    return Reject(found[0].key, row, reason)
+
+
+def _shown_key(b: BadValue) -> str:
+    return str(b.key[0]) if len(b.key) == 1 else str(b.key)
 
 
 def _insert_or_upsert(
@@ -179,7 +244,7 @@ def _isolate(
         tx.release(name)
         if batch.num_rows == 1:
             row = batch.to_pylist()[0]
-            return [Reject(tuple(row[k] for k in target.key), row, exc.message)]
+            return [Reject(tuple(row[k] for k in target.row_key), row, exc.message)]
         half = batch.num_rows // 2
         return _isolate(tx, target, batch.slice(0, half), upsert_key, depth=depth + 1) + _isolate(
             tx, target, batch.slice(half), upsert_key, depth=depth + 1

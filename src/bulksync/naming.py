@@ -1,0 +1,76 @@
+"""Destination names: what a source table's columns are called where they land.
+
+A migration into PostgreSQL folds names to lower case by default (``TrackId`` → ``trackid``), as
+pgloader does and as PostgreSQL users expect: unquoted identifiers then just work. PostgreSQL
+also cuts every identifier to 63 bytes, MariaDB to 64 characters, so two source names may land
+on one destination name; that is refused before anything is created, naming every clash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from bulksync.errors import UsageError
+from bulksync.schema import Index, TableSchema
+
+# dialect → (longest identifier, counted in "bytes" of UTF-8 or in "chars")
+_LIMITS: dict[str, tuple[int, str]] = {
+    "postgresql": (63, "bytes"),
+    "postgres": (63, "bytes"),
+    "mysql": (64, "chars"),
+    "mariadb": (64, "chars"),
+}
+
+
+def dest_name(name: str, *, dialect: str, lower: bool) -> str:
+    """``name`` as the destination stores it: folded when ``lower``, cut to the dialect's limit."""
+    if lower:
+        name = name.lower()
+    limit, unit = _LIMITS.get(dialect, (0, ""))
+    if not limit:
+        return name
+    if unit == "chars":
+        return name[:limit]
+    # PostgreSQL cuts at a character boundary below 63 bytes, never inside a UTF-8 sequence
+    return name.encode()[:limit].decode(errors="ignore")
+
+
+def name_map(names: Sequence[str], *, table: str, dialect: str, lower: bool) -> dict[str, str]:
+    """Each source column's destination name; refuse names that would land on one column."""
+    mapped = {n: dest_name(n, dialect=dialect, lower=lower) for n in names}
+    landing: dict[str, list[str]] = defaultdict(list)
+    for source, dest in mapped.items():
+        landing[dest].append(source)
+    clashes = [sources for sources in landing.values() if len(sources) > 1]
+    if clashes:
+        why = (
+            "after folding to lower case and the destination's name length limit"
+            if lower
+            else ("after the destination's name length limit")
+        )
+        listed = "; ".join(" and ".join(repr(s) for s in group) for group in clashes)
+        hint = " (keep them apart with --keep-case)" if lower and _case_only(clashes, dialect) else ""
+        raise UsageError(
+            f"table {table!r}: columns {listed} would have one name in the destination {why}{hint}; "
+            "rename them in the source"
+        )
+    return mapped
+
+
+def _case_only(clashes: list[list[str]], dialect: str) -> bool:
+    return all(
+        len({dest_name(s, dialect=dialect, lower=False) for s in group}) == len(group) for group in clashes
+    )
+
+
+def renamed_columns(schema: TableSchema, rename: Callable[[str], str]) -> TableSchema:
+    """``schema`` with every column, key column and index (and its name) renamed by ``rename``."""
+    columns = tuple(dataclasses.replace(c, name=rename(c.name)) for c in schema.columns)
+    indexes = tuple(
+        Index(rename(ix.name), tuple(rename(c) for c in ix.columns), ix.unique) for ix in schema.indexes
+    )
+    return dataclasses.replace(
+        schema, columns=columns, primary_key=tuple(rename(c) for c in schema.primary_key), indexes=indexes
+    )
