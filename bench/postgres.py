@@ -41,6 +41,7 @@ def drop_state(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for (name,) in conn.execute(_STATE_TABLES).fetchall():
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        conn.execute("DROP SCHEMA IF EXISTS bulksync CASCADE")  # where bulksync keeps them now
         conn.execute("CHECKPOINT")
 
 

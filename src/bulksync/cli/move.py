@@ -9,10 +9,15 @@ import typer
 from bulksync.cli import options as o
 from bulksync.cli.jobs import BackgroundOpt, submit_background
 from bulksync.cli.options import resolve_connection
-from bulksync.cli.render import ProgressView, print_json, print_summary
-from bulksync.connectors.registry import open_connector
+from bulksync.cli.render import ProgressView, print_json, print_summary, print_warning
+from bulksync.connectors.extras import not_carried
+from bulksync.connectors.registry import open_connector, safe_url, scheme_of
 from bulksync.engine.run import SyncFailed, sync
-from bulksync.spec import Mode, SyncSpec, TableSpec
+from bulksync.errors import SyncError, UsageError
+from bulksync.schema import check_identifier
+from bulksync.spec import BadValue, Mode, SyncSpec, TableSpec
+
+EXIT_REJECTS = 3  # done, but some rows are in the reject table (or loaded with a NULL value)
 
 SourceArg = Annotated[
     str,
@@ -52,11 +57,15 @@ def copy(
     retries: o.RetriesOpt = 5,
     lag_seconds: o.LagOpt = 0.0,
     restart: o.RestartOpt = False,
+    on_bad_value: o.BadValueOpt = BadValue.REJECT,
     background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Copy tables from SOURCE to DEST; re-run after a crash to continue where it stopped."""
+    """Copy tables from SOURCE to DEST; re-run after a crash to continue where it stopped.
+
+    Exit code 0: done; 1: failed; 2: bad usage; 3: done, but rows went to the reject table.
+    """
     if dest_table and len(table) != 1:
         raise typer.BadParameter("--dest-table needs exactly one --table")
     filters = o.build_filters(where, date_column, since, until)
@@ -77,11 +86,40 @@ def copy(
             retries=retries,
             lag_seconds=lag_seconds,
             restart=restart,
+            on_bad_value=on_bad_value,
         ),
         json_out=json_out,
         quiet=quiet,
         background=background,
     )
+
+
+KeepCaseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-case",
+        envvar="BULKSYNC_KEEP_CASE",
+        help="into PostgreSQL: keep names as they are (TrackId stays \"TrackId\") instead of "
+        "folding them to lower case",
+    ),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        envvar="BULKSYNC_SCHEMA",
+        help="into PostgreSQL: create the tables in this schema (created if missing) instead of public",
+    ),
+]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        envvar="BULKSYNC_VERIFY",
+        help="compare every table with its source once loaded (as bulksync verify does); exit 1 "
+        "on a difference the summary does not account for",
+    ),
+]
 
 
 def migrate(
@@ -97,23 +135,43 @@ def migrate(
     statement_timeout: o.TimeoutOpt = 120.0,
     retries: o.RetriesOpt = 5,
     restart: o.RestartOpt = False,
+    keep_case: KeepCaseOpt = False,
+    schema: SchemaOpt = None,
+    on_bad_value: o.BadValueOpt = BadValue.REJECT,
+    verify: VerifyOpt = False,
     background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Copy every table of SOURCE to DEST (schema created, tables in parallel)."""
+    """Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel.
+
+    Tables without a primary key are copied whole. Into PostgreSQL, names are folded to lower
+    case (--keep-case keeps them). Exit code 0: done; 1: failed (or --verify found a
+    difference); 2: bad usage; 3: done, but rows went to the reject table (see the summary).
+    """
+    lower = scheme_of(dest) in ("postgresql", "postgres") and not keep_case
+    if schema is not None:
+        dest = _into_schema(dest, schema)
     conn = open_connector(source)
     try:
         names = [n for n in conn.list_tables() if n not in set(exclude or ())]
+        skipped = [n for n in names if not _plain(n)]
+        extras = not_carried(conn)
     finally:
         conn.close()
+    names = [n for n in names if n not in skipped]
     if not names:
-        raise typer.BadParameter(f"no tables to migrate in {source!r}")
+        raise typer.BadParameter(f"no tables to migrate in {safe_url(source)!r}")
+    for what in [*(f"table {n!r}: its name is not a plain identifier" for n in skipped), *extras]:
+        print_warning(f"not migrated: {what}")
+    tables = tuple(
+        TableSpec(name=n, dest_name=n.lower() if lower and n.lower() != n else None) for n in names
+    )
     _run(
         SyncSpec(
             source=source,
             destination=dest,
-            tables=tuple(TableSpec(name=n) for n in names),
+            tables=tables,
             mode=mode,
             workers=workers,
             max_memory_mb=max_memory_mb,
@@ -121,12 +179,31 @@ def migrate(
             statement_timeout_s=statement_timeout,
             retries=retries,
             restart=restart,
+            lower_names=lower,
+            on_bad_value=on_bad_value,
+            verify=verify,
         ),
         json_out=json_out,
         quiet=quiet,
         background=background,
         kind="migrate",
     )
+
+
+def _plain(name: str) -> bool:
+    try:
+        check_identifier(name, "table name")
+    except SyncError:
+        return False
+    return True
+
+
+def _into_schema(dest: str, schema: str) -> str:
+    if scheme_of(dest) not in ("postgresql", "postgres"):
+        raise UsageError("--schema applies to a PostgreSQL destination (name another database instead)")
+    from bulksync.connectors.postgres import with_schema
+
+    return with_schema(dest, check_identifier(schema, "schema name"))
 
 
 def _run(
@@ -144,5 +221,9 @@ def _run(
             raise
     if json_out:
         print_json(result.to_dict())
-    elif not quiet:
+    elif not quiet or result.recorded_rows or result.verify_failed:
         print_summary(result)
+    if result.verify_failed:
+        raise typer.Exit(1)
+    if result.recorded_rows:
+        raise typer.Exit(EXIT_REJECTS)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from bulksync.errors import UsageError
-from bulksync.spec import Filter, Mode
+from bulksync.spec import BadValue, Filter, Mode
 
 ModeOpt = Annotated[
     Mode,
@@ -76,6 +76,16 @@ LagOpt = Annotated[
 ]
 RestartOpt = Annotated[
     bool, typer.Option("--restart", help="ignore checkpoints of an earlier run and start over")
+]
+BadValueOpt = Annotated[
+    BadValue,
+    typer.Option(
+        "--on-bad-value",
+        envvar="BULKSYNC_ON_BAD_VALUE",
+        help="a value that does not fit its column's type (text in an INTEGER column of a SQLite "
+        "file, an impossible date, invalid UTF-8): reject the row (to the reject table, with the "
+        "reason), load the row with NULL there (and record it), or fail the table",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]

@@ -160,10 +160,20 @@ def print_summary(result: SyncResult) -> None:
         f"duration {d['duration_s']:.2f}s · avg batch {d['avg_batch_s'] * 1000:.0f} ms · "
         f"peak memory {d['memory_peak_mb']:.0f} MB · {d['rows_per_s']:,.0f} rows/s"
     )
-    if result.failed_rows:
+    for t in result.tables:
+        if t.verified is not None:
+            err.print(f"{t.table}: verify: {t.verified}", markup=False, soft_wrap=True)
+    if result.recorded_rows:
+        nulled = sum(t.values_nulled for t in result.tables)
+        what = [f"{result.failed_rows:,} rejected rows"] if result.failed_rows else []
+        if nulled:
+            what.append(f"{nulled:,} values loaded as NULL")
         err.print(
-            f"[yellow]{result.failed_rows:,} rejected rows are in the destination's "
-            "_bulksync_rejects table with the reason for each[/yellow]"
+            f"{' and '.join(what)}: each is in the destination's {result.rejects_at or 'reject'} table "
+            "with its key, the column and the reason; they stay there until you delete them",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
         )
 
 

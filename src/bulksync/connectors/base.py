@@ -157,6 +157,9 @@ class Destination(Protocol):
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
+    def tidy(self) -> None:
+        """Drop bookkeeping a finished sync left empty (checkpoint and reject tables)."""
+
     def close(self) -> None: ...
 
 

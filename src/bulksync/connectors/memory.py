@@ -236,6 +236,9 @@ class MemoryConnector:
             for s in states:
                 self.save_state(s)
 
+    def tidy(self) -> None:
+        """Nothing to drop: checkpoints are kept per store, out of the tables' way."""
+
     def rejected(self) -> list[tuple[str, str, Reject]]:
         return list(self._store.rejects)
 

@@ -363,6 +363,10 @@ class MysqlConnector(SqlConnector):
         )
         self._internal_ready = True
 
+    def tidy(self) -> None:
+        super().tidy()
+        self._internal_ready = False  # the tables may be gone: create them again when needed
+
     def upsert_state(self, s: PartitionState) -> None:
         self._execute(
             f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "

@@ -16,7 +16,8 @@ import re
 import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote as urlquote
 
 import adbc_driver_manager
 import pgpq
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
+from bulksync.connectors import pg_internal
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform
 from bulksync.connectors.pg_stream import CopyStream, relay
@@ -65,6 +67,23 @@ def safe_pg_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def with_schema(url: str, schema: str) -> str:
+    """``url`` whose connections put new tables in ``schema`` (libpq's ``options`` parameter)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
+    query.append(("options", f"-c search_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=urlquote)))
+
+
+def search_path_schema(url: str) -> str | None:
+    """The schema a ``with_schema`` URL names, None for an ordinary URL."""
+    for key, value in parse_qsl(urlsplit(url).query):
+        found = re.search(r"search_path\s*=\s*([^\s,]+)", value) if key == "options" else None
+        if found:
+            return found.group(1)
+    return None
+
+
 def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     """SQLSTATE → the error tree: retry conflicts and lost connections, isolate bad rows."""
     if state in _CONFLICT_STATES:
@@ -83,6 +102,8 @@ class PostgresConnector(SqlConnector):
 
     dialect: ClassVar[str] = "postgresql"
     capabilities = Capabilities()
+    state_table: ClassVar[str] = pg_internal.STATE_TABLE
+    reject_table: ClassVar[str] = pg_internal.REJECT_TABLE
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
         if urlsplit(url).netloc.count("@") > 1:
@@ -105,6 +126,21 @@ class PostgresConnector(SqlConnector):
             raise ConnectError(f"cannot connect to {self.safe_url}: {reason}") from exc
         self._execute(f"SET statement_timeout = {self._timeout_ms}")
         self._execute(f"SET lock_timeout = {self._timeout_ms}")
+        self._internal_ready = False
+        schema = search_path_schema(url)
+        if create and schema is not None:  # --schema: the destination schema, created if missing
+            self._execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def ensure_internal_tables(self) -> None:
+        if self._internal_ready:
+            return
+        pg_internal.ensure_tables(self)
+        super().ensure_internal_tables()
+        pg_internal.adopt_legacy_tables(self)
+        self._internal_ready = True
+
+    def tidy(self) -> None:
+        """Nothing to tidy: the bookkeeping lives in its own schema, and its rows are gone."""
 
     def placeholder(self, n: int) -> str:
         return "%s"

@@ -135,6 +135,9 @@ class SqlConnector(abc.ABC):
 
     dialect: ClassVar[str]
     capabilities: Capabilities = Capabilities()
+    # where checkpoints and rejected rows are kept (PostgreSQL: a schema of their own)
+    state_table: ClassVar[str] = STATE_TABLE
+    reject_table: ClassVar[str] = REJECT_TABLE
 
     def __init__(self, *, safe_url: str, sa_dialect: sa.Dialect) -> None:
         self.safe_url = safe_url
@@ -399,19 +402,19 @@ class SqlConnector(abc.ABC):
 
     def ensure_internal_tables(self) -> None:
         self._execute(
-            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS {self.state_table} (sync_id VARCHAR(64) NOT NULL, "
             "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
             "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
             "created_table INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sync_id, part))"
         )
         self._execute(
-            f"CREATE TABLE IF NOT EXISTS {REJECT_TABLE} (sync_id VARCHAR(64) NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS {self.reject_table} (sync_id VARCHAR(64) NOT NULL, "
             "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data TEXT NOT NULL, "
             "reason TEXT NOT NULL, rejected_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
         )
         try:  # checkpoint tables written before created_table existed
             self._execute(
-                f"ALTER TABLE {STATE_TABLE} ADD COLUMN created_table INTEGER NOT NULL DEFAULT 0"
+                f"ALTER TABLE {self.state_table} ADD COLUMN created_table INTEGER NOT NULL DEFAULT 0"
             )
         except SyncError:
             pass  # the column is there already
@@ -420,7 +423,7 @@ class SqlConnector(abc.ABC):
         self.ensure_internal_tables()
         rows = self._rows(
             "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done, created_table "
-            f"FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
+            f"FROM {self.state_table} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
             [sync_id],
         )
         return [
@@ -442,7 +445,7 @@ class SqlConnector(abc.ABC):
         self.ensure_internal_tables()
         self._execute(self.begin_sql)
         try:
-            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)}", [sync_id])
+            self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
             for state in states:
                 self.upsert_state(state)
             self._execute("COMMIT")
@@ -453,7 +456,7 @@ class SqlConnector(abc.ABC):
     def upsert_state(self, s: PartitionState) -> None:
         marks = ", ".join(self.placeholder(i) for i in range(1, 10))
         self._execute(
-            f"INSERT INTO {STATE_TABLE} (sync_id, tbl, part, lower_key, upper_key, last_key, "
+            f"INSERT INTO {self.state_table} (sync_id, tbl, part, lower_key, upper_key, last_key, "
             f"rows_done, done, created_table) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
             "last_key = excluded.last_key, rows_done = excluded.rows_done, done = excluded.done",
             [
@@ -473,9 +476,19 @@ class SqlConnector(abc.ABC):
         marks = ", ".join(self.placeholder(i) for i in range(1, 6))
         for r in rejects:
             self._execute(
-                f"INSERT INTO {REJECT_TABLE} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
+                f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
                 [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason],
             )
+
+    def tidy(self) -> None:
+        """Drop the checkpoint and reject tables if nothing is left in them (a finished
+        migration leaves none of its bookkeeping among the user's tables)."""
+        with self.transaction():
+            for table in (self.state_table, self.reject_table):
+                if table.split(".")[-1] in self._table_names() and not self._rows(
+                    f"SELECT 1 AS found FROM {table} LIMIT 1"
+                ):
+                    self._execute(f"DROP TABLE {table}")
 
     # -- transactions and writes ---------------------------------------------------------------
 
@@ -560,7 +573,7 @@ class SqlConnector(abc.ABC):
             self.after_rename(final.name)
             for ix in final.indexes:
                 self._execute(self.index_sql(final.name, ix))
-            self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = {self.placeholder(1)}", [sync_id])
+            self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
 

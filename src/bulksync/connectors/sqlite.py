@@ -89,6 +89,24 @@ def inline_literals(sql: str, params: Sequence[Any]) -> str | None:
     return "".join(out)
 
 
+def declared_type(declared: str | None) -> sa.types.TypeEngine[Any]:
+    """The type a SQLite column's declaration means, as SQLAlchemy resolves it, case-blind.
+
+    SQLAlchemy looks type names up case-sensitively, so ``varchar(20)`` or ``datetime`` (as
+    many applications write them) fell to SQLite's affinity rules as NUMERIC. A name it does
+    not know (``uuid``, ``money``) gets NUMERIC affinity in SQLite too, but such columns hold
+    whatever they were given: text carries them without loss. JSON is text in SQLite.
+    """
+    text = (declared or "").upper().strip()
+    resolved = _DIALECT._resolve_type_affinity(text)
+    base = text.split("(")[0].strip()
+    if isinstance(resolved, sa.JSON) or (
+        isinstance(resolved, sa.Numeric) and base not in _DIALECT.ischema_names
+    ):
+        return sa.Text()
+    return resolved  # type: ignore[no-any-return]
+
+
 class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
@@ -148,8 +166,7 @@ class SqliteConnector(SqlConnector):
         if table not in self._table_names():
             return None
         info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
-        resolve = _DIALECT._resolve_type_affinity
-        columns = [(c["name"], resolve(c["type"] or ""), not c["notnull"] and not c["pk"]) for c in info]
+        columns = [(c["name"], declared_type(c["type"]), not c["notnull"] and not c["pk"]) for c in info]
         pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
         return Reflected(columns, pk, self._indexes(table))
 

@@ -25,6 +25,9 @@ class TableResult:
     duration_s: float = 0.0
     status: str = "pending"
     error: str | None = None
+    verified: str | None = None  # --verify: 'equal', 'equal but for 3 rejected rows', 'DIFFERENT: …'
+    verify_equal: bool | None = None  # --verify: the copy holds what the sync says it moved
+    differences: dict[str, int] | None = None  # --verify: rows of each kind of difference
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SyncResult:
     memory_peak_mb: float = 0.0
     memory_pauses: int = 0
     status: str = "succeeded"
+    rejects_at: str = ""  # the destination table that holds rejected rows and their reasons
 
     @property
     def total_rows(self) -> int:
@@ -48,6 +52,16 @@ class SyncResult:
     @property
     def failed_rows(self) -> int:
         return sum(t.rows_rejected for t in self.tables)
+
+    @property
+    def verify_failed(self) -> bool:
+        """``--verify`` found a difference the sync does not account for."""
+        return any(t.verify_equal is False for t in self.tables)
+
+    @property
+    def recorded_rows(self) -> int:
+        """Rows in the reject table from this sync: rejected, or loaded with a NULL value."""
+        return self.failed_rows + sum(t.values_nulled for t in self.tables)
 
     @property
     def rows_read(self) -> int:
@@ -79,5 +93,7 @@ class SyncResult:
             "memory_peak_mb": round(self.memory_peak_mb, 1),
             "memory_pauses": self.memory_pauses,
             "rows_per_s": round(self.rows_per_s, 1),
+            "values_nulled": sum(t.values_nulled for t in self.tables),
+            "rejects_table": self.rejects_at if self.recorded_rows else None,
             "tables": [asdict(t) for t in self.tables],
         }

@@ -23,7 +23,7 @@ from bulksync.engine.progress import Listener, ProgressTracker
 from bulksync.engine.pull import can_pull, run_pull_partition
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.retry import retrying
-from bulksync.errors import SyncError, UsageError
+from bulksync.errors import PermanentError, SyncError, UsageError
 from bulksync.spec import Mode, SyncSpec
 
 
@@ -46,7 +46,14 @@ def sync(
     """Move every table of ``spec``; resume from checkpoints; return what happened."""
     with _planner(spec) as (checked, source, dest):
         plans = [plan_table(spec, c, source, dest) for c in checked]
-        return _execute(spec, plans, dest, listeners=listeners, cancel=cancel)
+        result = _execute(spec, plans, dest, listeners=listeners, cancel=cancel)
+        if result.status == "succeeded" and spec.mode is Mode.REPLACE:
+            dest.tidy()  # a finished replace needs no checkpoints; empty bookkeeping goes
+    if spec.verify and result.status == "succeeded":
+        from bulksync.verification.aftersync import verify_loaded  # reads only, never writes
+
+        verify_loaded(spec, result, listeners=listeners, cancel=cancel)
+    return result
 
 
 def plan_sync(spec: SyncSpec) -> list[TablePlan]:
@@ -157,6 +164,7 @@ def _execute(
     todo = {id(p): [s for s in p.pending if only is None or s.partition in only] for p in plans}
     ctx = _context(spec, _openers(spec), guard, tracker, cancel, todo, dest)
     result = SyncResult(tables=[_table_result(spec, p) for p in plans])
+    result.rejects_at = getattr(dest, "reject_table", "")
     for plan in plans:
         tracker.start(
             plan.final.name,
@@ -182,6 +190,19 @@ def _execute(
     if ctx.cancel.is_set():
         result.status = "cancelled"
     return result
+
+
+def _forget(spec: SyncSpec, failed: list[TablePlan], dest: Connector) -> None:
+    """A replace whose table failed for good (not a lost connection: that one resumes) drops
+    its half-loaded ``__bulksync_new`` table and checkpoints: the next run starts it afresh."""
+    if spec.mode is not Mode.REPLACE:
+        return
+    for plan in failed:
+        try:
+            dest.drop_table(plan.write_to)
+            dest.reset_states(plan.sync_id, [])
+        except SyncError:
+            pass  # the destination is unreachable now: the next run reuses or drops the table
 
 
 def _openers(spec: SyncSpec) -> tuple[Callable[[], Connector], Callable[[], Connector]]:
@@ -249,6 +270,7 @@ def _run_all(
 
     by_plan = {id(p): r for p, r in zip(plans, result.tables, strict=True)}
     error: SyncError | None = None
+    failed: list[TablePlan] = []  # tables stopped by a permanent error
     workers = max(1, min(ctx.spec.workers, sum(left.values()) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulksync") as pool:
         pulls = can_pull(dest, ctx.spec.source)
@@ -270,6 +292,8 @@ def _run_all(
                 if isinstance(failure, PartitionFailed):
                     _add(table, failure.outcome)
                 ctx.stop.set()
+                if isinstance(exc, PermanentError) and plan not in failed:
+                    failed.append(plan)
                 table.status, table.error = "failed", exc.message
                 ctx.tracker.phase(plan.final.name, "failed", exc.message)
                 error = error or exc
@@ -277,6 +301,7 @@ def _run_all(
             left[id(plan)] -= 1
             if left[id(plan)] == 0 and not (ctx.stop.is_set() or ctx.cancel.is_set()) and finished(plan):
                 error = error or _finish(ctx, plan, table, dest)
+    _forget(ctx.spec, failed, dest)
     for table in result.tables:
         if table.status == "running":
             table.status = "cancelled" if ctx.cancel.is_set() else table.status

@@ -63,6 +63,7 @@ class SideReader:
     key_kinds: Sequence[Kind]  # empty: no key, rows are matched on their whole value
     unique: bool  # the order columns are this side's primary key: no trimming needed
     shown: Sequence[str]  # the columns kept to name a differing row (the key, or every column)
+    compared_as: Sequence[str] = ()  # the source's column names (this side's may be folded)
 
     def page(self, after: Key | None, upto: Key | None, limit: int) -> tuple[pa.RecordBatch, bool]:
         """Up to ``limit`` rows after ``after`` (up to ``upto``); True if more may follow.
@@ -85,6 +86,8 @@ class SideReader:
 
     def hashed(self, batches: list[pa.RecordBatch]) -> Hashed:
         rows = pa.Table.from_batches(batches, schema=self.schema.arrow_schema())
+        if self.compared_as:
+            rows = rows.rename_columns(list(self.compared_as))
         hashes = row_hashes(rows, self.kinds) if rows.num_rows else np.zeros(0, U64)
         # the key columns are among the shown ones (the key itself, or every column)
         return Hashed(rows.select(list(self.shown)), hashes, key_kinds=self.key_kinds)

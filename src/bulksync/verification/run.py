@@ -20,6 +20,7 @@ from bulksync.connectors.registry import open_connector
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.progress import Listener, ProgressEvent, ProgressTracker
 from bulksync.errors import SchemaMismatchError
+from bulksync.naming import dest_name
 from bulksync.schema import TableSchema
 from bulksync.spec import SyncSpec, TableSpec
 from bulksync.verification.canonical import kind_of
@@ -98,44 +99,70 @@ def _readers(
 ) -> tuple[TableVerdict, SideReader, SideReader]:
     """Check the table on both sides and build the two readers (nothing read yet)."""
     s_schema = src.describe(table.name)
-    d_full = dst.describe(table.target)
-    absent = [n for n in s_schema.names if n not in d_full.names]
+    d_full = dst.describe(_dest_table(dst, table))
+    to = _dest_columns(s_schema, d_full, getattr(dst, "dialect", ""))
+    absent = [n for n in s_schema.names if n not in to]
     if absent:
         raise SchemaMismatchError(
-            f"destination table {table.target!r} lacks column(s) {', '.join(absent)} of "
+            f"destination table {d_full.name!r} lacks column(s) {', '.join(absent)} of "
             f"source table {table.name!r}: the tables cannot be equal"
         )
     for f in table.filters:
         s_schema.column(f.column)
-        d_full.column(f.column)
     key = table.key or s_schema.primary_key
     for col in key:
         s_schema.column(col)
-    d_schema = TableSchema(d_full.name, tuple(d_full.column(n) for n in s_schema.names), d_full.primary_key)
-    kinds = [kind_of(c.name, c.type, d_schema.column(c.name).type) for c in s_schema.columns]
+    d_schema = TableSchema(
+        d_full.name, tuple(d_full.column(to[n]) for n in s_schema.names), d_full.primary_key
+    )
+    kinds = [kind_of(c.name, c.type, d_full.column(to[c.name]).type) for c in s_schema.columns]
     by_name = {k.name: k for k in kinds}
     if key:
         order = tuple(key)
     else:  # no key: page on the columns that can never be NULL, match rows on their whole value
         order = tuple(
-            c.name for c in s_schema.columns if not c.nullable and not d_schema.column(c.name).nullable
+            c.name for c in s_schema.columns if not c.nullable and not d_full.column(to[c.name]).nullable
         )
-    verdict = TableVerdict(table.name, table.target, tuple(key))
-    verdict.ignored_columns = [n for n in d_full.names if n not in s_schema.names]
+    verdict = TableVerdict(table.name, d_full.name, tuple(key))
+    verdict.ignored_columns = [n for n in d_full.names if n not in to.values()]
 
-    def side(conn: Connector, schema: TableSchema) -> SideReader:
+    def side(conn: Connector, schema: TableSchema, name: dict[str, str]) -> SideReader:
         return SideReader(
             conn,
             _as_read(conn, schema),
-            order,
-            table.filters,
+            tuple(name[c] for c in order),
+            tuple(f.model_copy(update={"column": name[f.column]}) for f in table.filters),
             kinds,
             [by_name[c] for c in key],
-            unique=bool(key) and tuple(schema.primary_key) == tuple(key),
+            unique=bool(key) and tuple(schema.primary_key) == tuple(name[c] for c in key),
             shown=tuple(key) or tuple(s_schema.names),
+            compared_as=tuple(s_schema.names),
         )
 
-    return verdict, side(src, s_schema), side(dst, d_schema)
+    same = {n: n for n in s_schema.names}
+    return verdict, side(src, s_schema, same), side(dst, d_schema, to)
+
+
+def _dest_table(dst: Connector, table: TableSpec) -> str:
+    """The destination table: as named, or as a migration into PostgreSQL folded its name."""
+    if table.dest_name is None and dst.find(table.target) is None:
+        folded = table.target.lower()
+        if folded != table.target and dst.find(folded) is not None:
+            return folded
+    return table.target
+
+
+def _dest_columns(source: TableSchema, dest: TableSchema, dialect: str) -> dict[str, str]:
+    """Each source column's destination column: the same name, or the name a migration gave
+    it (folded to lower case, cut to the destination's length limit)."""
+    found: dict[str, str] = {}
+    for name in source.names:
+        for lower in (False, True):
+            candidate = dest_name(name, dialect=dialect, lower=lower)
+            if candidate in dest.names:
+                found[name] = candidate
+                break
+    return found
 
 
 def _as_read(conn: Connector, schema: TableSchema) -> TableSchema:

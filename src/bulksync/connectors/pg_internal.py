@@ -1,0 +1,54 @@
+"""PostgreSQL keeps bulksync's bookkeeping in a schema of its own, ``bulksync``.
+
+Checkpoints (``bulksync.sync_state``) and rejected rows (``bulksync.rejects``) then never sit
+among the user's tables (``\\dt`` of a migrated database shows the migrated tables only), and a
+migration into another schema (``--schema``) shares them. Tables an older bulksync made in the
+search path (``_bulksync_state``, ``_bulksync_rejects``) are moved in the first time, so an
+interrupted sync still resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bulksync.connectors.postgres import PostgresConnector
+
+SCHEMA = "bulksync"
+STATE_TABLE = f"{SCHEMA}.sync_state"
+REJECT_TABLE = f"{SCHEMA}.rejects"
+_LEGACY = (("_bulksync_state", STATE_TABLE), ("_bulksync_rejects", REJECT_TABLE))
+
+
+def ensure_tables(conn: PostgresConnector) -> None:
+    """Create the schema (the tables are the dialect-neutral ones), adopt legacy tables."""
+    conn._execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+
+
+def adopt_legacy_tables(conn: PostgresConnector) -> None:
+    """Move the rows of pre-schema bookkeeping tables into ``bulksync`` and drop them."""
+    for old, new in _LEGACY:
+        found = conn._rows("SELECT to_regclass(%s) IS NOT NULL AS found", [old])
+        if not found[0]["found"]:
+            continue
+        conn._execute("BEGIN")
+        try:
+            if new == STATE_TABLE:
+                conn._execute(
+                    f"ALTER TABLE {old} ADD COLUMN IF NOT EXISTS created_table INTEGER NOT NULL DEFAULT 0"
+                )
+                conn._execute(
+                    f"INSERT INTO {new} (sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, "
+                    "done, created_table) SELECT sync_id, tbl, part, lower_key, upper_key, last_key, "
+                    f"rows_done, done, created_table FROM {old} ON CONFLICT DO NOTHING"
+                )
+            else:
+                conn._execute(
+                    f"INSERT INTO {new} (sync_id, tbl, row_key, row_data, reason, rejected_at) "
+                    f"SELECT sync_id, tbl, row_key, row_data, reason, rejected_at FROM {old}"
+                )
+            conn._execute(f"DROP TABLE {old}")
+            conn._execute("COMMIT")
+        except BaseException:
+            conn._execute("ROLLBACK")
+            raise
