@@ -205,6 +205,9 @@ def compare(source: Digests, target: Digests) -> Verdict:
 class PgProbe:
     """Reads a PostgreSQL destination while a child process writes it (autocommit, no locks kept)."""
 
+    state_table = "bulksync.sync_state"  # bulksync's bookkeeping has a schema of its own here
+    reject_table = "bulksync.rejects"
+
     def __init__(self, url: str) -> None:
         self._conn = psycopg.connect(url, autocommit=True)
 
@@ -240,6 +243,9 @@ class PgProbe:
 
 class SqliteProbe:
     """The same over a SQLite file (stdlib sqlite3, read-only, a new connection per look)."""
+
+    state_table = "_bulksync_state"
+    reject_table = "_bulksync_rejects"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -346,6 +352,9 @@ def _env() -> dict[str, str]:
 
 class MariadbProbe:
     """Reads a MariaDB destination while a child process writes it (autocommit, PyMySQL)."""
+
+    state_table = "_bulksync_state"
+    reject_table = "_bulksync_rejects"
 
     def __init__(self, url: str) -> None:
         u = parse_mysql_url(url)

@@ -71,7 +71,7 @@ def test_cancel_stops_within_a_batch_and_resume_completes_an_exact_copy(
         # at most the batch it is writing; allow a generous margin of batches per task
         assert at_end < sum(fleetkit.TABLES.values()), "the cancel came too late to be tested"
         assert at_end - asked <= 4 * 40 * fleetkit.CHUNK, (asked, at_end)
-        state = probe.row("SELECT sum(rows_done) FROM _bulksync_state")
+        state = probe.row(f"SELECT sum(rows_done) FROM {probe.state_table}")
         assert state is not None and state[0] == at_end  # the checkpoints agree with the data
         assert all(t["status"] != "running" for t in fleetkit.tasks(pg_db, job.id))
 

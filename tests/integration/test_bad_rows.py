@@ -59,7 +59,7 @@ def test_rows_refused_by_a_check_constraint_go_to_the_reject_table_and_nowhere_e
     with psycopg.connect(pg_db) as conn:
         landed = [r[0] for r in conn.execute("SELECT id FROM t")]
         rejects = conn.execute(
-            "SELECT row_key, row_data, reason FROM _bulksync_rejects WHERE tbl = 't'"
+            "SELECT row_key, row_data, reason FROM bulksync.rejects WHERE tbl = 't'"
         ).fetchall()
     rejected = [json.loads(k)[0] for k, _, _ in rejects]
 
@@ -142,6 +142,6 @@ def test_a_null_in_a_not_null_destination_column_is_a_rejected_row(tmp_path: Pat
     result = sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="t"),)))
     assert (result.processed_rows, result.failed_rows) == (2_000 - len(nulls), len(nulls))
     with psycopg.connect(pg_db) as conn:
-        rejected = conn.execute("SELECT row_key, reason FROM _bulksync_rejects").fetchall()
+        rejected = conn.execute("SELECT row_key, reason FROM bulksync.rejects").fetchall()
     assert {json.loads(key)[0] for key, _ in rejected} == nulls
     assert all("null value in column" in reason for _, reason in rejected)

@@ -54,6 +54,8 @@ class Probe(Protocol):
 
     def count(self, table: str = ...) -> int: ...
 
+    state_table: str
+
     def settle(self) -> None: ...
 
 
@@ -62,7 +64,7 @@ def assert_checkpoint_agrees(probe: Probe, *, incremental: bool) -> int:
     states = []
     part = 0
     while (row := probe.row(
-        "SELECT lower_key, upper_key, last_key, rows_done FROM _bulksync_state WHERE part = %s", (part,)
+        f"SELECT lower_key, upper_key, last_key, rows_done FROM {probe.state_table} WHERE part = %s", (part,)
     )) is not None:  # fmt: skip
         states.append(row)
         part += 1
@@ -131,11 +133,11 @@ def assert_exact(source: Source, target: crashkit.Digests, no_rejects: Callable[
     assert verdict.ok, str(verdict)
     assert verdict.target_rows == ROWS == len(source.digests)
     rejected = no_rejects()
-    assert rejected == 0, f"{rejected} rows went to _bulksync_rejects (a double write refused by the key?)"
+    assert rejected == 0, f"{rejected} rows went to the reject table (a double write refused by the key?)"
 
 
 def _pg_rejects(probe: crashkit.PgProbe) -> Callable[[], int]:
-    return lambda: probe.count("_bulksync_rejects")
+    return lambda: probe.count(probe.reject_table)
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ def test_cancel_stops_between_batches_and_resume_completes_an_exact_copy(
     assert at_end - at_request <= rate * 0.6 + 2 * CHUNK, (at_request, at_end, rate)
     assert stopped_after < 5
     assert cancelled.progress.processed <= at_end  # what the store says was done, was done
-    state = probe.row("SELECT sum(rows_done) FROM _bulksync_state")
+    state = probe.row(f"SELECT sum(rows_done) FROM {probe.state_table}")
     assert state is not None and state[0] == at_end  # checkpoints agree: no half-written batch
 
     resumed = store.resume(job.id, tries=3)

@@ -317,7 +317,7 @@ def test_refused_rows_are_counted_as_rejected(pg_db: str, tmp_path: Path) -> Non
     assert table_rows(pg_db, "bets") == expected_rows(set(range(1, ROWS + 1)) - set(refused))
     assert (result.rows_read, result.processed_rows, result.failed_rows) == (ROWS, ROWS - 20, 20)
     with psycopg.connect(pg_db) as conn:
-        keys = conn.execute("SELECT row_key FROM _bulksync_rejects WHERE tbl = 'bets' ORDER BY 1").fetchall()
+        keys = conn.execute("SELECT row_key FROM bulksync.rejects WHERE tbl = 'bets' ORDER BY 1").fetchall()
     assert sorted(json.loads(k)[0] for (k,) in keys) == refused
 
 

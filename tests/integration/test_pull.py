@@ -96,7 +96,7 @@ def test_pg_to_pg_between_databases_cuts_one_stream_into_chunks(
     query = "SELECT id, note, n FROM t ORDER BY id"
     with psycopg.connect(pg_db) as a, psycopg.connect(pg_db2) as b:
         assert a.execute(query).fetchall() == b.execute(query).fetchall()
-        states = b.execute("SELECT last_key, rows_done, done FROM _bulksync_state").fetchall()
+        states = b.execute("SELECT last_key, rows_done, done FROM bulksync.sync_state").fetchall()
     assert states == [(f"[{rows * 3 - 40}]" if rows else None, rows, 1)], states
 
 
@@ -154,7 +154,7 @@ def test_pg_to_pg_refused_rows_are_isolated(pg_db: str, pg_db2: str) -> None:
     assert (result.rows_read, result.failed_rows) == (ROWS, bad[0])
     assert result.processed_rows == ROWS - bad[0]
     with psycopg.connect(pg_db2) as conn:
-        rejected = conn.execute("SELECT count(*), min(reason) FROM _bulksync_rejects").fetchone()
+        rejected = conn.execute("SELECT count(*), min(reason) FROM bulksync.rejects").fetchone()
     assert rejected is not None and rejected[0] == bad[0] and "check constraint" in rejected[1]
 
 
