@@ -222,7 +222,7 @@ def test_on_bad_value_fail_stops_the_table_names_the_value_and_leaves_no_staging
 
     assert proc.returncode == 1
     assert "table 'loose', row 2: column 'n' holds 'abc', not a valid integer" in proc.stderr
-    left = {r[0] for r in pg(pg_db, "SELECT tablename FROM pg_tables WHERE tablename LIKE '%bulksync%'")}
+    left = {r[0] for r in pg(pg_db, "SELECT tablename FROM pg_tables WHERE tablename LIKE '%%bulksync%%'")}
     assert "loose__bulksync_new" not in left
     assert pg(pg_db, "SELECT count(*) FROM bulksync.sync_state WHERE tbl = 'loose'") == [(0,)]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from bulksync.connectors.base import Connector
 
 _QUERIES = {
-    "sqlite": "SELECT type AS kind, name FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY 1, 2",
+    "sqlite": (
+        "SELECT type AS kind, CASE type WHEN 'trigger' THEN name || ' on ' || tbl_name ELSE name END "
+        "AS name FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY 1, 2"
+    ),
     "postgresql": (
         "SELECT 'view' AS kind, viewname AS name FROM pg_views WHERE schemaname = current_schema() "
         "UNION ALL SELECT 'materialized view', matviewname FROM pg_matviews "
