@@ -99,6 +99,9 @@ class SyncSpec(BaseModel):
     lag_seconds: float = Field(default=0.0, ge=0)
     restart: bool = False
     partition_min_rows: int = Field(default=200_000, ge=1)
+    # create the source's foreign keys between the tables of this sync (and to tables already
+    # in the destination) once every table is loaded (``engine/constraints.py``)
+    foreign_keys: bool = True
 
     @field_validator("tables", mode="before")
     @classmethod

@@ -77,6 +77,7 @@ def copy(
             retries=retries,
             lag_seconds=lag_seconds,
             restart=restart,
+            foreign_keys=False,  # one table at a time: its keys are migrate's to make
         ),
         json_out=json_out,
         quiet=quiet,
@@ -97,11 +98,13 @@ def migrate(
     statement_timeout: o.TimeoutOpt = 120.0,
     retries: o.RetriesOpt = 5,
     restart: o.RestartOpt = False,
+    foreign_keys: o.ForeignKeysOpt = True,
     background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Copy every table of SOURCE to DEST (schema created, tables in parallel)."""
+    """Copy every table of SOURCE to DEST (schema created, tables in parallel, then their
+    foreign keys, identity columns, defaults and portable CHECKs)."""
     conn = open_connector(source)
     try:
         names = [n for n in conn.list_tables() if n not in set(exclude or ())]
@@ -121,6 +124,7 @@ def migrate(
             statement_timeout_s=statement_timeout,
             retries=retries,
             restart=restart,
+            foreign_keys=foreign_keys,
         ),
         json_out=json_out,
         quiet=quiet,

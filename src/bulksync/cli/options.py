@@ -77,6 +77,13 @@ LagOpt = Annotated[
 RestartOpt = Annotated[
     bool, typer.Option("--restart", help="ignore checkpoints of an earlier run and start over")
 ]
+ForeignKeysOpt = Annotated[
+    bool,
+    typer.Option(
+        "--foreign-keys/--no-foreign-keys",
+        help="create the source's foreign keys between the migrated tables once all are loaded",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -158,7 +158,7 @@ def _target_schema(schema: TableSchema, table: TableSpec, key: tuple[str, ...]) 
         ix if target == schema.name else Index(_index_name(target, ix), ix.columns, ix.unique)
         for ix in schema.indexes
     )
-    return TableSchema(target, schema.columns, key, indexes)
+    return replace(schema, name=target, primary_key=key, indexes=indexes)
 
 
 def _index_name(table: str, ix: Index) -> str:

@@ -24,6 +24,10 @@ class TableResult:
     duration_s: float = 0.0
     status: str = "pending"
     error: str | None = None
+    # per foreign key: name, columns, references, status (created | created NOT VALID |
+    # created unchecked | declared | exists | failed), orphans (rows without a parent), error
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    not_carried: list[str] = field(default_factory=list)  # defaults, CHECKs, keys left out, and why
 
 
 @dataclass
