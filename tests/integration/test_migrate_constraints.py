@@ -546,3 +546,16 @@ def test_cli_summary_names_orphans_and_no_foreign_keys_skips_them(
     assert foreign_keys(pg_db2) == {}
     assert PORTABLE_CHECKS <= checks(pg_db2)  # CHECKs, identity and defaults still travel
     assert insert_customer(pg_db2)[0] > 9
+
+
+def test_appending_more_rows_moves_the_identity_past_them(tmp_path: Path, pg_db: str) -> None:
+    src = str(tmp_path / "source.db")
+    build_source(src)
+    spec = SyncSpec(source=src, destination=pg_db, tables=["customers"], mode=Mode.APPEND)
+    sync(spec)
+    run_sql(src, ["INSERT INTO customers (id, name, email) VALUES (10, 'ed', 'ed@x'), (11, 'flo', 'flo@x')"])
+
+    sync(spec)  # the table exists now: appended, not created
+
+    assert ids(pg_db, "customers") == [1, 2, 5, 9, 10, 11]
+    assert insert_customer(pg_db)[0] == 12

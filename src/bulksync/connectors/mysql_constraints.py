@@ -3,7 +3,8 @@
 - A foreign key's orphan rows are counted first; then it is added with
   ``foreign_key_checks = 0`` for that statement: InnoDB then adds it in place, without
   rebuilding the table or checking the rows again (with checks on, it copies the whole table).
-- An AUTO_INCREMENT column numbers new rows past the largest copied value.
+- An AUTO_INCREMENT column numbers new rows past the largest value in the table (InnoDB moves
+  its counter past inserted values itself; this makes sure, and never moves it backwards).
 - Replacing a table other tables' foreign keys refer to: InnoDB would move those keys onto the
   renamed old table, so they are dropped before the swap and added back to the new table right
   after it (MariaDB has no transactional DDL: a crash between the two loses them; a re-run of
@@ -54,6 +55,13 @@ class MysqlConstraints(ConstraintDdl):
         table = quote(schema.name)
         for col in identity_columns(schema, dialect="mysql"):
             top = self._rows(f"SELECT GREATEST(COALESCE(MAX({quote(col)}), 0), 0) + 1 AS n FROM {table}")
+            now = self._rows(
+                "SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                [schema.name],
+            )
+            if now and now[0]["n"] is not None and int(now[0]["n"]) >= int(top[0]["n"]):
+                continue
             self._execute(f"ALTER TABLE {table} AUTO_INCREMENT = {int(top[0]['n'])}")
 
     def detach_references(self, table: str) -> list[tuple[str, str]]:

@@ -3,8 +3,8 @@
 - A foreign key is first added as usual, which checks every row in one scan. If rows refer to a
   missing parent (a SQLite source does not enforce its keys), their number is counted and the
   key is added ``NOT VALID``: enforced for every new row, the old ones left as they were.
-- Identity columns number new rows past the largest copied value (``setval``), and their
-  sequence takes the final table's name.
+- Identity columns number new rows past the largest value in the table (``setval``; never
+  backwards), and a sequence made for a staging table takes the final table's name.
 - Replacing a table that other tables' foreign keys refer to: inside the swap transaction those
   keys are dropped and added back ``NOT VALID`` to the new table, so the swap neither fails nor
   drops another table's rows. Keys between tables of the migration are made again (and
@@ -53,8 +53,9 @@ class PgConstraints(ConstraintDdl):
                 continue
             # is_called false: the next value is exactly this one (1 for an empty table)
             self._rows(
-                f"SELECT setval(%s::regclass, GREATEST(COALESCE(MAX({quote(col)}), 0), 0) + 1, false) AS n "
-                f"FROM {table}",
+                f"SELECT setval(%s::regclass, GREATEST(COALESCE(MAX({quote(col)}), 0), 0, "
+                f"(SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM {seq})) + 1, false) "
+                f"AS n FROM {table}",
                 [seq],
             )
             wanted = f"{schema.name}_{col}_seq"[:63]

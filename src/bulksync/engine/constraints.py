@@ -7,9 +7,9 @@ one check of the whole table at the end, and load order then never matters):
   table is migrated by the same sync (renamed to its target) or already in the destination;
   the others are reported in ``TableResult.not_carried``. ``SyncSpec.foreign_keys=False``
   (``migrate --no-foreign-keys``, and ``copy`` always) keeps none.
-- **Identity** (when a table is finished, as part of it): the identity column of a table this
-  sync created numbers new rows past the largest copied value. A failure here fails the table:
-  the next application insert would collide.
+- **Identity** (when a table is finished, as part of it, in every mode): the destination
+  table's identity column numbers new rows past the largest value in it, never backwards. A
+  failure here fails the table: the next application insert would collide.
 - **Foreign keys** (once every table of ``sync`` succeeded; not in ``run_table``, the
   distributed path, where no step knows that every table is done): each one is added to the
   destination (``ConstraintDdl.create_foreign_key``: PostgreSQL adds it ``NOT VALID`` when rows
@@ -18,7 +18,7 @@ one check of the whole table at the end, and load order then never matters):
   the sync**: every row has landed, so the table stays ``succeeded`` and the key is reported
   with status ``failed`` and the database's reason.
 
-Only tables this sync created (replace mode, or a table it had to create) get constraints: an
+Only tables this sync created (replace mode, or a table it had to create) get foreign keys: an
 existing table keeps its own.
 """
 
@@ -83,8 +83,11 @@ def note_not_carried(spec: SyncSpec, plan: TablePlan, table: TableResult, dest: 
 
 def set_identity(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
     """Make the finished table's identity column number new rows past the copied ones."""
-    if created_here(spec, plan) and isinstance(dest, ConstraintTarget):
-        retrying(partial(dest.set_identity_next, plan.final), retries=spec.retries)
+    if not isinstance(dest, ConstraintTarget):
+        return
+    table = dest.find(plan.final.name)  # as the destination has it (an existing table, too)
+    if table is not None and any(c.identity for c in table.columns):
+        retrying(partial(dest.set_identity_next, table), retries=spec.retries)
 
 
 def create_foreign_keys(
