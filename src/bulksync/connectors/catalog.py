@@ -14,7 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bulksync.connectors.expressions import portable_check, portable_default
+from bulksync.connectors.checks import portable_check
+from bulksync.connectors.defaults import portable_default
 from bulksync.schema import Check, ForeignKey
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import sqlalchemy as sa
 
-from bulksync.connectors.expressions import render_check, render_default
+from bulksync.connectors.checks import render_check
+from bulksync.connectors.defaults import render_default
 from bulksync.errors import PermanentError, SyncError
 from bulksync.schema import Column, ForeignKey, TableSchema
 
@@ -179,8 +180,8 @@ class ConstraintDdl:
         """Make ``fk`` of the loaded ``table`` exist; raise ``SyncError`` if the database refuses."""
         return ForeignKeyOutcome("declared", self.count_orphans(table, fk))
 
-    def set_identity_next(self, schema: TableSchema) -> None:
-        """Make the identity column of the loaded table number new rows past its largest value."""
+    def set_identity_next(self, table: str) -> None:
+        """Make the identity column of ``table`` number new rows past its largest value."""
 
     def detach_references(self, table: str) -> list[tuple[str, str]]:
         """Drop the foreign keys of other tables that refer to ``table`` (about to be replaced);

@@ -16,14 +16,8 @@ from __future__ import annotations
 import itertools
 
 from bulksync.connectors.catalog import action
-from bulksync.connectors.ddl import (
-    ConstraintDdl,
-    ForeignKeyOutcome,
-    add_foreign_key_sql,
-    identity_columns,
-    quote,
-)
-from bulksync.schema import ForeignKey, TableSchema
+from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
+from bulksync.schema import ForeignKey
 
 
 class MysqlConstraints(ConstraintDdl):
@@ -51,18 +45,20 @@ class MysqlConstraints(ConstraintDdl):
         finally:
             self._execute("SET SESSION foreign_key_checks = 1")
 
-    def set_identity_next(self, schema: TableSchema) -> None:
-        table = quote(schema.name)
-        for col in identity_columns(schema, dialect="mysql"):
-            top = self._rows(f"SELECT GREATEST(COALESCE(MAX({quote(col)}), 0), 0) + 1 AS n FROM {table}")
-            now = self._rows(
-                "SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-                [schema.name],
+    def set_identity_next(self, table: str) -> None:
+        found = self._rows(
+            "SELECT c.COLUMN_NAME AS col, t.AUTO_INCREMENT AS next FROM information_schema.COLUMNS c "
+            "JOIN information_schema.TABLES t "
+            "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+            "WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = %s AND c.EXTRA LIKE '%%auto_increment%%'",
+            [table],
+        )
+        for row in found:
+            top = self._rows(
+                f"SELECT GREATEST(COALESCE(MAX({quote(row['col'])}), 0), 0) + 1 AS n FROM {quote(table)}"
             )
-            if now and now[0]["n"] is not None and int(now[0]["n"]) >= int(top[0]["n"]):
-                continue
-            self._execute(f"ALTER TABLE {table} AUTO_INCREMENT = {int(top[0]['n'])}")
+            if row["next"] is None or int(row["next"]) < int(top[0]["n"]):
+                self._execute(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = {int(top[0]['n'])}")
 
     def detach_references(self, table: str) -> list[tuple[str, str]]:
         rows = self._rows(

@@ -14,15 +14,9 @@
 
 from __future__ import annotations
 
-from bulksync.connectors.ddl import (
-    ConstraintDdl,
-    ForeignKeyOutcome,
-    add_foreign_key_sql,
-    identity_columns,
-    quote,
-)
+from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
 from bulksync.errors import BadRowsError
-from bulksync.schema import ForeignKey, TableSchema
+from bulksync.schema import ForeignKey
 
 
 class PgConstraints(ConstraintDdl):
@@ -45,20 +39,23 @@ class PgConstraints(ConstraintDdl):
             self._execute(add_foreign_key_sql(table, fk, suffix=" NOT VALID"))
             return ForeignKeyOutcome("created NOT VALID", orphans)
 
-    def set_identity_next(self, schema: TableSchema) -> None:
-        table = quote(schema.name)
-        for col in identity_columns(schema, dialect="postgresql"):
-            seq = self._rows("SELECT pg_get_serial_sequence(%s, %s) AS seq", [table, col])[0]["seq"]
-            if seq is None:
-                continue
+    def set_identity_next(self, table: str) -> None:
+        name = quote(table)
+        serial = self._rows(  # identity and serial columns: those with a sequence of their own
+            "SELECT a.attname AS col, pg_get_serial_sequence(%s, a.attname) AS seq FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND pg_get_serial_sequence(%s, a.attname) IS NOT NULL",
+            [name, name, name],
+        )
+        for col, seq in ((str(r["col"]), str(r["seq"])) for r in serial):
             # is_called false: the next value is exactly this one (1 for an empty table)
             self._rows(
                 f"SELECT setval(%s::regclass, GREATEST(COALESCE(MAX({quote(col)}), 0), 0, "
                 f"(SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM {seq})) + 1, false) "
-                f"AS n FROM {table}",
+                f"AS n FROM {name}",
                 [seq],
             )
-            wanted = f"{schema.name}_{col}_seq"[:63]
+            wanted = f"{table}_{col}_seq"[:63]
             free = self._rows("SELECT to_regclass(%s) IS NULL AS free", [quote(wanted)])[0]["free"]
             if free:  # created on the staging table: named after it
                 self._execute(f"ALTER SEQUENCE {seq} RENAME TO {quote(wanted)}")

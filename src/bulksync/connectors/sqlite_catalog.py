@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bulksync.connectors.catalog import Constraints, action
+from bulksync.connectors.checks import check_of_tokens
 from bulksync.connectors.ddl import quote
-from bulksync.connectors.expressions import NotPortable, Token, check_of_tokens, portable_default, tokenize
+from bulksync.connectors.defaults import portable_default
+from bulksync.connectors.expressions import NotPortable, Token, tokenize
 from bulksync.schema import Check, ForeignKey
 
 Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]

@@ -46,7 +46,7 @@ class ConstraintTarget(Protocol):
 
     def create_foreign_key(self, table: str, fk: ForeignKey) -> ForeignKeyOutcome: ...
 
-    def set_identity_next(self, schema: TableSchema) -> None: ...
+    def set_identity_next(self, table: str) -> None: ...
 
 
 def choose_foreign_keys(spec: SyncSpec, checked: list[CheckedTable], dest: Destination) -> list[CheckedTable]:
@@ -83,11 +83,8 @@ def note_not_carried(spec: SyncSpec, plan: TablePlan, table: TableResult, dest: 
 
 def set_identity(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
     """Make the finished table's identity column number new rows past the copied ones."""
-    if not isinstance(dest, ConstraintTarget):
-        return
-    table = dest.find(plan.final.name)  # as the destination has it (an existing table, too)
-    if table is not None and any(c.identity for c in table.columns):
-        retrying(partial(dest.set_identity_next, table), retries=spec.retries)
+    if isinstance(dest, ConstraintTarget):  # the destination's catalog says which column it is
+        retrying(partial(dest.set_identity_next, plan.final.name), retries=spec.retries)
 
 
 def create_foreign_keys(
