@@ -66,11 +66,24 @@ def _case_only(clashes: list[list[str]], dialect: str) -> bool:
 
 
 def renamed_columns(schema: TableSchema, rename: Callable[[str], str]) -> TableSchema:
-    """``schema`` with every column, key column and index (and its name) renamed by ``rename``."""
+    """``schema`` with every column (in its key, indexes, foreign keys and CHECKs) and every
+    index name renamed by ``rename``. A foreign key's referred columns are the referred table's
+    own: whoever chose the key named them as that table's destination has them."""
     columns = tuple(dataclasses.replace(c, name=rename(c.name)) for c in schema.columns)
     indexes = tuple(
         Index(rename(ix.name), tuple(rename(c) for c in ix.columns), ix.unique) for ix in schema.indexes
     )
     return dataclasses.replace(
-        schema, columns=columns, primary_key=tuple(rename(c) for c in schema.primary_key), indexes=indexes
+        schema,
+        columns=columns,
+        primary_key=tuple(rename(c) for c in schema.primary_key),
+        indexes=indexes,
+        foreign_keys=tuple(
+            dataclasses.replace(fk, name=rename(fk.name), columns=tuple(rename(c) for c in fk.columns))
+            for fk in schema.foreign_keys
+        ),
+        checks=tuple(
+            dataclasses.replace(ck, name=rename(ck.name), columns=tuple(rename(c) for c in ck.columns))
+            for ck in schema.checks
+        ),
     )

@@ -2,12 +2,17 @@
 
 Arrow is the neutral type system between connectors: a source maps its catalog types to
 Arrow (``arrow_type``), a destination maps Arrow back to its own DDL (``sql_type``).
+
+Constraints travel in the same neutral form, every table and column referred to by name (so a
+destination that renames them maps these names too): foreign keys, CHECK expressions as a
+template over the columns they read, identity columns and column defaults in the portable form
+of ``connectors/expressions.py``. What a source has that cannot travel is in ``dropped``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +32,9 @@ class Column:
     type: pa.DataType
     nullable: bool = True
     length: int | None = None  # VARCHAR(n), kept so DDL round-trips
+    identity: bool = False  # values come from the database (serial, identity, AUTO_INCREMENT, rowid)
+    # portable default: a SQL literal (42, -1.5, 'text', TRUE) or CURRENT_TIMESTAMP / CURRENT_DATE
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,31 @@ class Index:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key: ``columns`` of this table refer to ``referred_columns`` of ``referred_table``.
+
+    ``on_delete`` / ``on_update``: CASCADE, SET NULL, SET DEFAULT or RESTRICT; None is NO ACTION.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    referred_table: str
+    referred_columns: tuple[str, ...]
+    on_delete: str | None = None
+    on_update: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A portable CHECK constraint: ``template`` with ``{c0}``, ``{c1}``… for ``columns`` and
+    ``{length}`` for the character-length function (``connectors/expressions.render_check``)."""
+
+    name: str
+    template: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TableSchema:
     """A table as the engine sees it."""
 
@@ -46,6 +79,9 @@ class TableSchema:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
     indexes: tuple[Index, ...] = field(default=())
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
+    dropped: tuple[str, ...] = ()  # what the source has that does not travel, each with why
 
     @property
     def names(self) -> list[str]:
@@ -62,7 +98,7 @@ class TableSchema:
         return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
 
     def renamed(self, name: str) -> TableSchema:
-        return TableSchema(name, self.columns, self.primary_key, self.indexes)
+        return replace(self, name=name)
 
 
 def check_identifier(name: str, what: str = "name") -> str:

@@ -111,6 +111,9 @@ class SyncSpec(BaseModel):
     on_bad_value: BadValue = BadValue.REJECT
     verify: bool = False  # compare every table with its source once it is loaded
     partition_min_rows: int = Field(default=200_000, ge=1)
+    # create the source's foreign keys between the tables of this sync (and to tables already
+    # in the destination) once every table is loaded (``engine/constraints.py``)
+    foreign_keys: bool = True
 
     @field_validator("tables", mode="before")
     @classmethod

@@ -342,14 +342,15 @@ def test_sqlite_cursor_mixing_whole_and_fractional_seconds_is_read_once(tmp_path
 
 
 def test_created_postgres_table_has_no_invented_defaults(tmp_path: Path, pg_db: str) -> None:
-    """An integer primary key is copied as a plain column: no SERIAL, no sequence, no default."""
+    """No default the source lacks; SQLite's INTEGER PRIMARY KEY (the rowid, which numbers new
+    rows) becomes an identity column, and only it has a sequence."""
     src = str(tmp_path / "src.db")
     make_bets(src, 10)
     sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="bets"),)))
     with psycopg.connect(pg_db) as conn:
         defaults = conn.execute(
             "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'bets' AND column_default IS NOT NULL"
+            "WHERE table_name = 'bets' AND (column_default IS NOT NULL OR is_identity = 'YES')"
         ).fetchall()
         sequences = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'S'").fetchall()
-    assert (defaults, sequences) == ([], [])
+    assert (defaults, sequences) == ([("id",)], [("bets_id_seq",)])

@@ -87,6 +87,7 @@ def copy(
             lag_seconds=lag_seconds,
             restart=restart,
             on_bad_value=on_bad_value,
+            foreign_keys=False,  # one table at a time: its keys are migrate's to make
         ),
         json_out=json_out,
         quiet=quiet,
@@ -139,11 +140,13 @@ def migrate(
     schema: SchemaOpt = None,
     on_bad_value: o.BadValueOpt = BadValue.REJECT,
     verify: VerifyOpt = False,
+    foreign_keys: o.ForeignKeysOpt = True,
     background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel.
+    """Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel,
+    then their foreign keys, identity columns, defaults and portable CHECKs.
 
     Tables without a primary key are copied whole. Into PostgreSQL, names are folded to lower
     case (--keep-case keeps them). Exit code 0: done; 1: failed (or --verify found a
@@ -182,6 +185,7 @@ def migrate(
             lower_names=lower,
             on_bad_value=on_bad_value,
             verify=verify,
+            foreign_keys=foreign_keys,
         ),
         json_out=json_out,
         quiet=quiet,

@@ -87,6 +87,14 @@ BadValueOpt = Annotated[
         "reason), load the row with NULL there (and record it), or fail the table",
     ),
 ]
+ForeignKeysOpt = Annotated[
+    bool,
+    typer.Option(
+        "--foreign-keys/--no-foreign-keys",
+        envvar="BULKSYNC_FOREIGN_KEYS",
+        help="create the source's foreign keys between the migrated tables once all are loaded",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 

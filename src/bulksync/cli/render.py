@@ -175,6 +175,37 @@ def print_summary(result: SyncResult) -> None:
             markup=False,
             soft_wrap=True,
         )
+    _print_constraints(result)
+
+
+_ORPHANS_KEPT = {
+    "created NOT VALID": "created NOT VALID",
+    "created unchecked": "created without checking them",
+    "declared": "declared; SQLite checks keys only with PRAGMA foreign_keys=ON",
+}
+
+
+def _print_constraints(result: SyncResult) -> None:
+    """Foreign keys made, and one line per key with orphan rows or refused, per table left out."""
+    keys = [fk for t in result.tables for fk in t.foreign_keys]
+    if keys:
+        made = sum(1 for fk in keys if fk["status"] != "failed")
+        err.print(f"foreign keys: {made:,} of {len(keys):,} in place")
+    for t in result.tables:
+        for fk in t.foreign_keys:
+            if fk["status"] == "failed":
+                line = f"{t.target}: fk {fk['name']} not created: {fk['error']}"
+            elif fk["orphans"]:
+                how = _ORPHANS_KEPT.get(fk["status"], fk["status"])
+                line = f"{t.target}: fk {fk['name']}: {fk['orphans']:,} orphan rows ({how})"
+            else:
+                continue
+            err.print(line, style="yellow", soft_wrap=True, markup=False, highlight=False)
+        if t.not_carried:
+            err.print(
+                f"{t.target}: not carried: {'; '.join(t.not_carried)}",
+                style="yellow", soft_wrap=True, markup=False, highlight=False,
+            )  # fmt: skip
 
 
 def print_verify_summary(result: VerifyResult) -> None:

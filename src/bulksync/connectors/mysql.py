@@ -23,6 +23,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote as urlquote
 
@@ -35,7 +36,9 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, PartitionState
+from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.conform import conform
+from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_types import (
     decode_column,
@@ -69,13 +72,13 @@ from bulksync.schema import Column, TableSchema
 _DIALECT: Any = mysql_dialect.dialect()
 _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
-    "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES"
+    "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO"  # a copied 0 in an AUTO_INCREMENT stays 0
 )
 _STAGE = quote("_bs_stage")
 _LOAD_SAVEPOINT = "bs_load"
 
 
-class MysqlConnector(SqlConnector):
+class MysqlConnector(MysqlConstraints, SqlConnector):
     """A MySQL or MariaDB database as source and destination."""
 
     dialect: ClassVar[str] = "mysql"
@@ -211,7 +214,8 @@ class MysqlConnector(SqlConnector):
             return None
         inspector = self._inspect()
         try:
-            return reflect_with(inspector, table)
+            found = reflect_with(inspector, table)
+            return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
         except sa.exc.NoSuchTableError:
             return None
         finally:
@@ -228,6 +232,7 @@ class MysqlConnector(SqlConnector):
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
         # text in a key or index needs a bounded type (VARCHAR), everything else may be LONGTEXT
         self._keyed = set(schema.primary_key) | {c for ix in schema.indexes for c in ix.columns}
+        self._keyed |= {c for fk in schema.foreign_keys for c in fk.columns}  # added after the load
         try:
             super().create_table(schema, with_indexes=with_indexes)
         finally:
@@ -252,10 +257,12 @@ class MysqlConnector(SqlConnector):
         old = f"{final.name}__bulksync_old"
         self._execute(f"DROP TABLE IF EXISTS {quote(old)}")
         if final.name in self._table_names():
+            detached = self.detach_references(final.name)  # else InnoDB moves them onto ``old``
             self._execute(
                 f"RENAME TABLE {quote(final.name)} TO {quote(old)}, {quote(staging)} TO {quote(final.name)}"
             )
             self._execute(f"DROP TABLE {quote(old)}")
+            self.reattach_references(detached)
         else:
             self._execute(f"RENAME TABLE {quote(staging)} TO {quote(final.name)}")
         self._described.pop(final.name, None)

@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from bulksync.connectors import pg_internal
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform
+from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_stream import CopyStream, relay
 from bulksync.connectors.sql import (
     Reflected,
@@ -97,7 +98,7 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     return PermanentError(f"{context}: {text}")
 
 
-class PostgresConnector(SqlConnector):
+class PostgresConnector(PgConstraints, SqlConnector):
     """A PostgreSQL database as source and destination."""
 
     dialect: ClassVar[str] = "postgresql"

@@ -10,7 +10,7 @@ import decimal
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -25,7 +25,11 @@ from bulksync.connectors.base import (
     Reject,
     TableStats,
 )
+from bulksync.connectors.catalog import Constraints, inspected
 from bulksync.connectors.conform import conform_loose, with_bad_values
+from bulksync.connectors.ddl import ConstraintDdl, table_of
+from bulksync.connectors.ddl import column_list as column_list
+from bulksync.connectors.ddl import quote as quote
 from bulksync.engine.checkpoint import decode_key, encode_key
 from bulksync.errors import SyncError, UnsupportedTypeError, UsageError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, sql_type
@@ -43,29 +47,20 @@ class Reflected:
     columns: list[tuple[str, sa.types.TypeEngine[Any], bool]]
     primary_key: tuple[str, ...]
     indexes: tuple[Index, ...]
+    constraints: Constraints = field(default_factory=Constraints)
 
 
 def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
-    """Columns, primary key and plain-column indexes of ``table`` through SQLAlchemy."""
-    columns = [
-        (str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in inspector.get_columns(table)
-    ]
+    """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy."""
+    found = inspector.get_columns(table)
+    columns = [(str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in found]
     pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
     indexes = tuple(
         Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
         for ix in inspector.get_indexes(table)
         if ix.get("name") and all(ix["column_names"])  # expression indexes have no column names
     )
-    return Reflected(columns, pk, indexes)
-
-
-def quote(name: str) -> str:
-    """Quote an identifier that was already checked against the catalog."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def column_list(names: Sequence[str]) -> str:
-    return ", ".join(quote(n) for n in names)
+    return Reflected(columns, pk, indexes, inspected(inspector, table, list(found)))
 
 
 def coerce(column: Column, value: Any) -> Any:
@@ -130,7 +125,7 @@ PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes throu
 ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate rough
 
 
-class SqlConnector(abc.ABC):
+class SqlConnector(ConstraintDdl, abc.ABC):
     """Base of the SQLite and PostgreSQL connectors; subclasses own the ADBC connection."""
 
     dialect: ClassVar[str]
@@ -188,16 +183,21 @@ class SqlConnector(abc.ABC):
         reflected = self._reflect(table)
         if reflected is None:
             return None
+        extra = reflected.constraints
+        defaults = dict(extra.defaults)
         columns = tuple(
             Column(
                 name=name,
                 type=self.arrow_type_of(satype, where=f"{table}.{name}"),
                 nullable=nullable,
                 length=getattr(satype, "length", None),
+                identity=name in extra.identity,
+                default=defaults.get(name),
             )
             for name, satype, nullable in reflected.columns
         )
         schema = TableSchema(table, columns, reflected.primary_key, reflected.indexes)
+        schema = replace(schema, foreign_keys=extra.foreign_keys, checks=extra.checks, dropped=extra.dropped)
         self._described[table] = schema
         return schema
 
@@ -208,19 +208,14 @@ class SqlConnector(abc.ABC):
     # -- DDL ----------------------------------------------------------------------------------
 
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
-        meta = sa.MetaData()
-        cols = [
-            sa.Column(
-                c.name,
-                self.column_type(c),
-                nullable=c.nullable and c.name not in schema.primary_key,
-                autoincrement=False,  # plain columns: never an invented SERIAL / sequence default
-            )
-            for c in schema.columns
-        ]
-        table = sa.Table(schema.name, meta, *cols, **self.table_options())
-        if schema.primary_key:
-            table.append_constraint(sa.PrimaryKeyConstraint(*schema.primary_key))
+        """Create ``schema`` with its identity column, defaults and CHECKs (see ``ddl``)."""
+        table = table_of(
+            schema,
+            dialect=self.dialect,
+            column_type=self.column_type,
+            options=self.table_options(),
+            with_foreign_keys=self.declares_foreign_keys,
+        )
         self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect)))
         self._described.pop(schema.name, None)
         if with_indexes:
@@ -568,11 +563,13 @@ class SqlConnector(abc.ABC):
 
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
         with self.transaction():
+            detached = self.detach_references(final.name)  # other tables' keys to the old table
             self._execute(f"DROP TABLE IF EXISTS {quote(final.name)}")
             self._execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(final.name)}")
             self.after_rename(final.name)
             for ix in final.indexes:
                 self._execute(self.index_sql(final.name, ix))
+            self.reattach_references(detached)
             self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
@@ -581,7 +578,7 @@ class SqlConnector(abc.ABC):
         """True when ``other`` is connected to this very database (dialects that can tell say so)."""
         return other is self
 
-    def after_rename(self, table: str) -> None:  # noqa: B027 - optional hook, empty by default
+    def after_rename(self, table: str) -> None:
         """Dialect hook inside the swap transaction (PostgreSQL renames the primary key)."""
 
     @abc.abstractmethod

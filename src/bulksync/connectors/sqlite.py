@@ -18,6 +18,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import Reflected, SqlConnector, quote
+from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -168,17 +169,19 @@ class SqliteConnector(SqlConnector):
         info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
         columns = [(c["name"], declared_type(c["type"]), not c["notnull"] and not c["pk"]) for c in info]
         pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
-        return Reflected(columns, pk, self._indexes(table))
+        return Reflected(columns, pk, self._indexes(table), sqlite_constraints(self._rows, table, info))
 
     def _indexes(self, table: str) -> tuple[Index, ...]:
         found = []
         for ix in self._query(f"PRAGMA index_list({quote(table)})").to_pylist():
-            if ix["origin"] != "c":  # skip the automatic indexes of PRIMARY KEY / UNIQUE
+            if ix["origin"] == "pk":  # the primary key's own index
                 continue
             cols = self._query(f"PRAGMA index_info({quote(ix['name'])})").to_pylist()
             names = tuple(c["name"] for c in sorted(cols, key=lambda c: c["seqno"]))
+            # a UNIQUE constraint's index is named sqlite_autoindex_…, a name no one may create
+            name = ix["name"] if ix["origin"] == "c" else f"{table}_{'_'.join(names)}_key"[:63]
             if all(names):  # expression indexes have no column names
-                found.append(Index(ix["name"], names, bool(ix["unique"])))
+                found.append(Index(name, names, bool(ix["unique"])))
         return tuple(found)
 
     def param(self, column: Column, value: Any) -> Any:

@@ -28,6 +28,10 @@ class TableResult:
     verified: str | None = None  # --verify: 'equal', 'equal but for 3 rejected rows', 'DIFFERENT: …'
     verify_equal: bool | None = None  # --verify: the copy holds what the sync says it moved
     differences: dict[str, int] | None = None  # --verify: rows of each kind of difference
+    # per foreign key: name, columns, references, status (created | created NOT VALID |
+    # created unchecked | declared | exists | failed), orphans (rows without a parent), error
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    not_carried: list[str] = field(default_factory=list)  # defaults, CHECKs, keys left out, and why
 
 
 @dataclass

@@ -16,6 +16,12 @@ from functools import partial
 
 from bulksync.connectors.base import Connector, PartitionState
 from bulksync.connectors.registry import open_connector, same_sqlite_file
+from bulksync.engine.constraints import (
+    choose_foreign_keys,
+    create_foreign_keys,
+    note_not_carried,
+    set_identity,
+)
 from bulksync.engine.memory import HIGH_WATER, MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import CheckedTable, TablePlan, check_table, plan_table
@@ -46,7 +52,7 @@ def sync(
     """Move every table of ``spec``; resume from checkpoints; return what happened."""
     with _planner(spec) as (checked, source, dest):
         plans = [plan_table(spec, c, source, dest) for c in checked]
-        result = _execute(spec, plans, dest, listeners=listeners, cancel=cancel)
+        result = _execute(spec, plans, dest, listeners=listeners, cancel=cancel, foreign_keys=True)
         if result.status == "succeeded" and spec.mode is Mode.REPLACE:
             dest.tidy()  # a finished replace needs no checkpoints; empty bookkeeping goes
     if spec.verify and result.status == "succeeded":
@@ -107,7 +113,7 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
         try:
             if any(t.target == t.name for t in spec.tables) and dest.same_database(source):
                 _refuse_copy_onto_itself(spec)
-            yield checked, source, dest
+            yield choose_foreign_keys(spec, checked, dest), source, dest
         finally:
             dest.close()
     finally:
@@ -156,8 +162,10 @@ def _execute(
     cancel: threading.Event | None,
     only: Collection[int] | None = None,
     finish: bool = True,
+    foreign_keys: bool = False,
 ) -> SyncResult:
-    """Run the pending partitions of ``plans`` (those in ``only``), finishing tables if asked."""
+    """Run the pending partitions of ``plans`` (those in ``only``), finishing tables if asked;
+    with ``foreign_keys``, create the foreign keys once every table succeeded."""
     started = time.monotonic()
     guard = MemoryGuard(spec.max_memory_mb)
     tracker = ProgressTracker(list(listeners), guard.rss_mb)
@@ -165,6 +173,8 @@ def _execute(
     ctx = _context(spec, _openers(spec), guard, tracker, cancel, todo, dest)
     result = SyncResult(tables=[_table_result(spec, p) for p in plans])
     result.rejects_at = getattr(dest, "reject_table", "")
+    for plan, table in zip(plans, result.tables, strict=True):
+        note_not_carried(spec, plan, table, dest)
     for plan in plans:
         tracker.start(
             plan.final.name,
@@ -178,6 +188,8 @@ def _execute(
         _moving += 1
     try:
         error = _run_all(ctx, plans, todo, result, dest, finish=finish)
+        if foreign_keys and error is None and not ctx.cancel.is_set():
+            create_foreign_keys(spec, plans, result.tables, dest)
     finally:
         with _moving_lock:
             _moving -= 1
@@ -343,6 +355,7 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
             elif plan.build_indexes:
                 ctx.tracker.phase(name, "indexing")
                 retrying(partial(dest.create_indexes, plan.final), retries=ctx.spec.retries)
+            set_identity(ctx.spec, plan, dest)
     except SyncError as exc:
         table.status, table.error = "failed", exc.message
         ctx.tracker.phase(name, "failed", exc.message)

@@ -1,0 +1,137 @@
+"""Foreign keys, CHECKs, identity columns and defaults as a catalog describes them, made portable.
+
+PostgreSQL is read through SQLAlchemy's inspector. MariaDB's foreign keys too, but its defaults,
+AUTO_INCREMENT and CHECKs come from ``information_schema`` (SQLAlchemy misses column-level
+CHECKs and the defaults of TEXT columns). SQLite has its own module (``sqlite_catalog``).
+Whatever cannot travel becomes a line of ``Constraints.dropped``, never silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from bulksync.connectors.checks import portable_check
+from bulksync.connectors.defaults import portable_default
+from bulksync.schema import Check, ForeignKey
+
+ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None
+Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """The portable part of a table's catalog besides its columns, keys and indexes."""
+
+    identity: frozenset[str] = frozenset()
+    defaults: tuple[tuple[str, str], ...] = ()  # (column, portable default)
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+
+def action(text: Any) -> str | None:
+    """A reflected ON DELETE / ON UPDATE action, or None for NO ACTION (and anything unknown)."""
+    word = " ".join(str(text or "").upper().split())
+    return word if word in ACTIONS else None
+
+
+def foreign_keys_of(inspector: sa.Inspector, table: str) -> tuple[tuple[ForeignKey, ...], list[str]]:
+    """The table's foreign keys through SQLAlchemy, and notes on those that cannot travel."""
+    found, dropped = [], []
+    for fk in inspector.get_foreign_keys(table):
+        name = str(fk.get("name") or f"{table}_{'_'.join(fk['constrained_columns'])}_fkey"[:63])
+        if fk.get("referred_schema"):
+            dropped.append(
+                f"fk {name}: refers to {fk['referred_schema']}.{fk['referred_table']} in another schema"
+            )
+            continue
+        options = fk.get("options") or {}
+        found.append(
+            ForeignKey(
+                name,
+                tuple(str(c) for c in fk["constrained_columns"]),
+                str(fk["referred_table"]),
+                tuple(str(c) for c in fk["referred_columns"]),
+                on_delete=action(options.get("ondelete")),
+                on_update=action(options.get("onupdate")),
+            )
+        )
+    return tuple(found), dropped
+
+
+def inspected(inspector: sa.Inspector, table: str, columns: list[Any]) -> Constraints:
+    """PostgreSQL's (and, for foreign keys, any SQLAlchemy dialect's) constraints of ``table``.
+
+    ``columns``: the inspector's ``get_columns`` dicts. A serial column (a ``nextval`` default
+    SQLAlchemy marks autoincrement) and an identity column are identity columns.
+    """
+    dialect = inspector.dialect.name
+    fks, dropped = foreign_keys_of(inspector, table)
+    if dialect == "mysql":  # the rest comes from information_schema: ``mysql_constraints``
+        return Constraints(foreign_keys=fks, dropped=tuple(dropped))
+    identity, defaults = set(), []
+    for col in columns:
+        name, text = str(col["name"]), col.get("default")
+        if col.get("identity") or (
+            col.get("autoincrement") is True and str(text or "").startswith("nextval(")
+        ):
+            identity.add(name)
+            continue
+        value, why = portable_default(text, dialect=dialect)
+        if value is not None:
+            defaults.append((name, value))
+        elif why:
+            dropped.append(f"{name}: {why}")
+    names = [str(c["name"]) for c in columns]
+    checks = []
+    for ck in inspector.get_check_constraints(table):
+        made = portable_check(str(ck["name"]), str(ck["sqltext"]), dialect=dialect, columns=names)
+        if isinstance(made, str):
+            dropped.append(made)
+        else:
+            checks.append(made)
+    return Constraints(frozenset(identity), tuple(defaults), fks, tuple(checks), tuple(dropped))
+
+
+def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Constraints:
+    """MariaDB's defaults, AUTO_INCREMENT and CHECKs of ``table`` from ``information_schema``.
+
+    ``foreign_keys``: what ``foreign_keys_of`` found (kept as is, with its notes).
+    """
+    columns = rows(
+        "SELECT COLUMN_NAME AS name, COLUMN_DEFAULT AS dflt, EXTRA AS extra FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        [table],
+    )
+    identity, defaults, dropped = set(), [], list(foreign_keys.dropped)
+    for col in columns:
+        name, extra = str(col["name"]), str(col["extra"] or "").lower()
+        if "auto_increment" in extra:
+            identity.add(name)
+            continue
+        if "on update" in extra:
+            dropped.append(f"{name}: {extra} is not portable")
+        value, why = portable_default(col["dflt"], dialect="mysql")
+        if value is not None:
+            defaults.append((name, value))
+        elif why:
+            dropped.append(f"{name}: {why}")
+    names = [str(c["name"]) for c in columns]
+    checks = []
+    for ck in rows(
+        "SELECT CONSTRAINT_NAME AS name, CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY CONSTRAINT_NAME",
+        [table],
+    ):
+        made = portable_check(str(ck["name"]), str(ck["clause"]), dialect="mysql", columns=names)
+        if isinstance(made, str):
+            dropped.append(made)
+        else:
+            checks.append(made)
+    return Constraints(
+        frozenset(identity), tuple(defaults), foreign_keys.foreign_keys, tuple(checks), tuple(dropped)
+    )

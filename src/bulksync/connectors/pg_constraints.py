@@ -1,0 +1,77 @@
+"""PostgreSQL's constraint work around and after the load (mixed into ``PostgresConnector``).
+
+- A foreign key is first added as usual, which checks every row in one scan. If rows refer to a
+  missing parent (a SQLite source does not enforce its keys), their number is counted and the
+  key is added ``NOT VALID``: enforced for every new row, the old ones left as they were.
+- Identity columns number new rows past the largest value in the table (``setval``; never
+  backwards), and a sequence made for a staging table takes the final table's name.
+- Replacing a table that other tables' foreign keys refer to: inside the swap transaction those
+  keys are dropped and added back ``NOT VALID`` to the new table, so the swap neither fails nor
+  drops another table's rows. Keys between tables of the migration are made again (and
+  checked) by the constraints stage; a key of a table outside it stays ``NOT VALID`` until
+  someone runs ``ALTER TABLE … VALIDATE CONSTRAINT``.
+"""
+
+from __future__ import annotations
+
+from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
+from bulksync.errors import BadRowsError
+from bulksync.schema import ForeignKey
+
+
+class PgConstraints(ConstraintDdl):
+    """Foreign keys after the load, identity next values, keys kept across a swap."""
+
+    declares_foreign_keys = False
+
+    def create_foreign_key(self, table: str, fk: ForeignKey) -> ForeignKeyOutcome:
+        found = self._rows(
+            "SELECT 1 AS one FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+            [quote(table), fk.name],
+        )
+        if found:
+            return ForeignKeyOutcome("exists")
+        try:
+            self._execute(add_foreign_key_sql(table, fk))
+            return ForeignKeyOutcome("created")
+        except BadRowsError:  # 23503: rows without a parent
+            orphans = self.count_orphans(table, fk)
+            self._execute(add_foreign_key_sql(table, fk, suffix=" NOT VALID"))
+            return ForeignKeyOutcome("created NOT VALID", orphans)
+
+    def set_identity_next(self, table: str) -> None:
+        name = quote(table)
+        serial = self._rows(  # identity and serial columns: those with a sequence of their own
+            "SELECT a.attname AS col, pg_get_serial_sequence(%s, a.attname) AS seq FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND pg_get_serial_sequence(%s, a.attname) IS NOT NULL",
+            [name, name, name],
+        )
+        for col, seq in ((str(r["col"]), str(r["seq"])) for r in serial):
+            # is_called false: the next value is exactly this one (1 for an empty table)
+            self._rows(
+                f"SELECT setval(%s::regclass, GREATEST(COALESCE(MAX({quote(col)}), 0), 0, "
+                f"(SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM {seq})) + 1, false) "
+                f"AS n FROM {name}",
+                [seq],
+            )
+            wanted = f"{table}_{col}_seq"[:63]
+            free = self._rows("SELECT to_regclass(%s) IS NULL AS free", [quote(wanted)])[0]["free"]
+            if free:  # created on the staging table: named after it
+                self._execute(f"ALTER SEQUENCE {seq} RENAME TO {quote(wanted)}")
+
+    def detach_references(self, table: str) -> list[tuple[str, str]]:
+        rows = self._rows(
+            "SELECT conrelid::regclass::text AS child, conname AS name, pg_get_constraintdef(oid) AS def "
+            "FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass(%s) "
+            "AND conrelid <> confrelid "
+            "ORDER BY 1, 2",
+            [quote(table)],
+        )
+        kept = []
+        for r in rows:
+            self._execute(f"ALTER TABLE {r['child']} DROP CONSTRAINT {quote(r['name'])}")
+            definition = str(r["def"]).removesuffix(" NOT VALID")
+            add = f"ALTER TABLE {r['child']} ADD CONSTRAINT {quote(r['name'])} {definition} NOT VALID"
+            kept.append((add, f"{r['name']} of {r['child']}"))
+        return kept
