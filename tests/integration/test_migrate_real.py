@@ -43,7 +43,8 @@ def build_app_db(path: Path) -> None:
     conn.executescript(
         """
         CREATE TABLE "Artist" ("ArtistId" INTEGER PRIMARY KEY AUTOINCREMENT, "Name" nvarchar(120) NOT NULL);
-        CREATE TABLE "Album" ("AlbumId" integer PRIMARY KEY, "Title" varchar(160), "ArtistId" int);
+        CREATE TABLE "Album" ("AlbumId" integer PRIMARY KEY, "Title" varchar(160),
+                              "ArtistId" int REFERENCES "Artist" ("ArtistId") ON DELETE CASCADE);
         CREATE TABLE "PlaylistTrack" ("PlaylistId" int NOT NULL, "TrackId" int NOT NULL,
                                       PRIMARY KEY ("PlaylistId", "TrackId"));
         CREATE TABLE history (at datetime, what text, n integer, raw blob);
@@ -57,6 +58,7 @@ def build_app_db(path: Path) -> None:
     conn.executemany(
         'INSERT INTO "Album" VALUES (?, ?, ?)', [(i, f"title {i}", (1, 2, 5, 9)[i % 4]) for i in range(1, 40)]
     )
+    conn.execute("INSERT INTO \"Album\" VALUES (77, 'orphan', 77)")  # SQLite does not enforce keys
     conn.executemany(
         'INSERT INTO "PlaylistTrack" VALUES (?, ?)', [(p, t) for p in range(1, 4) for t in range(1, 50)]
     )
@@ -128,6 +130,12 @@ def test_an_application_database_migrates_into_postgresql_as_a_dba_expects(app_d
         (2, None, None),
     ]
     assert pg(pg_db, "SELECT count(*) FROM playlisttrack") == [(147,)]
+    # the foreign key, under the folded names, made NOT VALID because of its orphan row
+    fks = pg(pg_db, "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE contype = 'f'")
+    assert fks == [("FOREIGN KEY (artistid) REFERENCES artist(artistid) ON DELETE CASCADE NOT VALID", False)]
+    assert [fk["orphans"] for fk in tables["Album"]["foreign_keys"]] == [1]
+    # identity: the application's next insert without an id gets one past the copied ids
+    assert pg(pg_db, "INSERT INTO artist (name) VALUES ('new') RETURNING artistid") == [(10,)]
     # the keyless table: every row, duplicates and NULL rows included
     landed = Counter(
         (a.strftime("%Y-%m-%d %H:%M:%S") if a else None, w, n, bytes(r) if r is not None else None)
