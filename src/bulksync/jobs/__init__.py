@@ -4,6 +4,8 @@ model.py    the bulksync_jobs table, Job and Progress
 store.py    the job store: the single writer of job state (SQLite file or shared PostgreSQL)
 specs.py    a SyncSpec as a record holds it (connection names, never a password)
 runner.py   the embedded runner: claim, run with sync(), heartbeat, record the end
+preflight.py check both ends of a spec before a job is recorded (the API's 422, the CLI's line)
+addresses.py configured connection names instead of addresses, in API answers and job records
 launch.py   submit a job and start a detached runner process for it
 dispatch.py start a recorded job: embedded workers, or the Dramatiq broker
 

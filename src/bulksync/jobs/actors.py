@@ -24,6 +24,7 @@ import dramatiq
 from bulksync.engine.plan import TablePlan
 from bulksync.engine.run import plan_sync
 from bulksync.errors import SyncError, TransientError
+from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import MAX_RETRIES, PLAN_JOB, QUEUE, RUN_PARTITION, send
 from bulksync.jobs.runner import Heartbeat, JobProgress, runner_id
 from bulksync.jobs.specs import spec_from_record
@@ -95,7 +96,8 @@ class Fleet:
         except SyncError as exc:
             beat.stop()
             retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=exc.message)
+            said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
+            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
             if retry:
                 send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
             log.error("job %s: planning failed: %s", job.id, exc.message)

@@ -25,7 +25,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import AgeLimit, Retries
 
-from bulksync.errors import TransientError, UsageError, redact
+from bulksync.errors import BrokerUnavailable, UsageError, redact
 from bulksync.settings import Settings
 
 QUEUE = "bulksync"
@@ -35,9 +35,6 @@ MAX_RETRIES = 3
 REDIS_MAINTENANCE_CHANCE = 100_000  # of a million broker calls: 10 %
 SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 
-
-class BrokerUnavailable(TransientError):
-    """The broker cannot be reached."""
 
 
 def broker_url(settings: Settings) -> str:

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from bulksync.engine.progress import Listener, ProgressEvent
 from bulksync.engine.result import SyncResult
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import PermanentError, SyncError, TransientError, redact
+from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.store import Job, JobStore, Progress
 from bulksync.settings import Settings
@@ -40,8 +41,11 @@ class JobProgress:
     earlier attempts in ``rows_done``, from their checkpoints; until this attempt's first event
     a table shows what the earlier attempt recorded)."""
 
-    def __init__(self, earlier: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, earlier: dict[str, dict[str, Any]], *, public: Callable[[str], str] = lambda m: m
+    ) -> None:
         self._tables: dict[str, dict[str, Any]] = {t: dict(v) for t, v in earlier.items()}
+        self._public = public  # what a job record may say of a message (jobs/addresses.py)
         self._lock = threading.Lock()
         self._changed = False
 
@@ -56,7 +60,7 @@ class JobProgress:
                 "rss_mb": round(e.rss_mb, 1),
                 "partitions": e.partitions,
                 "rejected": e.rejected,
-                "message": e.message,
+                "message": self._public(e.message) if e.message else "",
             }
             self._changed = True
 
@@ -125,8 +129,10 @@ def run_job(
 ) -> str:
     """Run one attempt of a job this runner has claimed; record and return its new status.
 
-    ``listeners`` get the engine's progress events too (the API's Prometheus metrics)."""
-    progress = JobProgress(job.progress.tables)
+    ``listeners`` get the engine's progress events too (the API's Prometheus metrics). The record
+    names configured connections, never their addresses; this runner's log has the whole line."""
+    book = AddressBook.for_job(settings, job.spec)
+    progress = JobProgress(job.progress.tables, public=book.public)
     beat = Heartbeat(store, job, owner, progress)
     result: SyncResult | None = None
     error: SyncError | None = None
@@ -146,16 +152,27 @@ def run_job(
     if beat.lost:
         return "lost"  # another runner owns the job now; its record is theirs to write
     status, message = _outcome(job, beat, error, result)
+    if message:
+        print(redact(f"job {job.id}: {message}"), file=sys.stderr)
     final = progress.final(result) if result is not None else progress.snapshot(force=True)
     store.finish(
         job.id,
         owner,
         status=status,
         progress=final,
-        result=result.to_dict() if result else None,
-        error=message,
+        result=_public_result(result, book) if result else None,
+        error=book.public(message) if message else None,
     )
     return status
+
+
+def _public_result(result: SyncResult, book: AddressBook) -> dict[str, Any]:
+    """The result as a job record holds it: table errors without internal addresses."""
+    data = result.to_dict()
+    for table in data["tables"]:
+        if table.get("error"):
+            table["error"] = book.public(table["error"])
+    return data
 
 
 def _outcome(
