@@ -169,7 +169,11 @@ def test_unknown_connection_and_unknown_table_create_nothing(server: Server) -> 
     ("tables", "field", "message"),
     [
         (["nope"], "body.tables.0", "table 'nope' does not exist in connection 'src' (tables: t)"),
-        ([{"name": "t"}, {"name": "nope"}], "body.tables.1.name", "table 'nope' does not exist in connection"),
+        (
+            [{"name": "t"}, {"name": "nope"}],
+            "body.tables.1.name",
+            "table 'nope' does not exist in connection",
+        ),
         ([{"name": "t", "key": ["id", "nope"]}], "body.tables.0.key.1", "table 't' has no column 'nope'"),
         ([{"name": "t", "order_by": "nope"}], "body.tables.0.order_by", "has no column 'nope'"),
         (

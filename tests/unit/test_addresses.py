@@ -27,20 +27,25 @@ def test_a_configured_address_becomes_the_connection_name(tmp_path: Path) -> Non
 
 
 def test_a_refused_connection_says_why_in_a_phrase_without_names(tmp_path: Path) -> None:
-    pg = "cannot connect to postgresql://loader:***@10.0.0.5:5432/dw: FATAL: database \"dw\" does not exist"
+    pg = 'cannot connect to postgresql://loader:***@10.0.0.5:5432/dw: FATAL: database "dw" does not exist'
     assert book(tmp_path).public(pg) == "cannot connect to connection 'wh': its database does not exist"
     my = (
         "reading dk: cannot connect to mysql://sync:***@db1.internal/dk: (2003, \"Can't connect to "
         "MySQL server on 'db1.internal' ([Errno 111] Connection refused)\")"
     )
-    assert book(tmp_path).public(my) == "reading dk: cannot connect to connection 'dk': its server cannot be reached"
+    assert (
+        book(tmp_path).public(my)
+        == "reading dk: cannot connect to connection 'dk': its server cannot be reached"
+    )
 
 
 def test_a_sqlite_file_is_named_by_its_connection(tmp_path: Path) -> None:
     path = tmp_path / "state" / "source.db"
     said = book(tmp_path).public(f"SQLite file {str(path)!r} does not exist (check the path)")
     assert said == "SQLite file of connection 'src' does not exist (check the path)"
-    assert str(tmp_path) not in book(tmp_path).public(f"folder {str(path.parent)!r} for SQLite file does not exist")
+    assert str(tmp_path) not in book(tmp_path).public(
+        f"folder {str(path.parent)!r} for SQLite file does not exist"
+    )
 
 
 def test_other_addresses_are_hidden_unless_the_spec_gave_them(tmp_path: Path) -> None:

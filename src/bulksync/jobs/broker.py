@@ -36,7 +36,6 @@ REDIS_MAINTENANCE_CHANCE = 100_000  # of a million broker calls: 10 %
 SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 
 
-
 def broker_url(settings: Settings) -> str:
     if settings.broker_url is None:
         raise UsageError("no broker configured: set BULKSYNC_BROKER_URL=redis://… or amqp://…")

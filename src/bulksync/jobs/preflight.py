@@ -98,6 +98,5 @@ def _check_destination(spec: SyncSpec, source: Connector) -> None:
 
 def _refuse_onto_itself(table: str) -> None:
     raise UsageError(
-        f"source and destination are the same table {table!r} (one database): "
-        "give --dest-table another name"
+        f"source and destination are the same table {table!r} (one database): give --dest-table another name"
     )

@@ -20,13 +20,14 @@ from dataclasses import replace
 from typing import Any
 
 from bulksync.engine.progress import Listener, ProgressEvent
-from bulksync.engine.result import SyncResult
+from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import PermanentError, SyncError, TransientError, redact
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.store import Job, JobStore, Progress
 from bulksync.settings import Settings
+from bulksync.spec import SyncSpec
 
 WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
 
@@ -138,8 +139,7 @@ def run_job(
     error: SyncError | None = None
     beat.start()
     try:
-        spec = spec_from_record(job.spec, settings)
-        result = sync(spec, listeners=[progress, *listeners], cancel=beat.cancel)
+        result = _run_rest(job, spec_from_record(job.spec, settings), [progress, *listeners], beat.cancel)
     except SyncFailed as failed:
         result, error = failed.result, failed.error
     except SyncError as exc:
@@ -164,6 +164,37 @@ def run_job(
         error=book.public(message) if message else None,
     )
     return status
+
+
+def _run_rest(job: Job, spec: SyncSpec, listeners: list[Listener], cancel: threading.Event) -> SyncResult:
+    """Run what is left of the job: tables an earlier attempt finished are not read again.
+
+    Their rows were committed (and counted) by that attempt; the result lists them as resumed.
+    ``--restart`` (forget the checkpoints) applies to a job's first attempt only: a later one
+    continues from what the first committed.
+    """
+    done = {t for t, v in job.progress.tables.items() if v.get("phase") == "done"}
+    left = tuple(t for t in spec.tables if t.target not in done)
+    update: dict[str, Any] = {"restart": spec.restart and job.attempts <= 1}
+    skipped = [
+        TableResult(
+            table=t.name,
+            target=t.target,
+            mode=spec.mode.value,
+            estimated_rows=int(job.progress.tables[t.target].get("rows_total", 0)),
+            resumed_rows=int(job.progress.tables[t.target].get("rows_done", 0)),
+            status="succeeded",
+        )
+        for t in spec.tables
+        if t.target in done
+    ]
+    result = (
+        sync(spec.model_copy(update={**update, "tables": left}), listeners=listeners, cancel=cancel)
+        if left
+        else SyncResult()
+    )
+    result.tables = skipped + result.tables
+    return result
 
 
 def _public_result(result: SyncResult, book: AddressBook) -> dict[str, Any]:
