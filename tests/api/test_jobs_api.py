@@ -126,6 +126,33 @@ def test_a_cancelled_job_stops_within_one_batch_and_resumes_to_an_exact_copy(
     store.close()
 
 
+def test_a_cancel_commits_nothing_after_the_batch_being_written(
+    server: Server, source_db: tuple[Path, crashkit.Digests], warehouse: str
+) -> None:
+    """The server's own worker runs the job: the cancel stops it as the request arrives, not at
+    its next look at the store. The batch waiting on our lock is the last one committed."""
+    chunk = 500
+    probe = crashkit.PgProbe(warehouse)
+    with server.client() as api:
+        body = job_body("t_stop", workers=1, chunk_rows=chunk, batch_rows=chunk)
+        job_id = api.post("/api/v1/jobs", json=body).json()["job_id"]
+        wait_for(api, job_id, until=("running", "succeeded", "failed"))
+        while probe.count("t_stop") < 4 * chunk:
+            assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "running"
+            time.sleep(0.005)
+        with psycopg.connect(warehouse) as lock:  # the writer's next batch waits on this lock
+            lock.execute("LOCK TABLE t_stop IN SHARE MODE")
+            at_cancel = probe.count("t_stop")
+            asked = api.post(f"/api/v1/jobs/{job_id}/cancel")
+            assert asked.status_code == 200, asked.text
+        stopped = wait_for(api, job_id)  # the lock is gone: the waiting batch commits, no other
+        assert stopped["status"] == "cancelled", stopped["error"]
+        after = probe.count("t_stop")
+        assert at_cancel <= after <= at_cancel + chunk, (at_cancel, after)
+        assert stopped["processed_records"] == after  # the job says how many rows were committed
+    probe.close()
+
+
 def test_metrics_count_rows_and_jobs(server: Server, source_db: tuple[Path, crashkit.Digests]) -> None:
     with server.client() as api:
         job_id = api.post("/api/v1/jobs", json=job_body("t_metrics")).json()["job_id"]

@@ -66,6 +66,12 @@ class Runtime:
                 log.info("%d embedded worker thread(s) started", self.threads)
             return self._store
 
+    def cancel_now(self, job_id: str) -> bool:
+        """Stop a job the embedded workers run, without waiting for its next look at the store."""
+        with self._lock:
+            pool = self._pool
+        return pool is not None and pool.cancel(job_id)
+
     def start(self) -> None:
         if uses_broker(self.settings):
             log.info("jobs run on the `bulksync worker` fleet (BULKSYNC_BROKER_URL): no embedded workers")

@@ -122,7 +122,8 @@ def status(
 
 
 def cancel(job_id: JobArg) -> None:
-    """Cancel a job: a queued job at once, a running one after its current batch."""
+    """Cancel a job: a queued job at once; a running one stops reading at once and commits
+    nothing after the batch it is committing."""
     store = open_store(get_settings())
     try:
         job = store.request_cancel(job_id)
@@ -131,7 +132,10 @@ def cancel(job_id: JobArg) -> None:
     if job.status == "cancelled":
         typer.echo(f"job {job_id} cancelled; bulksync resume {job_id} continues it from its checkpoints")
     else:
-        typer.echo(f"job {job_id}: cancel requested, it stops after its current batch")
+        typer.echo(
+            f"job {job_id}: cancel requested: it stops reading now and commits nothing after the "
+            f"batch it is committing; bulksync status {job_id} then shows the rows committed"
+        )
 
 
 def resume(

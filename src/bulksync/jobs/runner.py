@@ -1,10 +1,12 @@
 """The embedded runner: run a claimed job with ``sync()``, keep its lease alive, record the end.
 
 Progress events arrive on the engine's threads and only update an in-memory snapshot; one
-heartbeat thread writes the snapshot to the store (at most twice a second), renews the lease and
-reads ``cancel_requested``. Cancelling sets the engine's cancel event, which stops every partition
-after its current batch. A runner whose lease was taken over (it stalled past the lease) stops
-the same way and writes nothing more: the new owner resumes from the checkpoints.
+heartbeat thread writes the snapshot to the store (at most twice a second), renews the lease and,
+ten times a second, reads ``cancel_requested``. Cancelling sets the engine's cancel event: the
+readers stop at once, queued batches are dropped, and the batch being committed is the last one
+(``bulksync serve`` sets the event of a job its own workers run as the request arrives). A runner
+whose lease was taken over (it stalled past the lease) stops the same way and writes nothing
+more: the new owner resumes from the checkpoints.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bulksync.settings import Settings
 from bulksync.spec import SyncSpec
 
 WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
+CANCEL_POLL_S = 0.1  # how often a running job looks for a cancel request (a read, no write)
 
 
 def runner_id() -> str:
@@ -93,19 +96,29 @@ class JobProgress:
 class Heartbeat(threading.Thread):
     """Writes progress, renews the lease, turns cancel requests and timeouts into ``cancel``."""
 
-    def __init__(self, store: JobStore, job: Job, owner: str, progress: JobProgress) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        owner: str,
+        progress: JobProgress,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> None:
         super().__init__(name=f"heartbeat-{job.id}", daemon=True)
         self.store, self.job, self.owner, self.progress = store, job, owner, progress
-        self.cancel = threading.Event()
+        self.cancel = cancel or threading.Event()
         self.lost = self.timed_out = False
         self._halt = threading.Event()
         self._renew_every = max(0.5, store.lease.total_seconds() / 4)
 
     def run(self) -> None:
         started = last_write = time.monotonic()
-        while not self._halt.wait(WRITE_EVERY_S):
-            snap = self.progress.snapshot()
-            if snap is None and time.monotonic() - last_write < self._renew_every:
+        while not self._halt.wait(CANCEL_POLL_S):
+            since = time.monotonic() - last_write
+            snap = self.progress.snapshot() if since >= WRITE_EVERY_S else None
+            if snap is None and since < self._renew_every:
+                self._look_for_cancel()
                 continue
             try:
                 ours, cancel = self.store.heartbeat(self.job.id, self.owner, snap)
@@ -120,13 +133,28 @@ class Heartbeat(threading.Thread):
             if self.lost or cancel or self.timed_out:
                 self.cancel.set()
 
+    def _look_for_cancel(self) -> None:
+        if self.cancel.is_set():
+            return
+        try:
+            if self.store.stop_asked(self.job.id):
+                self.cancel.set()
+        except SyncError:
+            pass  # the store is briefly away: the next heartbeat says so
+
     def stop(self) -> None:
         self._halt.set()
         self.join()
 
 
 def run_job(
-    store: JobStore, job: Job, settings: Settings, owner: str, *, listeners: Sequence[Listener] = ()
+    store: JobStore,
+    job: Job,
+    settings: Settings,
+    owner: str,
+    *,
+    listeners: Sequence[Listener] = (),
+    cancel: threading.Event | None = None,
 ) -> str:
     """Run one attempt of a job this runner has claimed; record and return its new status.
 
@@ -134,7 +162,7 @@ def run_job(
     names configured connections, never their addresses; this runner's log has the whole line."""
     book = AddressBook.for_job(settings, job.spec)
     progress = JobProgress(job.progress.tables, public=book.public)
-    beat = Heartbeat(store, job, owner, progress)
+    beat = Heartbeat(store, job, owner, progress, cancel=cancel)
     result: SyncResult | None = None
     error: SyncError | None = None
     beat.start()
@@ -258,6 +286,7 @@ class WorkerPool:
         self.listeners = tuple(listeners)
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._cancels: dict[str, threading.Event] = {}  # the jobs running here: their cancel events
         self._halt = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name=f"bulksync-worker-{n}", daemon=True)
@@ -284,13 +313,24 @@ class WorkerPool:
             if job is None:
                 self._halt.wait(self.poll_s)
                 continue
+            cancel = threading.Event()
             with self._busy_lock:
                 self._busy += 1
+                self._cancels[job.id] = cancel
             try:
-                run_job(self.store, job, self.settings, owner, listeners=self.listeners)
+                run_job(self.store, job, self.settings, owner, listeners=self.listeners, cancel=cancel)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
+                    self._cancels.pop(job.id, None)
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop ``job_id`` now if it runs here (its cancel request is already in the store)."""
+        with self._busy_lock:
+            found = self._cancels.get(job_id)
+        if found is not None:
+            found.set()
+        return found is not None
 
     def busy(self) -> int:
         """Jobs these workers are running now (after ``stop``: the ones it did not wait for)."""

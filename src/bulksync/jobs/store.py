@@ -236,6 +236,13 @@ class JobStore:
             cancel = conn.execute(sa.select(c.cancel_requested).where(c.id == job_id)).scalar()
         return ours == 1, bool(cancel)
 
+    def stop_asked(self, job_id: str) -> bool:
+        """Whether a running job must stop: a cancel was asked for, or it no longer runs. A read
+        only (no write), cheap enough to ask several times a second."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(c.cancel_requested, c.status).where(c.id == job_id)).first()
+        return row is None or bool(row[0]) or row[1] != "running"
+
     def finish(
         self,
         job_id: str,

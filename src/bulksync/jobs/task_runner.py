@@ -24,6 +24,7 @@ from bulksync.engine.run import SyncFailed, run_table
 from bulksync.errors import PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import RUN_PARTITION, send
+from bulksync.jobs.runner import CANCEL_POLL_S
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.tasks import Task, TaskProgress
 from bulksync.spec import Mode
@@ -82,12 +83,14 @@ class TaskBeat(threading.Thread):
 
     def run(self) -> None:
         started = last_write = time.monotonic()
-        while not self._halt.wait(WRITE_EVERY_S):
+        while not self._halt.wait(CANCEL_POLL_S):
             if self.fleet.halt.is_set():
                 self.stopped = True  # the worker is shutting down: hand the task back
                 self.cancel.set()
-            snap = self.listener.snapshot()
-            if snap is None and time.monotonic() - last_write < self._renew_every:
+            since = time.monotonic() - last_write
+            snap = self.listener.snapshot() if since >= WRITE_EVERY_S else None
+            if snap is None and since < self._renew_every:
+                self._look_for_cancel()
                 continue
             try:
                 ours, stop = self.fleet.tasks.heartbeat(self.task, self.fleet.owner, snap)
@@ -100,6 +103,17 @@ class TaskBeat(threading.Thread):
             self.timed_out = bool(self.timeout_s) and last_write - started > (self.timeout_s or 0)
             if self.lost or self.stopped or self.timed_out:
                 self.cancel.set()
+
+    def _look_for_cancel(self) -> None:
+        """Between heartbeats: a read of the job's row, so a cancel stops the task at once."""
+        if self.cancel.is_set():
+            return
+        try:
+            if self.fleet.store.stop_asked(self.task.job_id):
+                self.stopped = True
+                self.cancel.set()
+        except SyncError:
+            pass  # the store is briefly away: the next heartbeat says so
 
     def stop(self) -> None:
         self._halt.set()

@@ -144,9 +144,11 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=_CONFLICT)
-async def cancel_job(job_id: str, store: StoreDep, _: Writer) -> dict[str, Any]:
-    """Cancel: a queued job at once, a running one after its current batch (checkpoints kept)."""
+async def cancel_job(job_id: str, store: StoreDep, request: Request, _: Writer) -> dict[str, Any]:
+    """Cancel: a queued job at once; a running one stops reading at once and commits nothing
+    after the batch it is committing (checkpoints kept)."""
     job = await _changing(store.request_cancel, job_id)
+    request.app.state.runtime.cancel_now(job_id)  # a job this server runs: now, not at its next look
     return job.to_dict()
 
 
