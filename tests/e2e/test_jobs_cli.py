@@ -185,3 +185,43 @@ def test_bets_sync_background_gets_a_seed_shaped_job_id(tmp_path: Path, pg_db: s
     assert done["kind"] == "bets" and done["processed_records"] > 0
     assert done["max_attempts"] == 3  # BET_SYNC_JOB_TRIES
     assert done["spec"]["source"] == {"connection": "dk"}
+
+
+def _in(cwd: Path, store: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("BULKSYNC_", "BET_SYNC_"))}
+    environ.update(BULKSYNC_JOB_STORE=str(store), COLUMNS="100", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args],
+        capture_output=True, text=True, timeout=120, check=False, env=environ, cwd=cwd,
+    )  # fmt: skip
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("dest", "table", "code", "fragment"),
+    [
+        ("{gone}", crashkit.TABLE, 1, "does not exist"),  # a destination database nobody made
+        ("{pg}", "nope", 1, "table 'nope' does not exist"),
+        ("warehous", crashkit.TABLE, 2, "'warehous' is not a configured connection (configured: warehouse)"),
+        ("{tmp}/no/such/folder/x.db", crashkit.TABLE, 1, "for SQLite file does not exist"),
+    ],
+)
+def test_background_checks_both_ends_before_recording_anything(
+    source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path, store_path: Path,
+    dest: str, table: str, code: int, fragment: str,
+) -> None:  # fmt: skip
+    """What the foreground command would refuse at once, --background refuses too: one line, the
+    exit code, no job, no job store, no file named after a misspelled connection."""
+    target = dest.format(gone=pg_db + "_gone", pg=pg_db, tmp=tmp_path)
+    proc = _in(
+        tmp_path, store_path, "copy", str(source[0]), target, "--table", table, "--background",
+        BULKSYNC_CONNECTIONS__WAREHOUSE=pg_db,
+    )  # fmt: skip
+    _one_line(proc, code, fragment)
+    assert not store_path.exists() and not (tmp_path / "warehous").exists()

@@ -14,7 +14,8 @@ from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
 from bulksync.jobs.dispatch import check_broker, dispatch
 from bulksync.jobs.launch import log_path, open_store, start_runner, submit
-from bulksync.jobs.specs import describe
+from bulksync.jobs.preflight import check_ends
+from bulksync.jobs.specs import describe, spec_record
 from bulksync.jobs.store import STATUSES, Job
 from bulksync.settings import Settings, get_settings
 from bulksync.spec import SyncSpec
@@ -32,12 +33,18 @@ JobArg = Annotated[str, typer.Argument(help="job id, as printed by --background 
 def submit_background(
     spec: SyncSpec, *, kind: str, json_out: bool, tries: int | None = None, timeout_s: float | None = None
 ) -> None:
-    """Record ``spec`` as a queued job, start it (a detached runner, or the broker's workers when
-    BULKSYNC_BROKER_URL is set), print the job id."""
+    """Check both ends, record ``spec`` as a queued job, start it (a detached runner, or the
+    broker's workers when BULKSYNC_BROKER_URL is set), print the job id.
+
+    A job that could only fail (an unknown table or column, a destination that cannot be
+    reached) is refused here in one line, as the foreground command would refuse it, and
+    nothing is recorded."""
     settings = get_settings()
+    spec_record(spec, settings)  # a URL with a password is refused before anything is opened
+    estimated = check_ends(spec)
     store = open_store(settings)
     try:
-        job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s)
+        job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s, estimated=estimated)
     finally:
         store.close()
     how = _start(settings, job)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bulksync.errors import UsageError
 from bulksync.spec import Filter, Mode
+
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a name, not a path or a URL
 
 ModeOpt = Annotated[
     Mode,
@@ -82,10 +86,23 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress outpu
 
 
 def resolve_connection(value: str) -> str:
-    """A configured connection's URL when ``value`` names one (``dk``), else ``value`` as given."""
+    """A configured connection's URL when ``value`` names one (``dk``), else ``value`` as given.
+
+    A bare word (no folder, suffix or scheme) that is neither a configured connection nor an
+    existing file is refused: it is a misspelled connection far more often than a new SQLite
+    file that the command would create under that name."""
     from bulksync.settings import get_settings
 
-    return get_settings().resolve(value)
+    settings = get_settings()
+    found = settings.resolve(value)
+    if found == value and _BARE.match(value) and not Path(value).exists():
+        known = ", ".join(sorted(settings.connections)) or "none configured"
+        raise UsageError(
+            f"{value!r} is not a configured connection (configured: {known}) nor an existing file; "
+            f"set BULKSYNC_CONNECTIONS__{value.upper()}=<database URL>, or give a new SQLite file "
+            f"a suffix or a folder (./{value}.db)"
+        )
+    return found
 
 
 def build_filters(
