@@ -134,8 +134,12 @@ def test_kill_9_of_the_runner_then_resume_loses_and_doubles_nothing(
 
     time.sleep(2.5)  # the lease runs out: the job shows as lost, and can be taken over
     lost = status(store_path, job_id)
-    assert (lost["status"], lost["runner_lost"]) == ("running", True)
+    assert (lost["status"], lost["runner_lost"]) == ("lost", True)
     assert "resume" in bulksync(store_path, "status", job_id).stderr
+    listed = bulksync(store_path, "jobs", "--status", "lost", "--json")  # shown, and asked for
+    assert listed.returncode == 0 and [j["job_id"] for j in json.loads(listed.stdout)["jobs"]] == [job_id]
+    running = bulksync(store_path, "jobs", "--status", "running")
+    assert running.returncode == 0 and job_id not in running.stdout
     resumed = bulksync(store_path, "resume", job_id, **lease)
     assert resumed.returncode == 0, resumed.stderr
     done = status(store_path, job_id, "--follow", **lease)

@@ -29,8 +29,8 @@ ConnectionName = Annotated[
     ),
 ]
 TableName = Annotated[str, Field(pattern=TABLE_NAME, description="a table with every default")]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-assert set(JobStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
+JobStatus = Literal["queued", "running", "stopping", "lost", "succeeded", "failed", "cancelled"]
+assert JobStatus.__args__ == STATUSES  # type: ignore[attr-defined]  # one vocabulary everywhere
 
 
 class JobCreate(BaseModel):

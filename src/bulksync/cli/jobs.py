@@ -98,7 +98,7 @@ def list_jobs(
         p = j.progress
         records = f"{p.processed:,}/{p.estimated:,}"
         typer.echo(
-            f"{j.id:<24} {_status_word(j):<10} {p.percentage:>5.1f}% {records:>21}  "
+            f"{j.id:<24} {j.public_status:<10} {p.percentage:>5.1f}% {records:>21}  "
             f"{j.created_at:%Y-%m-%d %H:%M:%S}  {j.kind} {describe(j.spec)}"
         )
 
@@ -174,7 +174,7 @@ def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool
                 if shown.get(table) != key:
                     shown[table] = key
                     view(_event(table, t))
-            if job.done or _status_word(job) == "lost":  # a dead runner's job would never end
+            if job.done or job.public_status == "lost":  # a dead runner's job would never end
                 return job
             time.sleep(interval)
             try:
@@ -205,19 +205,11 @@ def _event(table: str, t: dict[str, object]) -> ProgressEvent:
     )
 
 
-def _status_word(job: Job) -> str:
-    if job.status == "running" and job.lease_expired():
-        return "lost"  # its runner stopped heart-beating: resume (or a server's worker) takes over
-    if job.status == "running" and job.cancel_requested:
-        return "stopping"
-    return job.status
-
-
 def _print_job(job: Job) -> None:
     p = job.progress
     eta = f"{p.eta_s:,.0f} s" if p.eta_s is not None else "-"
     rows = [
-        ("status", _status_word(job)),
+        ("status", job.public_status),
         ("what", f"{job.kind} {describe(job.spec)}"),
         ("processed records", f"{p.processed:,}"),
         ("estimated records", f"{p.estimated:,}"),
@@ -234,5 +226,5 @@ def _print_job(job: Job) -> None:
     print_fields(f"job {job.id}", rows)
     if job.error:
         print_error(job.error)
-    if _status_word(job) == "lost":
+    if job.public_status == "lost":
         print_warning(f"its runner stopped; bulksync resume {job.id} continues from the last checkpoint")

@@ -27,7 +27,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bulksync.errors import PermanentError, UsageError, redact
-from bulksync.jobs.model import FINAL, STATUSES, Job, Progress, c, jobs, metadata, new_job_id, now
+from bulksync.jobs.model import (
+    FINAL,
+    STATUSES,
+    Job,
+    Progress,
+    c,
+    jobs,
+    metadata,
+    new_job_id,
+    now,
+    status_is,
+)
 from bulksync.jobs.model import job_from_row as _job
 from bulksync.jobs.model import one_line as _one_line
 from bulksync.jobs.model import progress_values as _progress_values
@@ -154,18 +165,22 @@ class JobStore:
         return _job(row)
 
     def list(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Job]:
+        """Jobs newest first; ``status`` is one of ``STATUSES`` (``lost`` and ``stopping`` too)."""
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
         query = sa.select(jobs).order_by(c.created_at.desc(), c.id).limit(limit).offset(offset)
         if status is not None:
-            query = query.where(c.status == status)
+            query = query.where(status_is(status, now()))
         with self._tx() as conn:
             return [_job(r) for r in conn.execute(query).mappings()]
 
     def counts(self) -> dict[str, int]:
-        """Jobs per status (every status present, 0 when none)."""
+        """Jobs per status of ``STATUSES`` (every status present, 0 when none)."""
+        at = now()
+        columns = [sa.func.count().filter(status_is(s, at)).label(s) for s in STATUSES]
         with self._tx() as conn:
-            rows = conn.execute(sa.select(c.status, sa.func.count()).group_by(c.status)).all()
-        found = {str(s): int(n) for s, n in rows}
-        return {s: found.get(s, 0) for s in STATUSES}
+            row = conn.execute(sa.select(*columns)).one()
+        return {s: int(row[n] or 0) for n, s in enumerate(STATUSES)}
 
     def ping(self) -> None:
         with self._tx() as conn:
