@@ -229,3 +229,27 @@ def test_background_checks_both_ends_before_recording_anything(
     )  # fmt: skip
     _one_line(proc, code, fragment)
     assert not store_path.exists() and not (tmp_path / "warehous").exists()
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["jobs", "--json"], ["status", "job_x"], ["cancel", "job_x"],
+                                     ["resume", "job_x"]])  # fmt: skip
+def test_a_mistyped_store_is_never_created_by_commands_that_record_no_job(
+    tmp_path: Path, command: list[str]
+) -> None:
+    typo = tmp_path / "var" / "lib" / "bulksync" / "jobs.db"
+    proc = bulksync(typo, *command)
+    _one_line(proc, 1, f"no job store at {typo} (BULKSYNC_JOB_STORE)")
+    assert not (tmp_path / "var").exists()
+
+
+def test_the_first_background_job_creates_the_store_and_says_so_once(
+    source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "new" / "jobs.db"
+    said = []
+    for name in ("t_first", "t_second"):
+        proc = bulksync(store, *copy_args(source[0], pg_db, slow=False), "--dest-table", name, "--background")
+        assert proc.returncode == 0, proc.stderr
+        said.append(proc.stderr.count(f"created the job store {store}"))
+        assert status(store, proc.stdout.strip(), "--follow")["status"] == "succeeded"
+    assert said == [1, 0]

@@ -42,7 +42,9 @@ def submit_background(
     settings = get_settings()
     spec_record(spec, settings)  # a URL with a password is refused before anything is opened
     estimated = check_ends(spec)
-    store = open_store(settings)
+    store = open_store(settings, create=True)
+    if store.created:
+        typer.echo(f"created the job store {store.where} (BULKSYNC_JOB_STORE)", err=True)
     try:
         job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s, estimated=estimated)
     finally:
@@ -82,7 +84,7 @@ def list_jobs(
     """List background jobs, newest first: status, progress, records, what they move."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
-    store = open_store(get_settings())
+    store = open_store(get_settings(), create=False)
     try:
         found = store.list(status=status, limit=limit)
     finally:
@@ -113,7 +115,7 @@ def status(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
-    store = open_store(get_settings())
+    store = open_store(get_settings(), create=False)
     try:
         job = store.get(job_id)
         if follow:
@@ -131,7 +133,7 @@ def status(
 def cancel(job_id: JobArg) -> None:
     """Cancel a job: a queued job at once; a running one stops reading at once and commits
     nothing after the batch it is committing."""
-    store = open_store(get_settings())
+    store = open_store(get_settings(), create=False)
     try:
         job = store.request_cancel(job_id)
     finally:
@@ -156,7 +158,7 @@ def resume(
     from its last committed batch."""
     settings = get_settings()
     check_broker(settings)  # a resumed job nobody would be told about stays where it was
-    store = open_store(settings)
+    store = open_store(settings, create=False)
     try:
         job = store.resume(job_id, tries=tries or settings.job_tries)
     finally:

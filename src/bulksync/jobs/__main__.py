@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
         return 2
     settings = get_settings()
     try:
-        store = open_store(settings)
+        store = open_store(settings, create=False)  # the job is recorded in it
         try:
             status = run_until_done(store, argv[0], settings)
         finally:

@@ -47,11 +47,24 @@ from bulksync.jobs.tasks import tasks
 # a job split into partition tasks (jobs/tasks.py) is run by the tasks, never as a whole
 _distributed = sa.exists().where(tasks.c.job_id == c.id)
 
-__all__ = ["FINAL", "STATUSES", "Job", "JobStore", "Progress", "UnknownJobError", "default_store_path"]
+__all__ = [
+    "FINAL",
+    "STATUSES",
+    "Job",
+    "JobStore",
+    "Progress",
+    "StoreMissing",
+    "UnknownJobError",
+    "default_store_path",
+]
 
 
 class UnknownJobError(UsageError):
     """No such job."""
+
+
+class StoreMissing(PermanentError):
+    """There is no job store where BULKSYNC_JOB_STORE (or the default) points."""
 
 
 def default_store_path() -> Path:
@@ -59,8 +72,10 @@ def default_store_path() -> Path:
     return Path(state) / "bulksync" / "jobs.db"
 
 
-def engine_url(target: str | None) -> str:
-    """A SQLAlchemy URL for a store setting: a path, ``sqlite:///…`` or ``postgresql://…``."""
+def engine_url(target: str | None, *, create: bool = True) -> str:
+    """A SQLAlchemy URL for a store setting: a path, ``sqlite:///…`` or ``postgresql://…``.
+
+    Only with ``create`` is a SQLite store's folder made; without, a missing file is refused."""
     if not target:
         target = str(default_store_path())
     if target.startswith(("postgresql://", "postgres://")):
@@ -72,8 +87,17 @@ def engine_url(target: str | None) -> str:
             f"BULKSYNC_JOB_STORE must be a SQLite path or a postgresql:// URL, not {redact(target)!r}"
         )
     path = Path(target).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def _missing(target: str | None, where: str) -> StoreMissing:
+    setting = "BULKSYNC_JOB_STORE" if target else "the default; BULKSYNC_JOB_STORE sets another"
+    return StoreMissing(
+        f"no job store at {where} ({setting}): check the path; a store is created by the first "
+        "--background job or by bulksync serve"
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -86,9 +110,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class JobStore:
     """Reads and writes job rows; every state change is one conditional statement."""
 
-    def __init__(self, target: str | None = None, *, lease_s: float = 30.0) -> None:
-        url = engine_url(target)
+    def __init__(self, target: str | None = None, *, lease_s: float = 30.0, create: bool = True) -> None:
+        """Open the store ``target`` names; ``create`` makes it (its file, its tables) if missing,
+        else a missing store is a ``StoreMissing`` and nothing is made. ``created`` tells."""
+        url = engine_url(target, create=create)
         self.lease = dt.timedelta(seconds=lease_s)
+        self.created = False
+        self.where = redact(target) if target and "://" in target else url.removeprefix("sqlite:///")
+        if url.startswith("sqlite:///") and not Path(self.where).exists():
+            if not create:
+                raise _missing(target, self.where)
+            self.created = True
         if url.startswith("sqlite"):
             self.engine: Engine = sa.create_engine(
                 url, connect_args={"timeout": 30, "check_same_thread": False}
@@ -97,6 +129,11 @@ class JobStore:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
         try:
+            if not sa.inspect(self.engine).has_table(jobs.name):
+                if not create:
+                    self.engine.dispose()
+                    raise _missing(target, f"{self.where} (it has no {jobs.name} table)")
+                self.created = True
             try:
                 metadata.create_all(self.engine)
             except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
