@@ -115,3 +115,27 @@ def test_copy_help_shows_every_environment_variable_in_full() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "BULKSYNC_WORKERS" in proc.stdout
     assert [v for v in ENV_VARS if v not in proc.stdout] == []
+
+
+def test_output_that_is_not_a_terminal_is_never_cut(source: str, tmp_path: Path) -> None:
+    """In a pipe, a log or CI there is no screen width: tables and lines come out whole, and a
+    number is never cut to "2,0…" (the width a terminal would have is not guessed from COLUMNS)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_") and k != "COLUMNS"}
+    dest = str(tmp_path / "dest.db")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bulksync", *args], capture_output=True, text=True, timeout=120,
+            check=False, env=environ,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "…" not in proc.stderr + proc.stdout, proc.stderr
+        return proc.stderr
+
+    copied = run("copy", source, dest, "--table", "bets")
+    header = next(line for line in copied.splitlines() if "rejected" in line)
+    assert all(word in header for word in ("read", "written", "rejected", "batches", "seconds")), copied
+    assert re.search(r"^total 2,000 · processed 2,000 · .* rows/s$", copied, re.M), copied
+    verified = run("verify", source, dest, "--table", "bets")
+    row = next(line for line in verified.splitlines() if line.startswith(("│ bets", "| bets")))
+    assert row.count("2,000") == 2, verified  # source rows and dest rows, whole
