@@ -30,6 +30,7 @@ from bulksync.jobs.runner import Heartbeat, JobProgress, runner_id
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.store import Job, JobStore
 from bulksync.jobs.task_runner import run_task
+from bulksync.jobs.task_sweep import TaskSweep
 from bulksync.jobs.tasks import NewTask, TaskStore
 from bulksync.settings import Settings
 
@@ -155,13 +156,13 @@ class Sweeper(threading.Thread):
                 log.warning("sweeper: %s", exc.message)
 
     def sweep(self) -> None:
-        fleet, tasks = self.fleet, self.fleet.tasks
+        fleet, tasks = self.fleet, TaskSweep(self.fleet.tasks)
         for job_id, error in tasks.reap():
             log.error("job failed: %s: %s", job_id, error)
         fleet.store.reap()
         tasks.renew_jobs()
         for job_id in tasks.cancelling():
-            if tasks.settle_cancel(job_id):
+            if fleet.tasks.settle_cancel(job_id):
                 log.info("job cancelled: %s", job_id)
         for job_id, task_no in tasks.due(resend_after=self.resend_after):
             log.info("re-sent: %s task %d (lease expired or message lost)", job_id, task_no)
