@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     job_store: SecretStr | None = None
     job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
     job_tries: int = Field(default=3, ge=1, le=100)
+    # a running job logs each table's progress this often (logs/<job>.log, the server's log)
+    job_log_seconds: float = Field(default=5.0, gt=0, le=3600.0)
     # distributed jobs: a Dramatiq broker (redis://… or amqp://…); unset, jobs run on the embedded
     # worker threads of `bulksync serve` or on the detached runner of `--background`
     broker_url: SecretStr | None = None

@@ -253,3 +253,29 @@ def test_the_first_background_job_creates_the_store_and_says_so_once(
         said.append(proc.stderr.count(f"created the job store {store}"))
         assert status(store, proc.stdout.strip(), "--follow")["status"] == "succeeded"
     assert said == [1, 0]
+
+
+def test_a_jobs_log_says_what_status_knows(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store_path: Path
+) -> None:
+    """The start, each table's progress at intervals, the end with the rows; a failure's reason."""
+    every = {"BULKSYNC_JOB_LOG_SECONDS": "0.2"}
+    job_id = bulksync(store_path, *copy_args(source[0], pg_db), "--background", **every).stdout.strip()
+    assert status(store_path, job_id, "--follow")["status"] == "succeeded"
+    log = (store_path.parent / "logs" / f"{job_id}.log").read_text()
+    assert log.endswith("\n")
+    assert f"{job_id}: started (attempt 1 of 3, runner " in log and f"copy {source[0]} → " in log
+    copying = [line for line in log.splitlines() if f"{job_id}: t: copying " in line]
+    assert len(copying) >= 2 and "rows/s ETA" in copying[0], log
+    assert f"{job_id}: t: done {ROWS:,}/{ROWS:,} rows" in log
+    assert f"{job_id}: succeeded after " in log and f"{ROWS:,} of {ROWS:,} rows committed" in log
+
+    with psycopg.connect(pg_db) as conn:  # a destination table the job cannot write to
+        conn.execute("CREATE TABLE t_narrow (id BIGINT PRIMARY KEY)")
+    failing = bulksync(store_path, *copy_args(source[0], pg_db), "--dest-table", "t_narrow", "--background")
+    followed = bulksync(store_path, "status", failing.stdout.strip(), "--follow", "--json")
+    failed = json.loads(followed.stdout)
+    assert (followed.returncode, failed["status"]) == (1, "failed")
+    log = (store_path.parent / "logs" / f"{failed['job_id']}.log").read_text()
+    assert f"{failed['job_id']}: failed after " in log and "lacks column(s) amount" in log, log
+    assert log.endswith("\n")

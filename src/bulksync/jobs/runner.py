@@ -11,10 +11,10 @@ more: the new owner resumes from the checkpoints.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,13 +24,15 @@ from typing import Any
 from bulksync.engine.progress import Listener, ProgressEvent
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.run import SyncFailed, sync
-from bulksync.errors import PermanentError, SyncError, TransientError, redact
+from bulksync.errors import PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
-from bulksync.jobs.specs import spec_from_record
+from bulksync.jobs.journal import JobJournal
+from bulksync.jobs.specs import describe, spec_from_record
 from bulksync.jobs.store import Job, JobStore, Progress
 from bulksync.settings import Settings
 from bulksync.spec import SyncSpec
 
+log = logging.getLogger("bulksync.jobs")
 WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
 CANCEL_POLL_S = 0.1  # how often a running job looks for a cancel request (a read, no write)
 
@@ -123,7 +125,7 @@ class Heartbeat(threading.Thread):
             try:
                 ours, cancel = self.store.heartbeat(self.job.id, self.owner, snap)
             except SyncError as exc:  # the store is briefly unreachable: keep going, try again
-                print(f"job {self.job.id}: heartbeat failed: {exc.message}", file=sys.stderr)
+                log.warning("%s: heartbeat failed: %s", self.job.id, exc.message)
                 continue
             last_write = time.monotonic()
             if not ours:
@@ -162,27 +164,29 @@ def run_job(
     names configured connections, never their addresses; this runner's log has the whole line."""
     book = AddressBook.for_job(settings, job.spec)
     progress = JobProgress(job.progress.tables, public=book.public)
+    journal = JobJournal(job, every_s=settings.job_log_seconds)
+    journal.started(describe(job.spec), owner)
     beat = Heartbeat(store, job, owner, progress, cancel=cancel)
     result: SyncResult | None = None
     error: SyncError | None = None
     beat.start()
     try:
-        result = _run_rest(job, spec_from_record(job.spec, settings), [progress, *listeners], beat.cancel)
+        spec = spec_from_record(job.spec, settings)
+        result = _run_rest(job, spec, [progress, journal, *listeners], beat.cancel)
     except SyncFailed as failed:
         result, error = failed.result, failed.error
     except SyncError as exc:
         error = exc
     except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
         error = PermanentError(f"internal error ({type(exc).__name__}): {exc}")
-        print(redact(f"job {job.id}: {error.message}"), file=sys.stderr)
     finally:
         beat.stop()
     if beat.lost:
+        journal.ended("taken over by another runner (this one stalled past its lease)", None, None)
         return "lost"  # another runner owns the job now; its record is theirs to write
     status, message = _outcome(job, beat, error, result)
-    if message:
-        print(redact(f"job {job.id}: {message}"), file=sys.stderr)
     final = progress.final(result) if result is not None else progress.snapshot(force=True)
+    journal.ended(status, final, message)
     store.finish(
         job.id,
         owner,
@@ -261,7 +265,9 @@ def run_until_done(
         status = run_job(store, job, settings, owner)
         if status != "queued":
             break
-        time.sleep(min(30.0, 2.0**job.attempts))  # back off before the next attempt
+        wait = min(30.0, 2.0**job.attempts)
+        log.info("%s: attempt %d of %d in %.0f s", job_id, job.attempts + 1, job.max_attempts, wait)
+        time.sleep(wait)  # back off before the next attempt
     return status
 
 
@@ -308,7 +314,7 @@ class WorkerPool:
             try:
                 job = self.store.claim_next(owner)
             except SyncError as exc:
-                print(f"worker: cannot read the job store: {exc.message}", file=sys.stderr)
+                log.warning("worker: cannot read the job store: %s", exc.message)
                 job = None
             if job is None:
                 self._halt.wait(self.poll_s)
