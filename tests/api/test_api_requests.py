@@ -115,6 +115,7 @@ def test_malformed_json_is_422(server: Server) -> None:
     ("body", "field", "message"),
     [
         ({**JOB, "tables": []}, "body.tables", "at least 1 item"),
+        ({**JOB, "partitions": 0}, "body.partitions", "greater than or equal to 1"),
         ({**JOB, "workers": 0}, "body.workers", "greater than or equal to 1"),
         ({**JOB, "mode": "merge"}, "body.mode", "'append', 'replace', 'upsert' or 'incremental'"),
         ({**JOB, "tables": ["t; drop table x"]}, "body.tables.0", ""),

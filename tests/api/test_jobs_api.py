@@ -92,7 +92,7 @@ def test_a_cancelled_job_stops_within_one_batch_and_resumes_to_an_exact_copy(
     store = JobStore(server.env["BULKSYNC_JOB_STORE"])
     probe = crashkit.PgProbe(warehouse)
     with server.client() as api:
-        body = job_body("t_cancel", workers=1, chunk_rows=chunk, batch_rows=chunk)
+        body = job_body("t_cancel", partitions=1, chunk_rows=chunk, batch_rows=chunk)
         job_id = api.post("/api/v1/jobs", json=body).json()["job_id"]
         wait_for(api, job_id, until=("running", "succeeded", "failed"))
         while probe.count("t_cancel") < 10 * chunk:
@@ -135,7 +135,7 @@ def test_a_cancel_commits_nothing_after_the_batch_being_written(
     chunk = 500
     probe = crashkit.PgProbe(warehouse)
     with server.client() as api:
-        body = job_body("t_stop", workers=1, chunk_rows=chunk, batch_rows=chunk)
+        body = job_body("t_stop", partitions=1, chunk_rows=chunk, batch_rows=chunk)
         job_id = api.post("/api/v1/jobs", json=body).json()["job_id"]
         wait_for(api, job_id, until=("running", "succeeded", "failed"))
         while probe.count("t_stop") < 4 * chunk:
@@ -152,6 +152,20 @@ def test_a_cancel_commits_nothing_after_the_batch_being_written(
         assert at_cancel <= after <= at_cancel + chunk, (at_cancel, after)
         assert stopped["processed_records"] == after  # the job says how many rows were committed
     probe.close()
+
+
+def test_partitions_is_the_fields_name_and_workers_still_works_with_a_note(
+    server: Server, source_db: tuple[Path, crashkit.Digests]
+) -> None:
+    with server.client() as api:
+        new = api.post("/api/v1/jobs", json=job_body("t_parts", partitions=3))
+        assert new.status_code == 201 and "deprecation" not in new.headers
+        old = api.post("/api/v1/jobs", json=job_body("t_workers", workers=3))
+        assert old.status_code == 201 and old.headers["deprecation"] == "true"
+        assert "workers is deprecated: use partitions" in old.headers["warning"]
+        for created in (new, old):
+            assert created.json()["spec"]["workers"] == 3
+            assert wait_for(api, created.json()["job_id"])["status"] == "succeeded"
 
 
 def test_metrics_count_rows_and_jobs(server: Server, source_db: tuple[Path, crashkit.Digests]) -> None:

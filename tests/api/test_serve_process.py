@@ -60,10 +60,10 @@ def test_sigkill_mid_job_then_ctrl_c_mid_job_and_the_job_still_ends_an_exact_cop
         BULKSYNC_CONNECTIONS__SRC=str(source_db[0]),
         BULKSYNC_CONNECTIONS__WH=with_password(warehouse),
         BULKSYNC_JOB_LEASE_SECONDS="3",
-        BULKSYNC_WORKER_THREADS="1",
+        BULKSYNC_SERVE_THREADS="1",
     )
     table, rows = "t_takeover", len(source_db[1])
-    body = {"source": "src", "destination": "wh", "workers": 1, "chunk_rows": 200, "batch_rows": 200,
+    body = {"source": "src", "destination": "wh", "partitions": 1, "chunk_rows": 200, "batch_rows": 200,
             "tables": [{"name": "t", "dest_name": table}]}  # fmt: skip
     store = JobStore(env["BULKSYNC_JOB_STORE"])
     probe = crashkit.PgProbe(warehouse)

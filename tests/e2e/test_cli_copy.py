@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROWS = 2000
 ENV_VARS = (
     "BULKSYNC_MODE",
-    "BULKSYNC_WORKERS",
+    "BULKSYNC_PARTITIONS",
     "BULKSYNC_MAX_MEMORY_MB",
     "BULKSYNC_BATCH_MB",
     "BULKSYNC_STATEMENT_TIMEOUT",
@@ -106,15 +106,36 @@ def test_help_mentions_environment_variables() -> None:
     proc = bulksync("--help")
 
     assert proc.returncode == 0, proc.stderr
-    assert "BULKSYNC_WORKERS" in proc.stdout
+    assert "BULKSYNC_PARTITIONS" in proc.stdout
 
 
 def test_copy_help_shows_every_environment_variable_in_full() -> None:
     proc = bulksync("copy", "--help")
 
     assert proc.returncode == 0, proc.stderr
-    assert "BULKSYNC_WORKERS" in proc.stdout
+    assert "--partitions" in proc.stdout and "BULKSYNC_PARTITIONS" in proc.stdout
     assert [v for v in ENV_VARS if v not in proc.stdout] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "note"),
+    [
+        (["--partitions", "1"], {}, None),
+        (["-w", "1"], {}, "--workers is deprecated here: use --partitions"),
+        (["--workers=1"], {}, "--workers is deprecated here: use --partitions"),
+        ([], {"BULKSYNC_WORKERS": "1"}, "BULKSYNC_WORKERS is deprecated: use BULKSYNC_PARTITIONS"),
+        ([], {"BULKSYNC_PARTITIONS": "1"}, None),
+    ],
+)
+def test_partitions_has_its_own_name_and_the_old_one_still_works(
+    source: str, tmp_path: Path, args: list[str], env: dict[str, str], note: str | None
+) -> None:
+    """``--workers`` meant partitions here, threads on ``serve``: each meaning has its own name,
+    and scripts using the old one keep working, with a note."""
+    proc = bulksync("copy", source, str(tmp_path / "d.db"), "--table", "bets", "--json", *args, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["processed_rows"] == ROWS
+    assert (note in proc.stderr) if note else ("deprecated" not in proc.stderr), proc.stderr
 
 
 def test_output_that_is_not_a_terminal_is_never_cut(source: str, tmp_path: Path) -> None:

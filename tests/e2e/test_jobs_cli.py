@@ -70,7 +70,7 @@ def status(store: Path, job_id: str, *extra: str, **env: str) -> dict[str, Any]:
 
 def copy_args(source: Path, dest: str, *, slow: bool = True) -> list[str]:
     # slow: small batches, one partition at a time, so there is a "during" to look at
-    sizes = ["--batch-mb", "0.02", "--workers", "1"] if slow else []
+    sizes = ["--batch-mb", "0.02", "--partitions", "1"] if slow else []
     return ["copy", str(source), dest, "--table", crashkit.TABLE, *sizes]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bulksync.cli.render import print_warning
 from bulksync.errors import UsageError
 from bulksync.spec import Filter, Mode
 
@@ -39,10 +42,32 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="only rows with date-column < this (ISO date/time)")
 ]
-WorkersOpt = Annotated[
+def _deprecated_workers(ctx: typer.Context, param: typer.CallbackParam, value: int) -> int:
+    """``--workers``/``BULKSYNC_WORKERS``, the old names of ``--partitions``: still honoured, with
+    a note (``--workers`` means threads on ``serve``, tasks on ``worker``: one word, one meaning)."""
+    found = ctx.get_parameter_source(param.name or "")
+    source = found.name if found is not None else ""  # typer may carry its own copy of click
+    old = [a for a in sys.argv[1:] if a == "--workers" or a.startswith(("--workers=", "-w"))]
+    if source == "COMMANDLINE" and old:
+        print_warning("--workers is deprecated here: use --partitions (the same number)")
+    elif source == "ENVIRONMENT" and "BULKSYNC_PARTITIONS" not in os.environ:
+        print_warning("BULKSYNC_WORKERS is deprecated: use BULKSYNC_PARTITIONS (the same number)")
+    return value
+
+
+WorkersOpt = Annotated[  # the SyncSpec's ``workers``: partitions (and tables) moved at once
     int,
     typer.Option(
-        "--workers", "-w", envvar="BULKSYNC_WORKERS", min=1, max=64, help="parallel partitions/tables"
+        "--partitions",
+        "-p",
+        "--workers",
+        "-w",
+        envvar=["BULKSYNC_PARTITIONS", "BULKSYNC_WORKERS"],
+        min=1,
+        max=64,
+        callback=_deprecated_workers,
+        help="key-range partitions (and tables) moved at once; --workers/-w and BULKSYNC_WORKERS "
+        "are its deprecated names",
     ),
 ]
 MemoryOpt = Annotated[

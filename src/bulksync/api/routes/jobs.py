@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -52,9 +52,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descript
         503: {"model": Problem, "description": "a database, the job store or the broker is unreachable"},
     },
 )
-async def create_job(body: JobCreate, settings: SettingsDep, store: StoreDep, _: Writer) -> dict[str, Any]:
+async def create_job(
+    body: JobCreate, settings: SettingsDep, store: StoreDep, response: Response, _: Writer
+) -> dict[str, Any]:
     """Record a sync job between two configured connections and start it."""
     check_modes(body)
+    if body.workers is not None:  # the old name of partitions: honoured, and said so
+        response.headers["Deprecation"] = "true"
+        response.headers["Warning"] = '299 - "workers is deprecated: use partitions"'
     spec = SyncSpec(
         source=_connection(settings, body.source, "source"),
         destination=_connection(settings, body.destination, "destination"),
