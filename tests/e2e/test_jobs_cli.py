@@ -279,3 +279,11 @@ def test_a_jobs_log_says_what_status_knows(
     log = (store_path.parent / "logs" / f"{failed['job_id']}.log").read_text()
     assert f"{failed['job_id']}: failed after " in log and "lacks column(s) amount" in log, log
     assert log.endswith("\n")
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:9/", "redis://127.0.0.1:9/0"])
+def test_an_unreachable_broker_says_why_in_one_line(store_path: Path, url: str) -> None:
+    proc = bulksync(store_path, "worker", BULKSYNC_BROKER_URL=url)
+    _one_line(proc, 1, "is not reachable: ")
+    assert "Connection refused" in proc.stderr and "AMQPConnectionError" not in proc.stderr
+    assert "guest:guest" not in proc.stderr and not store_path.exists()

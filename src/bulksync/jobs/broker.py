@@ -111,5 +111,20 @@ def _where(url: str) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(f"{type(exc).__name__}: {text}")[:300]
+    """``Type: message`` of the error that says something: pika's AMQPConnectionError carries
+    no text, only the exception it wraps (whose own text may also be empty)."""
+    inner = _cause(exc)
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    return redact(f"{type(inner).__name__}: {text}")[:300]
+
+
+def _cause(exc: BaseException) -> BaseException:
+    for _ in range(5):  # wrappers of wrappers, never a loop
+        if " ".join(str(exc).split()) not in ("", type(exc).__name__):
+            return exc
+        wrapped = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        wrapped = getattr(wrapped, "exception", None) or wrapped or exc.__cause__
+        if not isinstance(wrapped, BaseException):
+            return exc
+        exc = wrapped
+    return exc
