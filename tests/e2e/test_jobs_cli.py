@@ -278,6 +278,9 @@ def test_a_jobs_log_says_what_status_knows(
     assert (followed.returncode, failed["status"]) == (1, "failed")
     log = (store_path.parent / "logs" / f"{failed['job_id']}.log").read_text()
     assert f"{failed['job_id']}: failed after " in log and "lacks column(s) amount" in log, log
+    assert ": t as t_narrow" in log  # the job is shown by where its rows go
+    listed = bulksync(store_path, "jobs").stdout
+    assert f"copy {source[0]} → {pg_db}: t as t_narrow" in listed, listed
     assert log.endswith("\n")
 
 

@@ -203,3 +203,14 @@ def test_one_status_vocabulary_shown_filtered_and_counted(store: JobStore) -> No
     assert store.counts() == {s: list(expected.values()).count(s) for s in STATUSES}
     with pytest.raises(UsageError, match="unknown status 'done'"):
         store.list(status="done")
+
+
+def test_a_listing_names_the_destination_table_when_it_has_another_name() -> None:
+    from bulksync.jobs.specs import describe
+
+    record = {
+        "source": {"connection": "dk"},
+        "destination": {"url": "/data/wh.db"},
+        "tables": [{"name": "bets", "dest_name": "bets_vn"}, {"name": "players", "dest_name": None}],
+    }
+    assert describe(record) == "dk → /data/wh.db: bets as bets_vn, players"
