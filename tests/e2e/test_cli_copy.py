@@ -160,3 +160,14 @@ def test_output_that_is_not_a_terminal_is_never_cut(source: str, tmp_path: Path)
     verified = run("verify", source, dest, "--table", "bets")
     row = next(line for line in verified.splitlines() if line.startswith(("│ bets", "| bets")))
     assert row.count("2,000") == 2, verified  # source rows and dest rows, whole
+
+
+def test_a_second_append_with_nothing_new_says_it_is_up_to_date(source: str, tmp_path: Path) -> None:
+    """Not 'done 0/2,000 rows (0.0%)', which reads as a failure: the rows were delivered before."""
+    dest = str(tmp_path / "dest.db")
+    assert bulksync("copy", source, dest, "--table", "bets").returncode == 0
+    again = bulksync("copy", source, dest, "--table", "bets")
+    assert again.returncode == 0, again.stderr
+    assert "bets: already up to date: no new rows since the last run" in again.stderr
+    assert "already up to date: no new rows since the last run in bets" in again.stderr
+    assert "done 0/2,000" not in again.stderr, again.stderr

@@ -57,8 +57,16 @@ class _RateColumn(ProgressColumn):
 
 class _RowsColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
+        if task.fields.get("up_to_date"):
+            return Text("no new rows", style="green")
         total = int(task.total or 0)
         return Text(f"{int(task.completed):,}/{total:,}", style="green")
+
+
+def up_to_date(e: ProgressEvent) -> bool:
+    """A table done without a row to move while its source has some: earlier runs (append,
+    incremental) delivered them all. Not a failure at 0 %: nothing was new."""
+    return e.phase == "done" and e.rows_done == 0 < e.rows_total
 
 
 class _MemColumn(ProgressColumn):
@@ -124,13 +132,15 @@ class ProgressView:
             if e.table not in self._tasks:
                 self._tasks[e.table] = self._progress.add_task(label, total=max(e.rows_total, 1))
             total = e.rows_done if e.phase == "done" else max(e.rows_total, e.rows_done, 1)
+            fresh = up_to_date(e)
             self._progress.update(
                 self._tasks[e.table],
-                description=label,
-                completed=e.rows_done,
+                description=f"{e.table} [up to date]" if fresh else label,
+                completed=1 if fresh else e.rows_done,
                 total=max(total, 1),
                 rate=e.rows_per_s,
                 rss=e.rss_mb,
+                up_to_date=fresh,
             )
 
     def _log_line(self, e: ProgressEvent) -> None:
@@ -144,6 +154,9 @@ class ProgressView:
                     return
             self._last_log[e.table] = now
             self._logged_rows[e.table] = e.rows_done
+        if up_to_date(e):
+            err.print(f"{e.table}: already up to date: no new rows since the last run", markup=False)
+            return
         eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
         err.print(
             f"{e.table}: {e.phase} {e.rows_done:,}/{e.rows_total:,} rows ({e.percent:.1f}%) "
@@ -207,6 +220,15 @@ def print_summary(result: SyncResult) -> None:
         err.print(
             f"[yellow]{result.failed_rows:,} rejected rows are in the destination's "
             "_bulksync_rejects table with the reason for each[/yellow]"
+        )
+    current = [
+        t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
+    ]
+    if current:
+        err.print(
+            f"already up to date: no new rows since the last run in {', '.join(current)} "
+            "(--restart copies everything again)",
+            markup=False,
         )
 
 
