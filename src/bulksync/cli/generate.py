@@ -94,7 +94,8 @@ def generate(
     elif not quiet:
         err.print(
             f"generated {total:,} rows in {seconds:.2f}s ({total / max(seconds, 1e-9):,.0f} rows/s, "
-            f"peak memory {guard.peak_mb:.0f} MB): " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            f"peak memory {guard.peak_mb:.0f} MB): "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items())
             + f"; a year of activity up to {last_day.isoformat()}"
         )
 

@@ -42,6 +42,8 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="only rows with date-column < this (ISO date/time)")
 ]
+
+
 def _deprecated_workers(ctx: typer.Context, param: typer.CallbackParam, value: int) -> int:
     """``--workers``/``BULKSYNC_WORKERS``, the old names of ``--partitions``: still honoured, with
     a note (``--workers`` means threads on ``serve``, tasks on ``worker``: one word, one meaning)."""

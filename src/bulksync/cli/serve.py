@@ -26,8 +26,7 @@ def serve(
             min=0,
             max=64,
             show_default="2",
-            help="embedded worker threads that run jobs (0: the API only); --workers is its "
-            "deprecated name",
+            help="embedded worker threads that run jobs (0: the API only); --workers is its deprecated name",
         ),
     ] = None,
     log_level: Annotated[

@@ -132,7 +132,5 @@ def iter_batches(plan: Plan, table: str, *, batch_rows: int = BATCH_ROWS) -> Ite
 def _moved(batch: pa.RecordBatch, days: int) -> pa.RecordBatch:
     """Every timestamp of ``batch`` ``days`` later (the order of rows, and so of ids, is kept)."""
     by = pa.scalar(dt.timedelta(days=days), pa.duration("us"))
-    columns = [
-        pc.add(col, by) if pa.types.is_timestamp(col.type) else col for col in batch.columns
-    ]
+    columns = [pc.add(col, by) if pa.types.is_timestamp(col.type) else col for col in batch.columns]
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

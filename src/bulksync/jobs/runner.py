@@ -167,18 +167,9 @@ def run_job(
     journal = JobJournal(job, every_s=settings.job_log_seconds)
     journal.started(describe(job.spec), owner)
     beat = Heartbeat(store, job, owner, progress, cancel=cancel)
-    result: SyncResult | None = None
-    error: SyncError | None = None
     beat.start()
     try:
-        spec = spec_from_record(job.spec, settings)
-        result = _run_rest(job, spec, [progress, journal, *listeners], beat.cancel)
-    except SyncFailed as failed:
-        result, error = failed.result, failed.error
-    except SyncError as exc:
-        error = exc
-    except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
-        error = PermanentError(f"internal error ({type(exc).__name__}): {exc}")
+        result, error = _attempt(job, settings, [progress, journal, *listeners], beat.cancel)
     finally:
         beat.stop()
     if beat.lost:
@@ -196,6 +187,20 @@ def run_job(
         error=book.public(message) if message else None,
     )
     return status
+
+
+def _attempt(
+    job: Job, settings: Settings, listeners: list[Listener], cancel: threading.Event
+) -> tuple[SyncResult | None, SyncError | None]:
+    """What is left of the job, run; its result and the error it stopped on, if any."""
+    try:
+        return _run_rest(job, spec_from_record(job.spec, settings), listeners, cancel), None
+    except SyncFailed as failed:
+        return failed.result, failed.error
+    except SyncError as exc:
+        return None, exc
+    except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
+        return None, PermanentError(f"internal error ({type(exc).__name__}): {exc}")
 
 
 def _run_rest(job: Job, spec: SyncSpec, listeners: list[Listener], cancel: threading.Event) -> SyncResult:

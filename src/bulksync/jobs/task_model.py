@@ -38,7 +38,6 @@ t = tasks.c
 j = jobs.c
 
 
-
 @dataclass(frozen=True)
 class Task:
     """One row of ``bulksync_tasks``, as read."""

@@ -135,5 +135,3 @@ def job_result(conn: Connection, job_id: str, progress: Progress) -> dict[str, A
         "distributed": True,
         "tables": tables,
     }
-
-

@@ -290,6 +290,7 @@ class TaskStore:
                 == 1
             )
 
+
 def _ended(status: str, at: dt.datetime) -> dict[str, Any]:
     """A job row's values when it reaches a final status: no lease, no rate, no ETA."""
     return {
