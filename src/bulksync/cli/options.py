@@ -14,8 +14,6 @@ from bulksync.cli.render import print_warning
 from bulksync.errors import UsageError
 from bulksync.spec import Filter, Mode
 
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a name, not a path or a URL
-
 ModeOpt = Annotated[
     Mode,
     typer.Option("--mode", "-m", envvar="BULKSYNC_MODE", help="append | replace | upsert | incremental"),
@@ -110,6 +108,9 @@ RestartOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
+
+
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a name, not a path or a URL
 
 
 def resolve_connection(value: str) -> str:

@@ -209,6 +209,15 @@ def print_summary(result: SyncResult) -> None:
     ]
     headers = ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds")
     print_table(err, f"bulksync: {result.status}", headers, rows, left=3)
+    current = [
+        t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
+    ]
+    if current:
+        err.print(
+            f"already up to date: no new rows since the last run in {', '.join(current)} "
+            "(--restart copies everything again)",
+            markup=False,
+        )
     d = result.to_dict()
     err.print(
         f"total {d['total_rows']:,} · processed {d['processed_rows']:,} · "
@@ -221,21 +230,12 @@ def print_summary(result: SyncResult) -> None:
             f"[yellow]{result.failed_rows:,} rejected rows are in the destination's "
             "_bulksync_rejects table with the reason for each[/yellow]"
         )
-    current = [
-        t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
-    ]
-    if current:
-        err.print(
-            f"already up to date: no new rows since the last run in {', '.join(current)} "
-            "(--restart copies everything again)",
-            markup=False,
-        )
 
 
 def print_verify_summary(result: VerifyResult) -> None:
-    """Per table: equal, or each kind of difference with its rows, key ranges and first keys."""
     from bulksync.verification.result import KIND_HELP
 
+    """Per table: equal, or each kind of difference with its rows, key ranges and first keys."""
     headers = ("table", "→ target", "source rows", "dest rows", *KIND_HELP, "seconds")
     rows = [
         (

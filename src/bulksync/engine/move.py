@@ -206,14 +206,14 @@ def _write_loop(
             continue
         if item is _END:
             break
+        if ctx.cancel.is_set() or ctx.stop.is_set():
+            return  # stopped: a queued batch is dropped (read again on resume), never committed
         if isinstance(item, BaseException):
             raise item
         assert isinstance(item, pa.RecordBatch)
         proposed = replace(state, last=last_key(item, plan.order), rows=state.rows + item.num_rows)
         began = time.monotonic()
         with lock:
-            if ctx.cancel.is_set() or ctx.stop.is_set():
-                return  # stopped: a queued batch is dropped (read again on resume), never committed
             written = retrying(
                 partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,
