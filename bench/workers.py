@@ -86,7 +86,7 @@ def _run(source: Path, *, workers: int, threads: int, out: Path) -> float:
     procs = [_worker(env, threads, out / f"worker{n}.log") for n in range(workers)]
     try:
         started = time.monotonic()
-        cmd = [*bulksync_command(), "migrate", str(source), dest, "--background", "--workers", "4"]
+        cmd = [*bulksync_command(), "migrate", str(source), dest, "--background", "--partitions", "4"]
         cmd += [arg for t in ("statcast",) for arg in ("--exclude", t)]
         job = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.strip()
         while (status := _status(store, job)) not in ("succeeded", "failed", "cancelled"):

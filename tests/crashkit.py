@@ -280,7 +280,7 @@ class SqliteProbe:
 def copy_command(source: str, dest: str, mode: str, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "bulksync", "copy", source, dest, "--table", TABLE, "--mode", mode,
-        "--batch-mb", "0.5", "--workers", "2", *extra,
+        "--batch-mb", "0.5", "--partitions", "2", *extra,
     ]  # fmt: skip
 
 

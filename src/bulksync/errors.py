@@ -3,7 +3,8 @@
     SyncError                      root: catch this to catch everything below
     ├── TransientError             worth retrying with backoff (the batch is rolled back first)
     │   ├── ConnectionLost         the server went away mid-batch
-    │   └── ConflictError          deadlock, serialization failure, lock or statement timeout
+    │   ├── ConflictError          deadlock, serialization failure, lock or statement timeout
+    │   └── BrokerUnavailable      the job broker (Redis, RabbitMQ) cannot be reached
     └── PermanentError             retrying cannot help; the job stops and says why
         ├── UsageError             the request itself is wrong (bad mode/filter combination)
         ├── ConnectError           bad DSN, unreachable host, wrong password, missing file
@@ -59,6 +60,10 @@ class ConnectionLost(TransientError):
 
 class ConflictError(TransientError):
     """The database refused the batch because of a lock conflict or timeout."""
+
+
+class BrokerUnavailable(TransientError):
+    """The broker cannot be reached."""
 
 
 class PermanentError(SyncError):

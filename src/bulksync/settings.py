@@ -73,11 +73,16 @@ class Settings(BaseSettings):
     job_store: SecretStr | None = None
     job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
     job_tries: int = Field(default=3, ge=1, le=100)
+    # a running job logs each table's progress this often (logs/<job>.log, the server's log)
+    job_log_seconds: float = Field(default=5.0, gt=0, le=3600.0)
     # distributed jobs: a Dramatiq broker (redis://… or amqp://…); unset, jobs run on the embedded
     # worker threads of `bulksync serve` or on the detached runner of `--background`
     broker_url: SecretStr | None = None
-    # embedded worker threads in `bulksync serve` (0: the API only, jobs run elsewhere)
+    # tasks one `bulksync worker` runs at once (its --threads)
     worker_threads: int = Field(default=2, ge=0, le=64)
+    # embedded worker threads of `bulksync serve` (its --threads; 0: the API only, jobs run
+    # elsewhere). Unset: BULKSYNC_WORKER_THREADS if set (its old, shared name), else 2.
+    serve_threads: int | None = Field(default=None, ge=0, le=64)
     # HTTP API: bearer tokens by name, BULKSYNC_API_TOKENS__OPS__TOKEN=… and
     # BULKSYNC_API_TOKENS__OPS__SCOPES=jobs:read,jobs:write; request bodies above the cap are 413
     api_tokens: dict[str, ApiToken] = Field(default_factory=dict)
@@ -90,6 +95,18 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"connection names must be letters, digits, _ or -: {', '.join(bad)}")
         return {n.lower(): url for n, url in value.items()}
+
+    def embedded_threads(self) -> tuple[int, str | None]:
+        """The worker threads of ``bulksync serve``, and a deprecation note if they came from the
+        old shared name (BULKSYNC_WORKER_THREADS, which is `bulksync worker`'s)."""
+        if self.serve_threads is not None:
+            return self.serve_threads, None
+        if "worker_threads" in self.model_fields_set:
+            return self.worker_threads, (
+                "BULKSYNC_WORKER_THREADS for bulksync serve is deprecated: use BULKSYNC_SERVE_THREADS "
+                "(BULKSYNC_WORKER_THREADS is bulksync worker's --threads)"
+            )
+        return 2, None
 
     def connection(self, name: str, *, role: str = "connection") -> str:
         """The URL of the configured connection ``name``; a clear error if there is none."""

@@ -35,10 +35,12 @@ def server(
 ) -> Iterator[Server]:
     """A server shared by a module's tests; at the end, no password may be in its stderr."""
     workdir = tmp_path_factory.mktemp("serve")
+    gone = warehouse.rsplit("/", 1)[0] + f"/bs_gone_{uuid.uuid4().hex[:8]}"  # a database never made
     env = server_env(
         workdir,
         BULKSYNC_CONNECTIONS__SRC=str(source_db[0]),
         BULKSYNC_CONNECTIONS__WH=with_password(warehouse),
+        BULKSYNC_CONNECTIONS__GONE=with_password(gone),
     )
     srv = Server(workdir, env).start()
     yield srv

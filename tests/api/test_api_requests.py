@@ -115,12 +115,13 @@ def test_malformed_json_is_422(server: Server) -> None:
     ("body", "field", "message"),
     [
         ({**JOB, "tables": []}, "body.tables", "at least 1 item"),
+        ({**JOB, "partitions": 0}, "body.partitions", "greater than or equal to 1"),
         ({**JOB, "workers": 0}, "body.workers", "greater than or equal to 1"),
         ({**JOB, "mode": "merge"}, "body.mode", "'append', 'replace', 'upsert' or 'incremental'"),
         ({**JOB, "tables": ["t; drop table x"]}, "body.tables.0", ""),
         ({**JOB, "surprise": 1}, "body.surprise", "Extra inputs are not permitted"),
         ({"destination": "wh", "tables": ["t"]}, "body.source", "Field required"),
-        ({**JOB, "mode": "incremental"}, "body", "incremental mode needs a cursor column for table 't'"),
+        ({**JOB, "mode": "incremental"}, "body.tables.0.cursor", "incremental mode needs a cursor column"),
     ],
 )
 def test_validation_errors_name_the_field(
@@ -156,18 +157,69 @@ def test_unknown_connection_and_unknown_table_create_nothing(server: Server) -> 
         unknown = no_secret(api.post("/api/v1/jobs", json={**JOB, "destination": "warehouse"}))
         assert unknown.status_code == 422
         assert unknown.json()["detail"] == (
-            "unknown destination connection 'warehouse' (configured: src, wh); "
+            "body.destination: unknown destination connection 'warehouse' (configured: gone, src, wh); "
             "set BULKSYNC_CONNECTIONS__WAREHOUSE=<database URL>"
         )
-        table = no_secret(api.post("/api/v1/jobs", json={**JOB, "tables": ["nope"]}))
-        assert table.status_code == 422
-        assert (
-            "table 'nope' does not exist" in table.json()["detail"]
-            and "(tables: t)" in table.json()["detail"]
-        )
+        assert [e["field"] for e in unknown.json()["errors"]] == ["body.destination"]
         column = api.post("/api/v1/jobs", json={**JOB, "tables": [{"name": "t", "key": ["nope"]}]})
         assert column.status_code == 422 and "nope" in column.json()["detail"]
         assert api.get("/api/v1/jobs").json()["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("tables", "field", "message"),
+    [
+        (["nope"], "body.tables.0", "table 'nope' does not exist in connection 'src' (tables: t)"),
+        (
+            [{"name": "t"}, {"name": "nope"}],
+            "body.tables.1.name",
+            "table 'nope' does not exist in connection",
+        ),
+        ([{"name": "t", "key": ["id", "nope"]}], "body.tables.0.key.1", "table 't' has no column 'nope'"),
+        ([{"name": "t", "order_by": "nope"}], "body.tables.0.order_by", "has no column 'nope'"),
+        (
+            [{"name": "t", "filters": [{"column": "nope", "op": "eq", "value": 1}]}],
+            "body.tables.0.filters.0.column",
+            "has no column 'nope'",
+        ),
+    ],
+)
+def test_a_name_the_source_lacks_is_a_422_at_its_field_naming_the_connection_not_its_address(
+    server: Server, source_db: tuple[Path, object], tables: list[object], field: str, message: str
+) -> None:
+    with server.client() as api:
+        got = no_secret(api.post("/api/v1/jobs", json={**JOB, "tables": tables}))
+        assert got.status_code == 422, got.text
+        body = got.json()
+        assert body["detail"].startswith(f"{field}: ") and message in body["detail"], body["detail"]
+        assert body["errors"] == [{"field": field, "message": body["detail"][len(field) + 2 :],
+                                   "type": body["errors"][0]["type"]}]  # fmt: skip
+        assert str(source_db[0]) not in got.text and str(source_db[0].parent) not in got.text
+        assert api.get("/api/v1/jobs").json()["jobs"] == []
+
+
+def test_an_unreachable_destination_is_a_503_naming_the_connection_and_records_nothing(
+    server: Server,
+) -> None:
+    """The ``gone`` connection's database does not exist: the caller is told which connection and
+    why in a phrase; the database's name, host and user are in the server log only."""
+    with server.client() as api:
+        got = no_secret(api.post("/api/v1/jobs", json={**JOB, "destination": "gone"}))
+        assert got.status_code == 503, got.text
+        assert got.json()["detail"] == "cannot connect to connection 'gone': its database does not exist"
+        assert api.get("/api/v1/jobs").json()["jobs"] == []
+    assert "bs_gone_" in server.stderr()  # the server log has the whole (redacted) line
+
+
+def test_errors_speak_the_apis_fields_not_the_clis_options(server: Server) -> None:
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", json={**JOB, "mode": "incremental"})
+    assert got.status_code == 422
+    assert got.json()["detail"] == (
+        "body.tables.0.cursor: incremental mode needs a cursor column for table 't' "
+        '(e.g. "cursor": "updated_at")'
+    )
+    assert "--" not in got.text
 
 
 def test_healthz_and_metrics_need_no_token(server: Server) -> None:

@@ -49,7 +49,8 @@ def test_a_job_runs_to_an_exact_copy_and_is_listed(
         listed = no_secret(api.get("/api/v1/jobs", params={"status": "succeeded"})).json()["jobs"]
         assert job["job_id"] in [j["job_id"] for j in listed]
         assert api.get("/api/v1/jobs", params={"status": "queued"}).json()["jobs"] == []
-        assert api.get("/api/v1/jobs", params={"status": "lost"}).status_code == 422
+        assert api.get("/api/v1/jobs", params={"status": "lost"}).json()["jobs"] == []
+        assert api.get("/api/v1/jobs", params={"status": "done"}).status_code == 422
         page = api.get("/api/v1/jobs", params={"limit": 1, "offset": 0}).json()
         assert len(page["jobs"]) == 1 and page["limit"] == 1
         assert no_secret(api.get(f"/api/v1/jobs/{job['job_id']}")).json()["status"] == "succeeded"
@@ -91,7 +92,7 @@ def test_a_cancelled_job_stops_within_one_batch_and_resumes_to_an_exact_copy(
     store = JobStore(server.env["BULKSYNC_JOB_STORE"])
     probe = crashkit.PgProbe(warehouse)
     with server.client() as api:
-        body = job_body("t_cancel", workers=1, chunk_rows=chunk, batch_rows=chunk)
+        body = job_body("t_cancel", partitions=1, chunk_rows=chunk, batch_rows=chunk)
         job_id = api.post("/api/v1/jobs", json=body).json()["job_id"]
         wait_for(api, job_id, until=("running", "succeeded", "failed"))
         while probe.count("t_cancel") < 10 * chunk:
@@ -102,7 +103,7 @@ def test_a_cancelled_job_stops_within_one_batch_and_resumes_to_an_exact_copy(
             at_cancel = probe.count("t_cancel")
             asked = api.post(f"/api/v1/jobs/{job_id}/cancel")
             assert asked.status_code == 200, asked.text
-            assert (asked.json()["status"], asked.json()["cancel_requested"]) == ("running", True)
+            assert (asked.json()["status"], asked.json()["cancel_requested"]) == ("stopping", True)
             requested_at = store.get(job_id).updated_at
             # a heartbeat after the request is one that read it: the engine's cancel is set
             deadline = time.monotonic() + 60
@@ -124,6 +125,47 @@ def test_a_cancelled_job_stops_within_one_batch_and_resumes_to_an_exact_copy(
     assert verdict.ok, str(verdict)
     probe.close()
     store.close()
+
+
+def test_a_cancel_commits_nothing_after_the_batch_being_written(
+    server: Server, source_db: tuple[Path, crashkit.Digests], warehouse: str
+) -> None:
+    """The server's own worker runs the job: the cancel stops it as the request arrives, not at
+    its next look at the store. The batch waiting on our lock is the last one committed."""
+    chunk = 500
+    probe = crashkit.PgProbe(warehouse)
+    with server.client() as api:
+        body = job_body("t_stop", partitions=1, chunk_rows=chunk, batch_rows=chunk)
+        job_id = api.post("/api/v1/jobs", json=body).json()["job_id"]
+        wait_for(api, job_id, until=("running", "succeeded", "failed"))
+        while probe.count("t_stop") < 4 * chunk:
+            assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "running"
+            time.sleep(0.005)
+        with psycopg.connect(warehouse) as lock:  # the writer's next batch waits on this lock
+            lock.execute("LOCK TABLE t_stop IN SHARE MODE")
+            at_cancel = probe.count("t_stop")
+            asked = api.post(f"/api/v1/jobs/{job_id}/cancel")
+            assert asked.status_code == 200, asked.text
+        stopped = wait_for(api, job_id)  # the lock is gone: the waiting batch commits, no other
+        assert stopped["status"] == "cancelled", stopped["error"]
+        after = probe.count("t_stop")
+        assert at_cancel <= after <= at_cancel + chunk, (at_cancel, after)
+        assert stopped["processed_records"] == after  # the job says how many rows were committed
+    probe.close()
+
+
+def test_partitions_is_the_fields_name_and_workers_still_works_with_a_note(
+    server: Server, source_db: tuple[Path, crashkit.Digests]
+) -> None:
+    with server.client() as api:
+        new = api.post("/api/v1/jobs", json=job_body("t_parts", partitions=3))
+        assert new.status_code == 201 and "deprecation" not in new.headers
+        old = api.post("/api/v1/jobs", json=job_body("t_workers", workers=3))
+        assert old.status_code == 201 and old.headers["deprecation"] == "true"
+        assert "workers is deprecated: use partitions" in old.headers["warning"]
+        for created in (new, old):
+            assert created.json()["spec"]["workers"] == 3
+            assert wait_for(api, created.json()["job_id"])["status"] == "succeeded"
 
 
 def test_metrics_count_rows_and_jobs(server: Server, source_db: tuple[Path, crashkit.Digests]) -> None:

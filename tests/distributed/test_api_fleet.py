@@ -70,6 +70,12 @@ def test_an_unreachable_broker_is_a_503_and_records_nothing(
             refused = no_secret(http.post("/api/v1/jobs", json={"source": "src", "destination": "wh",
                                                                  "tables": ["t"]}))  # fmt: skip
             assert refused.status_code == 503, refused.text
+            assert refused.json()["detail"].startswith(
+                "the job broker (BULKSYNC_BROKER_URL) cannot be reached"
+            )
+            for answer in (health, refused):  # the broker's address is the server's business
+                assert "redis://" not in answer.text and "127.0.0.1" not in answer.text
             assert no_secret(http.get("/api/v1/jobs")).json()["jobs"] == []
     finally:
         server.stop()
+    assert "redis://127.0.0.1:9/0" in server.stderr()  # the server log has the address

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROWS = 2000
 ENV_VARS = (
     "BULKSYNC_MODE",
-    "BULKSYNC_WORKERS",
+    "BULKSYNC_PARTITIONS",
     "BULKSYNC_MAX_MEMORY_MB",
     "BULKSYNC_BATCH_MB",
     "BULKSYNC_STATEMENT_TIMEOUT",
@@ -106,12 +106,68 @@ def test_help_mentions_environment_variables() -> None:
     proc = bulksync("--help")
 
     assert proc.returncode == 0, proc.stderr
-    assert "BULKSYNC_WORKERS" in proc.stdout
+    assert "BULKSYNC_PARTITIONS" in proc.stdout
 
 
 def test_copy_help_shows_every_environment_variable_in_full() -> None:
     proc = bulksync("copy", "--help")
 
     assert proc.returncode == 0, proc.stderr
-    assert "BULKSYNC_WORKERS" in proc.stdout
+    assert "--partitions" in proc.stdout and "BULKSYNC_PARTITIONS" in proc.stdout
     assert [v for v in ENV_VARS if v not in proc.stdout] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "note"),
+    [
+        (["--partitions", "1"], {}, None),
+        (["-w", "1"], {}, "--workers is deprecated here: use --partitions"),
+        (["--workers=1"], {}, "--workers is deprecated here: use --partitions"),
+        ([], {"BULKSYNC_WORKERS": "1"}, "BULKSYNC_WORKERS is deprecated: use BULKSYNC_PARTITIONS"),
+        ([], {"BULKSYNC_PARTITIONS": "1"}, None),
+    ],
+)
+def test_partitions_has_its_own_name_and_the_old_one_still_works(
+    source: str, tmp_path: Path, args: list[str], env: dict[str, str], note: str | None
+) -> None:
+    """``--workers`` meant partitions here, threads on ``serve``: each meaning has its own name,
+    and scripts using the old one keep working, with a note."""
+    proc = bulksync("copy", source, str(tmp_path / "d.db"), "--table", "bets", "--json", *args, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["processed_rows"] == ROWS
+    assert (note in proc.stderr) if note else ("deprecated" not in proc.stderr), proc.stderr
+
+
+def test_output_that_is_not_a_terminal_is_never_cut(source: str, tmp_path: Path) -> None:
+    """In a pipe, a log or CI there is no screen width: tables and lines come out whole, and a
+    number is never cut to "2,0…" (the width a terminal would have is not guessed from COLUMNS)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_") and k != "COLUMNS"}
+    dest = str(tmp_path / "dest.db")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bulksync", *args], capture_output=True, text=True, timeout=120,
+            check=False, env=environ,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "…" not in proc.stderr + proc.stdout, proc.stderr
+        return proc.stderr
+
+    copied = run("copy", source, dest, "--table", "bets")
+    header = next(line for line in copied.splitlines() if "rejected" in line)
+    assert all(word in header for word in ("read", "written", "rejected", "batches", "seconds")), copied
+    assert re.search(r"^total 2,000 · processed 2,000 · .* rows/s$", copied, re.M), copied
+    verified = run("verify", source, dest, "--table", "bets")
+    row = next(line for line in verified.splitlines() if line.startswith(("│ bets", "| bets")))
+    assert row.count("2,000") == 2, verified  # source rows and dest rows, whole
+
+
+def test_a_second_append_with_nothing_new_says_it_is_up_to_date(source: str, tmp_path: Path) -> None:
+    """Not 'done 0/2,000 rows (0.0%)', which reads as a failure: the rows were delivered before."""
+    dest = str(tmp_path / "dest.db")
+    assert bulksync("copy", source, dest, "--table", "bets").returncode == 0
+    again = bulksync("copy", source, dest, "--table", "bets")
+    assert again.returncode == 0, again.stderr
+    assert "bets: already up to date: no new rows since the last run" in again.stderr
+    assert "already up to date: no new rows since the last run in bets" in again.stderr
+    assert "done 0/2,000" not in again.stderr, again.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -190,8 +191,16 @@ def test_a_memory_limit_below_what_bulksync_starts_with_is_refused_before_any_ro
 ) -> None:
     """The guard would pause every read for room it can never get: say so, and change nothing."""
     proc = bulksync("copy", source, str(dest), "--table", "bets", "--max-memory-mb", "64")
-    assert_error_line(proc, 2, "--max-memory-mb 64 leaves no room", "give it at least")
+    line = assert_error_line(proc, 2, "--max-memory-mb 64 leaves no room", "give it at least")
     assert not dest.exists()
+    # the value it asks for is the smallest that works (a little room above the 80 % mark), not
+    # one far above it: 275 was asked for when 200 worked
+    found = re.search(r"already uses (\d+) MB .* at least (\d+)$", line)
+    assert found is not None, line
+    uses, asked = int(found.group(1)), int(found.group(2))
+    assert asked <= (uses + 48) / 0.8, line
+    again = bulksync("copy", source, str(dest), "--table", "bets", "--max-memory-mb", str(asked))
+    assert again.returncode == 0, again.stderr
 
 
 def _sqlite_state(path: str) -> tuple[list[str], str, bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from helpers import make_bets
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ROWS = 1500
+_PYTHONPATH = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
 
 
 def bulksync(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +28,8 @@ def bulksync(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+        # PYTHONPATH kept: a worktree's sources, not the installed ones, are the ones under test
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin", **_PYTHONPATH},
     )
 
 

@@ -70,7 +70,7 @@ def status(store: Path, job_id: str, *extra: str, **env: str) -> dict[str, Any]:
 
 def copy_args(source: Path, dest: str, *, slow: bool = True) -> list[str]:
     # slow: small batches, one partition at a time, so there is a "during" to look at
-    sizes = ["--batch-mb", "0.02", "--workers", "1"] if slow else []
+    sizes = ["--batch-mb", "0.02", "--partitions", "1"] if slow else []
     return ["copy", str(source), dest, "--table", crashkit.TABLE, *sizes]
 
 
@@ -134,8 +134,12 @@ def test_kill_9_of_the_runner_then_resume_loses_and_doubles_nothing(
 
     time.sleep(2.5)  # the lease runs out: the job shows as lost, and can be taken over
     lost = status(store_path, job_id)
-    assert (lost["status"], lost["runner_lost"]) == ("running", True)
+    assert (lost["status"], lost["runner_lost"]) == ("lost", True)
     assert "resume" in bulksync(store_path, "status", job_id).stderr
+    listed = bulksync(store_path, "jobs", "--status", "lost", "--json")  # shown, and asked for
+    assert listed.returncode == 0 and [j["job_id"] for j in json.loads(listed.stdout)["jobs"]] == [job_id]
+    running = bulksync(store_path, "jobs", "--status", "running")
+    assert running.returncode == 0 and job_id not in running.stdout
     resumed = bulksync(store_path, "resume", job_id, **lease)
     assert resumed.returncode == 0, resumed.stderr
     done = status(store_path, job_id, "--follow", **lease)
@@ -185,3 +189,104 @@ def test_bets_sync_background_gets_a_seed_shaped_job_id(tmp_path: Path, pg_db: s
     assert done["kind"] == "bets" and done["processed_records"] > 0
     assert done["max_attempts"] == 3  # BET_SYNC_JOB_TRIES
     assert done["spec"]["source"] == {"connection": "dk"}
+
+
+def _in(cwd: Path, store: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("BULKSYNC_", "BET_SYNC_"))}
+    environ.update(BULKSYNC_JOB_STORE=str(store), COLUMNS="100", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args],
+        capture_output=True, text=True, timeout=120, check=False, env=environ, cwd=cwd,
+    )  # fmt: skip
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("dest", "table", "code", "fragment"),
+    [
+        ("{gone}", crashkit.TABLE, 1, "does not exist"),  # a destination database nobody made
+        ("{pg}", "nope", 1, "table 'nope' does not exist"),
+        ("warehous", crashkit.TABLE, 2, "'warehous' is not a configured connection (configured: warehouse)"),
+        ("{tmp}/no/such/folder/x.db", crashkit.TABLE, 1, "for SQLite file does not exist"),
+    ],
+)
+def test_background_checks_both_ends_before_recording_anything(
+    source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path, store_path: Path,
+    dest: str, table: str, code: int, fragment: str,
+) -> None:  # fmt: skip
+    """What the foreground command would refuse at once, --background refuses too: one line, the
+    exit code, no job, no job store, no file named after a misspelled connection."""
+    target = dest.format(gone=pg_db + "_gone", pg=pg_db, tmp=tmp_path)
+    proc = _in(
+        tmp_path, store_path, "copy", str(source[0]), target, "--table", table, "--background",
+        BULKSYNC_CONNECTIONS__WAREHOUSE=pg_db,
+    )  # fmt: skip
+    _one_line(proc, code, fragment)
+    assert not store_path.exists() and not (tmp_path / "warehous").exists()
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["jobs", "--json"], ["status", "job_x"], ["cancel", "job_x"],
+                                     ["resume", "job_x"]])  # fmt: skip
+def test_a_mistyped_store_is_never_created_by_commands_that_record_no_job(
+    tmp_path: Path, command: list[str]
+) -> None:
+    typo = tmp_path / "var" / "lib" / "bulksync" / "jobs.db"
+    proc = bulksync(typo, *command)
+    _one_line(proc, 1, f"no job store at {typo} (BULKSYNC_JOB_STORE)")
+    assert not (tmp_path / "var").exists()
+
+
+def test_the_first_background_job_creates_the_store_and_says_so_once(
+    source: tuple[Path, crashkit.Digests], pg_db: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "new" / "jobs.db"
+    said = []
+    for name in ("t_first", "t_second"):
+        proc = bulksync(store, *copy_args(source[0], pg_db, slow=False), "--dest-table", name, "--background")
+        assert proc.returncode == 0, proc.stderr
+        said.append(proc.stderr.count(f"created the job store {store}"))
+        assert status(store, proc.stdout.strip(), "--follow")["status"] == "succeeded"
+    assert said == [1, 0]
+
+
+def test_a_jobs_log_says_what_status_knows(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store_path: Path
+) -> None:
+    """The start, each table's progress at intervals, the end with the rows; a failure's reason."""
+    every = {"BULKSYNC_JOB_LOG_SECONDS": "0.2"}
+    job_id = bulksync(store_path, *copy_args(source[0], pg_db), "--background", **every).stdout.strip()
+    assert status(store_path, job_id, "--follow")["status"] == "succeeded"
+    log = (store_path.parent / "logs" / f"{job_id}.log").read_text()
+    assert log.endswith("\n")
+    assert f"{job_id}: started (attempt 1 of 3, runner " in log and f"copy {source[0]} → " in log
+    copying = [line for line in log.splitlines() if f"{job_id}: t: copying " in line]
+    assert len(copying) >= 2 and "rows/s ETA" in copying[0], log
+    assert f"{job_id}: t: done {ROWS:,}/{ROWS:,} rows" in log
+    assert f"{job_id}: succeeded after " in log and f"{ROWS:,} of {ROWS:,} rows committed" in log
+
+    with psycopg.connect(pg_db) as conn:  # a destination table the job cannot write to
+        conn.execute("CREATE TABLE t_narrow (id BIGINT PRIMARY KEY)")
+    failing = bulksync(store_path, *copy_args(source[0], pg_db), "--dest-table", "t_narrow", "--background")
+    followed = bulksync(store_path, "status", failing.stdout.strip(), "--follow", "--json")
+    failed = json.loads(followed.stdout)
+    assert (followed.returncode, failed["status"]) == (1, "failed")
+    log = (store_path.parent / "logs" / f"{failed['job_id']}.log").read_text()
+    assert f"{failed['job_id']}: failed after " in log and "lacks column(s) amount" in log, log
+    assert ": t as t_narrow" in log  # the job is shown by where its rows go
+    listed = bulksync(store_path, "jobs").stdout
+    assert f"copy {source[0]} → {pg_db}: t as t_narrow" in listed, listed
+    assert log.endswith("\n")
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:9/", "redis://127.0.0.1:9/0"])
+def test_an_unreachable_broker_says_why_in_one_line(store_path: Path, url: str) -> None:
+    proc = bulksync(store_path, "worker", BULKSYNC_BROKER_URL=url)
+    _one_line(proc, 1, "is not reachable: ")
+    assert "Connection refused" in proc.stderr and "AMQPConnectionError" not in proc.stderr
+    assert "guest:guest" not in proc.stderr and not store_path.exists()

@@ -3,19 +3,24 @@ store, a cancel stops it between batches, a resume finishes it exactly, a bad jo
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import crashkit
+from bulksync.connectors.registry import open_connector
 from bulksync.jobs.launch import submit
-from bulksync.jobs.runner import WorkerPool, run_until_done
+from bulksync.jobs.runner import WorkerPool, run_job, run_until_done
 from bulksync.jobs.store import JobStore
 from bulksync.settings import Settings
 from bulksync.spec import SyncSpec, TableSpec
+from helpers import pg_tables
 
 pytestmark = [pytest.mark.integration]
 
@@ -147,3 +152,90 @@ def test_worker_pool_takes_over_a_job_whose_runner_died(
     verdict = crashkit.compare(source[1], crashkit.pg_digests(pg_db))
     assert verdict.ok, str(verdict)
     store.close()
+
+
+def test_a_job_record_names_the_connection_never_its_address(
+    source: tuple[Path, crashkit.Digests], pg_db: str, store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = pg_db.rsplit("/", 1)[0] + "/bs_gone_records"  # a database nobody made
+    settings = Settings(connections={"gone": gone})
+    job = submit(store, _spec(source[0], gone), settings, kind="copy")
+    assert job.spec["destination"] == {"connection": "gone"}
+    with caplog.at_level(logging.INFO, logger="bulksync.jobs"):
+        assert run_until_done(store, job.id, settings) == "failed"
+    failed = store.get(job.id)
+    assert failed.error == "cannot connect to connection 'gone': its database does not exist"
+    record = json.dumps(failed.to_dict())
+    assert "bs_gone_records" not in record and "127.0.0.1" not in record and "postgres@" not in record
+    assert "bs_gone_records" in caplog.text  # the runner's log has the whole line
+
+
+def _two_tables(path: Path) -> dict[str, crashkit.Digests]:
+    """``a`` (10,000 rows, copied first) and ``b`` (100,000 rows) in one SQLite file."""
+    conn = open_connector(str(path), create=True)
+    try:
+        for name, rows, seed in (("a", 10_000, 5), ("b", 100_000, 6)):
+            conn.create_table(crashkit.SCHEMA.renamed(name), with_indexes=False)
+            for start in range(1, rows + 1, 50_000):
+                with conn.transaction() as tx:
+                    tx.write(name, crashkit.make_batch(start, min(50_000, rows + 1 - start), seed=seed))
+    finally:
+        conn.close()
+    return {t: crashkit.sqlite_digests(path, t) for t in ("a", "b")}
+
+
+def test_a_resumed_job_skips_the_tables_it_finished_and_counts_each_row_once(
+    tmp_path: Path, pg_db: str, store: JobStore
+) -> None:
+    from bulksync.api.metrics import Metrics
+
+    digests = _two_tables(tmp_path / "two.db")
+    settings = Settings()
+    spec = SyncSpec(
+        source=str(tmp_path / "two.db"), destination=pg_db, tables=("a", "b"), mode="replace",
+        workers=1, chunk_rows=1_000, restart=True,
+    )  # fmt: skip
+    job = submit(store, spec, settings, kind="migrate")
+    metrics = Metrics(lambda: store)
+
+    def attempt() -> str:
+        claimed = store.claim(job.id, "test-runner")
+        assert claimed is not None
+        return run_job(store, claimed, settings, "test-runner", listeners=[metrics])
+
+    first = threading.Thread(target=attempt)
+    first.start()
+    probe = crashkit.PgProbe(pg_db)
+    deadline = time.monotonic() + 60
+    while "b__bulksync_new" not in pg_tables(pg_db):  # planned: both staging tables exist
+        assert time.monotonic() < deadline and first.is_alive(), store.get(job.id)
+        time.sleep(0.01)
+    with psycopg.connect(pg_db) as lock:  # b's batches wait; a is copied and swapped in
+        lock.execute("LOCK TABLE b__bulksync_new IN SHARE MODE")
+        while store.get(job.id).progress.tables.get("a", {}).get("phase") != "done":
+            assert time.monotonic() < deadline and first.is_alive(), store.get(job.id)
+            time.sleep(0.05)
+        store.request_cancel(job.id)
+        requested = store.get(job.id).updated_at
+        while store.get(job.id).updated_at <= requested:  # a heartbeat read the request
+            assert time.monotonic() < deadline, store.get(job.id)
+            time.sleep(0.05)
+    first.join(60)
+    assert store.get(job.id).status == "cancelled"
+    assert probe.count("b__bulksync_new") < 100_000, "b was finished before the cancel"
+
+    store.resume(job.id, tries=3)
+    assert attempt() == "succeeded"
+    done = store.get(job.id)
+    assert done.result is not None
+    a, b = done.result["tables"]
+    assert (a["table"], a["rows_read"], a["resumed_rows"], a["status"]) == ("a", 0, 10_000, "succeeded")
+    assert b["rows_read"] + b["resumed_rows"] == 100_000 and b["resumed_rows"] > 0
+    assert done.progress.processed == 110_000 and done.progress.tables["a"]["rows_done"] == 10_000
+    synced = {s.labels["table"]: s.value for m in metrics.registry.collect() for s in m.samples
+              if s.name == "bulksync_rows_synced_total"}  # fmt: skip
+    assert synced == {"a": 10_000, "b": 100_000}  # every row counted once
+    for table, rows in digests.items():
+        verdict = crashkit.compare(rows, crashkit.pg_digests(pg_db, table))
+        assert verdict.ok, f"{table}: {verdict}"
+    probe.close()

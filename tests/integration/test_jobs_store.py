@@ -177,3 +177,40 @@ def test_no_password_ever_reaches_the_store(store: JobStore, store_url: str, tmp
         store.close()
         raw = b"".join(p.read_bytes() for p in Path(store_url).parent.glob("jobs.db*"))
         assert secret.encode() not in raw and job.id.encode() in raw
+
+
+def test_one_status_vocabulary_shown_filtered_and_counted(store: JobStore) -> None:
+    """``lost`` and ``stopping`` are statuses like the others: a job shows one status, is listed
+    under it (and under no other), and is counted under it."""
+    from bulksync.jobs.store import STATUSES
+
+    def job() -> str:
+        return store.create(kind="copy", spec=SPEC, max_attempts=3).id
+
+    queued, running, stopping, lost = job(), job(), job(), job()
+    for job_id in (running, stopping):
+        assert store.claim(job_id, "alive") is not None
+    store.request_cancel(stopping)
+    short = JobStore(store.engine.url.render_as_string(hide_password=False), lease_s=0.2)
+    assert short.claim(lost, "dies") is not None  # and never beats again
+    short.close()
+    time.sleep(0.3)
+    expected = {queued: "queued", running: "running", stopping: "stopping", lost: "lost"}
+    assert {j: store.get(j).public_status for j in expected} == expected
+    assert {j: store.get(j).to_dict()["status"] for j in expected} == expected
+    for status in STATUSES:
+        assert [j.id for j in store.list(status=status)] == [j for j, s in expected.items() if s == status]
+    assert store.counts() == {s: list(expected.values()).count(s) for s in STATUSES}
+    with pytest.raises(UsageError, match="unknown status 'done'"):
+        store.list(status="done")
+
+
+def test_a_listing_names_the_destination_table_when_it_has_another_name() -> None:
+    from bulksync.jobs.specs import describe
+
+    record = {
+        "source": {"connection": "dk"},
+        "destination": {"url": "/data/wh.db"},
+        "tables": [{"name": "bets", "dest_name": "bets_vn"}, {"name": "players", "dest_name": None}],
+    }
+    assert describe(record) == "dk → /data/wh.db: bets as bets_vn, players"

@@ -160,3 +160,17 @@ def test_memory_warning_fires_once() -> None:
     for rss in (100.0, 300.0, 400.0):
         warn(ProgressEvent("bets", "copying", 1, 2, 3, 0.1, 1.0, None, rss, 1))
     assert len(said) == 1 and "BET_SYNC_MEMORY_WARNING=256" in said[0]
+
+
+def test_memory_warning_counts_the_syncs_own_memory_not_the_servers() -> None:
+    """In ``bulksync serve`` the process is ~300 MB before a request: a 256 MB warning on the
+    process's size would fire on every request. What the sync adds is what counts."""
+    from bulksync.engine.progress import ProgressEvent
+
+    said: list[str] = []
+    warn = recipe.MemoryWarning(256, said.append)
+    for rss in (310.0, 380.0, 540.0):  # the server's 310 MB, then the sync's batches
+        warn(ProgressEvent("bets", "copying", 1, 2, 3, 0.1, 1.0, None, rss, 1))
+    assert said == []
+    warn(ProgressEvent("bets", "copying", 1, 2, 3, 0.1, 1.0, None, 600.0, 1))
+    assert len(said) == 1 and "grew by 290 MB (to 600 MB)" in said[0]

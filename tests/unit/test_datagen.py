@@ -285,3 +285,19 @@ def test_an_empty_table_is_still_created_with_its_indexes(tmp_path: Path) -> Non
         assert db.execute("SELECT COUNT(*) FROM odds").fetchone() == (0,)
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert names >= {"ix_odds_match_id", "ix_odds_recorded_at"}
+
+
+def test_until_moves_the_whole_year_to_end_that_day_keeping_weekends() -> None:
+    """``until``: the year of bets ends that day (as `bulksync generate` does with today); the
+    default keeps the fixed year, so a seed alone gives the same rows on any day."""
+    until = dt.date(2027, 3, 14)
+    moved = make_plan("small", tables=["bets"], rows_override={"bets": 20_000}, until=until)
+    fixed = make_plan("small", tables=["bets"], rows_override={"bets": 20_000})
+    placed = pa.concat_arrays([b["placed_at"] for b in iter_batches(moved, "bets")])
+    before = pa.concat_arrays([b["placed_at"] for b in iter_batches(fixed, "bets")])
+    assert pc.max(placed).as_py().date() == until and moved.until == until
+    assert pc.min(placed).as_py().date() >= until - dt.timedelta(days=366)
+    assert pc.max(before).as_py().date() == fixed.until == dt.date(2026, 10, 31)
+    weekdays = pc.day_of_week(placed).to_pylist()  # 5, 6: Saturday, Sunday, where they fall now
+    weekend = sum(d >= 5 for d in weekdays) / 2
+    assert weekend > 1.15 * sum(d < 5 for d in weekdays) / 5

@@ -32,12 +32,15 @@ def create_app(
     store: JobStore | None = None,
     workers: bool = True,
 ) -> FastAPI:
-    """The API app; ``workers`` starts ``settings.worker_threads`` embedded workers with it.
+    """The API app; ``workers`` starts the embedded worker threads (``BULKSYNC_SERVE_THREADS``).
 
     ``store`` is used as given (and not closed); by default the app opens BULKSYNC_JOB_STORE.
     """
     settings = settings or get_settings()
-    runtime = Runtime(settings, store=store, threads=settings.worker_threads if workers else 0)
+    threads, note = settings.embedded_threads()
+    if note:
+        log.warning(note)
+    runtime = Runtime(settings, store=store, threads=threads if workers else 0)
     metrics = Metrics(runtime.store)
     runtime.listeners = (metrics,)
 

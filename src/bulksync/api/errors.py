@@ -10,7 +10,11 @@
     anything else                         500  "internal error" (the redacted line goes to the log)
 
 Validation errors never echo the input (it may be a DSN with a password); every message passes
-through ``redact``. The seed 000 endpoints also get the seed's ``success``/``message`` fields.
+through ``redact``. Every 422 lists its errors (``field``, ``message``, ``type``) and names the
+field in ``detail``. Messages speak the API's words (``"cursor"``, not ``--cursor``) and name
+configured connections, never their addresses: a connection's address, a driver's reason for a
+refused connection, the broker's or the job store's URL go to the server log only. The seed 000
+endpoints also get the seed's ``success``/``message`` fields.
 """
 
 from __future__ import annotations
@@ -28,9 +32,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulksync import errors as e
 from bulksync.api.runtime import StoreUnavailable
+from bulksync.jobs.addresses import AddressBook
+from bulksync.jobs.preflight import SpecError
 from bulksync.jobs.store import UnknownJobError
 
 log = logging.getLogger("bulksync.api")
+
+
+class FieldError(e.UsageError):
+    """A request whose field ``field`` (``body.tables.0.name``) names something that is not there."""
+
+    def __init__(self, field: str, message: str, *, kind: str = "value_error") -> None:
+        super().__init__(message)
+        self.field, self.kind = field, kind
+
 
 _CLIENT_ERRORS = (
     e.UsageError,
@@ -44,7 +59,7 @@ _CLIENT_ERRORS = (
 def status_of(exc: e.SyncError) -> int:
     if isinstance(exc, UnknownJobError):
         return 404
-    if isinstance(exc, _CLIENT_ERRORS):
+    if isinstance(exc, (*_CLIENT_ERRORS, SpecError)):
         return 422
     if isinstance(exc, e.ConnectError | e.TransientError | StoreUnavailable):
         return 503
@@ -57,6 +72,56 @@ def problem(request: Request, status: int, detail: str, **extra: Any) -> JSONRes
         body = {"success": False, "message": body["detail"], **body}
     body.update(extra)
     return JSONResponse(body, status_code=status)
+
+
+# the engine and the recipes speak the CLI's options; an API caller sends fields
+_API_WORDS = (
+    ("(e.g. --cursor updated_at)", '(e.g. "cursor": "updated_at")'),
+    ("--cursor only applies to --mode incremental", '"cursor" only applies to "mode": "incremental"'),
+    ("with --key", 'with "key"'),
+    ("give --dest-table another name", 'give "dest_name" another name'),
+    ("use --mode replace", 'use "mode": "replace"'),
+    ("use --mode append/replace", 'use "mode": "append" or "replace"'),
+)
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
+
+
+def api_words(message: str) -> str:
+    """``message`` with the CLI's options as the API's fields (``--dest-table`` → ``dest_name``)."""
+    for cli, api in _API_WORDS:
+        message = message.replace(cli, api)
+    fields = {"dest-table": "dest_name", "max-memory-mb": "max_memory_mb", "workers": "partitions"}
+    return _OPTION.sub(lambda m: fields.get(m.group(1), m.group(1).replace("-", "_")), message)
+
+
+STORE_DOWN = "the job store (BULKSYNC_JOB_STORE) cannot be reached (the server log has the reason)"
+BROKER_DOWN = "the job broker (BULKSYNC_BROKER_URL) cannot be reached (the server log has the reason)"
+
+
+def public_message(request: Request, exc: e.SyncError) -> str:
+    """What a caller is told: the API's words and connection names; addresses, hosts and the
+    driver's reasons stay in the server log."""
+    if isinstance(exc, e.BrokerUnavailable):
+        return BROKER_DOWN
+    if isinstance(exc, StoreUnavailable):
+        return STORE_DOWN
+    return api_words(AddressBook(request.app.state.settings).public(exc.message))
+
+
+def sync_error_response(request: Request, exc: e.SyncError) -> JSONResponse:
+    """The answer to a SyncError: its status, the public line; the full (redacted) one is logged."""
+    status = status_of(exc)
+    said = public_message(request, exc)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    elif said != exc.message:
+        log.info("%s %s: %s", request.method, request.url.path, exc.message)
+    if status != 422:
+        return problem(request, status, said)
+    field = exc.field if isinstance(exc, FieldError) else ""
+    kind = exc.kind if isinstance(exc, FieldError) else type(exc).__name__
+    errors = [{"field": field, "message": said, "type": kind}]
+    return problem(request, 422, f"{field}: {said}" if field else said, errors=errors)
 
 
 _UNION_TAG = re.compile(r"^[a-z]+(?:-[a-z]+)+$|\[")  # pydantic's names of union branches
@@ -85,7 +150,8 @@ def field_errors(errors: Any, *, prefix: tuple[str, ...] = ()) -> list[dict[str,
         if err.get("type") == "json_invalid":  # its loc is ("body", position)
             reason = err.get("ctx", {}).get("error", "")
             loc, msg = loc[:1], f"malformed JSON at character {loc[-1]}: {reason}".rstrip(": ")
-        found.append({"field": ".".join(loc), "message": e.redact(msg), "type": err.get("type", "")})
+        message = api_words(e.redact(msg))
+        found.append({"field": ".".join(loc), "message": message, "type": err.get("type", "")})
     return found
 
 
@@ -111,10 +177,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(e.SyncError)
     async def _sync_error(request: Request, exc: e.SyncError) -> JSONResponse:
-        status = status_of(exc)
-        if status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return problem(request, status, exc.message)
+        return sync_error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

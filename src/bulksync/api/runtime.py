@@ -23,6 +23,14 @@ log = logging.getLogger("bulksync.api")
 RETRY_S = 5.0
 
 
+def _open_creating(settings: Settings) -> JobStore:
+    """The server records jobs: it creates its store if there is none yet, and says so."""
+    store = open_store(settings, create=True)
+    if store.created:
+        log.info("created the job store %s", store.where)
+    return store
+
+
 class StoreUnavailable(SyncError):
     """The job store cannot be reached."""
 
@@ -37,14 +45,14 @@ class Runtime:
         store: JobStore | None = None,
         threads: int = 0,
         listeners: Sequence[Listener] = (),
-        opener: Callable[[Settings], JobStore] = open_store,
+        opener: Callable[[Settings], JobStore] | None = None,
     ) -> None:
         self.settings, self.listeners = settings, tuple(listeners)
         # with a broker, jobs run on the `bulksync worker` fleet as partition tasks: an embedded
         # worker claiming a queued job first would run it whole, outside the fleet
         self.threads = 0 if uses_broker(settings) else threads
         self._store, self._owned = store, store is None
-        self._opener = opener
+        self._opener = opener or _open_creating
         self._lock = threading.Lock()
         self._halt = threading.Event()
         self._pool: WorkerPool | None = None
@@ -65,6 +73,12 @@ class Runtime:
                 self._pool.start()
                 log.info("%d embedded worker thread(s) started", self.threads)
             return self._store
+
+    def cancel_now(self, job_id: str) -> bool:
+        """Stop a job the embedded workers run, without waiting for its next look at the store."""
+        with self._lock:
+            pool = self._pool
+        return pool is not None and pool.cancel(job_id)
 
     def start(self) -> None:
         if uses_broker(self.settings):

@@ -29,8 +29,8 @@ ConnectionName = Annotated[
     ),
 ]
 TableName = Annotated[str, Field(pattern=TABLE_NAME, description="a table with every default")]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-assert set(JobStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
+JobStatus = Literal["queued", "running", "stopping", "lost", "succeeded", "failed", "cancelled"]
+assert JobStatus.__args__ == STATUSES  # type: ignore[attr-defined]  # one vocabulary everywhere
 
 
 class JobCreate(BaseModel):
@@ -42,7 +42,13 @@ class JobCreate(BaseModel):
     destination: ConnectionName
     tables: list[TableName | TableSpec] = Field(min_length=1, max_length=1000)
     mode: Mode = Mode.APPEND
-    workers: int = Field(default=2, ge=1, le=64)
+    partitions: int | None = Field(
+        default=None, ge=1, le=64, description="key-range partitions (and tables) moved at once (2)"
+    )
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="deprecated: the old name of partitions",
+        json_schema_extra={"deprecated": True},
+    )  # fmt: skip
     max_memory_mb: int = Field(default=512, ge=64, le=1_048_576)
     batch_mb: float = Field(default=1.0, gt=0, le=256)
     chunk_rows: int | None = Field(default=None, ge=1, le=10_000_000)
@@ -65,8 +71,10 @@ class JobCreate(BaseModel):
         return value
 
     def spec_fields(self) -> dict[str, Any]:
-        """The SyncSpec fields besides source and destination."""
-        return self.model_dump(exclude={"source", "destination", "tries", "timeout_s"})
+        """The SyncSpec fields besides source and destination (``partitions`` is its ``workers``)."""
+        fields = self.model_dump(exclude={"source", "destination", "tries", "timeout_s", "partitions"})
+        fields["workers"] = self.partitions or self.workers or 2
+        return fields
 
 
 class JobOut(BaseModel):

@@ -25,7 +25,7 @@ app = typer.Typer(
     help="Move millions of rows between databases fast, in flat memory, losing nothing.",
     no_args_is_help=True,
     epilog=(
-        "Options can also come from the environment (BULKSYNC_WORKERS, BULKSYNC_MAX_MEMORY_MB, "
+        "Options can also come from the environment (BULKSYNC_PARTITIONS, BULKSYNC_MAX_MEMORY_MB, "
         "BULKSYNC_BATCH_MB, BULKSYNC_MODE, …): each command's --help names them. After a crash, "
         "run the same command again: it continues from the last committed batch."
     ),

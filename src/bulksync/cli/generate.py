@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from bulksync.cli.render import ProgressView, err, print_json
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.progress import ProgressTracker
+from bulksync.errors import UsageError
 
 
 def generate(
@@ -24,6 +26,14 @@ def generate(
     rows: Annotated[
         int | None,
         typer.Option("--rows", min=1, help="row count for the (single) --table, e.g. 1000000"),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="the last day of the data, YYYY-MM-DD (default: today, UTC): a year of bets, odds "
+            "and matches ends that day; the same --seed and --until give the same rows",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print rows per table as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
@@ -42,6 +52,7 @@ def generate(
     if rows is not None and (not table or len(table) != 1):
         raise typer.BadParameter("--rows needs exactly one --table")
     override = {table[0]: rows} if rows is not None and table else None
+    last_day = _day(until) if until else dt.datetime.now(dt.UTC).date()
     guard = MemoryGuard(max_mb=10**6)
     started = time.monotonic()
     with ProgressView(enabled=not quiet) as view:
@@ -65,6 +76,7 @@ def generate(
             tables=table,
             rows_override=override,
             on_progress=on_progress,
+            until=last_day,
         )
     seconds = time.monotonic() - started
     total = sum(counts.values())
@@ -76,10 +88,20 @@ def generate(
                 "seconds": round(seconds, 3),
                 "rows_per_s": round(total / seconds, 1) if seconds else 0.0,
                 "memory_peak_mb": round(guard.peak_mb, 1),
+                "until": last_day.isoformat(),
             }
         )
     elif not quiet:
         err.print(
             f"generated {total:,} rows in {seconds:.2f}s ({total / max(seconds, 1e-9):,.0f} rows/s, "
-            f"peak memory {guard.peak_mb:.0f} MB): " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            f"peak memory {guard.peak_mb:.0f} MB): "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            + f"; a year of activity up to {last_day.isoformat()}"
         )
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--until {text!r} is not a date: use YYYY-MM-DD, e.g. 2026-10-31") from None

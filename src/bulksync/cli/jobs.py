@@ -14,7 +14,8 @@ from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
 from bulksync.jobs.dispatch import check_broker, dispatch
 from bulksync.jobs.launch import log_path, open_store, start_runner, submit
-from bulksync.jobs.specs import describe
+from bulksync.jobs.preflight import check_ends
+from bulksync.jobs.specs import describe, spec_record
 from bulksync.jobs.store import STATUSES, Job
 from bulksync.settings import Settings, get_settings
 from bulksync.spec import SyncSpec
@@ -32,12 +33,20 @@ JobArg = Annotated[str, typer.Argument(help="job id, as printed by --background 
 def submit_background(
     spec: SyncSpec, *, kind: str, json_out: bool, tries: int | None = None, timeout_s: float | None = None
 ) -> None:
-    """Record ``spec`` as a queued job, start it (a detached runner, or the broker's workers when
-    BULKSYNC_BROKER_URL is set), print the job id."""
+    """Check both ends, record ``spec`` as a queued job, start it (a detached runner, or the
+    broker's workers when BULKSYNC_BROKER_URL is set), print the job id.
+
+    A job that could only fail (an unknown table or column, a destination that cannot be
+    reached) is refused here in one line, as the foreground command would refuse it, and
+    nothing is recorded."""
     settings = get_settings()
-    store = open_store(settings)
+    spec_record(spec, settings)  # a URL with a password is refused before anything is opened
+    estimated = check_ends(spec)
+    store = open_store(settings, create=True)
+    if store.created:
+        typer.echo(f"created the job store {store.where} (BULKSYNC_JOB_STORE)", err=True)
     try:
-        job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s)
+        job = submit(store, spec, settings, kind=kind, tries=tries, timeout_s=timeout_s, estimated=estimated)
     finally:
         store.close()
     how = _start(settings, job)
@@ -75,7 +84,7 @@ def list_jobs(
     """List background jobs, newest first: status, progress, records, what they move."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
-    store = open_store(get_settings())
+    store = open_store(get_settings(), create=False)
     try:
         found = store.list(status=status, limit=limit)
     finally:
@@ -91,7 +100,7 @@ def list_jobs(
         p = j.progress
         records = f"{p.processed:,}/{p.estimated:,}"
         typer.echo(
-            f"{j.id:<24} {_status_word(j):<10} {p.percentage:>5.1f}% {records:>21}  "
+            f"{j.id:<24} {j.public_status:<10} {p.percentage:>5.1f}% {records:>21}  "
             f"{j.created_at:%Y-%m-%d %H:%M:%S}  {j.kind} {describe(j.spec)}"
         )
 
@@ -106,7 +115,7 @@ def status(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
-    store = open_store(get_settings())
+    store = open_store(get_settings(), create=False)
     try:
         job = store.get(job_id)
         if follow:
@@ -122,8 +131,9 @@ def status(
 
 
 def cancel(job_id: JobArg) -> None:
-    """Cancel a job: a queued job at once, a running one after its current batch."""
-    store = open_store(get_settings())
+    """Cancel a job: a queued job at once; a running one stops reading at once and commits
+    nothing after the batch it is committing."""
+    store = open_store(get_settings(), create=False)
     try:
         job = store.request_cancel(job_id)
     finally:
@@ -131,7 +141,10 @@ def cancel(job_id: JobArg) -> None:
     if job.status == "cancelled":
         typer.echo(f"job {job_id} cancelled; bulksync resume {job_id} continues it from its checkpoints")
     else:
-        typer.echo(f"job {job_id}: cancel requested, it stops after its current batch")
+        typer.echo(
+            f"job {job_id}: cancel requested: it stops reading now and commits nothing after the "
+            f"batch it is committing; bulksync status {job_id} then shows the rows committed"
+        )
 
 
 def resume(
@@ -145,7 +158,7 @@ def resume(
     from its last committed batch."""
     settings = get_settings()
     check_broker(settings)  # a resumed job nobody would be told about stays where it was
-    store = open_store(settings)
+    store = open_store(settings, create=False)
     try:
         job = store.resume(job_id, tries=tries or settings.job_tries)
     finally:
@@ -163,7 +176,7 @@ def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool
                 if shown.get(table) != key:
                     shown[table] = key
                     view(_event(table, t))
-            if job.done or _status_word(job) == "lost":  # a dead runner's job would never end
+            if job.done or job.public_status == "lost":  # a dead runner's job would never end
                 return job
             time.sleep(interval)
             try:
@@ -194,19 +207,11 @@ def _event(table: str, t: dict[str, object]) -> ProgressEvent:
     )
 
 
-def _status_word(job: Job) -> str:
-    if job.status == "running" and job.lease_expired():
-        return "lost"  # its runner stopped heart-beating: resume (or a server's worker) takes over
-    if job.status == "running" and job.cancel_requested:
-        return "stopping"
-    return job.status
-
-
 def _print_job(job: Job) -> None:
     p = job.progress
     eta = f"{p.eta_s:,.0f} s" if p.eta_s is not None else "-"
     rows = [
-        ("status", _status_word(job)),
+        ("status", job.public_status),
         ("what", f"{job.kind} {describe(job.spec)}"),
         ("processed records", f"{p.processed:,}"),
         ("estimated records", f"{p.estimated:,}"),
@@ -223,5 +228,5 @@ def _print_job(job: Job) -> None:
     print_fields(f"job {job.id}", rows)
     if job.error:
         print_error(job.error)
-    if _status_word(job) == "lost":
+    if job.public_status == "lost":
         print_warning(f"its runner stopped; bulksync resume {job.id} continues from the last checkpoint")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bulksync.cli.render import print_warning
 from bulksync.errors import UsageError
 from bulksync.spec import BadValue, Filter, Mode
 
@@ -35,10 +40,34 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="only rows with date-column < this (ISO date/time)")
 ]
-WorkersOpt = Annotated[
+
+
+def _deprecated_workers(ctx: typer.Context, param: typer.CallbackParam, value: int) -> int:
+    """``--workers``/``BULKSYNC_WORKERS``, the old names of ``--partitions``: still honoured, with
+    a note (``--workers`` means threads on ``serve``, tasks on ``worker``: one word, one meaning)."""
+    found = ctx.get_parameter_source(param.name or "")
+    source = found.name if found is not None else ""  # typer may carry its own copy of click
+    old = [a for a in sys.argv[1:] if a == "--workers" or a.startswith(("--workers=", "-w"))]
+    if source == "COMMANDLINE" and old:
+        print_warning("--workers is deprecated here: use --partitions (the same number)")
+    elif source == "ENVIRONMENT" and "BULKSYNC_PARTITIONS" not in os.environ:
+        print_warning("BULKSYNC_WORKERS is deprecated: use BULKSYNC_PARTITIONS (the same number)")
+    return value
+
+
+WorkersOpt = Annotated[  # the SyncSpec's ``workers``: partitions (and tables) moved at once
     int,
     typer.Option(
-        "--workers", "-w", envvar="BULKSYNC_WORKERS", min=1, max=64, help="parallel partitions/tables"
+        "--partitions",
+        "-p",
+        "--workers",
+        "-w",
+        envvar=["BULKSYNC_PARTITIONS", "BULKSYNC_WORKERS"],
+        min=1,
+        max=64,
+        callback=_deprecated_workers,
+        help="key-range partitions (and tables) moved at once; --workers/-w and BULKSYNC_WORKERS "
+        "are its deprecated names",
     ),
 ]
 MemoryOpt = Annotated[
@@ -99,11 +128,27 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 
 
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a name, not a path or a URL
+
+
 def resolve_connection(value: str) -> str:
-    """A configured connection's URL when ``value`` names one (``dk``), else ``value`` as given."""
+    """A configured connection's URL when ``value`` names one (``dk``), else ``value`` as given.
+
+    A bare word (no folder, suffix or scheme) that is neither a configured connection nor an
+    existing file is refused: it is a misspelled connection far more often than a new SQLite
+    file that the command would create under that name."""
     from bulksync.settings import get_settings
 
-    return get_settings().resolve(value)
+    settings = get_settings()
+    found = settings.resolve(value)
+    if found == value and _BARE.match(value) and not Path(value).exists():
+        known = ", ".join(sorted(settings.connections)) or "none configured"
+        raise UsageError(
+            f"{value!r} is not a configured connection (configured: {known}) nor an existing file; "
+            f"set BULKSYNC_CONNECTIONS__{value.upper()}=<database URL>, or give a new SQLite file "
+            f"a suffix or a folder (./{value}.db)"
+        )
+    return found
 
 
 def build_filters(

@@ -1,4 +1,9 @@
-"""Drawing progress and results: Rich bars on a terminal, plain log lines otherwise."""
+"""Drawing progress and results: Rich bars on a terminal, plain log lines otherwise.
+
+Nothing is ever cut: where output is not a terminal (a pipe, a log, CI) lines are as long as
+they need to be, and a table too wide for the terminal it is drawn on becomes one line per row
+instead of columns whose numbers end in "…".
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +34,19 @@ from bulksync.engine.result import SyncResult
 if TYPE_CHECKING:  # verify's modules load only when verify runs (start-up time)
     from bulksync.verification.result import VerifyResult
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+_UNBOUNDED = 1_000_000  # columns of a console that is not a terminal: lines are never cut or wrapped
+
+
+def _console(*, stderr: bool) -> Console:
+    """A terminal's own width; anywhere else (a pipe, a file, CI) no width limit at all."""
+    console = Console(stderr=stderr, highlight=False)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, highlight=False, width=_UNBOUNDED)
+
+
+err = _console(stderr=True)
+out = _console(stderr=False)
 
 
 class _RateColumn(ProgressColumn):
@@ -40,8 +57,16 @@ class _RateColumn(ProgressColumn):
 
 class _RowsColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
+        if task.fields.get("up_to_date"):
+            return Text("no new rows", style="green")
         total = int(task.total or 0)
         return Text(f"{int(task.completed):,}/{total:,}", style="green")
+
+
+def up_to_date(e: ProgressEvent) -> bool:
+    """A table done without a row to move while its source has some: earlier runs (append,
+    incremental) delivered them all. Not a failure at 0 %: nothing was new."""
+    return e.phase == "done" and e.rows_done == 0 < e.rows_total
 
 
 class _MemColumn(ProgressColumn):
@@ -107,13 +132,15 @@ class ProgressView:
             if e.table not in self._tasks:
                 self._tasks[e.table] = self._progress.add_task(label, total=max(e.rows_total, 1))
             total = e.rows_done if e.phase == "done" else max(e.rows_total, e.rows_done, 1)
+            fresh = up_to_date(e)
             self._progress.update(
                 self._tasks[e.table],
-                description=label,
-                completed=e.rows_done,
+                description=f"{e.table} [up to date]" if fresh else label,
+                completed=1 if fresh else e.rows_done,
                 total=max(total, 1),
                 rate=e.rows_per_s,
                 rss=e.rss_mb,
+                up_to_date=fresh,
             )
 
     def _log_line(self, e: ProgressEvent) -> None:
@@ -127,6 +154,9 @@ class ProgressView:
                     return
             self._last_log[e.table] = now
             self._logged_rows[e.table] = e.rows_done
+        if up_to_date(e):
+            err.print(f"{e.table}: already up to date: no new rows since the last run", markup=False)
+            return
         eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
         err.print(
             f"{e.table}: {e.phase} {e.rows_done:,}/{e.rows_total:,} rows ({e.percent:.1f}%) "
@@ -136,13 +166,36 @@ class ProgressView:
         )
 
 
+def print_table(
+    console: Console,
+    title: str,
+    headers: tuple[str, ...],
+    rows: Sequence[tuple[str, ...]],
+    *,
+    left: int = 1,
+    show_header: bool = True,
+) -> None:
+    """A table (its first ``left`` columns left-aligned, the rest numbers, right-aligned) at its
+    natural width; where that does not fit the terminal, one line per row, nothing cut."""
+    table = Table(title=title, title_justify="left", show_header=show_header)
+    for n, header in enumerate(headers):
+        table.add_column(header, justify="left" if n < left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if console.measure(table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(title, soft_wrap=True, markup=False)
+    for row in rows:
+        pairs = zip(headers, row, strict=True)
+        line = " · ".join(f"{h}: {v}" for h, v in pairs) if show_header else ": ".join(row)
+        console.print("  " + line, soft_wrap=True, markup=False)
+
+
 def print_summary(result: SyncResult) -> None:
     """The final summary: per table, then seed 002's totals."""
-    table = Table(title=f"bulksync: {result.status}", title_justify="left")
-    for col in ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds"):
-        table.add_column(col, justify="right" if col not in ("table", "→ target", "mode") else "left")
-    for t in result.tables:
-        table.add_row(
+    rows = [
+        (
             t.table,
             t.target,
             t.mode,
@@ -152,7 +205,19 @@ def print_summary(result: SyncResult) -> None:
             f"{t.batches:,}",
             f"{t.duration_s:.2f}",
         )
-    err.print(table)
+        for t in result.tables
+    ]
+    headers = ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds")
+    print_table(err, f"bulksync: {result.status}", headers, rows, left=3)
+    current = [
+        t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
+    ]
+    if current:
+        err.print(
+            f"already up to date: no new rows since the last run in {', '.join(current)} "
+            "(--restart copies everything again)",
+            markup=False,
+        )
     d = result.to_dict()
     err.print(
         f"total {d['total_rows']:,} · processed {d['processed_rows']:,} · "
@@ -212,25 +277,20 @@ def print_verify_summary(result: VerifyResult) -> None:
     from bulksync.verification.result import KIND_HELP
 
     """Per table: equal, or each kind of difference with its rows, key ranges and first keys."""
-    table = Table(title=f"bulksync verify: {'equal' if result.equal else 'DIFFERENT'}", title_justify="left")
-    for col in (
-        "table",
-        "→ target",
-        "source rows",
-        "dest rows",
-        "missing",
-        "unexpected",
-        "duplicated",
-        "different",
-        "seconds",
-    ):
-        table.add_column(col, justify="left" if col in ("table", "→ target") else "right")
-    for t in result.tables:
-        counts = [f"{t.findings[k].rows:,}" for k in KIND_HELP]
-        table.add_row(
-            t.table, t.target, f"{t.source_rows:,}", f"{t.dest_rows:,}", *counts, f"{t.duration_s:.2f}"
+    headers = ("table", "→ target", "source rows", "dest rows", *KIND_HELP, "seconds")
+    rows = [
+        (
+            t.table,
+            t.target,
+            f"{t.source_rows:,}",
+            f"{t.dest_rows:,}",
+            *(f"{t.findings[k].rows:,}" for k in KIND_HELP),
+            f"{t.duration_s:.2f}",
         )
-    err.print(table)
+        for t in result.tables
+    ]
+    title = f"bulksync verify: {'equal' if result.equal else 'DIFFERENT'}"
+    print_table(err, title, headers, rows, left=2)
     for t in result.tables:
         for kind, help_text in KIND_HELP.items():
             f = t.findings[kind]
@@ -265,12 +325,7 @@ def print_json(data: dict[str, Any]) -> None:
 
 def print_fields(title: str, fields: list[tuple[str, str]]) -> None:
     """A two-column summary (label, value) under a title, on stdout."""
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for label, value in fields:
-        table.add_row(label, value)
-    out.print(table)
+    print_table(out, title, ("field", "value"), fields, show_header=False)
 
 
 def print_warning(message: str) -> None:

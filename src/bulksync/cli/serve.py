@@ -17,15 +17,16 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", envvar="BULKSYNC_PORT", min=1, max=65535, help="port to listen on")
     ] = 8000,
-    workers: Annotated[
+    threads: Annotated[
         int | None,
         typer.Option(
+            "--threads",
             "--workers",
-            envvar="BULKSYNC_WORKER_THREADS",
+            envvar="BULKSYNC_SERVE_THREADS",
             min=0,
             max=64,
             show_default="2",
-            help="embedded worker threads that run jobs (0: the API only)",
+            help="embedded worker threads that run jobs (0: the API only); --workers is its deprecated name",
         ),
     ] = None,
     log_level: Annotated[
@@ -42,8 +43,10 @@ def serve(
     from bulksync.settings import get_settings
 
     settings = get_settings()
-    if workers is not None:
-        settings = settings.model_copy(update={"worker_threads": workers})
+    if threads is not None:
+        if any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):
+            print("warning: serve --workers is deprecated: use --threads (the same number)", file=sys.stderr)
+        settings = settings.model_copy(update={"serve_threads": threads})
     level = log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)

@@ -47,10 +47,12 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
     settings = get_settings()
     where = broker_url(settings)  # a clear error when no broker is configured
     ping(settings)
-    store = open_store(settings)
+    store = open_store(settings, create=True)
     try:
         _refuse_local(store, allow_local_store)
         _logging()
+        if store.created:
+            logging.getLogger("bulksync.worker").info("created the job store %s", store.where)
         fleet = Fleet(settings, store, make_broker(settings))
         fleet.declare_actors()
         n = threads or settings.worker_threads or 2

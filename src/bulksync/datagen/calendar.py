@@ -70,24 +70,27 @@ def played(seed: int, matches: int) -> Fixtures:
 
 
 @lru_cache(maxsize=8)
-def _activity(lo: int, hi: int) -> tuple[Floats, Floats]:
-    """Hour edges over ``[lo, hi)`` and the cumulative share of activity at each edge."""
+def _activity(lo: int, hi: int, shift_days: int) -> tuple[Floats, Floats]:
+    """Hour edges over ``[lo, hi)`` and the cumulative share of activity at each edge (weekends
+    are those of the days the rows are moved to, ``shift_days`` later)."""
     edges = np.append(np.arange(lo, hi, HOUR, dtype=np.int64), hi)
     starts = edges[:-1] + LOCAL
     hour = (starts // HOUR) % 24
-    weekday = (starts // (24 * HOUR) + 3) % 7  # 1970-01-01 was a Thursday (0 = Monday)
+    weekday = (starts // (24 * HOUR) + 3 + shift_days) % 7  # 1970-01-01 was a Thursday (0 = Monday)
     weight = np.asarray(HOURLY, dtype=np.float64)[hour] * np.where(weekday >= 5, WEEKEND, 1.0)
     cumulative = np.concatenate(([0.0], np.cumsum(weight * np.diff(edges))))
     return edges.astype(np.float64), cumulative / cumulative[-1]
 
 
-def timeline(rng: np.random.Generator, ids: Ints, rows: int, *, lo: int, hi: int) -> Ints:
+def timeline(
+    rng: np.random.Generator, ids: Ints, rows: int, *, lo: int, hi: int, shift_days: int = 0
+) -> Ints:
     """Instants (whole seconds) in ``[lo, hi)`` for rows ``ids`` of ``1..rows``, ascending with id.
 
     Row ``k`` falls at a random point of the ``k``-th of ``rows`` equal shares of the activity.
     """
     share = (ids - 1 + rng.random(len(ids))) / max(rows, 1)
-    edges, cumulative = _activity(lo, max(hi, lo + SECOND))
+    edges, cumulative = _activity(lo, max(hi, lo + SECOND), shift_days)
     at = np.interp(share, cumulative, edges).astype(np.int64)
     at = np.clip(at - at % SECOND, lo, max(hi - SECOND, lo))
     return np.asarray(at, dtype=np.int64)

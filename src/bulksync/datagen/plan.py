@@ -8,16 +8,18 @@ equal seed 43's first).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.datagen.entities import build_matches, build_players, build_statcast
 from bulksync.datagen.tables import TABLES
 from bulksync.datagen.wagers import build_bets, build_odds
-from bulksync.datagen.world import Draw
+from bulksync.datagen.world import DATASET_END, Draw
 from bulksync.errors import UsageError
 
 BATCH_ROWS = 50_000
@@ -72,6 +74,12 @@ class Plan:
     rows: dict[str, int]  # the selected tables only, in load order
     players: int
     matches: int
+    shift_days: int = 0  # every timestamp moved by this many days: the data ends ``until``
+
+    @property
+    def until(self) -> dt.date:
+        """The last day with bets."""
+        return DATASET_END + dt.timedelta(days=self.shift_days)
 
     @property
     def total(self) -> int:
@@ -90,8 +98,12 @@ def make_plan(
     seed: int = 42,
     tables: Sequence[str] | None = None,
     rows_override: Mapping[str, int] | None = None,
+    until: dt.date | None = None,
 ) -> Plan:
-    """Resolve a scale, a table selection and row overrides; refuse unknown names."""
+    """Resolve a scale, a table selection and row overrides; refuse unknown names.
+
+    ``until`` is the last day with bets (the year of data ends that day); by default
+    ``DATASET_END`` (2026-10-31), so a seed alone gives the same rows on any day."""
     _choose("scale", [scale], list(SCALES))
     selected = [tables] if isinstance(tables, str) else list(tables or TABLES)
     overrides = dict(rows_override or {})
@@ -102,7 +114,8 @@ def make_plan(
         raise UsageError(f"row counts must not be negative, got {overrides}")
     counts = {**SCALES[scale], **overrides}
     rows = {name: counts[name] for name in TABLES if name in selected}
-    return Plan(seed, rows, max(counts["players"], 1), max(counts["matches"], 1))
+    shift = (until - DATASET_END).days if until is not None else 0
+    return Plan(seed, rows, max(counts["players"], 1), max(counts["matches"], 1), shift)
 
 
 def iter_batches(plan: Plan, table: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -112,4 +125,12 @@ def iter_batches(plan: Plan, table: str, *, batch_rows: int = BATCH_ROWS) -> Ite
     for index, first in enumerate(range(0, total, batch_rows)):
         ids = np.arange(first + 1, min(first + batch_rows, total) + 1, dtype=np.int64)
         rng = np.random.default_rng([plan.seed, salt, index])
-        yield build(Draw(ids, rng, plan.seed, plan.players, plan.matches, total))
+        batch = build(Draw(ids, rng, plan.seed, plan.players, plan.matches, total, plan.shift_days))
+        yield _moved(batch, plan.shift_days) if plan.shift_days else batch
+
+
+def _moved(batch: pa.RecordBatch, days: int) -> pa.RecordBatch:
+    """Every timestamp of ``batch`` ``days`` later (the order of rows, and so of ids, is kept)."""
+    by = pa.scalar(dt.timedelta(days=days), pa.duration("us"))
+    columns = [pc.add(col, by) if pa.types.is_timestamp(col.type) else col for col in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

@@ -94,7 +94,7 @@ def build_bets(d: Draw) -> pa.RecordBatch:
     every = fixtures(d.seed, d.matches)
     # from a day into the period: every player has signed up by then (see ``build_players``)
     lo, hi = quoting_period(every, earliest=PERIOD_START + DAY, lead=3 * DAY)
-    placed = timeline(rng, d.ids, d.rows, lo=lo, hi=hi)
+    placed = timeline(rng, d.ids, d.rows, lo=lo, hi=hi, shift_days=d.shift_days)
     match_id, live = pick_fixtures(rng, every, placed, seed=d.seed, in_play=0.3, lead=_lead(rng, n))
     player_id = (d.players * rng.random(n) ** 2).astype(np.int64) + 1  # old accounts bet more
     bet_type = pick(rng, n, BET_TYPE_WEIGHTS)
@@ -133,7 +133,7 @@ def build_odds(d: Draw) -> pa.RecordBatch:
     rng, n = d.rng, d.n
     every = fixtures(d.seed, d.matches)
     lo, hi = quoting_period(every, earliest=PERIOD_START, lead=3 * DAY)
-    recorded = timeline(rng, d.ids, d.rows, lo=lo, hi=hi)
+    recorded = timeline(rng, d.ids, d.rows, lo=lo, hi=hi, shift_days=d.shift_days)
     match_id, _ = pick_fixtures(rng, every, recorded, seed=d.seed, in_play=0.25, lead=_lead(rng, n))
     market = pick(rng, n, (40.0, 25.0, 25.0, 10.0))
     handicap = rng.integers(-10, 11, n) * 25  # -2.50 … +2.50 in quarter goals

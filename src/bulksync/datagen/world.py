@@ -22,7 +22,10 @@ MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
+# The simulated world's clock. A dataset ``until`` another day is this one moved there by whole
+# days (plan.py): every timestamp shifts, the weekly rhythm follows the real calendar.
 NOW = int(dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()) * SECOND
+DATASET_END = dt.date(2026, 10, 31)  # the last day with bets at NOW
 PERIOD_START = NOW - 365 * DAY  # bets are placed over the year ending at NOW
 SCHEDULE_START = PERIOD_START + 3 * DAY  # the first kick-off leaves room for pre-match bets
 SCHEDULE_END = NOW + 7 * DAY  # the last week of fixtures has not been played yet
@@ -94,6 +97,7 @@ class Draw:
     players: int
     matches: int
     rows: int  # of the whole table: event tables spread them over the period
+    shift_days: int = 0  # the rows will be moved this many days (plan.py): weekdays follow them
 
     @property
     def n(self) -> int:

@@ -9,6 +9,7 @@ destination is only ever used by the calling thread. SQLite files take a faster 
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -37,15 +38,17 @@ def generate(
     replace: bool = True,
     on_progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
+    until: dt.date | None = None,
 ) -> dict[str, int]:
     """Generate a betting dataset into ``url``; return the rows written per table.
 
     ``on_progress(table, rows_done, rows_total)`` runs in the calling thread after each batch.
+    ``until``: the last day with bets (``make_plan``; the CLI's default is today).
     Without ``replace``, an existing table is an error rather than being dropped. A SQLite file
     that does not exist yet is built under a temporary name and renamed when complete: a failed
     run leaves no file behind.
     """
-    plan = make_plan(scale, seed=seed, tables=tables, rows_override=rows_override)
+    plan = make_plan(scale, seed=seed, tables=tables, rows_override=rows_override, until=until)
     if batch_rows < 1:
         raise UsageError(f"batch_rows must be at least 1, got {batch_rows}")
     if scheme_of(url) == "sqlite":

@@ -232,6 +232,8 @@ def _write_loop(
             continue
         if item is _END:
             break
+        if ctx.cancel.is_set() or ctx.stop.is_set():
+            return  # stopped: a queued batch is dropped (read again on resume), never committed
         if isinstance(item, BaseException):
             raise item
         assert isinstance(item, pa.RecordBatch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ from tenacity import (
 from bulksync.errors import ConnectionLost, TransientError
 
 T = TypeVar("T")
+log = logging.getLogger("bulksync.engine")  # a job's log shows retries; the CLI shows warnings only
 
 
 def retrying(
@@ -30,6 +32,8 @@ def retrying(
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info("retry %d of %d in %.1f s after: %s", state.attempt_number, retries, wait, exc)
         if isinstance(exc, ConnectionLost) and reconnect is not None:
             reconnect()
 

@@ -7,6 +7,7 @@ finish step wherever a worker picks them up.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -130,6 +131,7 @@ def _refuse_copy_onto_itself(spec: SyncSpec) -> None:
             )
 
 
+ROOM_MB = 32  # under the high-water mark, above what the process starts with: a few small batches
 _moving = 0  # syncs moving rows in this process now (a server runs several)
 _moving_lock = threading.Lock()
 
@@ -149,7 +151,7 @@ def _check_memory_room(spec: SyncSpec) -> None:
         raise UsageError(
             f"--max-memory-mb {spec.max_memory_mb} leaves no room: this process already uses "
             f"{rss:.0f} MB before the first row (its libraries and connections); give it at least "
-            f"{int(rss / HIGH_WATER) + 128}"
+            f"{math.ceil((rss + ROOM_MB) / HIGH_WATER)}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from bulksync.errors import SyncError
@@ -9,22 +10,29 @@ from bulksync.jobs.launch import open_store
 from bulksync.jobs.runner import run_until_done
 from bulksync.settings import get_settings
 
+log = logging.getLogger("bulksync.jobs")
+
 
 def main(argv: list[str]) -> int:
+    """Run the job; its log (stderr: ``logs/<job>.log``) gets timestamped lines (jobs/journal.py)."""
     if len(argv) != 1:
         print("usage: python -m bulksync.jobs JOB_ID", file=sys.stderr)
         return 2
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
     settings = get_settings()
     try:
-        store = open_store(settings)
+        store = open_store(settings, create=False)  # the job is recorded in it
         try:
             status = run_until_done(store, argv[0], settings)
         finally:
             store.close()
     except SyncError as exc:
-        print(f"job {argv[0]}: {exc.message}", file=sys.stderr)
+        log.error("%s: %s", argv[0], exc.message)
         return 1
-    print(f"job {argv[0]}: {status or 'taken by another runner'}", file=sys.stderr)
+    if status is None:
+        log.info("%s: taken by another runner", argv[0])
     return 0 if status in ("succeeded", "cancelled", None) else 1
 
 

@@ -24,11 +24,13 @@ import dramatiq
 from bulksync.engine.plan import TablePlan
 from bulksync.engine.run import plan_sync
 from bulksync.errors import SyncError, TransientError
+from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import MAX_RETRIES, PLAN_JOB, QUEUE, RUN_PARTITION, send
 from bulksync.jobs.runner import Heartbeat, JobProgress, runner_id
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.store import Job, JobStore
 from bulksync.jobs.task_runner import run_task
+from bulksync.jobs.task_sweep import TaskSweep
 from bulksync.jobs.tasks import NewTask, TaskStore
 from bulksync.settings import Settings
 
@@ -95,7 +97,8 @@ class Fleet:
         except SyncError as exc:
             beat.stop()
             retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=exc.message)
+            said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
+            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
             if retry:
                 send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
             log.error("job %s: planning failed: %s", job.id, exc.message)
@@ -153,13 +156,13 @@ class Sweeper(threading.Thread):
                 log.warning("sweeper: %s", exc.message)
 
     def sweep(self) -> None:
-        fleet, tasks = self.fleet, self.fleet.tasks
+        fleet, tasks = self.fleet, TaskSweep(self.fleet.tasks)
         for job_id, error in tasks.reap():
             log.error("job failed: %s: %s", job_id, error)
         fleet.store.reap()
         tasks.renew_jobs()
         for job_id in tasks.cancelling():
-            if tasks.settle_cancel(job_id):
+            if fleet.tasks.settle_cancel(job_id):
                 log.info("job cancelled: %s", job_id)
         for job_id, task_no in tasks.due(resend_after=self.resend_after):
             log.info("re-sent: %s task %d (lease expired or message lost)", job_id, task_no)

@@ -25,7 +25,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import AgeLimit, Retries
 
-from bulksync.errors import TransientError, UsageError, redact
+from bulksync.errors import BrokerUnavailable, UsageError, redact
 from bulksync.settings import Settings
 
 QUEUE = "bulksync"
@@ -34,10 +34,6 @@ RUN_PARTITION = "run_partition"
 MAX_RETRIES = 3
 REDIS_MAINTENANCE_CHANCE = 100_000  # of a million broker calls: 10 %
 SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
-
-
-class BrokerUnavailable(TransientError):
-    """The broker cannot be reached."""
 
 
 def broker_url(settings: Settings) -> str:
@@ -115,5 +111,20 @@ def _where(url: str) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(f"{type(exc).__name__}: {text}")[:300]
+    """``Type: message`` of the error that says something: pika's AMQPConnectionError carries
+    no text, only the exception it wraps (whose own text may also be empty)."""
+    inner = _cause(exc)
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    return redact(f"{type(inner).__name__}: {text}")[:300]
+
+
+def _cause(exc: BaseException) -> BaseException:
+    for _ in range(5):  # wrappers of wrappers, never a loop
+        if " ".join(str(exc).split()) not in ("", type(exc).__name__):
+            return exc
+        wrapped = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        wrapped = getattr(wrapped, "exception", None) or wrapped or exc.__cause__
+        if not isinstance(wrapped, BaseException):
+            return exc
+        exc = wrapped
+    return exc

@@ -15,10 +15,14 @@ from bulksync.settings import Settings
 from bulksync.spec import SyncSpec
 
 
-def open_store(settings: Settings) -> JobStore:
-    """The job store the settings name (BULKSYNC_JOB_STORE, default a SQLite file)."""
+def open_store(settings: Settings, *, create: bool) -> JobStore:
+    """The job store the settings name (BULKSYNC_JOB_STORE, default a SQLite file).
+
+    Commands that only read or change existing jobs pass ``create=False``: a mistyped path is
+    then an error (``StoreMissing``), never a new empty store; commands that record jobs create
+    it, and say so (``JobStore.created``)."""
     target = settings.job_store.get_secret_value() if settings.job_store else None
-    return JobStore(target, lease_s=settings.job_lease_seconds)
+    return JobStore(target, lease_s=settings.job_lease_seconds, create=create)
 
 
 def submit(

@@ -12,8 +12,13 @@ import sqlalchemy as sa
 
 from bulksync.errors import redact
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+# What a job row stores: the state machine of store.py.
+STORED = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
+# What every face shows and filters on (CLI, API, metrics, docs): the stored states, with a
+# running job told apart when a cancel was asked for (``stopping``) or its runner stopped
+# heart-beating (``lost``: resume, or any runner, takes it over from its checkpoints).
+STATUSES = ("queued", "running", "stopping", "lost", "succeeded", "failed", "cancelled")
 
 metadata = sa.MetaData()
 jobs = sa.Table(
@@ -118,13 +123,22 @@ class Job:
     def lease_expired(self, at: dt.datetime | None = None) -> bool:
         return self.lease_expires is not None and self.lease_expires < (at or now())
 
+    @property
+    def public_status(self) -> str:
+        """The job's status in the one vocabulary of ``STATUSES``."""
+        if self.status == "running" and self.lease_expired():
+            return "lost"
+        if self.status == "running" and self.cancel_requested:
+            return "stopping"
+        return self.status
+
     def to_dict(self) -> dict[str, Any]:
         """The public view (CLI ``--json``, API): timestamps in ISO 8601 UTC, no lease internals."""
         p = self.progress
         return {
             "job_id": self.id,
             "kind": self.kind,
-            "status": self.status,
+            "status": self.public_status,
             "processed_records": p.processed,
             "estimated_records": p.estimated,
             "progress_percentage": p.percentage,
@@ -144,6 +158,19 @@ class Job:
             "spec": self.spec,
             "result": self.result,
         }
+
+
+def status_is(status: str, at: dt.datetime) -> sa.ColumnElement[bool]:
+    """The rows whose status, as ``Job.public_status`` says it, is ``status``."""
+    running = c.status == "running"
+    expired = sa.and_(c.lease_expires.is_not(None), c.lease_expires < at)
+    if status == "lost":
+        return sa.and_(running, expired)
+    if status == "stopping":
+        return sa.and_(running, ~expired, c.cancel_requested == sa.true())
+    if status == "running":
+        return sa.and_(running, ~expired, c.cancel_requested == sa.false())
+    return c.status == status
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -1,33 +1,40 @@
 """The embedded runner: run a claimed job with ``sync()``, keep its lease alive, record the end.
 
 Progress events arrive on the engine's threads and only update an in-memory snapshot; one
-heartbeat thread writes the snapshot to the store (at most twice a second), renews the lease and
-reads ``cancel_requested``. Cancelling sets the engine's cancel event, which stops every partition
-after its current batch. A runner whose lease was taken over (it stalled past the lease) stops
-the same way and writes nothing more: the new owner resumes from the checkpoints.
+heartbeat thread writes the snapshot to the store (at most twice a second), renews the lease and,
+ten times a second, reads ``cancel_requested``. Cancelling sets the engine's cancel event: the
+readers stop at once, queued batches are dropped, and the batch being committed is the last one
+(``bulksync serve`` sets the event of a job its own workers run as the request arrives). A runner
+whose lease was taken over (it stalled past the lease) stops the same way and writes nothing
+more: the new owner resumes from the checkpoints.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
-import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from bulksync.engine.progress import Listener, ProgressEvent
-from bulksync.engine.result import SyncResult
+from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.run import SyncFailed, sync
-from bulksync.errors import PermanentError, SyncError, TransientError, redact
-from bulksync.jobs.specs import spec_from_record
+from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.jobs.addresses import AddressBook
+from bulksync.jobs.journal import JobJournal
+from bulksync.jobs.specs import describe, spec_from_record
 from bulksync.jobs.store import Job, JobStore, Progress
 from bulksync.settings import Settings
+from bulksync.spec import SyncSpec
 
+log = logging.getLogger("bulksync.jobs")
 WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
+CANCEL_POLL_S = 0.1  # how often a running job looks for a cancel request (a read, no write)
 
 
 def runner_id() -> str:
@@ -40,8 +47,11 @@ class JobProgress:
     earlier attempts in ``rows_done``, from their checkpoints; until this attempt's first event
     a table shows what the earlier attempt recorded)."""
 
-    def __init__(self, earlier: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, earlier: dict[str, dict[str, Any]], *, public: Callable[[str], str] = lambda m: m
+    ) -> None:
         self._tables: dict[str, dict[str, Any]] = {t: dict(v) for t, v in earlier.items()}
+        self._public = public  # what a job record may say of a message (jobs/addresses.py)
         self._lock = threading.Lock()
         self._changed = False
 
@@ -56,7 +66,7 @@ class JobProgress:
                 "rss_mb": round(e.rss_mb, 1),
                 "partitions": e.partitions,
                 "rejected": e.rejected,
-                "message": e.message,
+                "message": self._public(e.message) if e.message else "",
             }
             self._changed = True
 
@@ -88,24 +98,34 @@ class JobProgress:
 class Heartbeat(threading.Thread):
     """Writes progress, renews the lease, turns cancel requests and timeouts into ``cancel``."""
 
-    def __init__(self, store: JobStore, job: Job, owner: str, progress: JobProgress) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        owner: str,
+        progress: JobProgress,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> None:
         super().__init__(name=f"heartbeat-{job.id}", daemon=True)
         self.store, self.job, self.owner, self.progress = store, job, owner, progress
-        self.cancel = threading.Event()
+        self.cancel = cancel or threading.Event()
         self.lost = self.timed_out = False
         self._halt = threading.Event()
         self._renew_every = max(0.5, store.lease.total_seconds() / 4)
 
     def run(self) -> None:
         started = last_write = time.monotonic()
-        while not self._halt.wait(WRITE_EVERY_S):
-            snap = self.progress.snapshot()
-            if snap is None and time.monotonic() - last_write < self._renew_every:
+        while not self._halt.wait(CANCEL_POLL_S):
+            since = time.monotonic() - last_write
+            snap = self.progress.snapshot() if since >= WRITE_EVERY_S else None
+            if snap is None and since < self._renew_every:
+                self._look_for_cancel()
                 continue
             try:
                 ours, cancel = self.store.heartbeat(self.job.id, self.owner, snap)
             except SyncError as exc:  # the store is briefly unreachable: keep going, try again
-                print(f"job {self.job.id}: heartbeat failed: {exc.message}", file=sys.stderr)
+                log.warning("%s: heartbeat failed: %s", self.job.id, exc.message)
                 continue
             last_write = time.monotonic()
             if not ours:
@@ -115,47 +135,112 @@ class Heartbeat(threading.Thread):
             if self.lost or cancel or self.timed_out:
                 self.cancel.set()
 
+    def _look_for_cancel(self) -> None:
+        if self.cancel.is_set():
+            return
+        try:
+            if self.store.stop_asked(self.job.id):
+                self.cancel.set()
+        except SyncError:
+            pass  # the store is briefly away: the next heartbeat says so
+
     def stop(self) -> None:
         self._halt.set()
         self.join()
 
 
 def run_job(
-    store: JobStore, job: Job, settings: Settings, owner: str, *, listeners: Sequence[Listener] = ()
+    store: JobStore,
+    job: Job,
+    settings: Settings,
+    owner: str,
+    *,
+    listeners: Sequence[Listener] = (),
+    cancel: threading.Event | None = None,
 ) -> str:
     """Run one attempt of a job this runner has claimed; record and return its new status.
 
-    ``listeners`` get the engine's progress events too (the API's Prometheus metrics)."""
-    progress = JobProgress(job.progress.tables)
-    beat = Heartbeat(store, job, owner, progress)
-    result: SyncResult | None = None
-    error: SyncError | None = None
+    ``listeners`` get the engine's progress events too (the API's Prometheus metrics). The record
+    names configured connections, never their addresses; this runner's log has the whole line."""
+    book = AddressBook.for_job(settings, job.spec)
+    progress = JobProgress(job.progress.tables, public=book.public)
+    journal = JobJournal(job, every_s=settings.job_log_seconds)
+    journal.started(describe(job.spec), owner)
+    beat = Heartbeat(store, job, owner, progress, cancel=cancel)
     beat.start()
     try:
-        spec = spec_from_record(job.spec, settings)
-        result = sync(spec, listeners=[progress, *listeners], cancel=beat.cancel)
-    except SyncFailed as failed:
-        result, error = failed.result, failed.error
-    except SyncError as exc:
-        error = exc
-    except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
-        error = PermanentError(f"internal error ({type(exc).__name__}): {exc}")
-        print(redact(f"job {job.id}: {error.message}"), file=sys.stderr)
+        result, error = _attempt(job, settings, [progress, journal, *listeners], beat.cancel)
     finally:
         beat.stop()
     if beat.lost:
+        journal.ended("taken over by another runner (this one stalled past its lease)", None, None)
         return "lost"  # another runner owns the job now; its record is theirs to write
     status, message = _outcome(job, beat, error, result)
     final = progress.final(result) if result is not None else progress.snapshot(force=True)
+    journal.ended(status, final, message)
     store.finish(
         job.id,
         owner,
         status=status,
         progress=final,
-        result=result.to_dict() if result else None,
-        error=message,
+        result=_public_result(result, book) if result else None,
+        error=book.public(message) if message else None,
     )
     return status
+
+
+def _attempt(
+    job: Job, settings: Settings, listeners: list[Listener], cancel: threading.Event
+) -> tuple[SyncResult | None, SyncError | None]:
+    """What is left of the job, run; its result and the error it stopped on, if any."""
+    try:
+        return _run_rest(job, spec_from_record(job.spec, settings), listeners, cancel), None
+    except SyncFailed as failed:
+        return failed.result, failed.error
+    except SyncError as exc:
+        return None, exc
+    except Exception as exc:  # a bug: fail the job with its type and message, never a traceback
+        return None, PermanentError(f"internal error ({type(exc).__name__}): {exc}")
+
+
+def _run_rest(job: Job, spec: SyncSpec, listeners: list[Listener], cancel: threading.Event) -> SyncResult:
+    """Run what is left of the job: tables an earlier attempt finished are not read again.
+
+    Their rows were committed (and counted) by that attempt; the result lists them as resumed.
+    ``--restart`` (forget the checkpoints) applies to a job's first attempt only: a later one
+    continues from what the first committed.
+    """
+    done = {t for t, v in job.progress.tables.items() if v.get("phase") == "done"}
+    left = tuple(t for t in spec.tables if t.target not in done)
+    update: dict[str, Any] = {"restart": spec.restart and job.attempts <= 1}
+    skipped = [
+        TableResult(
+            table=t.name,
+            target=t.target,
+            mode=spec.mode.value,
+            estimated_rows=int(job.progress.tables[t.target].get("rows_total", 0)),
+            resumed_rows=int(job.progress.tables[t.target].get("rows_done", 0)),
+            status="succeeded",
+        )
+        for t in spec.tables
+        if t.target in done
+    ]
+    result = (
+        sync(spec.model_copy(update={**update, "tables": left}), listeners=listeners, cancel=cancel)
+        if left
+        else SyncResult()
+    )
+    result.tables = skipped + result.tables
+    return result
+
+
+def _public_result(result: SyncResult, book: AddressBook) -> dict[str, Any]:
+    """The result as a job record holds it: table errors without internal addresses."""
+    data = result.to_dict()
+    for table in data["tables"]:
+        if table.get("error"):
+            table["error"] = book.public(table["error"])
+    return data
 
 
 def _outcome(
@@ -185,7 +270,9 @@ def run_until_done(
         status = run_job(store, job, settings, owner)
         if status != "queued":
             break
-        time.sleep(min(30.0, 2.0**job.attempts))  # back off before the next attempt
+        wait = min(30.0, 2.0**job.attempts)
+        log.info("%s: attempt %d of %d in %.0f s", job_id, job.attempts + 1, job.max_attempts, wait)
+        time.sleep(wait)  # back off before the next attempt
     return status
 
 
@@ -210,6 +297,7 @@ class WorkerPool:
         self.listeners = tuple(listeners)
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._cancels: dict[str, threading.Event] = {}  # the jobs running here: their cancel events
         self._halt = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name=f"bulksync-worker-{n}", daemon=True)
@@ -231,18 +319,29 @@ class WorkerPool:
             try:
                 job = self.store.claim_next(owner)
             except SyncError as exc:
-                print(f"worker: cannot read the job store: {exc.message}", file=sys.stderr)
+                log.warning("worker: cannot read the job store: %s", exc.message)
                 job = None
             if job is None:
                 self._halt.wait(self.poll_s)
                 continue
+            cancel = threading.Event()
             with self._busy_lock:
                 self._busy += 1
+                self._cancels[job.id] = cancel
             try:
-                run_job(self.store, job, self.settings, owner, listeners=self.listeners)
+                run_job(self.store, job, self.settings, owner, listeners=self.listeners, cancel=cancel)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
+                    self._cancels.pop(job.id, None)
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop ``job_id`` now if it runs here (its cancel request is already in the store)."""
+        with self._busy_lock:
+            found = self._cancels.get(job_id)
+        if found is not None:
+            found.set()
+        return found is not None
 
     def busy(self) -> int:
         """Jobs these workers are running now (after ``stop``: the ones it did not wait for)."""

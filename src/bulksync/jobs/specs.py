@@ -57,7 +57,11 @@ def spec_from_record(data: dict[str, Any], settings: Settings) -> SyncSpec:
 
 
 def describe(data: dict[str, Any]) -> str:
-    """``dk → /data/x.db: bets, players`` for listings (names and password-free URLs only)."""
+    """``dk → /data/x.db: bets as bets_vn, players`` for listings: where from, where to, which
+    tables and the destination table where it has another name (names, password-free URLs)."""
     sides = [data[r].get("connection") or data[r].get("url", "?") for r in ROLES]
-    tables = ", ".join(t["name"] for t in data.get("tables", []))
+    tables = ", ".join(
+        t["name"] + (f" as {t['dest_name']}" if t.get("dest_name") not in (None, t["name"]) else "")
+        for t in data.get("tables", [])
+    )
     return f"{sides[0]} → {sides[1]}: {tables}"

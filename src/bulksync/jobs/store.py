@@ -27,7 +27,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bulksync.errors import PermanentError, UsageError, redact
-from bulksync.jobs.model import FINAL, STATUSES, Job, Progress, c, jobs, metadata, new_job_id, now
+from bulksync.jobs.model import (
+    FINAL,
+    STATUSES,
+    Job,
+    Progress,
+    c,
+    jobs,
+    metadata,
+    new_job_id,
+    now,
+    status_is,
+)
 from bulksync.jobs.model import job_from_row as _job
 from bulksync.jobs.model import one_line as _one_line
 from bulksync.jobs.model import progress_values as _progress_values
@@ -36,11 +47,24 @@ from bulksync.jobs.tasks import tasks
 # a job split into partition tasks (jobs/tasks.py) is run by the tasks, never as a whole
 _distributed = sa.exists().where(tasks.c.job_id == c.id)
 
-__all__ = ["FINAL", "STATUSES", "Job", "JobStore", "Progress", "UnknownJobError", "default_store_path"]
+__all__ = [
+    "FINAL",
+    "STATUSES",
+    "Job",
+    "JobStore",
+    "Progress",
+    "StoreMissing",
+    "UnknownJobError",
+    "default_store_path",
+]
 
 
 class UnknownJobError(UsageError):
     """No such job."""
+
+
+class StoreMissing(PermanentError):
+    """There is no job store where BULKSYNC_JOB_STORE (or the default) points."""
 
 
 def default_store_path() -> Path:
@@ -48,8 +72,10 @@ def default_store_path() -> Path:
     return Path(state) / "bulksync" / "jobs.db"
 
 
-def engine_url(target: str | None) -> str:
-    """A SQLAlchemy URL for a store setting: a path, ``sqlite:///…`` or ``postgresql://…``."""
+def engine_url(target: str | None, *, create: bool = True) -> str:
+    """A SQLAlchemy URL for a store setting: a path, ``sqlite:///…`` or ``postgresql://…``.
+
+    Only with ``create`` is a SQLite store's folder made; without, a missing file is refused."""
     if not target:
         target = str(default_store_path())
     if target.startswith(("postgresql://", "postgres://")):
@@ -61,8 +87,17 @@ def engine_url(target: str | None) -> str:
             f"BULKSYNC_JOB_STORE must be a SQLite path or a postgresql:// URL, not {redact(target)!r}"
         )
     path = Path(target).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def _missing(target: str | None, where: str) -> StoreMissing:
+    setting = "BULKSYNC_JOB_STORE" if target else "the default; BULKSYNC_JOB_STORE sets another"
+    return StoreMissing(
+        f"no job store at {where} ({setting}): check the path; a store is created by the first "
+        "--background job or by bulksync serve"
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -75,9 +110,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class JobStore:
     """Reads and writes job rows; every state change is one conditional statement."""
 
-    def __init__(self, target: str | None = None, *, lease_s: float = 30.0) -> None:
-        url = engine_url(target)
+    def __init__(self, target: str | None = None, *, lease_s: float = 30.0, create: bool = True) -> None:
+        """Open the store ``target`` names; ``create`` makes it (its file, its tables) if missing,
+        else a missing store is a ``StoreMissing`` and nothing is made. ``created`` tells."""
+        url = engine_url(target, create=create)
         self.lease = dt.timedelta(seconds=lease_s)
+        self.created = False
+        self.where = redact(target) if target and "://" in target else url.removeprefix("sqlite:///")
+        if url.startswith("sqlite:///") and not Path(self.where).exists():
+            if not create:
+                raise _missing(target, self.where)
+            self.created = True
         if url.startswith("sqlite"):
             self.engine: Engine = sa.create_engine(
                 url, connect_args={"timeout": 30, "check_same_thread": False}
@@ -86,6 +129,11 @@ class JobStore:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
         try:
+            if not sa.inspect(self.engine).has_table(jobs.name):
+                if not create:
+                    self.engine.dispose()
+                    raise _missing(target, f"{self.where} (it has no {jobs.name} table)")
+                self.created = True
             try:
                 metadata.create_all(self.engine)
             except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
@@ -154,18 +202,22 @@ class JobStore:
         return _job(row)
 
     def list(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Job]:
+        """Jobs newest first; ``status`` is one of ``STATUSES`` (``lost`` and ``stopping`` too)."""
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
         query = sa.select(jobs).order_by(c.created_at.desc(), c.id).limit(limit).offset(offset)
         if status is not None:
-            query = query.where(c.status == status)
+            query = query.where(status_is(status, now()))
         with self._tx() as conn:
             return [_job(r) for r in conn.execute(query).mappings()]
 
     def counts(self) -> dict[str, int]:
-        """Jobs per status (every status present, 0 when none)."""
+        """Jobs per status of ``STATUSES`` (every status present, 0 when none)."""
+        at = now()
+        columns = [sa.func.count().filter(status_is(s, at)).label(s) for s in STATUSES]
         with self._tx() as conn:
-            rows = conn.execute(sa.select(c.status, sa.func.count()).group_by(c.status)).all()
-        found = {str(s): int(n) for s, n in rows}
-        return {s: found.get(s, 0) for s in STATUSES}
+            row = conn.execute(sa.select(*columns)).one()
+        return {s: int(row[n] or 0) for n, s in enumerate(STATUSES)}
 
     def ping(self) -> None:
         with self._tx() as conn:
@@ -235,6 +287,13 @@ class JobStore:
             ).rowcount
             cancel = conn.execute(sa.select(c.cancel_requested).where(c.id == job_id)).scalar()
         return ours == 1, bool(cancel)
+
+    def stop_asked(self, job_id: str) -> bool:
+        """Whether a running job must stop: a cancel was asked for, or it no longer runs. A read
+        only (no write), cheap enough to ask several times a second."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(c.cancel_requested, c.status).where(c.id == job_id)).first()
+        return row is None or bool(row[0]) or row[1] != "running"
 
     def finish(
         self,

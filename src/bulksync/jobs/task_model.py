@@ -1,15 +1,13 @@
-"""What a partition task is: the ``bulksync_tasks`` table, a task as read, and a job's progress
-computed from its task rows (see tasks.py for the state machine and every change to a row)."""
+"""What a partition task is: the ``bulksync_tasks`` table and a task as read (tasks.py has the
+state machine and every change to a row, task_progress.py a job's progress from its tasks)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
-from bulksync.jobs.model import Progress, jobs, metadata
+from bulksync.jobs.model import jobs, metadata
 
 tasks = sa.Table(
     "bulksync_tasks",
@@ -38,8 +36,6 @@ tasks = sa.Table(
 )
 t = tasks.c
 j = jobs.c
-
-UNFINISHED_TABLE = "planned"
 
 
 @dataclass(frozen=True)
@@ -103,39 +99,3 @@ def task_from_row(row: sa.RowMapping) -> Task:
         rows_written=int(row["rows_written"]),
         rows_rejected=int(row["rows_rejected"]),
     )
-
-
-def job_progress(rows: Sequence[sa.RowMapping]) -> Progress:
-    """A job's progress from its task rows: per table, then the totals."""
-    tables: dict[str, dict[str, Any]] = {}
-    for target in dict.fromkeys(r["target"] for r in rows):
-        mine = [r for r in rows if r["target"] == target]
-        parts = [r for r in mine if r["kind"] == "partition"]
-        finish = next((r for r in mine if r["kind"] == "finish"), None)
-        done = sum(int(r["rows_done"]) for r in parts)
-        total = max(int(finish["rows_total"]) if finish else 0, done)
-        rate = sum(float(r["rows_per_s"]) for r in parts if r["status"] == "running")
-        tables[target] = {
-            "phase": _table_phase(parts, finish),
-            "rows_done": done,
-            "rows_total": total,
-            "rows_per_s": round(rate, 1),
-            "eta_s": round(max(0, total - done) / rate, 1) if rate > 0 else None,
-            "rss_mb": round(max((float(r["rss_mb"]) for r in mine), default=0.0), 1),
-            "partitions": len(parts),
-            "partitions_done": sum(1 for r in parts if r["status"] == "done"),
-            "rejected": sum(int(r["rows_rejected"]) for r in parts),
-            "message": next((str(r["error"]) for r in mine if r["error"]), ""),
-        }
-    return Progress.of_tables(tables)
-
-
-def _table_phase(parts: Sequence[sa.RowMapping], finish: sa.RowMapping | None) -> str:
-    everything = [*parts, *([finish] if finish is not None else [])]
-    if any(r["status"] == "failed" for r in everything):
-        return "failed"
-    if finish is not None and finish["status"] in ("running", "done"):
-        return str(finish["phase"])
-    if any(r["status"] == "running" or int(r["rows_done"]) > 0 for r in parts):
-        return "copying"
-    return UNFINISHED_TABLE

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,9 @@ from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
 from bulksync.engine.run import SyncFailed, run_table
 from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import RUN_PARTITION, send
+from bulksync.jobs.runner import CANCEL_POLL_S
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.tasks import Task, TaskProgress
 from bulksync.spec import Mode
@@ -80,12 +83,14 @@ class TaskBeat(threading.Thread):
 
     def run(self) -> None:
         started = last_write = time.monotonic()
-        while not self._halt.wait(WRITE_EVERY_S):
+        while not self._halt.wait(CANCEL_POLL_S):
             if self.fleet.halt.is_set():
                 self.stopped = True  # the worker is shutting down: hand the task back
                 self.cancel.set()
-            snap = self.listener.snapshot()
-            if snap is None and time.monotonic() - last_write < self._renew_every:
+            since = time.monotonic() - last_write
+            snap = self.listener.snapshot() if since >= WRITE_EVERY_S else None
+            if snap is None and since < self._renew_every:
+                self._look_for_cancel()
                 continue
             try:
                 ours, stop = self.fleet.tasks.heartbeat(self.task, self.fleet.owner, snap)
@@ -98,6 +103,17 @@ class TaskBeat(threading.Thread):
             self.timed_out = bool(self.timeout_s) and last_write - started > (self.timeout_s or 0)
             if self.lost or self.stopped or self.timed_out:
                 self.cancel.set()
+
+    def _look_for_cancel(self) -> None:
+        """Between heartbeats: a read of the job's row, so a cancel stops the task at once."""
+        if self.cancel.is_set():
+            return
+        try:
+            if self.fleet.store.stop_asked(self.task.job_id):
+                self.stopped = True
+                self.cancel.set()
+        except SyncError:
+            pass  # the store is briefly away: the next heartbeat says so
 
     def stop(self) -> None:
         self._halt.set()
@@ -130,7 +146,8 @@ def run_task(fleet: Fleet, task: Task) -> str:
         return "lost"
     progress = _final(listener, task, attempt.result)
     if attempt.error is not None or beat.timed_out:
-        return _failed(fleet, task, attempt.error, progress, timed_out=beat.timed_out)
+        book = AddressBook.for_job(fleet.settings, job.spec)
+        return _failed(fleet, task, attempt.error, progress, timed_out=beat.timed_out, public=book.public)
     table = attempt.result.tables[0] if attempt.result and attempt.result.tables else None
     if table is None or table.status not in ("succeeded", "partitions done"):
         fleet.tasks.end(task, fleet.owner, status="queued", progress=progress, give_back=True)
@@ -200,20 +217,28 @@ def _final(listener: TaskListener, task: Task, result: SyncResult | None) -> Tas
 
 
 def _failed(
-    fleet: Fleet, task: Task, error: SyncError | None, progress: TaskProgress | None, *, timed_out: bool
+    fleet: Fleet,
+    task: Task,
+    error: SyncError | None,
+    progress: TaskProgress | None,
+    *,
+    timed_out: bool,
+    public: Callable[[str], str],
 ) -> str:
+    """Record a failed attempt: queued again after a transient error, else the job fails. The
+    records name connections (``public``); the worker's log has the whole line."""
     where = f"table {task.table}, " + (f"partition {task.part}" if task.part is not None else "finish step")
     if error is None or timed_out:
         message = f"{where}: timed out (the job timeout, per attempt); bulksync resume JOB continues it"
     else:
         message = f"{where}: {error.message}"
     if isinstance(error, TransientError) and not timed_out and task.attempts < task.max_attempts:
-        fleet.tasks.end(task, fleet.owner, status="queued", progress=progress, error=message)
+        fleet.tasks.end(task, fleet.owner, status="queued", progress=progress, error=public(message))
         log.warning("task retry: %s: %s", task.label, message)
         send(fleet.broker, RUN_PARTITION, task.job_id, task.task_no, delay_ms=1000 * 2**task.attempts)
         return "retry"
-    fleet.tasks.end(task, fleet.owner, status="failed", progress=progress, error=message)
-    fleet.tasks.fail_job(task.job_id, message)
+    fleet.tasks.end(task, fleet.owner, status="failed", progress=progress, error=public(message))
+    fleet.tasks.fail_job(task.job_id, public(message))
     log.error("task failed: %s: %s", task.label, message)
     return "failed"
 

@@ -12,7 +12,8 @@ Queue messages only say "look at task N"; these rows decide.
       └── stopped, or ───┘ lease expired: claimed again (attempts + 1, capped; then reaped: failed)
 
 The job's progress is computed from the task rows (each task writes only its own counters) with
-the job row locked, so writers on several machines never overwrite each other's rows.
+the job row locked, so writers on several machines never overwrite each other's rows
+(task_progress.py). The sweeper's queries (dead tasks, lost messages) are in task_sweep.py.
 """
 
 from __future__ import annotations
@@ -23,22 +24,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from bulksync.jobs.model import Progress, jobs, now, progress_values
+from bulksync.jobs.model import jobs, now
 from bulksync.jobs.model import one_line as _one_line
-from bulksync.jobs.task_model import (
-    NewTask,
-    Task,
-    TaskProgress,
-    j,
-    job_progress,
-    t,
-    task_from_row,
-    tasks,
-)
+from bulksync.jobs.task_model import NewTask, Task, TaskProgress, j, t, task_from_row, tasks
+from bulksync.jobs.task_progress import job_result, write_job_progress
 
-__all__ = ["NewTask", "Task", "TaskProgress", "TaskStore", "job_progress", "tasks"]
+__all__ = ["NewTask", "Task", "TaskProgress", "TaskStore", "tasks"]
 
 if TYPE_CHECKING:
     from bulksync.jobs.store import JobStore
@@ -84,7 +76,7 @@ class TaskStore:
         ]
         with self.store.transaction() as conn:
             conn.execute(tasks.insert(), rows)
-            self._write_progress(conn, job_id, renew=True)
+            write_job_progress(conn, job_id, lease=self.lease, renew=True)
 
     def reopen(self, job_id: str, *, tries: int) -> int:
         """Queue a resumed job's unfinished tasks again with ``tries`` more attempts each.
@@ -202,7 +194,9 @@ class TaskStore:
             ).first()
             ours = conn.execute(tasks.update().where(*_held(task, owner)).values(**values)).rowcount
             if ours == 1 and progress is not None:
-                self._write_progress(conn, task.job_id, renew=job is not None and job[0] == "running")
+                write_job_progress(
+                    conn, task.job_id, lease=self.lease, renew=job is not None and job[0] == "running"
+                )
         stop = None if job is not None and job[0] == "running" and not job[1] else "cancel"
         return ours == 1, stop
 
@@ -238,7 +232,7 @@ class TaskStore:
             conn.execute(sa.select(j.id).where(j.id == task.job_id).with_for_update()).first()
             ours = conn.execute(tasks.update().where(*_held(task, owner)).values(**values)).rowcount
             if ours == 1:
-                self._write_progress(conn, task.job_id, renew=False)
+                write_job_progress(conn, task.job_id, lease=self.lease, renew=False)
         return ours == 1
 
     # -- the job's end ----------------------------------------------------------------------------
@@ -270,11 +264,11 @@ class TaskStore:
                 .values(**_ended("succeeded", at))
             ).rowcount
             if won:
-                progress = self._write_progress(conn, job_id, renew=False)
+                progress = write_job_progress(conn, job_id, lease=self.lease, renew=False)
                 conn.execute(
                     jobs.update()
                     .where(j.id == job_id)
-                    .values(result=json.dumps(_result(conn, job_id, progress)), rows_per_s=0.0, eta_s=None)
+                    .values(result=json.dumps(job_result(conn, job_id, progress)), rows_per_s=0.0, eta_s=None)
                 )
         return won == 1
 
@@ -295,185 +289,6 @@ class TaskStore:
                 ).rowcount
                 == 1
             )
-
-    # -- the sweeper ------------------------------------------------------------------------------
-
-    def reap(self) -> list[tuple[str, str]]:
-        """Fail tasks whose worker died on their last attempt, and their jobs; (job, error) each."""
-        at = now()
-        with self.store.transaction() as conn:
-            dead = (
-                conn.execute(
-                    sa.select(tasks).where(
-                        t.status == "running", t.lease_expires < at, t.attempts >= t.max_attempts
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        failed = []
-        for row in dead:
-            task = task_from_row(row)
-            error = (
-                f"{task.table}: {'partition ' + str(task.part) if task.part is not None else 'finish step'} "
-                f"lost its worker (no heartbeat) on the last of its {task.max_attempts} attempts; "
-                "bulksync resume JOB continues from the checkpoints"
-            )
-            with self.store.transaction() as conn:
-                won = conn.execute(
-                    tasks.update()
-                    .where(t.job_id == task.job_id, t.task_no == task.task_no, t.status == "running",
-                           t.lease_expires < at)
-                    .values(status="failed", phase="failed", error=error, lease_owner=None,
-                            lease_expires=None, updated_at=at)
-                ).rowcount  # fmt: skip
-            if won and self.fail_job(task.job_id, error):
-                failed.append((task.job_id, error))
-        return failed
-
-    def due(self, *, resend_after: dt.timedelta) -> list[tuple[str, int]]:
-        """Tasks whose message may be lost, each handed to exactly one caller to send again:
-        a running task whose lease expired (its worker died) and that was not re-sent since, a
-        queued partition not sent for ``resend_after``, a claimable finish task not sent for a
-        lease. The job must run and have no cancel request."""
-        at = now()
-        with self.store.transaction() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(tasks)
-                    .join(jobs, j.id == t.job_id)
-                    .where(
-                        j.status == "running",
-                        j.cancel_requested == sa.false(),
-                        t.attempts < t.max_attempts,
-                        t.status.in_(("queued", "running")),
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        open_tables = {
-            (r["job_id"], r["table_name"]) for r in rows if r["kind"] == "partition" and r["status"] != "done"
-        }
-        due = []
-        for r in rows:
-            sent, expires = r["sent_at"], r["lease_expires"]
-            if r["status"] == "running":
-                want = expires is not None and expires < at and (sent is None or sent < expires)
-            elif r["kind"] == "partition":
-                want = sent is None or sent < at - resend_after
-            else:
-                claimable = (r["job_id"], r["table_name"]) not in open_tables
-                want = claimable and (sent is None or sent < at - self.lease)
-            if want and self._take_send(r["job_id"], int(r["task_no"]), sent, at):
-                due.append((r["job_id"], int(r["task_no"])))
-        return due
-
-    def _take_send(self, job_id: str, task_no: int, sent: dt.datetime | None, at: dt.datetime) -> bool:
-        same = t.sent_at.is_(None) if sent is None else t.sent_at == sent
-        with self.store.transaction() as conn:
-            return (
-                conn.execute(
-                    tasks.update().where(t.job_id == job_id, t.task_no == task_no, same).values(sent_at=at)
-                ).rowcount
-                == 1
-            )
-
-    def renew_jobs(self) -> None:
-        """Keep the lease of distributed jobs fresh while a worker fleet is alive to run them."""
-        at = now()
-        with self.store.transaction() as conn:
-            conn.execute(
-                jobs.update()
-                .where(j.status == "running", sa.exists().where(t.job_id == j.id))
-                .values(lease_expires=at + self.lease)
-            )
-
-    def cancelling(self) -> list[str]:
-        with self.store.transaction() as conn:
-            return list(
-                conn.execute(
-                    sa.select(j.id).where(
-                        j.status == "running",
-                        j.cancel_requested == sa.true(),
-                        sa.exists().where(t.job_id == j.id),
-                    )
-                ).scalars()
-            )
-
-    def stale_jobs(self, *, resend_after: dt.timedelta) -> list[str]:
-        """Jobs whose planning message may be lost: queued, or planning with an expired lease,
-        untouched for ``resend_after``; each handed to one caller (its updated_at moves on)."""
-        at = now()
-        with self.store.transaction() as conn:
-            rows = conn.execute(
-                sa.select(j.id, j.updated_at).where(
-                    j.updated_at < at - resend_after,
-                    j.attempts < j.max_attempts,
-                    j.cancel_requested == sa.false(),
-                    sa.or_(
-                        j.status == "queued",
-                        sa.and_(
-                            j.status == "running",
-                            j.lease_expires < at,
-                            ~sa.exists().where(t.job_id == j.id),
-                        ),
-                    ),
-                )
-            ).all()
-        taken = []
-        for job_id, updated in rows:
-            with self.store.transaction() as conn:
-                won = conn.execute(
-                    jobs.update().where(j.id == job_id, j.updated_at == updated).values(updated_at=at)
-                ).rowcount
-            if won:
-                taken.append(str(job_id))
-        return taken
-
-    # -- progress ---------------------------------------------------------------------------------
-
-    def _write_progress(self, conn: Connection, job_id: str, *, renew: bool) -> Progress:
-        rows = conn.execute(sa.select(tasks).where(t.job_id == job_id)).mappings().all()
-        progress = job_progress(rows)
-        values = progress_values(progress)
-        values["updated_at"] = now()
-        if renew:
-            values["lease_expires"] = values["updated_at"] + self.lease
-        conn.execute(jobs.update().where(j.id == job_id).values(**values))
-        return progress
-
-
-def _result(conn: Connection, job_id: str, progress: Progress) -> dict[str, Any]:
-    """The job's result record (the shape of ``SyncResult.to_dict``, summed over its tasks)."""
-    rows = conn.execute(sa.select(tasks).where(t.job_id == job_id)).mappings().all()
-    tables = []
-    for target, entry in progress.tables.items():
-        parts = [r for r in rows if r["target"] == target and r["kind"] == "partition"]
-        written = sum(int(r["rows_written"]) for r in parts)
-        rejected = sum(int(r["rows_rejected"]) for r in parts)
-        tables.append(
-            {
-                "table": parts[0]["table_name"] if parts else target,
-                "target": target,
-                "estimated_rows": entry["rows_total"],
-                "rows_read": written + rejected,
-                "rows_written": written,
-                "rows_rejected": rejected,
-                "resumed_rows": int(entry["rows_done"]) - written - rejected,
-                "partitions": len(parts),
-                "status": "succeeded",
-            }
-        )
-    return {
-        "status": "succeeded",
-        "total_rows": sum(int(x["estimated_rows"]) for x in tables),
-        "processed_rows": sum(int(x["rows_written"]) for x in tables),
-        "failed_rows": sum(int(x["rows_rejected"]) for x in tables),
-        "rows_read": sum(int(x["rows_read"]) for x in tables),
-        "distributed": True,
-        "tables": tables,
-    }
 
 
 def _ended(status: str, at: dt.datetime) -> dict[str, Any]:

@@ -167,17 +167,27 @@ def summary(days: BetRange, result: SyncResult, spec: SyncSpec) -> dict[str, obj
 
 
 class MemoryWarning:
-    """A progress listener that warns once when memory passes BET_SYNC_MEMORY_WARNING (MB)."""
+    """A progress listener that warns once when the sync's memory passes BET_SYNC_MEMORY_WARNING.
+
+    The seed measured a PHP request's own memory; here that is what the process grew by since
+    the sync's first event. The process's whole size would count bulksync's libraries and, in
+    ``bulksync serve``, the server itself (~300 MB): every request would warn.
+    """
 
     def __init__(self, threshold_mb: int, warn: Callable[[str], None]) -> None:
         self.threshold_mb = threshold_mb
         self._warn = warn
+        self._baseline: float | None = None
         self.fired = False
 
     def __call__(self, event: ProgressEvent) -> None:
-        if not self.fired and event.rss_mb > self.threshold_mb:
+        if self._baseline is None:
+            self._baseline = event.rss_mb
+        grown = event.rss_mb - self._baseline
+        if not self.fired and grown > self.threshold_mb:
             self.fired = True
             self._warn(
-                f"memory {event.rss_mb:.0f} MB is above BET_SYNC_MEMORY_WARNING={self.threshold_mb} MB "
-                "(the sync goes on; --max-memory-mb is the hard limit)"
+                f"the sync's memory grew by {grown:.0f} MB (to {event.rss_mb:.0f} MB), above "
+                f"BET_SYNC_MEMORY_WARNING={self.threshold_mb} MB (the sync goes on; --max-memory-mb "
+                "is the hard limit)"
             )

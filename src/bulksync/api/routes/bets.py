@@ -16,14 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bulksync.api.deps import BetSettingsDep, Reader, SettingsDep, StoreDep, Writer
-from bulksync.api.errors import status_of
-from bulksync.api.preflight import estimate_rows
+from bulksync.api.errors import api_words, public_message, status_of
 from bulksync.api.schemas import BetBackgroundOut, BetRangeIn, BetStatusOut, BetSyncOut, Problem
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import dispatch
 from bulksync.jobs.launch import submit
 from bulksync.jobs.model import iso
+from bulksync.jobs.preflight import check_ends
 from bulksync.jobs.store import JobStore, UnknownJobError
 from bulksync.recipes import bets as recipe
 from bulksync.settings import BetSyncSettings, Settings
@@ -82,7 +82,7 @@ async def sync_background(
 ) -> dict[str, Any]:  # fmt: skip
     """Start a background sync job for the range and answer with its id and status URL."""
     spec = _plan(settings, bets, body or BetRangeIn())[1]
-    estimated = await run_in_threadpool(estimate_rows, spec)
+    estimated = await run_in_threadpool(check_ends, spec)
     return await run_in_threadpool(_background, store, spec, settings, bets, estimated)
 
 
@@ -118,22 +118,16 @@ def _plan(settings: Settings, bets: BetSyncSettings, body: BetRangeIn) -> tuple[
             channel=body.channel,
         )
     except UsageError as exc:  # the recipe speaks CLI options; the API has fields
-        raise UsageError(_api_words(exc.message)) from exc
+        raise UsageError(api_words(exc.message)) from exc
     spec = recipe.build_spec(days, settings, bets, chunk_size=body.chunk_size, batch_size=body.batch_size)
     return days, spec
-
-
-def _api_words(message: str) -> str:
-    for option in ("start-date", "end-date", "days-back"):
-        message = message.replace(f"--{option}", option.replace("-", "_"))
-    return message
 
 
 async def _sync_or_background(
     request: Request, settings: Settings, bets: BetSyncSettings, store: JobStore, body: BetRangeIn
 ) -> Any:
     days, spec = _plan(settings, bets, body)
-    estimated = await run_in_threadpool(estimate_rows, spec)
+    estimated = await run_in_threadpool(check_ends, spec)
     if estimated > bets.background_threshold:
         started = await run_in_threadpool(_background, store, spec, settings, bets, estimated)
         return JSONResponse(started, status_code=status.HTTP_202_ACCEPTED)
@@ -141,7 +135,10 @@ async def _sync_or_background(
     try:
         result = await run_in_threadpool(sync, spec, listeners=[request.app.state.metrics, warn])
     except SyncFailed as failed:
-        body_out = {**recipe.summary(days, failed.result, spec), "error": failed.message}
+        said = public_message(request, failed.error)
+        if said != failed.message:
+            log.info("%s %s: %s", request.method, request.url.path, failed.message)
+        body_out = {**recipe.summary(days, failed.result, spec), "error": said}
         return JSONResponse(body_out, status_code=status_of(failed.error))
     return recipe.summary(days, result, spec)
 

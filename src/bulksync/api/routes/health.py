@@ -1,10 +1,12 @@
 """``/healthz`` (job store, and the broker when one is set) and ``/metrics`` (Prometheus); no auth.
 
-Neither says anything secret: healthz answers with one redacted line, metrics with counts.
+Neither says anything secret: healthz says which part is down (its address and the reason go to
+the server log), metrics are counts.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from bulksync.api.deps import SettingsDep
+from bulksync.api.errors import BROKER_DOWN, STORE_DOWN
 from bulksync.api.runtime import Runtime
 from bulksync.api.schemas import Health
 from bulksync.errors import SyncError, redact
@@ -20,6 +23,7 @@ from bulksync.jobs.dispatch import check_broker, uses_broker
 from bulksync.settings import Settings
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("bulksync.api")
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
@@ -34,16 +38,16 @@ def _check(settings: Settings, runtime: Runtime) -> dict[str, Any]:
     try:
         runtime.store().ping()
     except SyncError as exc:
-        body.update(status="unavailable", job_store="unavailable", detail=exc.message)
+        log.warning("healthz: %s", redact(exc.message))
+        body.update(status="unavailable", job_store="unavailable", detail=STORE_DOWN)
     if uses_broker(settings):
         try:
             check_broker(settings)
             body["broker"] = "ok"
         except SyncError as exc:
+            log.warning("healthz: %s", redact(exc.message))
             body.update(status="unavailable", broker="unavailable")
-            body["detail"] = body["detail"] or exc.message
-    if body["detail"]:
-        body["detail"] = redact(body["detail"])
+            body["detail"] = body["detail"] or BROKER_DOWN
     return body
 
 
