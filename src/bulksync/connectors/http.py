@@ -136,7 +136,9 @@ async def _get(client: httpx.AsyncClient, ep: Endpoint, cursor: str | None, tall
     tally.requests += 1
     where = f"{ep.label}: GET {urlsplit(url).path}"
     try:
-        async with client.stream("GET", url, params=params, headers=headers, timeout=ep.timeout_s) as resp:
+        # params=None, not {}: an empty dict would drop the query of a next link
+        request = client.stream("GET", url, params=params or None, headers=headers, timeout=ep.timeout_s)
+        async with request as resp:
             tally.statuses[resp.status_code] = tally.statuses.get(resp.status_code, 0) + 1
             _check_status(resp, where, tally)
             raw = await _body(resp, ep, where)

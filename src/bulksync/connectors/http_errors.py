@@ -53,7 +53,7 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 
 def waiter(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     """tenacity's wait: the server's Retry-After when it gave one, else backoff with jitter."""
-    backoff = wait_exponential_jitter(initial=policy.backoff_s, max=policy.max_backoff_s)
+    backoff = wait_exponential_jitter(multiplier=policy.backoff_s, max=policy.max_backoff_s)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
