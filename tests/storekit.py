@@ -59,3 +59,16 @@ def assert_exactly_once(url: str, table: str, want: set[tuple[str, int]]) -> Non
     doubled = [k for k, n in got.items() if n > 1]
     assert not doubled, f"records doubled: {doubled[:5]}"
     assert set(got) == want, f"lost {len(want - set(got))}, unexpected {len(set(got) - want)}"
+
+
+def assert_once_and_complete(
+    url: str, table: str, complete: set[tuple[str, int]], known: set[tuple[str, int]]
+) -> None:
+    """Nothing doubled, every key of ``complete`` there, nothing outside ``known`` (failed stores
+    keep the pages they committed before failing)."""
+    got = key_counts(url, table)
+    doubled = [k for k, n in got.items() if n > 1]
+    assert not doubled, f"records doubled: {doubled[:5]}"
+    assert complete <= set(got) <= known, (
+        f"lost {len(complete - set(got))}, unexpected {len(set(got) - known)}"
+    )

@@ -17,6 +17,7 @@ import base64
 import json
 import math
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -78,7 +79,7 @@ class FakeStoreServer:
         self.stats = Stats()
         self._seen: Counter[str] = Counter()  # requests per store, for faults of the first N
         self._cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _Server((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -134,6 +135,13 @@ class FakeStoreServer:
         with self.stats.lock:
             self._seen[code] += 1
             return self._seen[code]
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a page refused as too large) is not the server's error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: FakeStoreServer) -> type[BaseHTTPRequestHandler]:
