@@ -80,6 +80,8 @@ def test_a_rerun_changes_nothing(pg_db: str) -> None:
     summaries = rows(pg_db, "SELECT run_id, status FROM sync_logs WHERE store_code IS NULL")
     assert sorted(r["run_id"] for r in summaries) == sorted([first.run_id, second.run_id])
     assert {r["status"] for r in summaries} == {"succeeded"}
+    # the finished runs' store checkpoints are gone; the job's own run checkpoint stays
+    assert rows(pg_db, "SELECT count(*) AS n FROM bulksync.sync_state")[0]["n"] == 1
 
 
 def test_configured_rate_matching_the_api_sends_nothing_above_it(pg_db: str) -> None:

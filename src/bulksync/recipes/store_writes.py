@@ -129,3 +129,9 @@ def finish_store(dest: Destination, state: PartitionState | None, row: LogRow) -
         tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
         if state is not None:
             tx.save_state(replace(state, done=True))
+
+
+def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run, codes: list[str]) -> None:
+    """Drop a finished run's store checkpoints: the next run starts every store afresh."""
+    for code in codes:
+        dest.reset_states(_sid("store", job_name, table, run.run_id, code), [])

@@ -88,6 +88,10 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
         await writers.run(
             lambda d: sw.end_run(d, job_name=job.job_name, table=job.table_name, run=run, row=row)
         )
+        codes = [s.code for s in job.stores]
+        await writers.run(
+            lambda d: sw.forget_stores(d, job_name=job.job_name, table=job.table_name, run=run, codes=codes)
+        )
         return result
     finally:
         writers.close()
