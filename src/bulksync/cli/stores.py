@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulksync.cli.render import print_json
 from bulksync.connectors.http import Pagination, RetryPolicy
 from bulksync.errors import UsageError
+
+if TYPE_CHECKING:
+    from bulksync.fakestores import FakeStores
 
 PARTIAL_EXIT = 4
 
@@ -119,6 +122,7 @@ def serve_fake(
         float | None, typer.Option("--store-rate", help="the API's per-store requests/second")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 4,
+    records: Annotated[str, typer.Option("--records", help="records per store, LOW-HIGH")] = "",
     style: Annotated[
         Pagination, typer.Option("--style", help="pagination in the written store list")
     ] = Pagination.CURSOR,
@@ -127,10 +131,10 @@ def serve_fake(
     ] = None,
 ) -> None:
     """Serve fake stores until Ctrl-C; their API token is 'fake-api-key' (credential 'fake')."""
-    from bulksync.fakestores import FakeStores, FakeStoreServer
+    from bulksync.fakestores import FakeStoreServer
 
     server = FakeStoreServer(
-        FakeStores(stores=stores, seed=seed), port=port, latency_s=latency_ms / 1000,
+        _catalog(stores, seed, records), port=port, latency_s=latency_ms / 1000,
         vary_latency=vary, rate=rate, store_rate=store_rate,
     )  # fmt: skip
     if write_list:
@@ -140,3 +144,15 @@ def serve_fake(
         server.serve_forever()
     finally:
         server.stop()
+
+
+def _catalog(stores: int, seed: int, records: str) -> FakeStores:
+    from bulksync.fakestores import FakeStores
+
+    if not records:
+        return FakeStores(stores=stores, seed=seed)
+    low, _, high = records.partition("-")
+    if not (low.isdigit() and high.isdigit() and int(low) <= int(high)):
+        raise UsageError(f"--records must be LOW-HIGH, e.g. 20-60 (got {records!r})")
+    size = (int(low), int(high))
+    return FakeStores(stores=stores, seed=seed, users=size, videos=size)

@@ -1,8 +1,10 @@
 """Rate limits for HTTP sources: a global requests/second and one per endpoint (aiolimiter).
 
-Each limiter is a leaky bucket of capacity one, so requests are spaced 1/rate apart: the API's
-own token bucket of the same rate (and any burst) never sees more than it allows, so it never
-answers 429 because of us. In one process only; a fleet would share a Redis bucket instead.
+Each limiter is a leaky bucket holding 50 ms worth of requests (at least one): an API's own
+token bucket of the same rate, whose burst is usually a second's worth, never sees more than it
+allows, so it never answers 429 because of us; and the bucket is deep enough that event-loop
+timer slack does not cost throughput (capacity one loses ~15 % at 200/s). In one process only;
+a fleet would share a Redis bucket instead.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from aiolimiter import AsyncLimiter
 
 
 def _limiter(rate: float | None) -> AsyncLimiter | None:
-    return AsyncLimiter(1, 1.0 / rate) if rate else None
+    if not rate:
+        return None
+    capacity = max(1.0, rate * 0.05)
+    return AsyncLimiter(capacity, capacity / rate)
 
 
 class Limits:

@@ -127,14 +127,19 @@ class FakeStoreServer:
         return found
 
     def delay(self, code: str) -> float:
-        if not self.vary_latency:
-            return self.latency_s
-        return self.latency_s * random.Random(f"{self.catalog.seed}:{code}:lat").uniform(0.5, 1.5)
+        return store_latency(self.catalog, code, self.latency_s, vary=self.vary_latency)
 
     def nth_request(self, code: str) -> int:
         with self.stats.lock:
             self._seen[code] += 1
             return self._seen[code]
+
+
+def store_latency(catalog: FakeStores, code: str, latency_s: float, *, vary: bool) -> float:
+    """Seconds one page of ``code`` takes: ``latency_s``, or 0.5-1.5 times it per store."""
+    if not vary:
+        return latency_s
+    return latency_s * random.Random(f"{catalog.seed}:{code}:lat").uniform(0.5, 1.5)
 
 
 class _Server(ThreadingHTTPServer):
@@ -154,6 +159,7 @@ def _handler_for(server: FakeStoreServer) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeStoreServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the bench read the counters instead."""

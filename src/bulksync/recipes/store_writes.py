@@ -48,6 +48,7 @@ class Writers:
 
     def __init__(self, url: str, *, threads: int) -> None:
         self._url = url
+        self.threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="store-writer")
         self._local = threading.local()
         self._opened: list[Destination] = []
