@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import threading
 import uuid
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -108,11 +109,18 @@ def _summary(job_name: str, run: Run, status: str, message: str) -> LogRow:
     return LogRow(job_name, run.run_id, None, status, message, 0, run.started)
 
 
-def store_state(dest: Destination, *, job_name: str, table: str, run: Run, code: str) -> PartitionState:
-    """The store's checkpoint in this run (a fresh one if it has none yet)."""
-    sid = _sid("store", job_name, table, run.run_id, code)
-    found = dest.load_states(sid)
-    return found[0] if found else PartitionState(sid, table, 0, None, None)
+def part_of(code: str) -> int:
+    """A store's partition number in its run's checkpoints: stable, from its code."""
+    return zlib.crc32(code.encode()) & 0x7FFFFFFF
+
+
+def store_states(dest: Destination, *, job_name: str, table: str, run: Run) -> dict[int, PartitionState]:
+    """Every store checkpoint of the run (one partition per store), by partition number."""
+    return {s.partition: s for s in dest.load_states(_sid("store", job_name, table, run.run_id))}
+
+
+def fresh_state(*, job_name: str, table: str, run: Run, code: str) -> PartitionState:
+    return PartitionState(_sid("store", job_name, table, run.run_id), table, part_of(code), None, None)
 
 
 def commit_page(dest: Destination, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState) -> int:
@@ -132,7 +140,6 @@ def finish_store(dest: Destination, state: PartitionState | None, row: LogRow) -
             tx.save_state(replace(state, done=True))
 
 
-def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run, codes: list[str]) -> None:
+def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run) -> None:
     """Drop a finished run's store checkpoints: the next run starts every store afresh."""
-    for code in codes:
-        dest.reset_states(_sid("store", job_name, table, run.run_id, code), [])
+    dest.reset_states(_sid("store", job_name, table, run.run_id), [])

@@ -25,7 +25,7 @@ from bulksync.connectors.http import Endpoint, Pagination, RetryPolicy, Tally, r
 from bulksync.connectors.http_batch import records_to_batch
 from bulksync.connectors.http_pacing import Limits
 from bulksync.engine.write import WriteTarget
-from bulksync.errors import SyncError, redact
+from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
@@ -67,6 +67,9 @@ def sync_stores(job: StoreJob, on_progress: Callable[[StoreProgress], None] | No
     """Run (or resume) the job; blocks until every store has succeeded or failed."""
     for store in job.stores:
         token_for(store, job.credentials)  # every credential is known before the first request
+    parts = {sw.part_of(s.code) for s in job.stores}
+    if len(parts) != len(job.stores):
+        raise UsageError("two store codes of the list share a checkpoint number: rename one of them")
     return asyncio.run(_run(job, on_progress or (lambda p: None)))
 
 
@@ -76,10 +79,14 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
     try:
         await writers.run(lambda d: sw.prepare(d, schema))
         run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        states = await writers.run(
+            lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
+        )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
         ctx = _Context(
             job, writers, run, progress, on_progress, Limits(rate=job.rate, endpoint_rate=job.store_rate)
         )
+        ctx.states = states
         outcomes = await ctx.all_stores()
         result = StoresResult.of(job.job_name, run.run_id, outcomes, progress, resumed=run.resumed)
         row = LogRow(
@@ -90,10 +97,7 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
         await writers.run(
             lambda d: sw.end_run(d, job_name=job.job_name, table=job.table_name, run=run, row=row)
         )
-        codes = [s.code for s in job.stores]
-        await writers.run(
-            lambda d: sw.forget_stores(d, job_name=job.job_name, table=job.table_name, run=run, codes=codes)
-        )
+        await writers.run(lambda d: sw.forget_stores(d, job_name=job.job_name, table=job.table_name, run=run))
         return result
     finally:
         writers.close()
@@ -114,6 +118,7 @@ class _Context:
         self.job, self.writers, self.run, self.progress = job, writers, run, progress
         self.on_progress, self.limits = on_progress, limits
         self.schema = records_table(job.kind, job.table_name)
+        self.states: dict[int, PartitionState] = {}  # the run's committed store checkpoints
         self.tls = ssl.create_default_context(cafile=certifi.where())  # one for all slots: ~40 ms each
         self.committer = PageCommitter(writers, flushers=writers.threads)
 
@@ -151,10 +156,8 @@ class _Context:
     async def _one_store(self, client: httpx.AsyncClient, store: Store) -> StoreOutcome:
         job, started, tally = self.job, time.monotonic(), Tally()
         run_time = dt.datetime.now(dt.UTC)
-        state = await self.writers.run(
-            lambda d: sw.store_state(
-                d, job_name=job.job_name, table=job.table_name, run=self.run, code=store.code
-            )
+        state = self.states.get(sw.part_of(store.code)) or sw.fresh_state(
+            job_name=job.job_name, table=job.table_name, run=self.run, code=store.code
         )
         if state.done:
             return StoreOutcome(store.code, "skipped", "already synced in this run", written=state.rows)
