@@ -100,6 +100,9 @@ def test_partial_exit_code_json_and_no_secret_in_output(
         for secret in (BAD_TOKEN, server.catalog.token):
             assert secret not in done.stdout + done.stderr
         assert "s0002" in done.stdout and "401" in done.stdout
+        if not extra:  # not a terminal: seed 004's progress lines on stderr, the last one complete
+            last = [json.loads(x) for x in done.stderr.splitlines() if "Sync progress" in x][-1]
+            assert (last["processed"], last["total"], last["percent"], last["failed"]) == (5, 5, 100, 1)
     result = json.loads(run(command(listing, pg_db, "--json"), creds).stdout)
     assert result["status"] == "partial" and result["success_rate"] == 80.0
     assert [f["code"] for f in result["failures"]] == ["s0002"] and result["failures"][0]["requests"] == 1
