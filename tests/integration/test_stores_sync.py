@@ -103,3 +103,22 @@ def test_429_without_a_configured_limit_is_waited_out(pg_db: str) -> None:
         refused = srv.stats.over_limit
     assert result.status == "succeeded" and refused >= 1
     assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+
+
+def test_retry_failed_syncs_only_the_failed_stores_of_the_last_run(pg_db: str) -> None:
+    catalog = FakeStores(stores=5, faults={"s0002": Fault("status", status=502), "s0004": Fault("malformed")})
+    with FakeStoreServer(catalog) as srv:
+        first = sync_stores(job_for(srv, pg_db, page_size=7))
+        assert first.status == "partial" and [f.code for f in first.failures] == ["s0002", "s0004"]
+        catalog.faults.clear()  # the APIs are fixed
+        asked = dict(srv.stats.as_dict()["by_store"])
+        retried = sync_stores(job_for(srv, pg_db, page_size=7, retry_failed=True))
+        again = srv.stats.as_dict()["by_store"]
+    assert retried.status == "succeeded" and retried.run_id == first.run_id and retried.skipped == 3
+    assert {c for c in catalog.codes() if again[c] != asked[c]} == {"s0002", "s0004"}
+    assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+    logs = rows(pg_db, "SELECT run_id, store_code, status FROM sync_logs ORDER BY store_code")
+    assert [(r["store_code"], r["status"]) for r in logs] == [(c, "succeeded") for c in catalog.codes()] + [
+        (None, "succeeded")
+    ]
+    assert rows(pg_db, "SELECT count(*) AS n FROM bulksync.sync_state")[0]["n"] == 1

@@ -80,6 +80,10 @@ def sync_cmd(
     backoff_s: Annotated[
         float, typer.Option("--backoff", min=0.0, help="first retry delay, doubled each time (with jitter)")
     ] = 1.0,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="reopen the last run and sync only the stores that failed in it"),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
@@ -99,7 +103,7 @@ def sync_cmd(
         concurrency=concurrency or default, rate=rate or conf.rate, store_rate=store_rate or conf.store_rate,
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
-        policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s),
+        policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
     )  # fmt: skip
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget, commit_batch
+from bulksync.errors import UsageError
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow
 from bulksync.schema import TableSchema
 
@@ -38,6 +39,7 @@ class Run:
     run_id: str
     started: dt.datetime
     resumed: bool
+    retrying: bool = False  # only the stores that failed in this run (the others have no checkpoint)
 
 
 def _sid(*parts: str) -> str:
@@ -81,19 +83,28 @@ def prepare(dest: Destination, records: TableSchema) -> None:
             dest.create_table(schema, with_indexes=True)
 
 
-def begin_run(dest: Destination, *, job_name: str, table: str) -> Run:
-    """Resume the job's unfinished run, or start a new one (its summary row says 'running')."""
+def begin_run(dest: Destination, *, job_name: str, table: str, retry_failed: bool = False) -> Run:
+    """Resume the job's unfinished run; with ``retry_failed`` reopen its last run; else start a
+    new run (its summary row says 'running' until it ends)."""
     sid = _sid("run", job_name, table)
     states = dest.load_states(sid)
-    if states and not states[0].done and states[0].last:
-        run_id, started = states[0].last
-        return Run(str(run_id), dt.datetime.fromisoformat(str(started)), resumed=True)
+    last = states[0].last if states else None
+    if last and (retry_failed or not states[0].done):
+        retrying = retry_failed or (len(last) > 2 and last[2] == "retry")
+        run = Run(str(last[0]), dt.datetime.fromisoformat(str(last[1])), resumed=True, retrying=retrying)
+        if states[0].done or retrying:
+            dest.reset_states(sid, [replace(states[0], last=(run.run_id, last[1], "retry"), done=False)])
+        return run
+    if retry_failed:
+        raise UsageError(f"{job_name} into {table} has no earlier run to retry")
     now = dt.datetime.now(dt.UTC)
     run = Run(f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", now, resumed=False)
     state = PartitionState(sid, table, 0, None, None, last=(run.run_id, now.isoformat()))
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, _summary(job_name, run, "running", "").batch(), upsert_key=("id",))
         tx.save_state(state)
+    if last:  # the previous run's failed stores are no use to this one
+        dest.reset_states(_sid("store", job_name, table, str(last[0])), [])
     return run
 
 
@@ -132,14 +143,15 @@ def commit_page(dest: Destination, target: WriteTarget, batch: pa.RecordBatch, s
     return commit_batch(dest, target, batch, state).rows
 
 
-def finish_store(dest: Destination, state: PartitionState | None, row: LogRow) -> None:
-    """The store's sync_logs row, and (when it succeeded) its checkpoint marked done."""
+def finish_store(dest: Destination, state: PartitionState, row: LogRow, *, succeeded: bool) -> None:
+    """The store's sync_logs row and its last committed checkpoint, done if it succeeded (a
+    failed store keeps one, even before its first page: that is what a retry looks for)."""
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
-        if state is not None:
-            tx.save_state(replace(state, done=True))
+        tx.save_state(replace(state, done=succeeded))
 
 
 def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run) -> None:
-    """Drop a finished run's store checkpoints: the next run starts every store afresh."""
-    dest.reset_states(_sid("store", job_name, table, run.run_id), [])
+    """Keep only the checkpoints of the run's failed stores (for ``--retry-failed``)."""
+    sid = _sid("store", job_name, table, run.run_id)
+    dest.reset_states(sid, [s for s in dest.load_states(sid) if not s.done])

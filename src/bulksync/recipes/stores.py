@@ -53,6 +53,7 @@ class StoreJob:
     max_page_bytes: int = 16 * 1024 * 1024
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     writer_threads: int = 4
+    retry_failed: bool = False  # reopen the last run and sync only the stores that failed in it
 
     @property
     def job_name(self) -> str:
@@ -78,7 +79,11 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
     schema = records_table(job.kind, job.table_name)
     try:
         await writers.run(lambda d: sw.prepare(d, schema))
-        run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        run = await writers.run(
+            lambda d: sw.begin_run(
+                d, job_name=job.job_name, table=job.table_name, retry_failed=job.retry_failed
+            )
+        )
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
@@ -156,7 +161,10 @@ class _Context:
     async def _one_store(self, client: httpx.AsyncClient, store: Store) -> StoreOutcome:
         job, started, tally = self.job, time.monotonic(), Tally()
         run_time = dt.datetime.now(dt.UTC)
-        state = self.states.get(sw.part_of(store.code)) or sw.fresh_state(
+        found = self.states.get(sw.part_of(store.code))
+        if self.run.retrying and found is None:
+            return StoreOutcome(store.code, "skipped", "succeeded earlier in this run")
+        state = found or sw.fresh_state(
             job_name=job.job_name, table=job.table_name, run=self.run, code=store.code
         )
         if state.done:
@@ -164,8 +172,9 @@ class _Context:
         outcome = StoreOutcome(store.code, "succeeded", "")
         self.progress.running[store.code] = tally
         done: PartitionState | None = None
+        committed = [state]  # the store's last committed checkpoint, kept if it fails
         try:
-            done = await self._pages(client, store, state, tally, outcome)
+            done = await self._pages(client, store, state, tally, outcome, committed)
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message
         except Exception as exc:  # a bug must fail this store, never the other stores
@@ -173,7 +182,8 @@ class _Context:
         outcome.requests, outcome.retries = tally.requests, tally.retries
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         row = outcome.log_row(job.job_name, self.run.run_id, run_time)
-        await self.writers.run(lambda d: sw.finish_store(d, done, row))
+        final = done or committed[0]
+        await self.writers.run(lambda d: sw.finish_store(d, final, row, succeeded=done is not None))
         return outcome
 
     async def _pages(
@@ -183,6 +193,7 @@ class _Context:
         state: PartitionState,
         tally: Tally,
         out: StoreOutcome,
+        committed: list[PartitionState],
     ) -> PartitionState:
         if state.last and state.last[0] == sw.END:
             out.written = state.rows
@@ -194,6 +205,7 @@ class _Context:
         pages = read_pages(client, self._endpoint(store), start=start, pacer=self.limits.for_endpoint(),
                            policy=self.job.policy, tally=tally)  # fmt: skip
         committing: asyncio.Future[int] | None = None  # the previous page, committing meanwhile
+        pending = state
         try:
             async for page in pages:
                 batch = records_to_batch(
@@ -204,10 +216,15 @@ class _Context:
                 state = replace(state, last=(page.next or sw.END,), rows=state.rows + batch.num_rows)
                 if committing is not None:
                     await committing  # pages of a store commit in order
-                committing = asyncio.ensure_future(self.committer.commit(target, batch, state))
+                    committed[0] = pending
+                committing, pending = (
+                    asyncio.ensure_future(self.committer.commit(target, batch, state)),
+                    state,
+                )
         finally:
             if committing is not None:
                 await committing
+                committed[0] = pending
         out.written = state.rows
         return state
 
