@@ -114,3 +114,19 @@ def test_unknown_credential_is_a_usage_error(server: FakeStoreServer, pg_db: str
     done = run(command(listing, pg_db), env())
     assert done.returncode == 2 and "BULKSYNC_STORES_CREDENTIALS__NOWHERE" in done.stderr
     assert server.stats.as_dict()["requests"] == 0
+
+
+def test_store_list_from_a_stores_table(server: FakeStoreServer, pg_db: str) -> None:
+    import psycopg
+
+    codes = server.catalog.codes()[:4]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE stores (store_code TEXT PRIMARY KEY, base_url TEXT, credential TEXT)")
+        for c in codes:
+            conn.execute("INSERT INTO stores VALUES (%s, %s, 'main')", (c, server.base_url(c)))
+    cmd = [*command(Path("unused"), pg_db, "--json")]
+    cmd[cmd.index("--stores") : cmd.index("--stores") + 2] = ["--stores-table", "stores"]
+    done = run(cmd, env(main=server.catalog.token))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["stores"] == 4
+    assert_exactly_once(pg_db, "store_users", expected_keys(server.catalog, "users", codes))

@@ -19,6 +19,7 @@ from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
     from bulksync.fakestores import FakeStores
+    from bulksync.recipes.store_list import Store
 
 PARTIAL_EXIT = 4
 
@@ -34,10 +35,15 @@ class Kind(StrEnum):
 @app.command("sync")
 def sync_cmd(
     kind: Annotated[Kind, typer.Argument(help="users (SYNC_CONCURRENCY) or videos (VIDEO_SYNC_CONCURRENCY)")],
-    stores: Annotated[
-        Path, typer.Option("--stores", help="store list: CSV or JSON of store_code, base_url, credential")
-    ],
     to: Annotated[str, typer.Option("--to", help="PostgreSQL URL or configured connection name")],
+    stores: Annotated[
+        Path | None,
+        typer.Option("--stores", help="store list: CSV or JSON of store_code, base_url, credential"),
+    ] = None,
+    stores_table: Annotated[
+        str | None,
+        typer.Option("--stores-table", help="or a table of the --to database with those columns"),
+    ] = None,
     table: Annotated[str, typer.Option("--table", help="destination table (default store_<kind>)")] = "",
     concurrency: Annotated[
         int | None,
@@ -89,7 +95,6 @@ def sync_cmd(
 ) -> None:
     """Sync every store of the list; re-run the same command after a crash to resume the run."""
     from bulksync.cli.stores_view import StoresView, print_stores_summary
-    from bulksync.recipes.store_list import load_stores
     from bulksync.recipes.stores import StoreJob, sync_stores
     from bulksync.settings import get_settings, get_store_settings
 
@@ -99,7 +104,7 @@ def sync_cmd(
         raise UsageError("--to must be a PostgreSQL database (a postgresql:// URL or a configured name)")
     default = conf.sync_concurrency if kind is Kind.users else conf.video_sync_concurrency
     job = StoreJob(
-        kind.value, load_stores(stores), dest, conf.credentials, table=table,
+        kind.value, _stores(stores, stores_table, dest), dest, conf.credentials, table=table,
         concurrency=concurrency or default, rate=rate or conf.rate, store_rate=store_rate or conf.store_rate,
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
@@ -148,6 +153,14 @@ def serve_fake(
         server.serve_forever()
     finally:
         server.stop()
+
+
+def _stores(path: Path | None, table: str | None, dest: str) -> list[Store]:
+    from bulksync.recipes.store_list import load_stores, load_stores_table
+
+    if (path is None) == (table is None):
+        raise UsageError("give the store list as --stores FILE or --stores-table TABLE (one of them)")
+    return load_stores(path) if path is not None else load_stores_table(dest, str(table))
 
 
 def _catalog(stores: int, seed: int, records: str) -> FakeStores:

@@ -1,4 +1,5 @@
-"""The stores to sync: a CSV or JSON file of store code, API base URL and credential reference.
+"""The stores to sync: store code, API base URL and credential reference, from a CSV or JSON
+file or a table of the destination database.
 
 The credential column names a secret configured elsewhere (``BULKSYNC_STORES_CREDENTIALS__<NAME>``),
 never the secret itself, so the list can be committed, printed and stored in a job record.
@@ -37,11 +38,33 @@ def load_stores(path: Path) -> list[Store]:
     is_json = path.suffix.lower() == ".json"
     rows = _json_rows(text, path) if is_json else list(csv.DictReader(text.splitlines()))
     stores = [_store(row, n, path) for n, row in enumerate(rows, start=1)]
+    _no_repeats(stores, path.name)
+    return stores
+
+
+def load_stores_table(url: str, table: str) -> list[Store]:
+    """Read the store list from a table (store_code, base_url, credential) of the database ``url``."""
+    from bulksync.connectors.base import ChunkQuery
+    from bulksync.connectors.registry import open_connector
+
+    conn = open_connector(url)
+    try:
+        schema = conn.describe(table)
+        rows = [r for b in conn.read_stream(ChunkQuery(schema, (), 10_000)) for r in b.to_pylist()]
+    finally:
+        conn.close()
+    stores = sorted(
+        (_store(row, n, Path(table)) for n, row in enumerate(rows, start=1)), key=lambda s: s.code
+    )
+    _no_repeats(stores, table)
+    return stores
+
+
+def _no_repeats(stores: list[Store], where: str) -> None:
     codes = [s.code for s in stores]
     repeated = sorted({c for c in codes if codes.count(c) > 1})
     if repeated:
-        raise UsageError(f"store list {path.name}: store codes repeated: {', '.join(repeated[:5])}")
-    return stores
+        raise UsageError(f"store list {where}: store codes repeated: {', '.join(repeated[:5])}")
 
 
 def _json_rows(text: str, path: Path) -> list[dict[str, Any]]:
