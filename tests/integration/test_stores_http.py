@@ -123,16 +123,33 @@ def test_bad_token_is_refused_and_never_shown(server: FakeStoreServer) -> None:
     assert "s3cr3t" not in str(caught.value) and server.catalog.token not in str(caught.value)
 
 
-def test_unreachable_host_is_transient_then_gives_up() -> None:
+@pytest.mark.parametrize("where", ["refused", "dns", "tls"])
+def test_unreachable_hosts_fail_after_capped_retries(where: str) -> None:
     with FakeStoreServer(FakeStores(stores=1)) as srv:
-        url = srv.url
-    ep = Endpoint(url=f"{url}/cursor/stores/s0001/users", label="store s0001")
+        live = srv.url
+        urls = {
+            "dns": "http://no-such-store.invalid/cursor/stores/s0001/users",
+            "tls": live.replace("http://", "https://") + "/cursor/stores/s0001/users",  # not TLS there
+        }
+        if where != "refused":
+            tally = _read_url(urls[where])
+            assert tally.requests == FAST.attempts
+    if where == "refused":  # the server is gone now: nothing listens on its port
+        tally = _read_url(f"{live}/cursor/stores/s0001/users")
+        assert tally.requests == FAST.attempts
+
+
+def _read_url(url: str) -> Tally:
+    ep = Endpoint(url=url, label="store s0001")
+    tally = Tally()
 
     async def go() -> None:
         async with httpx.AsyncClient() as client:
             pacer = Limits(rate=None, endpoint_rate=None).for_endpoint()
-            async for _ in read_pages(client, ep, start=None, pacer=pacer, policy=FAST, tally=Tally()):
+            async for _ in read_pages(client, ep, start=None, pacer=pacer, policy=FAST, tally=tally):
                 pass
 
-    with pytest.raises(HttpTransient, match="ConnectError"):
+    with pytest.raises(HttpTransient, match="store s0001: GET /cursor/stores/s0001/users") as caught:
         asyncio.run(go())
+    assert "\n" not in str(caught.value)
+    return tally
