@@ -57,7 +57,10 @@ def sync_cmd(
     rate: Annotated[
         float | None,
         typer.Option(
-            "--rate", min=0.01, help="requests/second for all stores together (BULKSYNC_STORES_RATE)"
+            "--rate",
+            min=0.01,
+            help="requests/second for all stores together (BULKSYNC_STORES_RATE); shared through Redis "
+            "by every process when BULKSYNC_BROKER_URL is redis://…",
         ),
     ] = None,
     store_rate: Annotated[
@@ -98,8 +101,9 @@ def sync_cmd(
     from bulksync.recipes.stores import StoreJob, sync_stores
     from bulksync.settings import get_settings, get_store_settings
 
-    conf = get_store_settings()
-    dest = get_settings().resolve(to)
+    conf, settings = get_store_settings(), get_settings()
+    dest = settings.resolve(to)
+    broker = settings.broker_url.get_secret_value() if settings.broker_url else None
     if not dest.startswith(("postgresql://", "postgres://", "postgresql+")):
         raise UsageError("--to must be a PostgreSQL database (a postgresql:// URL or a configured name)")
     default = conf.sync_concurrency if kind is Kind.users else conf.video_sync_concurrency
@@ -109,6 +113,7 @@ def sync_cmd(
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
+        shared_limit_url=broker if broker and broker.startswith(("redis://", "rediss://")) else None,
     )  # fmt: skip
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)

@@ -3,13 +3,21 @@
 Each limiter is a leaky bucket holding 50 ms worth of requests (at least one): an API's own
 token bucket of the same rate, whose burst is usually a second's worth, never sees more than it
 allows, so it never answers 429 because of us; and the bucket is deep enough that event-loop
-timer slack does not cost throughput (capacity one loses ~15 % at 200/s). In one process only;
-a fleet would share a Redis bucket instead.
+timer slack does not cost throughput (capacity one loses ~15 % at 200/s). The global limit can
+instead be shared by every process through Redis (``http_pacing_redis``).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiolimiter import AsyncLimiter
+
+
+class Acquirer(Protocol):
+    """A limiter: ``acquire`` returns once one more request is allowed."""
+
+    async def acquire(self) -> None: ...
 
 
 def _limiter(rate: float | None) -> AsyncLimiter | None:
@@ -22,8 +30,10 @@ def _limiter(rate: float | None) -> AsyncLimiter | None:
 class Limits:
     """The job's global limit; ``for_endpoint`` adds one endpoint's own."""
 
-    def __init__(self, *, rate: float | None, endpoint_rate: float | None) -> None:
-        self._global = _limiter(rate)
+    def __init__(
+        self, *, rate: float | None, endpoint_rate: float | None, shared: Acquirer | None = None
+    ) -> None:
+        self._global: Acquirer | None = shared or _limiter(rate)  # shared: the same limit, in Redis
         self._endpoint_rate = endpoint_rate
 
     def for_endpoint(self) -> EndpointPacer:
@@ -33,7 +43,7 @@ class Limits:
 class EndpointPacer:
     """Waits for the endpoint's limit, then for the global one (holding no global slot meanwhile)."""
 
-    def __init__(self, own: AsyncLimiter | None, shared: AsyncLimiter | None) -> None:
+    def __init__(self, own: Acquirer | None, shared: Acquirer | None) -> None:
         self._own = own
         self._shared = shared
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget, commit_batch
-from bulksync.errors import UsageError
+from bulksync.errors import SyncError, UsageError
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow
 from bulksync.schema import TableSchema
 
@@ -80,7 +80,11 @@ def prepare(dest: Destination, records: TableSchema) -> None:
     """Create the records table and sync_logs if they are not there yet."""
     for schema in (records, SYNC_LOGS):
         if dest.find(schema.name) is None:
-            dest.create_table(schema, with_indexes=True)
+            try:
+                dest.create_table(schema, with_indexes=True)
+            except SyncError:
+                if dest.find(schema.name) is None:
+                    raise  # not the other job (users and videos at once) creating it first
 
 
 def begin_run(dest: Destination, *, job_name: str, table: str, retry_failed: bool = False) -> Run:

@@ -24,6 +24,7 @@ from bulksync.connectors.base import PartitionState
 from bulksync.connectors.http import Endpoint, Pagination, RetryPolicy, Tally, read_pages
 from bulksync.connectors.http_batch import records_to_batch
 from bulksync.connectors.http_pacing import Limits
+from bulksync.connectors.http_pacing_redis import RedisRate
 from bulksync.engine.write import WriteTarget
 from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
@@ -54,6 +55,8 @@ class StoreJob:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     writer_threads: int = 4
     retry_failed: bool = False  # reopen the last run and sync only the stores that failed in it
+    shared_limit_url: str | None = None  # redis://…: the global limit is shared by every process
+    rate_key: str = "bulksync:stores:rate"  # the Redis key of that limit (one per API key)
 
     @property
     def job_name(self) -> str:
@@ -88,11 +91,7 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        ctx = _Context(
-            job, writers, run, progress, on_progress, Limits(rate=job.rate, endpoint_rate=job.store_rate)
-        )
-        ctx.states = states
-        outcomes = await ctx.all_stores()
+        outcomes = await _all_stores(job, writers, run, progress, on_progress, states)
         result = StoresResult.of(job.job_name, run.run_id, outcomes, progress, resumed=run.resumed)
         row = LogRow(
             job.job_name, run.run_id, None, result.status, result.headline(),
@@ -106,6 +105,28 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
         return result
     finally:
         writers.close()
+
+
+async def _all_stores(
+    job: StoreJob,
+    writers: sw.Writers,
+    run: sw.Run,
+    progress: StoreProgress,
+    on_progress: Callable[[StoreProgress], None],
+    states: dict[int, PartitionState],
+) -> list[StoreOutcome]:
+    """Every store, with the global limit in Redis when one is configured, else in-process."""
+    shared = None
+    if job.shared_limit_url and job.rate:
+        shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
+    try:
+        limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
+        ctx = _Context(job, writers, run, progress, on_progress, limits)
+        ctx.states = states
+        return await ctx.all_stores()
+    finally:
+        if shared is not None:
+            await shared.close()
 
 
 class _Context:
