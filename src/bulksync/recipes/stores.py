@@ -121,16 +121,14 @@ async def _all_stores(
         shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
-        ctx = _Context(job, writers, run, progress, on_progress, limits)
-        ctx.states = states
-        return await ctx.all_stores()
+        return await _Context(job, writers, run, progress, on_progress, limits, states).all_stores()
     finally:
         if shared is not None:
             await shared.close()
 
 
 class _Context:
-    """One run: the shared HTTP client, limits, writers and the progress counters."""
+    """One run: its limits, writers, committed checkpoints and progress counters."""
 
     def __init__(
         self,
@@ -140,11 +138,12 @@ class _Context:
         progress: StoreProgress,
         on_progress: Callable[[StoreProgress], None],
         limits: Limits,
+        states: dict[int, PartitionState],
     ) -> None:
         self.job, self.writers, self.run, self.progress = job, writers, run, progress
         self.on_progress, self.limits = on_progress, limits
         self.schema = records_table(job.kind, job.table_name)
-        self.states: dict[int, PartitionState] = {}  # the run's committed store checkpoints
+        self.states = states  # the run's committed store checkpoints, by partition
         self.tls = ssl.create_default_context(cafile=certifi.where())  # one for all slots: ~40 ms each
         self.committer = PageCommitter(writers, flushers=writers.threads)
 
