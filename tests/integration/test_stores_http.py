@@ -93,14 +93,6 @@ def test_retry_after_is_honoured() -> None:
         assert tally.rate_limited >= 1 and srv.stats.over_limit == tally.rate_limited
 
 
-def test_retry_after_as_http_date() -> None:
-    from bulksync.connectors.http_errors import retry_after_seconds
-
-    assert retry_after_seconds("Wed, 21 Oct 2026 07:28:10 GMT", now=1_792_567_680.0) == 10.0
-    assert retry_after_seconds("7") == 7.0
-    assert retry_after_seconds("soon") is None
-
-
 @pytest.mark.parametrize(
     ("code", "error", "reason"),
     [
