@@ -90,3 +90,14 @@ def test_sync_log_rows_are_keyed_by_run_and_store() -> None:
     summary = LogRow("sync_users_daily", "r1", None, "partial", "1/2", 9, at).batch().to_pylist()[0]
     assert (store["id"], summary["id"], summary["store_code"]) == ("r1/s1", "r1/", None)
     assert isinstance(pa.scalar(store["run_time"]), pa.TimestampScalar)
+
+
+def test_a_token_echoed_in_a_next_link_is_never_checkpointed() -> None:
+    from bulksync.connectors.http import Endpoint, Pagination, _next, _request
+
+    ep = Endpoint(
+        url="https://api.x/v", label="store s1", token=SecretStr("t0ken"), pagination=Pagination.LINK
+    )
+    cursor = _next(ep, {}, None, "https://api.x/v?after=9&access_token=t0ken", True)
+    assert cursor is not None and "t0ken" not in cursor
+    assert _request(ep, cursor) == ("https://api.x/v?after=9&access_token=t0ken", {})

@@ -152,7 +152,7 @@ def _request(ep: Endpoint, cursor: str | None) -> tuple[str, dict[str, Any]]:
     """The URL and query parameters of the page ``cursor`` points at."""
     at: dict[str, Any] = json.loads(cursor) if cursor else {}
     if "url" in at:  # a next link holds every parameter already
-        return str(at["url"]), {}
+        return _with_token(str(at["url"]), ep), {}
     params: dict[str, Any] = {}
     if ep.since:
         params[ep.since_param] = ep.since
@@ -217,9 +217,21 @@ def _next(ep: Endpoint, body: Any, cursor: str | None, link: str | None, any_row
         return json.dumps({"offset": at.get("offset", 0) + ep.page_size}) if any_rows else None
     if ep.pagination is Pagination.LINK:
         nxt = link or _at_path(body, ep.cursor_path)
-        return json.dumps({"url": nxt}) if nxt else None
+        return json.dumps({"url": _without_token(str(nxt), ep)}) if nxt else None
     token = _at_path(body, ep.cursor_path)
     return json.dumps({"cursor": token}) if token else None
+
+
+_TOKEN_MARK = "{bulksync:token}"
+
+
+def _without_token(url: str, ep: Endpoint) -> str:
+    """A next link as it may be checkpointed: some APIs echo the token in it."""
+    return url.replace(ep.token.get_secret_value(), _TOKEN_MARK) if ep.token else url
+
+
+def _with_token(url: str, ep: Endpoint) -> str:
+    return url.replace(_TOKEN_MARK, ep.token.get_secret_value()) if ep.token else url
 
 
 def _at_path(body: Any, path: str) -> Any:
