@@ -38,7 +38,11 @@ def sync_cmd(
     to: Annotated[str, typer.Option("--to", help="PostgreSQL URL or configured connection name")],
     stores: Annotated[
         Path | None,
-        typer.Option("--stores", help="store list: CSV or JSON of store_code, base_url, credential"),
+        typer.Option(
+            "--stores",
+            help="store list: CSV or JSON of store_code, base_url, credential (a name: its token "
+            "comes from BULKSYNC_STORES_CREDENTIALS__<NAME>)",
+        ),
     ] = None,
     stores_table: Annotated[
         str | None,
