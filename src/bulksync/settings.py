@@ -204,3 +204,30 @@ def get_settings() -> Settings:
 @lru_cache(maxsize=1)
 def get_bet_settings() -> BetSyncSettings:
     return BetSyncSettings()
+
+
+class StoreSyncSettings(BaseSettings):
+    """Seed 004's store syncs: its own variables (SYNC_CONCURRENCY, VIDEO_SYNC_CONCURRENCY) and
+    ``BULKSYNC_STORES_*``: API credentials by reference (``BULKSYNC_STORES_CREDENTIALS__MAIN=…``
+    for stores whose credential column says ``main``) and the requests/second limits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BULKSYNC_STORES_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    sync_concurrency: int = Field(default=30, ge=1, le=1000, validation_alias="SYNC_CONCURRENCY")
+    video_sync_concurrency: int = Field(
+        default=20, ge=1, le=1000, validation_alias="VIDEO_SYNC_CONCURRENCY"
+    )
+    credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    rate: float | None = Field(default=None, gt=0)  # requests/second for all stores together
+    store_rate: float | None = Field(default=None, gt=0)  # requests/second for each store
+
+    @field_validator("credentials")
+    @classmethod
+    def _lower(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        return {n.lower(): v for n, v in value.items()}
+
+
+def get_store_settings() -> StoreSyncSettings:
+    return StoreSyncSettings()

@@ -15,6 +15,7 @@ from bulksync.cli import generate as generate_cmd
 from bulksync.cli import jobs as jobs_cmd
 from bulksync.cli import move
 from bulksync.cli import serve as serve_cmd
+from bulksync.cli import stores as stores_cmd
 from bulksync.cli import verify as verify_cmd
 from bulksync.cli import worker as worker_cmd
 from bulksync.cli.render import print_error
@@ -38,6 +39,8 @@ app.command("migrate")(move.migrate)
 app.command("generate")(generate_cmd.generate)
 app.command("verify")(verify_cmd.verify_cmd)
 app.add_typer(bets_cmd.app, name="bets")
+app.add_typer(stores_cmd.app, name="stores")
+app.add_typer(stores_cmd.fake_app, name="fake-stores")
 app.command("jobs")(jobs_cmd.list_jobs)
 app.command("status")(jobs_cmd.status)
 app.command("cancel")(jobs_cmd.cancel)

@@ -1,0 +1,89 @@
+"""Group commit of pages from many stores: one transaction (one fsync) for every page waiting.
+
+Each page still commits with its own store's checkpoint — the rows of all the pages in the
+group and every one of their cursors are in the same transaction, so a crash keeps or loses
+them together and each store resumes after its last committed page. A group the destination
+refuses (a bad row) is committed again page by page through the engine's ``commit_batch``,
+which isolates the bad rows; a page whose store fails is reported to that store alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from functools import partial
+
+import pyarrow as pa
+
+from bulksync.connectors.base import Destination, PartitionState
+from bulksync.engine.write import WriteTarget
+from bulksync.errors import SyncError
+from bulksync.recipes import store_writes as sw
+
+
+@dataclass
+class _Page:
+    target: WriteTarget
+    batch: pa.RecordBatch
+    state: PartitionState
+    done: asyncio.Future[int]
+
+
+class PageCommitter:
+    """Queues pages; up to ``flushers`` transactions in flight, each taking every page waiting."""
+
+    def __init__(self, writers: sw.Writers, *, flushers: int, max_pages: int = 64) -> None:
+        self._writers = writers
+        self._flushers = flushers
+        self._max_pages = max_pages
+        self._pending: list[_Page] = []
+        self._running = 0
+
+    async def commit(self, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState) -> int:
+        """Commit ``batch`` with ``state``; rows written once it is committed."""
+        page = _Page(target, batch, state, asyncio.get_running_loop().create_future())
+        self._pending.append(page)
+        if self._running < self._flushers:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._flush())
+        return await page.done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[: self._max_pages], self._pending[self._max_pages :]
+                await self._commit_group(group)
+        finally:
+            self._running -= 1
+
+    async def _commit_group(self, group: list[_Page]) -> None:
+        try:
+            await self._writers.run(lambda d: commit_group(d, group))
+        except SyncError:
+            for page in group:  # one by one: bad rows isolated, a failure kept to its store
+                try:
+                    rows = await self._writers.run(
+                        partial(sw.commit_page, target=page.target, batch=page.batch, state=page.state)
+                    )
+                except SyncError as exc:
+                    page.done.set_exception(exc)
+                else:
+                    page.done.set_result(rows)
+            return
+        for page in group:
+            page.done.set_result(page.batch.num_rows)
+
+
+def commit_group(dest: Destination, group: list[_Page]) -> None:
+    """Every page's rows (one upsert per table) and every page's checkpoint, in one transaction."""
+    by_table: dict[str, list[_Page]] = {}
+    for page in group:
+        by_table.setdefault(page.target.table, []).append(page)
+    with dest.transaction() as tx:
+        for table, pages in by_table.items():
+            batches = [p.batch for p in pages if p.batch.num_rows]
+            if batches:
+                rows = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+                tx.write(table, rows, upsert_key=pages[0].target.key)
+        for page in group:
+            tx.save_state(page.state)

@@ -1,0 +1,161 @@
+"""Everything the store syncs write to PostgreSQL, on a few writer threads of their own.
+
+Each page is one ``commit_batch`` (the engine's: rows upserted by (store_code, id) and the
+store's checkpoint — the cursor of the next page — in one transaction). A store's end is one
+more transaction: its ``sync_logs`` row and its checkpoint marked done. The run itself has a
+checkpoint too (its id and start time, done at the end with the summary row), so the same
+command after a crash resumes that run: finished stores are skipped, the others continue from
+their last committed page, and every ``sync_logs`` row is rewritten in place, never added twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import threading
+import uuid
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import pyarrow as pa
+
+from bulksync.connectors.base import Destination, PartitionState
+from bulksync.connectors.registry import open_connector
+from bulksync.engine.write import WriteTarget, commit_batch
+from bulksync.errors import SyncError, UsageError
+from bulksync.recipes.store_tables import SYNC_LOGS, LogRow
+from bulksync.schema import TableSchema
+
+T = TypeVar("T")
+END = "<end>"  # the checkpoint of a store whose last page is committed
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    started: dt.datetime
+    resumed: bool
+    retrying: bool = False  # only the stores that failed in this run (the others have no checkpoint)
+
+
+def _sid(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(("stores", *parts)).encode()).hexdigest()[:32]
+
+
+class Writers:
+    """A thread pool whose threads each keep one connection to the destination."""
+
+    def __init__(self, url: str, *, threads: int) -> None:
+        self._url = url
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="store-writer")
+        self._local = threading.local()
+        self._opened: list[Destination] = []
+        self._lock = threading.Lock()
+
+    def _dest(self) -> Destination:
+        dest: Destination | None = getattr(self._local, "dest", None)
+        if dest is None:
+            dest = open_connector(self._url)
+            self._local.dest = dest
+            with self._lock:
+                self._opened.append(dest)
+        return dest
+
+    async def run(self, fn: Callable[[Destination], T]) -> T:
+        """``fn(destination)`` on a writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(self._dest()))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for dest in self._opened:
+            dest.close()
+
+
+def prepare(dest: Destination, records: TableSchema) -> None:
+    """Create the records table and sync_logs if they are not there yet."""
+    for schema in (records, SYNC_LOGS):
+        if dest.find(schema.name) is None:
+            try:
+                dest.create_table(schema, with_indexes=True)
+            except SyncError:
+                if dest.find(schema.name) is None:
+                    raise  # not the other job (users and videos at once) creating it first
+
+
+def begin_run(dest: Destination, *, job_name: str, table: str, retry_failed: bool = False) -> Run:
+    """Resume the job's unfinished run; with ``retry_failed`` reopen its last run; else start a
+    new run (its summary row says 'running' until it ends)."""
+    sid = _sid("run", job_name, table)
+    states = dest.load_states(sid)
+    last = states[0].last if states else None
+    if last and (retry_failed or not states[0].done):
+        retrying = retry_failed or (len(last) > 2 and last[2] == "retry")
+        run = Run(str(last[0]), dt.datetime.fromisoformat(str(last[1])), resumed=True, retrying=retrying)
+        if states[0].done or retrying:
+            dest.reset_states(sid, [replace(states[0], last=(run.run_id, last[1], "retry"), done=False)])
+        return run
+    if retry_failed:
+        raise UsageError(f"{job_name} into {table} has no earlier run to retry")
+    now = dt.datetime.now(dt.UTC)
+    run = Run(f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", now, resumed=False)
+    state = PartitionState(sid, table, 0, None, None, last=(run.run_id, now.isoformat()))
+    with dest.transaction() as tx:
+        tx.write(SYNC_LOGS.name, _summary(job_name, run, "running", "").batch(), upsert_key=("id",))
+        tx.save_state(state)
+    if last:  # the previous run's failed stores are no use to this one
+        dest.reset_states(_sid("store", job_name, table, str(last[0])), [])
+    return run
+
+
+def end_run(dest: Destination, *, job_name: str, table: str, run: Run, row: LogRow) -> None:
+    sid = _sid("run", job_name, table)
+    state = PartitionState(sid, table, 0, None, None, last=(run.run_id, run.started.isoformat()), done=True)
+    with dest.transaction() as tx:
+        tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
+        tx.save_state(state)
+
+
+def _summary(job_name: str, run: Run, status: str, message: str) -> LogRow:
+    return LogRow(job_name, run.run_id, None, status, message, 0, run.started)
+
+
+def part_of(code: str) -> int:
+    """A store's partition number in its run's checkpoints: stable, from its code."""
+    return zlib.crc32(code.encode()) & 0x7FFFFFFF
+
+
+def store_states(dest: Destination, *, job_name: str, table: str, run: Run) -> dict[int, PartitionState]:
+    """Every store checkpoint of the run (one partition per store), by partition number."""
+    return {s.partition: s for s in dest.load_states(_sid("store", job_name, table, run.run_id))}
+
+
+def fresh_state(*, job_name: str, table: str, run: Run, code: str) -> PartitionState:
+    return PartitionState(_sid("store", job_name, table, run.run_id), table, part_of(code), None, None)
+
+
+def commit_page(dest: Destination, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState) -> int:
+    """The page's rows and the store's new checkpoint, in one transaction; rows written."""
+    if batch.num_rows == 0:
+        with dest.transaction() as tx:
+            tx.save_state(state)
+        return 0
+    return commit_batch(dest, target, batch, state).rows
+
+
+def finish_store(dest: Destination, state: PartitionState, row: LogRow, *, succeeded: bool) -> None:
+    """The store's sync_logs row and its last committed checkpoint, done if it succeeded (a
+    failed store keeps one, even before its first page: that is what a retry looks for)."""
+    with dest.transaction() as tx:
+        tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
+        tx.save_state(replace(state, done=succeeded))
+
+
+def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run) -> None:
+    """Keep only the checkpoints of the run's failed stores (for ``--retry-failed``)."""
+    sid = _sid("store", job_name, table, run.run_id)
+    dest.reset_states(sid, [s for s in dest.load_states(sid) if not s.done])

@@ -1,0 +1,129 @@
+"""What a store sync reports: each store's outcome, live progress, and the run's result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bulksync.connectors.http import Tally
+from bulksync.recipes.store_tables import LogRow
+
+
+@dataclass
+class StoreOutcome:
+    """One store: succeeded, failed (with the reason) or skipped (already done in this run)."""
+
+    code: str
+    status: str
+    message: str
+    fetched: int = 0
+    written: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_ms: int = 0
+
+    def log_row(self, job_name: str, run_id: str, run_time: dt.datetime) -> LogRow:
+        return LogRow(
+            job_name, run_id, self.code, self.status, self.message, self.duration_ms, run_time,
+            self.fetched, self.written, self.requests, self.retries,
+        )  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StoreProgress:
+    """Live counters: stores processed of total, records fetched, requests (each attempt)."""
+
+    total: int
+    started: float
+    processed: int = 0
+    failed: int = 0
+    records: int = 0
+    finished_requests: int = 0
+    running: dict[str, Tally] = field(default_factory=dict)
+
+    def store_done(self, outcome: StoreOutcome) -> None:
+        self.processed += 1
+        self.failed += outcome.status == "failed"
+        self.finished_requests += outcome.requests
+        self.running.pop(outcome.code, None)
+
+    @property
+    def requests(self) -> int:
+        return self.finished_requests + sum(t.requests for t in self.running.values())
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed / self.total) if self.total else 100
+
+    def as_dict(self) -> dict[str, Any]:
+        """Seed 004's 'Sync progress' line, plus records and requests/second."""
+        secs = max(self.elapsed, 1e-9)
+        return {
+            "msg": "Sync progress", "processed": self.processed, "total": self.total,
+            "percent": self.percent, "failed": self.failed, "records": self.records,
+            "requests": self.requests, "requests_per_s": round(self.requests / secs, 1),
+        }  # fmt: skip
+
+
+@dataclass
+class StoresResult:
+    job_name: str
+    run_id: str
+    status: str  # succeeded | partial | failed
+    stores: int
+    succeeded: int
+    failed: int
+    skipped: int
+    records_fetched: int
+    records_written: int
+    requests: int
+    retries: int
+    seconds: float
+    resumed: bool
+    failures: list[StoreOutcome]
+
+    @classmethod
+    def of(
+        cls,
+        job_name: str,
+        run_id: str,
+        outcomes: list[StoreOutcome],
+        progress: StoreProgress,
+        *,
+        resumed: bool,
+    ) -> StoresResult:
+        failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
+        ok = sum(o.status != "failed" for o in outcomes)
+        status = "succeeded" if not failures else ("partial" if ok else "failed")
+        return cls(
+            job_name, run_id, status, len(outcomes), ok, len(failures),
+            sum(o.status == "skipped" for o in outcomes),
+            sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
+            sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
+            round(progress.elapsed, 3), resumed, failures,
+        )  # fmt: skip
+
+    @property
+    def success_rate(self) -> float:
+        return round(100.0 * self.succeeded / self.stores, 1) if self.stores else 100.0
+
+    def headline(self) -> str:
+        return (
+            f"{self.succeeded}/{self.stores} stores succeeded ({self.success_rate}%), {self.failed} failed; "
+            f"{self.records_written} records written, {self.requests} requests"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "failures"}
+        data["success_rate"] = self.success_rate
+        data["failures"] = [o.as_dict() for o in self.failures]
+        return data

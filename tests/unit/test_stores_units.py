@@ -1,0 +1,103 @@
+"""Pure pieces of the store syncs: Retry-After, records to Arrow, store lists (no sockets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydantic import SecretStr
+
+from bulksync.connectors.http_batch import records_to_batch
+from bulksync.connectors.http_errors import BadPage, retry_after_seconds
+from bulksync.errors import UsageError
+from bulksync.recipes.store_list import Store, load_stores, token_for
+from bulksync.recipes.store_tables import LogRow, records_table
+
+
+def test_retry_after_in_seconds_or_an_http_date() -> None:
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT", now=1_792_567_670.0) == 10.0
+    assert retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT", now=1_792_567_690.0) == 0.0  # past
+    assert retry_after_seconds("") is None and retry_after_seconds("later") is None
+
+
+def test_records_become_a_batch_nested_values_as_json_duplicates_once() -> None:
+    schema = records_table("users", "u")
+    records = [
+        {
+            "id": 1,
+            "username": "a",
+            "profile": {"bio": "ü", "verified": True},
+            "updated_at": "2026-11-01T10:00:00Z",
+        },
+        {"id": 2, "username": "b", "profile": None, "updated_at": "2026-11-01T12:00:00+02:00", "extra": 1},
+        {"id": 1, "username": "a2", "profile": {"bio": ""}, "updated_at": "2026-11-02T00:00:00Z"},
+    ]
+    batch = records_to_batch(records, schema, fixed={"store_code": "s1"}, label="store s1")
+    rows = batch.to_pylist()
+    assert [(r["store_code"], r["id"], r["username"]) for r in rows] == [("s1", 1, "a2"), ("s1", 2, "b")]
+    assert json.loads(rows[0]["profile"]) == {"bio": ""} and rows[1]["profile"] is None
+    assert rows[1]["updated_at"] == dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.UTC)
+    assert batch.schema == schema.arrow_schema()
+
+
+def test_a_record_without_id_or_with_a_wrong_type_fails_the_page() -> None:
+    schema = records_table("videos", "v")
+    with pytest.raises(BadPage, match="has no 'id'"):
+        records_to_batch([{"title": "x"}], schema, fixed={"store_code": "s1"}, label="store s1")
+    with pytest.raises(BadPage, match="field 'views'"):
+        records_to_batch([{"id": 1, "views": "many"}], schema, fixed={"store_code": "s1"}, label="store s1")
+
+
+def test_store_lists_from_csv_and_json(tmp_path: Path) -> None:
+    csv_file = tmp_path / "s.csv"
+    csv_file.write_text("store_code,base_url,credential\ns1,https://api.example/s1/,main\n")
+    assert load_stores(csv_file) == [Store("s1", "https://api.example/s1", "main")]
+    json_file = tmp_path / "s.json"
+    json_file.write_text(json.dumps([{"code": "s2", "base_url": "http://x/s2"}]))
+    assert load_stores(json_file) == [Store("s2", "http://x/s2", "")]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("store_code,base_url\ns1,ftp://x\n", "http"),
+        ("store_code,base_url\ns1,http://x\ns1,http://y\n", "repeated: s1"),
+        ("store_code,base_url\n'; drop,http://x\n", "store_code"),
+    ],
+)
+def test_bad_store_lists_are_refused(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=reason):
+        load_stores(path)
+
+
+def test_credentials_are_references_and_never_shown() -> None:
+    store = Store("s1", "http://x", "Main")
+    assert token_for(store, {"main": SecretStr("t0ken")}) == SecretStr("t0ken")
+    with pytest.raises(UsageError, match="BULKSYNC_STORES_CREDENTIALS__OTHER") as caught:
+        token_for(Store("s1", "http://x", "other"), {"main": SecretStr("t0ken")})
+    assert "t0ken" not in str(caught.value)
+
+
+def test_sync_log_rows_are_keyed_by_run_and_store() -> None:
+    at = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+    store = LogRow("sync_users_daily", "r1", "s1", "succeeded", "", 5, at).batch().to_pylist()[0]
+    summary = LogRow("sync_users_daily", "r1", None, "partial", "1/2", 9, at).batch().to_pylist()[0]
+    assert (store["id"], summary["id"], summary["store_code"]) == ("r1/s1", "r1/", None)
+    assert isinstance(pa.scalar(store["run_time"]), pa.TimestampScalar)
+
+
+def test_a_token_echoed_in_a_next_link_is_never_checkpointed() -> None:
+    from bulksync.connectors.http import Endpoint, Pagination, _next, _request
+
+    ep = Endpoint(
+        url="https://api.x/v", label="store s1", token=SecretStr("t0ken"), pagination=Pagination.LINK
+    )
+    cursor = _next(ep, {}, None, "https://api.x/v?after=9&access_token=t0ken", True)
+    assert cursor is not None and "t0ken" not in cursor
+    assert _request(ep, cursor) == ("https://api.x/v?after=9&access_token=t0ken", {})
