@@ -12,6 +12,8 @@ import datetime as dt
 import decimal
 import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -256,3 +258,18 @@ def sqlite_primary_key(url: str, table: str) -> list[str]:
     finally:
         conn.close()
     return [c[1] for c in sorted(info, key=lambda c: c[5]) if c[5]]
+
+
+def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI without a terminal (pipes), on an 80-column screen unless ``COLUMNS`` is
+    given, with no BULKSYNC_* variable of ours and with extra ``env``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
+    environ.update({"COLUMNS": "80", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bulksync", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=environ,
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bulksync.connectors.registry import open_connector
-from helpers import bets_schema, expected_rows, make_bets, sqlite_indexes, table_rows, write_bets
+from helpers import bets_schema, expected_rows, make_bets, run_cli, sqlite_indexes, table_rows, write_bets
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -29,16 +29,7 @@ ENV_VARS = (
 
 def bulksync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI without a terminal (pipes), on an 80-column screen, with extra ``env``."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
-    environ.update(COLUMNS="80", **env)
-    return subprocess.run(
-        [sys.executable, "-m", "bulksync", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environ,
-    )
+    return run_cli(*args, **env)
 
 
 @pytest.fixture

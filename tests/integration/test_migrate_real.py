@@ -8,10 +8,8 @@ Every check looks at the destination through its own driver (psycopg, sqlite3, P
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,22 +17,15 @@ from typing import Any
 import psycopg
 import pytest
 
+from helpers import run_cli
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 HISTORY_ROWS = 30_000
 
 
 def bulksync(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "bulksync", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+    return run_cli(*args, timeout=300, COLUMNS="200")
 
 
 def build_app_db(path: Path) -> None:

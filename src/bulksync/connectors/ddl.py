@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -170,11 +170,11 @@ class ConstraintDdl:
     dialect: ClassVar[str]
     declares_foreign_keys: ClassVar[bool] = True  # in CREATE TABLE (SQLite), not after the load
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the connector this is mixed into runs the statements
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
+        def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+        def _execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
     def not_carried(self, schema: TableSchema) -> list[str]:
         return not_carried(schema, dialect=self.dialect)
