@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,10 @@ from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
 from bulksync.recipes.store_tables import JOB_NAMES, LogRow, records_table
 from bulksync.recipes.stores_result import StoreOutcome, StoreProgress, StoresResult
+
+
+class _Stopped(Exception):
+    """The job is being cancelled: this store stops after its last committed page."""
 
 
 @dataclass(frozen=True)
@@ -67,17 +72,43 @@ class StoreJob:
         return self.table or f"store_{self.kind}"
 
 
-def sync_stores(job: StoreJob, on_progress: Callable[[StoreProgress], None] | None = None) -> StoresResult:
-    """Run (or resume) the job; blocks until every store has succeeded or failed."""
+def sync_stores(
+    job: StoreJob,
+    on_progress: Callable[[StoreProgress], None] | None = None,
+    *,
+    cancel: threading.Event | None = None,
+) -> StoresResult:
+    """Run (or resume) the job; blocks until every store has succeeded or failed.
+
+    ``cancel`` set: no store starts any more, running ones stop after their current page; the
+    run stays open (the same command, or resuming the job, continues it) and the result says
+    ``cancelled``."""
+    _check(job)
+    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event()))
+
+
+def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
+    """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
+    task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
+    _check(job)
+    return asyncio.run(_in_open_run(job, cancel or threading.Event()))
+
+
+def _quiet(progress: StoreProgress) -> None:
+    pass
+
+
+def _check(job: StoreJob) -> None:
     for store in job.stores:
         token_for(store, job.credentials)  # every credential is known before the first request
     parts = {sw.part_of(s.code) for s in job.stores}
     if len(parts) != len(job.stores):
         raise UsageError("two store codes of the list share a checkpoint number: rename one of them")
-    return asyncio.run(_run(job, on_progress or (lambda p: None)))
 
 
-async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> StoresResult:
+async def _run(
+    job: StoreJob, on_progress: Callable[[StoreProgress], None], cancel: threading.Event
+) -> StoresResult:
     writers = sw.Writers(job.dest_url, threads=max(1, min(job.writer_threads, job.concurrency)))
     schema = records_table(job.kind, job.table_name)
     try:
@@ -91,8 +122,12 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        outcomes = await _all_stores(job, writers, run, progress, on_progress, states)
-        result = StoresResult.of(job.job_name, run.run_id, outcomes, progress, resumed=run.resumed)
+        outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel)
+        result = StoresResult.of(
+            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed
+        )
+        if result.status == "cancelled":
+            return result  # the run stays open: resuming continues it
         row = LogRow(
             job.job_name, run.run_id, None, result.status, result.headline(),
             int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000), run.started,
@@ -107,6 +142,19 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
         writers.close()
 
 
+async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutcome]:
+    writers = sw.Writers(job.dest_url, threads=1)
+    try:
+        run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        states = await writers.run(
+            lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
+        )
+        progress = StoreProgress(total=len(job.stores), started=time.monotonic())
+        return await _all_stores(job, writers, run, progress, _quiet, states, cancel)
+    finally:
+        writers.close()
+
+
 async def _all_stores(
     job: StoreJob,
     writers: sw.Writers,
@@ -114,6 +162,7 @@ async def _all_stores(
     progress: StoreProgress,
     on_progress: Callable[[StoreProgress], None],
     states: dict[int, PartitionState],
+    cancel: threading.Event,
 ) -> list[StoreOutcome]:
     """Every store, with the global limit in Redis when one is configured, else in-process."""
     shared = None
@@ -121,7 +170,9 @@ async def _all_stores(
         shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
-        return await _Context(job, writers, run, progress, on_progress, limits, states).all_stores()
+        context = _Context(job, writers, run, progress, on_progress, limits, states)
+        context.cancel = cancel
+        return await context.all_stores()
     finally:
         if shared is not None:
             await shared.close()
@@ -146,6 +197,7 @@ class _Context:
         self.states = states  # the run's committed store checkpoints, by partition
         self.tls = ssl.create_default_context(cafile=certifi.where())  # one for all slots: ~40 ms each
         self.committer = PageCommitter(writers, flushers=writers.threads)
+        self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
 
     async def all_stores(self) -> list[StoreOutcome]:
         queue: asyncio.Queue[Store] = asyncio.Queue()
@@ -171,7 +223,7 @@ class _Context:
         Each slot has a client of its own: one shared pool of many connections costs httpcore a
         scan of every connection per request (CPU-bound at ~150 requests/s here)."""
         async with httpx.AsyncClient(follow_redirects=False, verify=self.tls) as client:
-            while not queue.empty():
+            while not queue.empty() and not self.cancel.is_set():
                 store = queue.get_nowait()
                 outcome = await self._one_store(client, store)
                 out.append(outcome)
@@ -195,6 +247,10 @@ class _Context:
         committed = [state]  # the store's last committed checkpoint, kept if it fails
         try:
             done = await self._pages(client, store, state, tally, outcome, committed)
+        except _Stopped:
+            outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
+            outcome.requests, outcome.retries = tally.requests, tally.retries
+            return outcome  # no sync_logs row: the store continues from its checkpoint
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message
         except Exception as exc:  # a bug must fail this store, never the other stores
@@ -228,6 +284,8 @@ class _Context:
         pending = state
         try:
             async for page in pages:
+                if self.cancel.is_set():
+                    raise _Stopped
                 batch = records_to_batch(
                     page.records, self.schema, fixed={"store_code": store.code}, label=store.code
                 )

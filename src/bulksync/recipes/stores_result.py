@@ -78,7 +78,7 @@ class StoreProgress:
 class StoresResult:
     job_name: str
     run_id: str
-    status: str  # succeeded | partial | failed
+    status: str  # succeeded | partial | failed | cancelled (the run stays open)
     stores: int
     succeeded: int
     failed: int
@@ -97,19 +97,21 @@ class StoresResult:
         job_name: str,
         run_id: str,
         outcomes: list[StoreOutcome],
-        progress: StoreProgress,
+        seconds: float,
         *,
         resumed: bool,
     ) -> StoresResult:
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
-        ok = sum(o.status != "failed" for o in outcomes)
+        ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
         status = "succeeded" if not failures else ("partial" if ok else "failed")
+        if any(o.status == "stopped" for o in outcomes):
+            status = "cancelled"
         return cls(
             job_name, run_id, status, len(outcomes), ok, len(failures),
             sum(o.status == "skipped" for o in outcomes),
             sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
             sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
-            round(progress.elapsed, 3), resumed, failures,
+            round(seconds, 3), resumed, failures,
         )  # fmt: skip
 
     @property
