@@ -97,6 +97,14 @@ def sync_cmd(
         bool,
         typer.Option("--retry-failed", help="reopen the last run and sync only the stores that failed in it"),
     ] = False,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="record a job (BULKSYNC_JOB_STORE), run it in a detached process (or on the "
+            "bulksync worker fleet when BULKSYNC_BROKER_URL is set; one task per store) and print its id",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
@@ -119,6 +127,11 @@ def sync_cmd(
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
         shared_limit_url=broker if broker and broker.startswith(("redis://", "rediss://")) else None,
     )  # fmt: skip
+    if background:
+        from bulksync.cli.stores_jobs import submit_store_job
+
+        submit_store_job(job, destination=to, json_out=json_out)
+        return
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)
     if json_out:
@@ -127,6 +140,16 @@ def sync_cmd(
         print_stores_summary(result)
     if result.status != "succeeded":
         raise typer.Exit(PARTIAL_EXIT)
+
+
+@app.command("retry")
+def retry_cmd(
+    job_id: Annotated[str, typer.Argument(help="a store-sync job id (bulksync jobs lists them)")],
+) -> None:
+    """Re-run only the stores that failed in a partial (or failed) store-sync job, in the background."""
+    from bulksync.cli.stores_jobs import retry_store_job
+
+    retry_store_job(job_id)
 
 
 @fake_app.command("serve")

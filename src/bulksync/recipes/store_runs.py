@@ -59,11 +59,8 @@ def run_outcomes(dest: Connector, run_id: str) -> list[StoreOutcome]:
         for r in batch.to_pylist():
             if r["store_code"] is None:
                 continue
-            found.append(
-                StoreOutcome(
-                    r["store_code"], r["status"], r["message"] or "", fetched=r["records_fetched"] or 0,
-                    written=r["records_written"] or 0, requests=r["requests"] or 0,
-                    retries=r["retries"] or 0, duration_ms=r["duration_ms"] or 0,
-                )  # fmt: skip
-            )
+            counts = {k: r[k] or 0 for k in ("requests", "retries", "duration_ms")}
+            outcome = StoreOutcome(r["store_code"], r["status"], r["message"] or "", **counts)
+            outcome.fetched, outcome.written = r["records_fetched"] or 0, r["records_written"] or 0
+            found.append(outcome)
     return found

@@ -45,10 +45,13 @@ class StoreProgress:
     records: int = 0
     finished_requests: int = 0
     running: dict[str, Tally] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (store code, reason)
 
     def store_done(self, outcome: StoreOutcome) -> None:
         self.processed += 1
         self.failed += outcome.status == "failed"
+        if outcome.status == "failed":
+            self.failures.append((outcome.code, outcome.message))
         self.finished_requests += outcome.requests
         self.running.pop(outcome.code, None)
 
