@@ -140,6 +140,4 @@ def _outcome(job: Job, error: SyncError | None, result: StoresResult | None) -> 
         return "succeeded", None
     if result.status == "cancelled":
         return "cancelled", None
-    first = ", ".join(f"{f.code}: {f.message}" for f in result.failures[:3])
-    more = f" (+{result.failed - 3} more)" if result.failed > 3 else ""
-    return result.status, f"{result.headline()}; {first}{more}"
+    return result.status, result.with_failures()

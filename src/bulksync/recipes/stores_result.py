@@ -127,6 +127,12 @@ class StoresResult:
             f"{self.records_written} records written, {self.requests} requests"
         )
 
+    def with_failures(self, shown: int = 3) -> str:
+        """The headline and the first failed stores with their reasons: a job record's error."""
+        first = ", ".join(f"{f.code}: {f.message}" for f in self.failures[:shown])
+        more = f" (+{self.failed - shown} more)" if self.failed > shown else ""
+        return f"{self.headline()}; {first}{more}"
+
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "failures"}
         data["success_rate"] = self.success_rate
