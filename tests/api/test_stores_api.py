@@ -36,7 +36,9 @@ def dest(pg_admin: psycopg.Connection) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeStoreServer, dest: str) -> Iterator[Server]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, fake_api: FakeStoreServer, dest: str
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("serve-stores")
     env = server_env(
         workdir,
@@ -95,11 +97,29 @@ def test_create_follow_to_partial_then_resume_only_the_failed_store(
         assert again["status"] == "partial" and again["result"]["failed"] == 1  # the token is still wrong
         after = Counter(fake_api.stats.as_dict()["by_store"])
         assert {c for c in after if after[c] != asked[c]} == {"s0003"}
+        metrics = _samples(api.get("/metrics").text)
+    assert metrics['bulksync_store_http_requests_total{code="401"}'] == 2  # once per run of s0003
+    assert metrics['bulksync_store_http_requests_total{code="200"}'] == after.total() - 2
+    assert metrics['bulksync_stores_synced_total{outcome="failed"}'] == 2
+    assert metrics['bulksync_stores_synced_total{outcome="succeeded"}'] == 5
+    assert metrics["bulksync_store_http_rate_limited_total"] == 0
+    assert metrics['bulksync_store_sync_seconds_count{outcome="succeeded"}'] == 5
+    assert not any("store_code=" in k or "job_id=" in k for k in metrics), "unbounded labels"
     for text in (created.text, json.dumps(events), json.dumps(again)):
         assert BAD_TOKEN not in text and fake_api.catalog.token not in text
     good = [c for c in fake_api.catalog.codes() if c != "s0003"]
     complete = expected_keys(fake_api.catalog, "users", good)
     assert_once_and_complete(dest, "store_users", complete, expected_keys(fake_api.catalog, "users"))
+
+
+def _samples(text: str) -> dict[str, float]:
+    """The Prometheus text format's samples: ``name{labels}`` → value."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ pass to ``sync``) and, at scrape time, by the job store:
     bulksync_jobs{status}                    jobs in the store per status (shared by all servers)
     bulksync_job_store_up                    1 when the store answered the scrape
     bulksync_memory_rss_bytes                resident memory of this process
+    bulksync_store_* / bulksync_stores_*     store syncs (api/store_metrics.py)
     process_* / python_*                     prometheus-client's standard process collectors
 """
 
@@ -24,6 +25,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from bulksync.api.store_metrics import StoreMetrics
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
 from bulksync.jobs.store import STATUSES, JobStore
@@ -52,6 +54,8 @@ class Metrics:
             buckets=_SECOND_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(StoreCollector(store))
+        self.stores = StoreMetrics(self.registry)
+        self.store_done = self.stores.store_done  # a StoreListener too (recipes/stores_result.py)
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}  # table -> rows_done at its last event
 

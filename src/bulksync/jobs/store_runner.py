@@ -12,6 +12,7 @@ the run could not start), ``cancelled``, or ``queued`` again after a transient f
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from bulksync.errors import PermanentError, SyncError, TransientError
@@ -22,7 +23,7 @@ from bulksync.jobs.specs import describe
 from bulksync.jobs.store import Job, JobStore, Progress
 from bulksync.jobs.store_specs import retrying, store_job_from_record
 from bulksync.recipes.stores import sync_stores
-from bulksync.recipes.stores_result import StoreProgress, StoresResult
+from bulksync.recipes.stores_result import StoreListener, StoreProgress, StoresResult
 from bulksync.settings import Settings, get_store_settings
 
 MAX_LISTED_FAILURES = 100  # failed stores listed in the live progress (the result lists them all)
@@ -94,9 +95,16 @@ def _rss_mb() -> float:
 
 
 def run_store_job(
-    store: JobStore, job: Job, settings: Settings, owner: str, *, cancel: threading.Event | None = None
+    store: JobStore,
+    job: Job,
+    settings: Settings,
+    owner: str,
+    *,
+    cancel: threading.Event | None = None,
+    listeners: Sequence[object] = (),
 ) -> str:
-    """Run one attempt of a claimed store-sync job; record and return its new status."""
+    """Run one attempt of a claimed store-sync job; record and return its new status.
+    ``listeners`` that are ``StoreListener``s (the API's metrics) are told of each store."""
     book = AddressBook.for_job(settings, job.spec)
     conf = get_store_settings()
     total = len(job.spec["stores"]["list"])
@@ -109,7 +117,8 @@ def run_store_job(
     error: SyncError | None = None
     try:
         run = store_job_from_record(job.spec, settings, conf, retry_failed=retrying(job.result))
-        result = sync_stores(run, progress.update, cancel=beat.cancel)
+        hooks = [x for x in listeners if isinstance(x, StoreListener)]
+        result = sync_stores(run, progress.update, cancel=beat.cancel, listeners=hooks)
     except SyncError as exc:
         error = exc
     except Exception as exc:  # a bug: fail the job with its type and message, never a traceback

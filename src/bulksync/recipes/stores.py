@@ -14,7 +14,7 @@ import datetime as dt
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import certifi
@@ -32,7 +32,7 @@ from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
 from bulksync.recipes.store_tables import JOB_NAMES, LogRow, records_table
-from bulksync.recipes.stores_result import StoreOutcome, StoreProgress, StoresResult
+from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
 
 
 class _Stopped(Exception):
@@ -77,6 +77,7 @@ def sync_stores(
     on_progress: Callable[[StoreProgress], None] | None = None,
     *,
     cancel: threading.Event | None = None,
+    listeners: Sequence[StoreListener] = (),
 ) -> StoresResult:
     """Run (or resume) the job; blocks until every store has succeeded or failed.
 
@@ -84,7 +85,7 @@ def sync_stores(
     run stays open (the same command, or resuming the job, continues it) and the result says
     ``cancelled``."""
     _check(job)
-    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event()))
+    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
 
 
 def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
@@ -107,7 +108,10 @@ def _check(job: StoreJob) -> None:
 
 
 async def _run(
-    job: StoreJob, on_progress: Callable[[StoreProgress], None], cancel: threading.Event
+    job: StoreJob,
+    on_progress: Callable[[StoreProgress], None],
+    cancel: threading.Event,
+    listeners: Sequence[StoreListener] = (),
 ) -> StoresResult:
     writers = sw.Writers(job.dest_url, threads=max(1, min(job.writer_threads, job.concurrency)))
     schema = records_table(job.kind, job.table_name)
@@ -122,7 +126,7 @@ async def _run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel)
+        outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
         result = StoresResult.of(
             job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed
         )
@@ -163,6 +167,7 @@ async def _all_stores(
     on_progress: Callable[[StoreProgress], None],
     states: dict[int, PartitionState],
     cancel: threading.Event,
+    listeners: Sequence[StoreListener] = (),
 ) -> list[StoreOutcome]:
     """Every store, with the global limit in Redis when one is configured, else in-process."""
     shared = None
@@ -171,7 +176,7 @@ async def _all_stores(
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
         context = _Context(job, writers, run, progress, on_progress, limits, states)
-        context.cancel = cancel
+        context.cancel, context.listeners = cancel, listeners
         return await context.all_stores()
     finally:
         if shared is not None:
@@ -198,6 +203,7 @@ class _Context:
         self.tls = ssl.create_default_context(cafile=certifi.where())  # one for all slots: ~40 ms each
         self.committer = PageCommitter(writers, flushers=writers.threads)
         self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
+        self.listeners: Sequence[StoreListener] = ()
 
     async def all_stores(self) -> list[StoreOutcome]:
         queue: asyncio.Queue[Store] = asyncio.Queue()
@@ -226,6 +232,9 @@ class _Context:
             while not queue.empty() and not self.cancel.is_set():
                 store = queue.get_nowait()
                 outcome = await self._one_store(client, store)
+                tally = self.progress.running.get(store.code)
+                for listener in self.listeners:
+                    listener.store_done(outcome, tally or Tally())
                 out.append(outcome)
                 self.progress.store_done(outcome)
                 self.on_progress(self.progress)

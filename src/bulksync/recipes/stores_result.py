@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bulksync.connectors.http import Tally
 from bulksync.recipes.store_tables import LogRow
@@ -32,6 +32,13 @@ class StoreOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@runtime_checkable
+class StoreListener(Protocol):
+    """Told of each store as it ends, with its request counts (the API's Prometheus metrics)."""
+
+    def store_done(self, outcome: StoreOutcome, tally: Tally) -> None: ...
 
 
 @dataclass
