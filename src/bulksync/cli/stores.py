@@ -109,7 +109,7 @@ def sync_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
     """Sync every store of the list; re-run the same command after a crash to resume the run."""
-    from bulksync.cli.stores_view import StoresView, print_stores_summary
+    from bulksync.cli.render import StoresView, print_stores_summary
     from bulksync.recipes.stores import StoreJob, sync_stores
     from bulksync.settings import get_settings, get_store_settings
 
