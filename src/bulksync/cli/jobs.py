@@ -210,13 +210,14 @@ def _event(table: str, t: dict[str, object]) -> ProgressEvent:
 def _print_job(job: Job) -> None:
     p = job.progress
     eta = f"{p.eta_s:,.0f} s" if p.eta_s is not None else "-"
+    unit = "stores" if job.kind == "stores" else "records"  # a store sync counts stores
     rows = [
         ("status", job.public_status),
         ("what", f"{job.kind} {describe(job.spec)}"),
-        ("processed records", f"{p.processed:,}"),
-        ("estimated records", f"{p.estimated:,}"),
+        (f"processed {unit}", f"{p.processed:,}"),
+        (f"estimated {unit}", f"{p.estimated:,}"),
         ("progress", f"{p.percentage:.1f} %"),
-        ("records per second", f"{p.rows_per_s:,.0f}"),
+        (f"{unit} per second", f"{p.rows_per_s:,.1f}" if job.kind == "stores" else f"{p.rows_per_s:,.0f}"),
         ("ETA", eta if job.status == "running" else "-"),
         ("memory", f"{p.rss_mb:.0f} MB"),
         ("attempts", f"{job.attempts} of {job.max_attempts}"),
@@ -225,6 +226,9 @@ def _print_job(job: Job) -> None:
     ]
     if job.finished_at is not None:
         rows.append(("finished", f"{job.finished_at:%Y-%m-%d %H:%M:%S} UTC"))
+    if job.kind == "stores" and job.result:  # the run's records and success rate
+        rows.append(("records written", f"{job.result.get('records_written', 0):,}"))
+        rows.append(("success rate", f"{job.result.get('success_rate', 0)} %"))
     print_fields(f"job {job.id}", rows)
     if job.error:
         print_error(job.error)
