@@ -206,15 +206,39 @@ class _Context:
         self.listeners: Sequence[StoreListener] = ()
 
     async def all_stores(self) -> list[StoreOutcome]:
-        queue: asyncio.Queue[Store] = asyncio.Queue()
-        for store in self.job.stores:
-            queue.put_nowait(store)
+        """Every store in a sliding window of ``concurrency`` slots, each with an HTTP client of its
+        own (one shared pool of many connections costs httpcore a scan of every connection per
+        request: CPU-bound at ~150 requests/s here). A slot is free again as soon as its store's
+        last page is fetched: the last commit and the sync_logs row finish meanwhile."""
         outcomes: list[StoreOutcome] = []
+        slots = max(1, min(self.job.concurrency, len(self.job.stores)))
+        opened = [httpx.AsyncClient(follow_redirects=False, verify=self.tls) for _ in range(slots)]
+        free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for client in opened:
+            free.put_nowait(client)
+        running: set[asyncio.Task[None]] = set()
+
+        failed: list[asyncio.Task[None]] = []
+
+        def forget(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if task.cancelled() or task.exception() is not None:
+                failed.append(task)  # gather raises its error
+
         ticker = asyncio.create_task(self._tick())
         try:
-            await asyncio.gather(*(self._worker(queue, outcomes) for _ in range(self.job.concurrency)))
+            for store in self.job.stores:
+                client = await free.get()  # the next store starts the moment a slot is free
+                if self.cancel.is_set() or failed:
+                    break  # cancelled, or a store hit an error that stops the run (raised below)
+                task = asyncio.create_task(self._in_slot(client, free, store, outcomes))
+                running.add(task)
+                task.add_done_callback(forget)
+            await asyncio.gather(*running, *failed)
         finally:
             ticker.cancel()
+            for client in opened:
+                await client.aclose()
         self.on_progress(self.progress)
         return outcomes
 
@@ -223,23 +247,32 @@ class _Context:
             await asyncio.sleep(1.0)
             self.on_progress(self.progress)
 
-    async def _worker(self, queue: asyncio.Queue[Store], out: list[StoreOutcome]) -> None:
-        """One slot of the sliding window: the next store as soon as this one ends.
+    async def _in_slot(
+        self, client: httpx.AsyncClient, free: asyncio.Queue[httpx.AsyncClient], store: Store,
+        out: list[StoreOutcome],
+    ) -> None:  # fmt: skip
+        handed_back = False
 
-        Each slot has a client of its own: one shared pool of many connections costs httpcore a
-        scan of every connection per request (CPU-bound at ~150 requests/s here)."""
-        async with httpx.AsyncClient(follow_redirects=False, verify=self.tls) as client:
-            while not queue.empty() and not self.cancel.is_set():
-                store = queue.get_nowait()
-                outcome = await self._one_store(client, store)
-                tally = self.progress.running.get(store.code)
-                for listener in self.listeners:
-                    listener.store_done(outcome, tally or Tally())
-                out.append(outcome)
-                self.progress.store_done(outcome)
-                self.on_progress(self.progress)
+        def release() -> None:
+            nonlocal handed_back
+            if not handed_back:
+                handed_back = True
+                free.put_nowait(client)
 
-    async def _one_store(self, client: httpx.AsyncClient, store: Store) -> StoreOutcome:
+        try:
+            outcome = await self._one_store(client, store, release)
+        finally:
+            release()
+        tally = self.progress.running.get(store.code)
+        for listener in self.listeners:
+            listener.store_done(outcome, tally or Tally())
+        out.append(outcome)
+        self.progress.store_done(outcome)
+        self.on_progress(self.progress)
+
+    async def _one_store(
+        self, client: httpx.AsyncClient, store: Store, release: Callable[[], None]
+    ) -> StoreOutcome:
         job, started, tally = self.job, time.monotonic(), Tally()
         run_time = dt.datetime.now(dt.UTC)
         found = self.states.get(sw.part_of(store.code))
@@ -255,7 +288,7 @@ class _Context:
         done: PartitionState | None = None
         committed = [state]  # the store's last committed checkpoint, kept if it fails
         try:
-            done = await self._pages(client, store, state, tally, outcome, committed)
+            done = await self._pages(client, store, state, tally, outcome, committed, release)
         except _Stopped:
             outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
             outcome.requests, outcome.retries = tally.requests, tally.retries
@@ -279,7 +312,9 @@ class _Context:
         tally: Tally,
         out: StoreOutcome,
         committed: list[PartitionState],
+        release: Callable[[], None],
     ) -> PartitionState:
+        """Fetch and commit the store's pages; ``release`` the slot once the last is fetched."""
         if state.last and state.last[0] == sw.END:
             out.written = state.rows
             return state
@@ -309,6 +344,7 @@ class _Context:
                     state,
                 )
         finally:
+            release()
             if committing is not None:
                 await committing
                 committed[0] = pending
