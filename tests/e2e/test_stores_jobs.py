@@ -148,3 +148,30 @@ def test_kill_9_of_the_background_runner_then_resume(pg_db: str, store_path: Pat
     logs = rows(pg_db, "SELECT store_code FROM sync_logs")
     per_store = Counter(r["store_code"] for r in logs)
     assert per_store[None] == 1 and max(per_store.values()) == 1 and len(per_store) == 13
+
+
+def test_cancel_stops_after_a_page_and_resume_finishes_the_same_run(
+    pg_db: str, store_path: Path, tmp_path: Path
+) -> None:
+    catalog = FakeStores(stores=10)
+    with FakeStoreServer(catalog, latency_s=0.15) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="main")
+        creds = {"BULKSYNC_STORES_CREDENTIALS__MAIN": catalog.token}
+        job_id = bulksync(store_path, *sync_args(listing, pg_db), **creds).stdout.strip()
+        wait_job(store_path, job_id, lambda j: j["status"] != "queued" and j["processed_records"] >= 1)
+        cancelled = bulksync(store_path, "cancel", job_id)
+        assert cancelled.returncode == 0, cancelled.stderr
+        job = wait_job(store_path, job_id, lambda j: j["status"] not in ("queued", "running", "stopping"))
+        assert job["status"] == "cancelled" and job["processed_records"] < 10, job
+        asked = srv.stats.as_dict()["requests"]
+        summary = rows(pg_db, "SELECT status FROM sync_logs WHERE store_code IS NULL")
+        assert [r["status"] for r in summary] == ["running"]  # the run stays open
+        assert bulksync(store_path, "resume", job_id, **creds).returncode == 0
+        job = wait_job(store_path, job_id, lambda j: j["status"] in ("succeeded", "partial", "failed"))
+        full = sum(-(-catalog.count(c, "users") // 5) for c in catalog.codes())
+        assert srv.stats.as_dict()["requests"] - asked < full, "the resumed job read every store again"
+    assert job["status"] == "succeeded" and job["result"]["resumed"], job
+    assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+    logs = rows(pg_db, "SELECT run_id, store_code FROM sync_logs")
+    assert len({r["run_id"] for r in logs}) == 1 and len(logs) == 11
