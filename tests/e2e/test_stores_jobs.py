@@ -175,3 +175,26 @@ def test_cancel_stops_after_a_page_and_resume_finishes_the_same_run(
     assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
     logs = rows(pg_db, "SELECT run_id, store_code FROM sync_logs")
     assert len({r["run_id"] for r in logs}) == 1 and len(logs) == 11
+
+
+def test_bad_input_in_the_background_is_one_line_and_records_nothing(
+    pg_db: str, store_path: Path, tmp_path: Path
+) -> None:
+    with FakeStoreServer(FakeStores(stores=2)) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="nobody")
+        unknown = bulksync(store_path, *sync_args(listing, pg_db))
+        assert unknown.returncode == 2 and "BULKSYNC_STORES_CREDENTIALS__NOBODY" in unknown.stderr
+        srv.write_store_list(str(listing), credential="main")
+        creds = {"BULKSYNC_STORES_CREDENTIALS__MAIN": srv.catalog.token}
+        secret = pg_db.replace("postgres@", "postgres:pw-s3cret@")
+        with_password = bulksync(store_path, *sync_args(listing, secret), **creds)
+        assert with_password.returncode == 2 and "named connection" in with_password.stderr
+        gone = pg_db.rsplit("/", 1)[0] + "/bs_no_such_db_here"
+        away = bulksync(store_path, *sync_args(listing, gone), **creds)
+        assert away.returncode == 1 and "bs_no_such_db_here" in away.stderr
+        for done in (unknown, with_password, away):
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert "pw-s3cret" not in done.stderr and srv.catalog.token not in done.stderr
+        assert srv.stats.as_dict()["requests"] == 0
+    assert not store_path.exists() or JobStore(str(store_path)).list() == []

@@ -16,13 +16,14 @@ from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import check_broker
 from bulksync.jobs.launch import log_path, open_store
 from bulksync.jobs.store_specs import KIND, store_job_record
-from bulksync.recipes.stores import StoreJob
+from bulksync.recipes.stores import StoreJob, check_job
 from bulksync.settings import get_settings
 
 
 def submit_store_job(job: StoreJob, *, destination: str, json_out: bool) -> None:
     """Record ``job`` (queued), start it, print its id (alone on stdout)."""
     settings = get_settings()
+    check_job(job)  # every credential name configured, before anything is recorded
     record = store_job_record(job, settings, destination=destination)  # refuses secrets first
     open_connector(job.dest_url).close()  # an unreachable destination: one line, nothing recorded
     check_broker(settings)

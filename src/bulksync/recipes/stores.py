@@ -84,14 +84,14 @@ def sync_stores(
     ``cancel`` set: no store starts any more, running ones stop after their current page; the
     run stays open (the same command, or resuming the job, continues it) and the result says
     ``cancelled``."""
-    _check(job)
+    check_job(job)
     return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
 
 
 def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
     """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
     task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
-    _check(job)
+    check_job(job)
     return asyncio.run(_in_open_run(job, cancel or threading.Event()))
 
 
@@ -99,7 +99,8 @@ def _quiet(progress: StoreProgress) -> None:
     pass
 
 
-def _check(job: StoreJob) -> None:
+def check_job(job: StoreJob) -> None:
+    """Every credential known and every store code distinct: a usage error before any request."""
     for store in job.stores:
         token_for(store, job.credentials)  # every credential is known before the first request
     parts = {sw.part_of(s.code) for s in job.stores}
