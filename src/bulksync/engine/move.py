@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import ChunkQuery, Connector, PartitionState
+from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState
 from bulksync.engine.batching import BatchSizer
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
@@ -53,6 +53,7 @@ class PartitionOutcome:
     rows_written: int = 0
     rows_rejected: int = 0
     values_nulled: int = 0
+    merged: Merged = field(default_factory=Merged)  # of rows_written: inserted, updated (rest unchanged)
     batches: int = 0
     batch_seconds: float = 0.0
     finished: bool = False
@@ -253,6 +254,7 @@ def _write_loop(
         outcome.rows_written += written.rows
         outcome.rows_rejected += written.rejected
         outcome.values_nulled += written.nulled
+        outcome.merged += written.merged
         outcome.batches += 1
         outcome.batch_seconds += took
         ctx.tracker.advance(
