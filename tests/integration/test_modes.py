@@ -361,3 +361,29 @@ def test_created_postgres_table_has_no_invented_defaults(tmp_path: Path, pg_db: 
         ).fetchall()
         sequences = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'S'").fetchall()
     assert (defaults, sequences) == ([("id",)], [("bets_id_seq",)])
+
+
+@pytest.mark.parametrize("source_kind", ["pg", "sqlite"])  # Arrow batches; SQLite's own pull
+def test_a_cancel_commits_nothing_new_while_partitions_wait_for_sqlites_one_writer(
+    source_kind: str, pg_db: str, tmp_path: Path
+) -> None:
+    """SQLite takes one writer at a time: partitions holding a batch queue for it. A cancel
+    while they wait must drop their batches, not commit each on its turn (at most the batch
+    being committed and one that took the lock before the cancel landed)."""
+    src = pg_db if source_kind == "pg" else str(tmp_path / "src.db")
+    make_bets(src, 40_000)
+    cancel = threading.Event()
+
+    def on_event(e: ProgressEvent) -> None:
+        if e.phase == "copying" and e.batch_rows:
+            cancel.set()
+
+    spec = SyncSpec(
+        source=src, destination=f"sqlite:///{tmp_path}/dst.db", tables=(TableSpec(name="bets"),),
+        workers=8, chunk_rows=2_000, partition_min_rows=5_000,
+    )  # fmt: skip
+    result = sync(spec, listeners=[on_event], cancel=cancel)
+
+    assert result.status == "cancelled"
+    assert result.batch_count <= 2, result.batch_count
+    assert len(table_rows(f"sqlite:///{tmp_path}/dst.db", "bets")) == result.processed_rows

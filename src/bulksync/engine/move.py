@@ -242,6 +242,8 @@ def _write_loop(
         proposed = replace(state, last=last, rows=state.rows + item.num_rows)
         began = time.monotonic()
         with lock:
+            if ctx.cancel.is_set() or ctx.stop.is_set():
+                return  # stopped while waiting for the one writer's turn: nothing new committed
             written = retrying(
                 partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,

@@ -66,6 +66,8 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
             query = ChunkQuery(plan.source, plan.order, sizer.rows(), state.last, state.upper, plan.filters)
             began = time.monotonic()
             count = _one_chunk(ctx, dest, plan, target, query, state, outcome)
+            if count is None:
+                break  # cancelled or stopped while waiting for the one writer's turn
             sizer.observe_write(time.monotonic() - began)
             if count < query.limit:
                 mark_done(ctx, dest, state)
@@ -95,8 +97,10 @@ def _one_chunk(
     query: ChunkQuery,
     state: PartitionState,
     outcome: PartitionOutcome,
-) -> int:
-    """Pull one chunk with its checkpoint; fall back to an Arrow batch if rows are refused."""
+) -> int | None:
+    """Pull one chunk with its checkpoint; fall back to an Arrow batch if rows are refused.
+
+    None: the sync was stopped while this partition waited for its turn to write."""
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     upsert_key = target.key if target.upsert else ()
     began = time.monotonic()
@@ -113,6 +117,8 @@ def _one_chunk(
     rejected = 0
     try:
         with lock:
+            if ctx.cancel.is_set() or ctx.stop.is_set():
+                return None
             count, last, merged = retrying(pull, retries=ctx.spec.retries, reconnect=dest.reconnect)
     except BadRowsError:
         count, last, rejected, merged = _fallback(ctx, dest, target, query, state, lock)
