@@ -6,14 +6,14 @@ import logging
 import signal
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulksync.errors import UsageError
-from bulksync.jobs.launch import open_store
-from bulksync.jobs.store import JobStore
-from bulksync.settings import get_settings
+
+if TYPE_CHECKING:
+    from bulksync.jobs.store import JobStore
 
 ThreadsOpt = Annotated[
     int | None,
@@ -43,6 +43,8 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
 
     from bulksync.jobs.actors import Fleet, Sweeper
     from bulksync.jobs.broker import QUEUE, broker_url, make_broker, ping
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
 
     settings = get_settings()
     where = broker_url(settings)  # a clear error when no broker is configured
