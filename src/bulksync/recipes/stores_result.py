@@ -55,6 +55,9 @@ class StoreProgress:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (store code, reason)
 
     def store_done(self, outcome: StoreOutcome) -> None:
+        if outcome.status == "stopped":  # cancelled mid-store: it continues when the job resumes
+            self.running.pop(outcome.code, None)
+            return
         self.processed += 1
         self.failed += outcome.status == "failed"
         if outcome.status == "failed":
