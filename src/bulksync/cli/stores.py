@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bulksync.cli.render import print_json
-from bulksync.connectors.http import Pagination, RetryPolicy
+from bulksync.connectors.http_options import Pagination, RetryPolicy
 from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -135,6 +134,8 @@ def sync_cmd(
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)
     if json_out:
+        from bulksync.cli.render import print_json
+
         print_json(result.as_dict())
     elif not quiet:
         print_stores_summary(result)
