@@ -13,6 +13,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from bulksync import dashboard
 from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
@@ -69,4 +70,5 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)  # outermost: before any parsing
     for router in (jobs.router, bets.router, health.router):
         app.include_router(router)
+    dashboard.mount(app)  # the page at / and its files
     return app
