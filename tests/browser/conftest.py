@@ -21,7 +21,9 @@ import crashkit
 from serving import OPS, SECRET, Server, drop_pg, fresh_pg, server_env, with_password
 
 CHROMIUM = os.environ.get("BULKSYNC_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("BULKSYNC_TEST_ARTIFACTS", Path(__file__).parents[2] / "artifacts" / "browser"))
+ARTIFACTS = Path(
+    os.environ.get("BULKSYNC_TEST_ARTIFACTS", Path(__file__).parents[2] / "artifacts" / "browser")
+)
 ROWS = 20_000
 # a closed network: nothing to phone home to, and no wait for it
 FLAGS = [
