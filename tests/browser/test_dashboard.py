@@ -69,7 +69,8 @@ def test_a_job_fills_its_bar_live_and_another_is_cancelled_with_the_button(
     api = server.client(OPS)
     requests = urls_seen(page)
     with held_table(databases[1]) as lock:
-        held = api.post("/api/v1/jobs", json={"source": "src", "destination": "held", "tables": ["t"]})
+        body = {"source": "src", "destination": "held", "tables": [{"name": "t", "dest_name": "t_free"}, "t"]}
+        held = api.post("/api/v1/jobs", json=body)  # t_free goes through, t waits for the lock
         held_id = held.json()["job_id"]
         wait_for(api, held_id, until=("running",))  # it holds the server's one worker thread
         live = {"source": "src", "destination": "wh", "partitions": 1, "chunk_rows": 1000,
@@ -95,6 +96,8 @@ def test_a_job_fills_its_bar_live_and_another_is_cancelled_with_the_button(
 
         page.click(f'[data-job-id="{held_id}"]')
         expect(page.locator("#job-status")).to_have_text("running")
+        expect(page.locator('[data-part="t_free"] .status')).to_have_text("done")
+        expect(page.locator('[data-part="t"] .status')).not_to_have_text("done")
         expect(page.locator("[data-action]")).to_have_count(1)
         shots(page, "05-job-running")
         page.click('[data-action="cancel"]')
@@ -116,6 +119,10 @@ def test_a_job_fills_its_bar_live_and_another_is_cancelled_with_the_button(
 
     with psycopg.connect(databases[0]) as conn:
         assert conn.execute("SELECT count(*) FROM t_live").fetchone() == (source_rows,)
+    page.click("a.back")
+    expect(page.locator(f'[data-job-id="{live_id}"] .status')).to_have_text("succeeded")
+    expect(page.locator(f'[data-job-id="{held_id}"] .status')).to_have_text("cancelled")
+    shots(page, "08-jobs-after")
     assert not [u for u in requests if OPS in u], "the token went into a URL"
     assert api.get(f"/api/v1/jobs/{held_id}").json()["status"] == "cancelled"
 
@@ -135,7 +142,7 @@ def test_a_read_only_token_on_a_phone_sees_every_job_and_no_button(
     row = page.locator(f'[data-job-id="{job_id}"]')
     expect(row.locator(".status")).to_have_text("succeeded")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
-    shots(page, "08-read-only-phone-list")
+    shots(page, "09-read-only-phone-list")
 
     row.click()
     expect(page.locator("#job-status")).to_have_text("succeeded")
@@ -143,5 +150,5 @@ def test_a_read_only_token_on_a_phone_sees_every_job_and_no_button(
     expect(page.locator("#job-live")).to_have_text("finished")
     assert page.locator("button[data-action]").count() == 0
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
-    shots(page, "09-read-only-phone-job")
+    shots(page, "10-read-only-phone-job")
     phone.close()
