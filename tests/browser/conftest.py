@@ -8,6 +8,7 @@ and fail with CI=true, like a missing service.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -89,6 +90,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str])
     srv.stop()
     log = srv.stderr()
     assert SECRET not in log and OPS not in log
+    records = [json.loads(line) for line in log.splitlines()]  # off a terminal: JSON lines
+    assert records and all({"timestamp", "level", "event"} <= set(r) for r in records)
+    assert any(r.get("job") and r.get("table") == "t_live" for r in records), "no job/table context"
 
 
 @pytest.fixture(scope="session")
