@@ -13,7 +13,7 @@ from bulksync.engine.run import SyncFailed, sync
 
 app = typer.Typer(
     help=(
-        "Seed 000's bet sync: bets by day, date range and channel from the source connection "
+        "Sync bets by day, date range and channel from the source connection "
         "(BET_SYNC_SOURCE_CONNECTION, default dk) into the bets table, upserted on the bet id."
     ),
     no_args_is_help=True,

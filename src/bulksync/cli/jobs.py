@@ -114,7 +114,7 @@ def status(
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
+    """Show a job's status and progress; --follow until it ends."""
     store = open_store(get_settings(), create=False)
     try:
         job = store.get(job_id)

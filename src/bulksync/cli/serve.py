@@ -33,7 +33,7 @@ def serve(
         str, typer.Option("--log-level", envvar="BULKSYNC_LOG_LEVEL", help="debug, info, warning, error")
     ] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and run jobs on embedded worker threads; Ctrl-C stops.
+    """Serve the dashboard (/) and the HTTP API (/docs), running jobs on worker threads; Ctrl-C stops.
 
     Tokens: BULKSYNC_API_TOKENS__<NAME>__TOKEN and __SCOPES (jobs:read, jobs:write or *).
     """
