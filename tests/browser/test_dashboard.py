@@ -124,6 +124,7 @@ def test_a_job_fills_its_bar_live_and_another_is_cancelled_with_the_button(
     expect(page.locator(f'[data-job-id="{held_id}"] .status')).to_have_text("cancelled")
     shots(page, "08-jobs-after")
     assert not [u for u in requests if OPS in u], "the token went into a URL"
+    assert [u for u in requests if not u.startswith((server.url, "data:"))] == []  # nothing from outside
     assert api.get(f"/api/v1/jobs/{held_id}").json()["status"] == "cancelled"
 
 
@@ -152,3 +153,56 @@ def test_a_read_only_token_on_a_phone_sees_every_job_and_no_button(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
     shots(page, "10-read-only-phone-job")
     phone.close()
+
+
+STATS = {
+    "pools": [
+        {
+            "name": "mini",
+            "amount_minor": 123456,
+            "seed_minor": 100000,
+            "cap_minor": 500000,
+            "currency": "EUR",
+        },
+        {
+            "name": "mega",
+            "amount_minor": 98765432,
+            "seed_minor": 1000000,
+            "cap_minor": None,
+            "currency": "EUR",
+        },
+    ],
+    "contributions_per_s": 171.4,
+    "p95_ms": 12.5,
+    "error_rate": 0.001,
+    "queue_size": 3,
+    "cache_hit_rate": 0.97,
+}
+
+
+def test_the_jackpot_panel_shows_while_the_jackpot_stats_answer_and_hides_on_404(
+    page: Page, server: Server, shots: Shots
+) -> None:
+    """The jackpot service is another part of the server: its stats endpoint is answered here by
+    the browser itself, in the agreed shape, to see the panel appear and go."""
+    answer = {"status": 200}
+
+    def stats(route: Any) -> None:
+        if answer["status"] == 200:
+            route.fulfill(status=200, json=STATS)
+        else:
+            route.fulfill(status=404, json={"detail": "Not Found"})
+
+    page.route("**/api/jackpot/stats", stats)
+    sign_in(page, server.url, VIEWER)
+    panel = page.locator("#jackpot")
+    expect(panel).to_be_visible()
+    expect(panel.locator('[data-pool="mini"] .amount')).to_have_text("€1,234.56")
+    expect(panel.locator('[data-pool="mega"] .amount')).to_have_text("€987,654.32")
+    expect(panel.locator('[data-pool="mini"] [role=progressbar]')).to_have_attribute("aria-valuenow", "25")
+    expect(panel).to_contain_text("171.4")
+    expect(panel).to_contain_text("12.5 ms")
+    expect(panel).to_contain_text("97.0%")
+    shots(page, "11-jackpot-panel")
+    answer["status"] = 404
+    expect(panel).to_be_hidden()
