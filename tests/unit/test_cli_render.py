@@ -44,3 +44,18 @@ def test_a_summary_wider_than_80_columns_folds_each_row_between_fields() -> None
 def test_in_a_pipe_the_table_is_whole_on_one_line_per_row(row: tuple[str, ...]) -> None:
     lines = draw([row], width=None)
     assert lines[1].split() == list(HEADERS) and lines[3].split() == list(row)
+
+
+def test_progress_bars_at_80_columns_keep_every_figure_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bulksync.engine.progress import ProgressEvent
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(render, "err", Console(file=buffer, width=80, force_terminal=True, color_system=None))
+    view = render.ProgressView()
+    for table, done in (("statcast", 300_000), ("bets", 12_345)):
+        view(ProgressEvent(table, "copying", done, 300_000, 0, 1.0, 197_647.0, 7.0, 154.0, 1))
+    render.err.print(view._progress.make_tasks_table(view._progress.tasks))
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines() if line.strip()]
+    assert "…" not in "\n".join(lines) and max(map(len, lines)) <= 80, lines
+    assert "300,000/300,000" in lines[0] and "197,647 rows/s" in lines[0] and "154 MB" in lines[0]
+    assert "12,345/300,000" in lines[1]

@@ -27,7 +27,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
@@ -36,6 +36,7 @@ from bulksync.engine.result import SyncResult
 if TYPE_CHECKING:  # verify's modules load only when verify runs (start-up time)
     from bulksync.verification.result import VerifyResult
 
+_NARROW = 120  # columns under which progress bars shrink to leave their figures whole
 _UNBOUNDED = 1_000_000  # columns of a console that is not a terminal: lines are never cut or wrapped
 
 
@@ -98,7 +99,11 @@ class ProgressView:
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            # on a narrow terminal the bar takes what the figures leave, so no number is cut
+            # ("300,000/300,0…"); on a wide one it keeps Rich's 40 columns
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5))
+            if err.width < _NARROW
+            else BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             _RowsColumn(),
             _RateColumn(),
@@ -107,6 +112,7 @@ class ProgressView:
             _MemColumn(),
             console=err,
             transient=False,
+            expand=err.width < _NARROW,
         )
 
     def __enter__(self) -> ProgressView:
