@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bulksync.api.deps import Reader, SettingsDep, StoreDep
+from bulksync.api.schemas import Problem
 from bulksync.jobs.model import STATUSES, iso, now
 
 STATIC = Path(str(files("bulksync.dashboard") / "static"))
@@ -33,13 +35,28 @@ _HEADERS = {
 router = APIRouter()
 
 
+class Overview(BaseModel):
+    """What the dashboard asks first and every two seconds."""
+
+    token: str = Field(description="the token's name in BULKSYNC_API_TOKENS__<NAME>, never its value")
+    scopes: list[str]
+    can_write: bool = Field(description="jobs:write: the page shows Cancel and Resume")
+    counts: dict[str, int] = Field(description="jobs per status")
+    server_time: str = Field(description="the server's clock, ISO 8601 UTC")
+
+
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     """The dashboard page (it asks for a token before it shows anything)."""
     return FileResponse(STATIC / "index.html", headers=_HEADERS)
 
 
-@router.get("/api/v1/dashboard", tags=["dashboard"])
+@router.get(
+    "/api/v1/dashboard",
+    tags=["dashboard"],
+    response_model=Overview,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
 async def overview(settings: SettingsDep, store: StoreDep, name: Reader) -> dict[str, Any]:
     """The token's name and scopes (the page shows cancel and resume only with ``jobs:write``),
     the number of jobs per status, and the server's clock (ISO 8601 UTC)."""
