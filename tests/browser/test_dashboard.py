@@ -8,6 +8,7 @@ job and no button; a wrong token sees nothing. Each step leaves a screenshot in
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 import crashkit
+from bulksync.jobs.model import jobs, now
+from bulksync.jobs.store import JobStore
 from serving import OPS, VIEWER, Server, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -206,3 +209,41 @@ def test_the_jackpot_panel_shows_while_the_jackpot_stats_answer_and_hides_on_404
     shots(page, "11-jackpot-panel")
     answer["status"] = 404
     expect(panel).to_be_hidden()
+
+
+def test_a_job_of_another_kind_shows_a_bar_per_store_and_lists_the_failed_ones(
+    page: Page, server: Server, shots: Shots
+) -> None:
+    """Any kind of job is drawn from its record alone: a store sync (its entries are stores)
+    recorded as a job, two of its five stores failed, shows five bars and says why two failed."""
+    def store(phase: str, done: int, total: int, message: str = "") -> dict[str, Any]:
+        return {"phase": phase, "rows_done": done, "rows_total": total, "message": message}
+
+    stores = {f"store-{n:03d}": store("done", 120, 120) for n in range(1, 4)}
+    stores["store-004"] = store("failed", 40, 120, "HTTP 401: bad key")
+    stores["store-005"] = store("failed", 0, 0, "timed out after 3 tries")
+    at = now()
+    record = JobStore(server.env["BULKSYNC_JOB_STORE"])
+    with record.engine.begin() as conn:
+        conn.execute(
+            jobs.insert().values(
+                id="job_storesync0000001", kind="stores", spec=json.dumps({"records": "users"}),
+                status="failed",
+                processed_records=400, estimated_records=480, percentage=83.33, rows_per_s=0.0, rss_mb=80.0,
+                tables=json.dumps(stores), error="2 of 5 stores failed", attempts=1, max_attempts=1,
+                created_at=at, updated_at=at, started_at=at, finished_at=at,
+            )
+        )  # fmt: skip
+    record.close()
+
+    sign_in(page, f"{server.url}/#/jobs/job_storesync0000001", OPS)
+    expect(page.locator("#job-status")).to_have_text("failed")
+    expect(page.locator("#parts-title")).to_have_text("Stores")
+    expect(page.locator(".part")).to_have_count(5)
+    expect(page.locator("#failed-title")).to_have_text("Failed stores (2)")
+    expect(page.locator("#job-failed li")).to_have_text(
+        ["store-004: HTTP 401: bad key", "store-005: timed out after 3 tries"]
+    )
+    expect(page.locator("#job-figures")).to_contain_text("3/5 stores")
+    expect(page.locator('[data-action="resume"]')).to_be_visible()
+    shots(page, "12-store-sync-failed-stores")
