@@ -100,7 +100,7 @@ KeepCaseOpt = Annotated[
     typer.Option(
         "--keep-case",
         envvar="BULKSYNC_KEEP_CASE",
-        help='into PostgreSQL: keep names as they are (TrackId stays "TrackId") instead of '
+        help="into PostgreSQL: keep names as they are (TrackId stays \"TrackId\") instead of "
         "folding them to lower case",
     ),
 ]
