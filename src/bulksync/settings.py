@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bulksync.errors import UsageError
-from bulksync.schema import check_identifier
+from bulksync.identifiers import check_identifier
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 

@@ -271,6 +271,14 @@ def print_summary(result: SyncResult) -> None:
         f"peak memory {d['memory_peak_mb']:.0f} MB · {d['rows_per_s']:,.0f} rows/s"
     )
     for t in result.tables:
+        if t.mode in ("upsert", "incremental") and t.rows_written:
+            err.print(
+                f"{t.target}: {t.rows_inserted:,} inserted · {t.rows_updated:,} updated · "
+                f"{t.rows_unchanged:,} unchanged",
+                markup=False,
+                soft_wrap=True,
+            )
+    for t in result.tables:
         if t.verified is not None:
             err.print(f"{t.table}: verify: {t.verified}", markup=False, soft_wrap=True)
     if result.recorded_rows:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bulksync import logs
 from bulksync.errors import UsageError
-from bulksync.jobs.launch import open_store
-from bulksync.jobs.store import JobStore
-from bulksync.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from bulksync.jobs.store import JobStore
+    from bulksync.settings import Settings
 
 ThreadsOpt = Annotated[
     int | None,
@@ -43,6 +43,8 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
 
     from bulksync.jobs.actors import Fleet, Sweeper
     from bulksync.jobs.broker import QUEUE, broker_url, make_broker, ping
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
 
     settings = get_settings()
     where = broker_url(settings)  # a clear error when no broker is configured
@@ -88,6 +90,8 @@ def _refuse_local(store: JobStore, allowed: bool) -> None:
 
 
 def _logging(settings: Settings) -> None:
+    from bulksync import logs
+
     logs.configure_for(settings)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     logging.getLogger("pika").setLevel(logging.WARNING)

@@ -1,5 +1,6 @@
 """Background jobs: a durable record per job, runners that claim them, progress as they go.
 
+statuses.py the job statuses, one vocabulary everywhere
 model.py    the bulksync_jobs table, Job and Progress
 store.py    the job store: the single writer of job state (SQLite file or shared PostgreSQL)
 specs.py    a SyncSpec as a record holds it (connection names, never a password)
