@@ -13,6 +13,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from bulksync import dashboard
 from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
@@ -71,4 +72,5 @@ def create_app(
     for router in (jobs.router, bets.router, health.router):
         app.include_router(router)
     app.include_router(store_routes.router)  # POST /api/v1/jobs/stores
+    dashboard.mount(app)  # the page at / and its files
     return app

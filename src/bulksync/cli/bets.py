@@ -10,7 +10,7 @@ from bulksync.cli import options as o
 
 app = typer.Typer(
     help=(
-        "The bet sync: bets by day, date range and channel from the source connection "
+        "Sync bets by day, date range and channel from the source connection "
         "(BET_SYNC_SOURCE_CONNECTION, default dk) into the bets table, upserted on the bet id."
     ),
     no_args_is_help=True,

@@ -128,7 +128,7 @@ def status(
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
+    """Show a job's status and progress; --follow until it ends."""
     from bulksync.cli.render import print_json
     from bulksync.jobs.launch import open_store
     from bulksync.settings import get_settings

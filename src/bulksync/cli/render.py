@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,7 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # verify's modules load only when verify runs (start-up time)
     from bulksync.recipes.stores_result import StoreProgress, StoresResult
     from bulksync.verification.result import VerifyResult
 
+_NARROW = 120  # columns under which progress bars shrink to leave their figures whole
 _UNBOUNDED = 1_000_000  # columns of a console that is not a terminal: lines are never cut or wrapped
 
 
@@ -99,7 +102,11 @@ class ProgressView:
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            # on a narrow terminal the bar takes what the figures leave, so no number is cut
+            # ("300,000/300,0…"); on a wide one it keeps Rich's 40 columns
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5))
+            if err.width < _NARROW
+            else BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             _RowsColumn(),
             _RateColumn(),
@@ -108,6 +115,7 @@ class ProgressView:
             _MemColumn(),
             console=err,
             transient=False,
+            expand=err.width < _NARROW,
         )
 
     def __enter__(self) -> ProgressView:
@@ -180,24 +188,50 @@ def print_table(
 ) -> None:
     """A table (its first ``left`` columns left-aligned, the rest numbers, right-aligned) at its
     natural width; where that does not fit the terminal, one line per row, nothing cut."""
-    table = Table(title=title, title_justify="left", show_header=show_header)
+    table = Table(
+        title=title,
+        title_justify="left",
+        show_header=show_header,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for n, header in enumerate(headers):
         table.add_column(header, justify="left" if n < left else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    if console.measure(table).maximum <= console.width:
+    # measured as if the screen had no edge: console.measure() stops at the console's width, so
+    # a table wider than the terminal would "fit" and be drawn with every cell cut ("statca…")
+    natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), table).maximum
+    if natural <= console.width:
         console.print(table)
         return
     console.print(title, soft_wrap=True, markup=False)
-    for row in rows:
-        pairs = zip(headers, row, strict=True)
-        line = " · ".join(f"{h}: {v}" for h, v in pairs) if show_header else ": ".join(row)
-        console.print("  " + line, soft_wrap=True, markup=False)
+    for row in rows:  # "statcast: target: statcast_vn · mode: replace · …", wrapped between fields
+        if not show_header:
+            console.print(f"  {row[0]}: {row[1]}", markup=False, soft_wrap=True)
+            continue
+        fields = [f"{h}: {v}" for h, v in zip(headers[1:], row[1:], strict=True)]
+        console.print(_fold(f"  {row[0]}:", fields, console.width), markup=False, soft_wrap=True)
+
+
+def _fold(head: str, fields: list[str], width: int) -> str:
+    """``head`` then ``fields`` joined by " · ", a new indented line before a field that would
+    pass ``width`` (a field is never split)."""
+    lines, line = [], head
+    for field in fields:
+        if len(line) + 3 + len(field) > width and line.strip():
+            lines.append(line)
+            line = "    " + field
+        else:
+            line += (" " if line == head else " · ") + field
+    return "\n".join([*lines, line])
 
 
 def print_summary(result: SyncResult) -> None:
-    """The final summary: per table, then seed 002's totals."""
-    rows = [
+    """The final summary: per table (its target only where one differs), then the totals."""
+    rows: list[tuple[str, ...]] = [
         (
             t.table,
             t.target,
@@ -210,8 +244,19 @@ def print_summary(result: SyncResult) -> None:
         )
         for t in result.tables
     ]
-    headers = ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds")
-    print_table(err, f"bulksync: {result.status}", headers, rows, left=3)
+    headers: tuple[str, ...] = (
+        "table",
+        "target",
+        "mode",
+        "read",
+        "written",
+        "rejected",
+        "batches",
+        "seconds",
+    )
+    if all(t.target == t.table for t in result.tables):  # the usual case: no column repeating names
+        headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
+    print_table(err, f"bulksync: {result.status}", headers, rows, left=3 if len(headers) == 8 else 2)
     current = [
         t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
     ]

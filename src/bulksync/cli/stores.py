@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 PARTIAL_EXIT = 4
 
-app = typer.Typer(help="Seed 004: sync users or videos of hundreds of store APIs into PostgreSQL.")
+app = typer.Typer(help="Sync users or videos of hundreds of rate-limited store APIs into PostgreSQL.")
 fake_app = typer.Typer(help="A fake store API on localhost, for demos and the benchmark.")
 
 

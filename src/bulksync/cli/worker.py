@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +13,7 @@ from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
     from bulksync.jobs.store import JobStore
+    from bulksync.settings import Settings
 
 ThreadsOpt = Annotated[
     int | None,
@@ -52,7 +52,7 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
     store = open_store(settings, create=True)
     try:
         _refuse_local(store, allow_local_store)
-        _logging()
+        _logging(settings)
         if store.created:
             logging.getLogger("bulksync.worker").info("created the job store %s", store.where)
         fleet = Fleet(settings, store, make_broker(settings))
@@ -89,11 +89,9 @@ def _refuse_local(store: JobStore, allowed: bool) -> None:
         )
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _logging(settings: Settings) -> None:
+    from bulksync import logs
+
+    logs.configure_for(settings)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     logging.getLogger("pika").setLevel(logging.WARNING)
