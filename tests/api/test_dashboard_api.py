@@ -42,6 +42,7 @@ def test_the_overview_names_the_token_and_what_it_may_do(server: Server) -> None
         "stopping",
         "lost",
         "succeeded",
+        "partial",
         "failed",
         "cancelled",
     }

@@ -9,8 +9,8 @@ import {canCancel, canResume, drawJob, isActive, jobRow} from './jobs.js';
 const REFRESH_MS = 2000;
 const RETRY_MS = 2000;
 const STALL_MS = 5 * 60 * 1000; // a running job whose rows have not moved for this long is "stalled"
-const SHOWN = ['running', 'queued', 'stopping', 'lost', 'failed', 'succeeded', 'cancelled'];
-const HOT = new Set(['failed', 'lost']);
+const SHOWN = ['running', 'queued', 'stopping', 'lost', 'failed', 'partial', 'succeeded', 'cancelled'];
+const HOT = new Set(['failed', 'lost', 'partial']);
 
 const $ = (id) => document.getElementById(id);
 const state = {me: null, timer: null, stream: null, moved: new Map(), view: 0};
