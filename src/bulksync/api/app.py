@@ -17,7 +17,7 @@ from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
 from bulksync.api.metrics import Metrics
-from bulksync.api.routes import bets, health, jobs
+from bulksync.api.routes import bets, health, jackpot, jobs
 from bulksync.api.runtime import Runtime
 from bulksync.jobs.store import JobStore
 from bulksync.settings import BetSyncSettings, Settings, get_bet_settings, get_settings
@@ -69,4 +69,5 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)  # outermost: before any parsing
     for router in (jobs.router, bets.router, health.router):
         app.include_router(router)
+    jackpot.install(app, settings)
     return app
