@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bulksync.jackpot.money import MAX_MINOR, to_minor
 
@@ -78,7 +79,7 @@ class JackpotSettings(BaseSettings):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     pools: list[PoolLevel] = Field(default_factory=default_pools, min_length=1, max_length=32)
     # games allowed to contribute (empty: any game id)
-    games: list[str] = Field(default_factory=list)
+    games: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_wager: Decimal = Field(default=Decimal("100000.00"), gt=0, decimal_places=2)
     # group commit: at most this many contributions in one transaction
     commit_max_rows: int = Field(default=5000, ge=1, le=100_000)
@@ -111,7 +112,7 @@ class JackpotSettings(BaseSettings):
     @field_validator("games", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
+        if isinstance(value, str):
             return [g.strip() for g in value.split(",") if g.strip()]
         return value
 
