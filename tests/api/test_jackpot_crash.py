@@ -1,7 +1,8 @@
 """kill -9 of ``bulksync serve`` while clients pour contributions and wins into the jackpot.
 
-Four client threads send single contributions, batches and wins, each request retried with the
-same ids until it is answered (connection refused or reset while the server is down, 503).
+Four client threads send single contributions, batches and wins (a tenth of them delivered
+twice), each request retried with the same ids until it is answered (connection refused or reset
+while the server is down, 503).
 The server is killed with SIGKILL twice mid-load and started again. Afterwards, from what the
 clients sent and PostgreSQL read directly: every contribution is in the ledger once, every win
 was paid once (every answer to a win, first or retried, names the same payout), each pool holds
@@ -39,7 +40,8 @@ def ledger(pg_admin: psycopg.Connection) -> Iterator[str]:
 
 
 def plan(seed: int) -> tuple[list[tuple[str, Any]], list[int]]:
-    """Requests ("c": a contribution or a batch, "w": a win) and every wager sent, in cents."""
+    """Requests ("c": a contribution or a batch, "w": a win), a tenth of them delivered twice, and
+    every distinct wager sent, in cents."""
     rng = random.Random(seed)
     requests: list[tuple[str, Any]] = []
     wagers: list[int] = []
@@ -56,6 +58,8 @@ def plan(seed: int) -> tuple[list[tuple[str, Any]], list[int]]:
         if rng.random() < 0.04:
             pool = rng.choice(("mini", "minor"))
             requests.append(("w", {"win_id": f"win-{len(requests)}", "pool": pool, "user_id": "p1"}))
+    for again in rng.sample(range(len(requests)), len(requests) // 10):  # duplicate deliveries
+        requests.insert(rng.randint(again + 1, len(requests)), requests[again])
     return requests, wagers
 
 
