@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 import jackpotkit as kit
-from serving import OPS, VIEWER, Server, drop_pg, fresh_pg
+from serving import OPS, PG_ADMIN, VIEWER, Server, drop_pg, fresh_pg
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 URL = "/api/jackpot/contributions"
@@ -205,10 +205,8 @@ def test_pools_stats_and_metrics_are_readable_with_a_read_token(jp: Server, ledg
         assert name in metrics
 
 
-def test_a_database_that_is_away_is_a_fast_503_and_bursts_over_the_limit_a_429(
-    tmp_path: Path, pg_admin: Any
-) -> None:
-    gone = fresh_pg(pg_admin, f"bs_jackpot_{uuid.uuid4().hex[:10]}").rsplit("/", 1)[0] + "/bs_never_made"
+def test_a_database_that_is_away_is_a_fast_503_and_bursts_over_the_limit_a_429(tmp_path: Path) -> None:
+    gone = PG_ADMIN.rsplit("/", 1)[0] + f"/bs_never_made_{uuid.uuid4().hex[:8]}"  # no such database
     env = kit.jackpot_env(tmp_path, gone, BULKSYNC_JACKPOT_RATE_PER_MINUTE="60", BULKSYNC_JACKPOT_BURST="3")
     srv = Server(tmp_path, env).start()
     try:
