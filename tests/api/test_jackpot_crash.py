@@ -154,3 +154,39 @@ def test_kill_9_mid_load_then_retries_count_every_contribution_and_win_exactly_o
     done = kit.audit(srv.env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     kit.clean_log(srv)
+
+
+def test_connections_killed_under_load_are_503s_then_service_resumes_and_counts_once(
+    tmp_path: Path, ledger: str, pg_admin: psycopg.Connection
+) -> None:
+    """The database side of a crash: every backend of the ledger terminated three times mid-load
+    (what a PostgreSQL restart does to the server's connections)."""
+    requests, wagers = plan(seed=34)
+    srv: Server = kit.start(tmp_path, ledger, BULKSYNC_JACKPOT_RATE_PER_MINUTE="0")
+    clients = Clients(srv.url, requests)
+    clients.start()
+    killed = 0
+    for share in (0.2, 0.45, 0.7):
+        clients.wait_for(int(len(requests) * share))
+        assert clients.answered < len(requests), "the load ended before the fault: make it bigger"
+        found = pg_admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (ledger.rsplit("/", 1)[1],),
+        ).fetchone()
+        killed += found[0] if found else 0
+    clients.join()
+    assert srv.stop() == 0
+    assert killed >= 3 and clients.answered == len(requests)
+    assert clients.retries > 0  # requests in flight were refused (503), then retried
+
+    ids = kit.ledger_ids(ledger)
+    assert len(ids) == len(set(ids)) == CONTRIBUTIONS
+    paid = kit.wins(ledger)
+    assert set(paid) == set(clients.wins)
+    added = kit.shares(wagers)
+    for pool, amount in kit.pools(ledger).items():
+        out = [minor for (where, minor) in paid.values() if where == pool]
+        assert amount == kit.SEEDS[pool] + added[pool] - sum(out) + kit.SEEDS[pool] * len(out), pool
+    done = kit.audit(srv.env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
