@@ -113,6 +113,9 @@ def install(app: FastAPI, settings: Settings, jackpot: JackpotSettings | None = 
     app.include_router(router)
     if service is None:
         return
+    from bulksync.api.jackpot_fastpath import ContributionsFastPath
+
+    app.add_middleware(ContributionsFastPath, settings=settings, service=service)
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -157,14 +160,21 @@ async def _observed(
         service.metrics.request(route, code, time.perf_counter() - started, items)
 
 
+def rate_limited(service: JackpotService, wait: float) -> tuple[str, str]:
+    """The 429's line and its Retry-After seconds."""
+    settings = service.settings
+    detail = (
+        f"over this token's rate limit ({settings.rate_per_minute}/min, burst {settings.burst}): "
+        "retry after the Retry-After seconds"
+    )
+    return detail, str(max(1, math.ceil(wait)))
+
+
 async def _limit(service: JackpotService, token: str) -> None:
     wait = await service.admit(token)
     if wait:
-        raise HTTPException(
-            429, f"over this token's rate limit ({service.settings.rate_per_minute}/min, burst "
-            f"{service.settings.burst}): retry after the Retry-After seconds",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )  # fmt: skip
+        detail, retry = rate_limited(service, wait)
+        raise HTTPException(429, detail, headers={"Retry-After": retry})
 
 
 def _invalid(request: Request, found: list[dict[str, Any]]) -> JSONResponse:
