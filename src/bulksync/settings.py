@@ -31,7 +31,7 @@ from bulksync.identifiers import check_identifier
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
 
-SCOPES = ("jobs:read", "jobs:write")
+SCOPES = ("jobs:read", "jobs:write", "jackpot:write")
 
 
 class ApiToken(BaseModel):

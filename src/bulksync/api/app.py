@@ -18,7 +18,7 @@ from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
 from bulksync.api.metrics import Metrics
-from bulksync.api.routes import bets, health, jobs
+from bulksync.api.routes import bets, health, jackpot, jobs
 from bulksync.api.routes import stores as store_routes
 from bulksync.api.runtime import Runtime
 from bulksync.jobs.store import JobStore
@@ -73,4 +73,5 @@ def create_app(
         app.include_router(router)
     app.include_router(store_routes.router)  # POST /api/v1/jobs/stores
     dashboard.mount(app)  # the page at / and its files
+    jackpot.install(app, settings)
     return app

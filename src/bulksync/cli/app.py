@@ -11,6 +11,7 @@ import typer
 
 from bulksync.cli import bets as bets_cmd
 from bulksync.cli import generate as generate_cmd
+from bulksync.cli import jackpot as jackpot_cmd
 from bulksync.cli import jobs as jobs_cmd
 from bulksync.cli import move
 from bulksync.cli import serve as serve_cmd
@@ -39,6 +40,7 @@ app.command("verify")(verify_cmd.verify_cmd)
 app.add_typer(bets_cmd.app, name="bets")
 app.add_typer(stores_cmd.app, name="stores")
 app.add_typer(stores_cmd.fake_app, name="fake-stores")
+app.add_typer(jackpot_cmd.app, name="jackpot")
 app.command("jobs")(jobs_cmd.list_jobs)
 app.command("status")(jobs_cmd.status)
 app.command("cancel")(jobs_cmd.cancel)

@@ -1,0 +1,304 @@
+"""The group-commit writer: one task per server that owns the pools' writes.
+
+Requests wait in two queues, wins first. Whenever the previous transaction has committed, the
+writer takes every waiting win and up to ``commit_max_rows`` contributions and writes them in
+**one transaction**: lock every pool row (in name order, so servers sharing the ledger queue up
+rather than deadlock), pay the wins, insert the contributions with ``ON CONFLICT DO NOTHING
+RETURNING``, then one update of the pools from the rows actually inserted. Each request is
+answered after that commit; a request answered "applied" is durable. The defined order: a win
+counts every contribution committed before its transaction; contributions in the same
+transaction go to the reset pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from bulksync.errors import PermanentError, TransientError
+from bulksync.jackpot.model import Contribution, Outcome, PoolState, Win, WinResult, WinStatus
+from bulksync.jackpot.money import share
+
+log = logging.getLogger("bulksync.jackpot")
+
+_LOCK = (
+    "SELECT name, amount_minor, seed_minor, cap_minor, rate_ppm, currency FROM jackpot.pools "
+    "ORDER BY name FOR UPDATE"
+)
+_INSERT = (
+    "INSERT INTO jackpot.contributions (contribution_id, game_id, wager_minor, placed_at) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[]) "
+    "ON CONFLICT DO NOTHING RETURNING contribution_id"
+)
+_KNOWN = (
+    "SELECT contribution_id, game_id, wager_minor, placed_at FROM jackpot.contributions "
+    "WHERE contribution_id = ANY(%s)"
+)
+_SET = (
+    "UPDATE jackpot.pools p SET amount_minor = v.amount, updated_at = now() "
+    "FROM unnest(%s::text[], %s::bigint[]) AS v(name, amount) WHERE p.name = v.name"
+)
+_WINS = (
+    "SELECT win_id, pool, user_id, requested_minor, paid_minor, before_minor, after_minor, won_at "
+    "FROM jackpot.wins WHERE win_id = ANY(%s)"
+)
+_LAST_SEQ = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM jackpot.contribution_seq"
+_PAY = (
+    "INSERT INTO jackpot.wins (win_id, pool, user_id, requested_minor, paid_minor, before_minor,"
+    " after_minor, last_seq, won_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+class JackpotUnavailable(TransientError):
+    """The jackpot's database cannot be reached; retry with the same ids."""
+
+
+class JackpotNotReady(PermanentError):
+    """The jackpot's tables do not exist: run `bulksync jackpot init`."""
+
+
+@dataclass(slots=True)
+class _Request:
+    future: asyncio.Future[Any]
+    contributions: list[Contribution] = field(default_factory=list)
+    win: Win | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What one transaction did, for the cache and the metrics."""
+
+    pools: dict[str, PoolState]
+    rows: int
+    seconds: float
+    outcomes: dict[str, int]
+
+
+class Writer:
+    """``submit_*`` enqueue and wait for the commit; ``run`` is the writer task."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_rows: int,
+        queue_max: int,
+        connect_timeout_s: int,
+        on_commit: Callable[[Commit], None],
+    ) -> None:
+        self.url, self.max_rows, self.queue_max = url, max_rows, queue_max
+        self.connect_timeout_s = connect_timeout_s
+        self.on_commit = on_commit
+        self.queued = 0  # contributions waiting
+        self._wins: deque[_Request] = deque()
+        self._contributions: deque[_Request] = deque()
+        self._ready = asyncio.Event()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    # -- the callers' side ----------------------------------------------------------------------
+
+    def submit_contributions(self, items: list[Contribution]) -> asyncio.Future[list[Outcome]]:
+        if self.queued + len(items) > self.queue_max:
+            raise JackpotUnavailable(
+                f"the jackpot's queue is full ({self.queued:,} contributions waiting): retry shortly"
+            )
+        request = _Request(asyncio.get_running_loop().create_future(), contributions=items)
+        self._contributions.append(request)
+        self.queued += len(items)
+        self._ready.set()
+        return request.future
+
+    def submit_win(self, win: Win) -> asyncio.Future[WinResult]:
+        request = _Request(asyncio.get_running_loop().create_future(), win=win)
+        self._wins.append(request)
+        self._ready.set()
+        return request.future
+
+    # -- the writer task --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._wins or self._contributions:
+                wins = [r for r in self._drain_wins() if not r.future.done()]
+                contributions = [r for r in self._take_contributions() if not r.future.done()]
+                if wins or contributions:
+                    await self._commit(wins, contributions)
+
+    def _drain_wins(self) -> list[_Request]:
+        taken = list(self._wins)
+        self._wins.clear()
+        return taken
+
+    def _take_contributions(self) -> list[_Request]:
+        taken: list[_Request] = []
+        rows = 0
+        while self._contributions:
+            size = len(self._contributions[0].contributions)
+            if taken and rows + size > self.max_rows:
+                break
+            taken.append(self._contributions.popleft())
+            rows += size
+        self.queued -= rows
+        return taken
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = None
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.url, connect_timeout=self.connect_timeout_s,
+                    options="-c statement_timeout=10000 -c lock_timeout=10000",
+                )  # fmt: skip
+            except psycopg.Error as exc:
+                raise JackpotUnavailable(
+                    f"the jackpot's database cannot be reached ({type(exc).__name__}): "
+                    "retry with the same ids"
+                ) from exc
+        return self._conn
+
+    async def _commit(self, wins: list[_Request], contributions: list[_Request]) -> None:
+        started = time.perf_counter()
+        try:
+            conn = await self.connection()
+            pools, answers = await self._write(conn, wins, contributions)
+        except (psycopg.Error, TransientError, PermanentError) as exc:
+            failure = _failure(exc)
+            if self._conn is not None and self._conn.broken:
+                await self.close()
+            for request in (*wins, *contributions):
+                if not request.future.done():
+                    request.future.set_exception(failure)
+            return
+        outcomes: dict[str, int] = {}
+        for request, answer in answers:
+            if isinstance(answer, list):
+                for outcome in answer:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if not request.future.done():
+                request.future.set_result(answer)
+        rows = sum(len(r.contributions) for r in contributions)
+        self.on_commit(Commit(pools, rows, time.perf_counter() - started, outcomes))
+
+    async def _write(
+        self, conn: psycopg.AsyncConnection[Any], wins: list[_Request], contributions: list[_Request]
+    ) -> tuple[dict[str, PoolState], list[tuple[_Request, Any]]]:
+        answers: list[tuple[_Request, Any]] = []
+        async with conn.transaction():
+            cur = conn.cursor()
+            await cur.execute(_LOCK)
+            pools = {
+                r[0]: PoolState(r[0], r[1], r[2], r[3], r[4], r[5].strip()) for r in await cur.fetchall()
+            }
+            if wins:
+                answers += await _pay(cur, pools, wins)
+            if contributions:
+                answers += await _apply(cur, pools, contributions)
+            names = sorted(pools)
+            await cur.execute(_SET, (names, [pools[n].amount_minor for n in names]))
+        return pools, answers
+
+
+def _failure(exc: Exception) -> Exception:
+    if isinstance(exc, pg_errors.UndefinedTable):
+        return JackpotNotReady()
+    if isinstance(exc, TransientError | PermanentError):
+        return exc
+    if isinstance(exc, psycopg.OperationalError):
+        log.warning("jackpot: database error, answering 503: %s", type(exc).__name__)
+        return JackpotUnavailable(
+            f"the jackpot's database failed mid-transaction ({type(exc).__name__}): "
+            "nothing of it was applied; retry with the same ids"
+        )
+    log.error("jackpot: transaction failed: %s", " ".join(str(exc).split())[:300])
+    return PermanentError(f"the jackpot's transaction failed ({type(exc).__name__}): nothing was applied")
+
+
+async def _apply(
+    cur: psycopg.AsyncCursor[Any], pools: dict[str, PoolState], requests: list[_Request]
+) -> list[tuple[_Request, list[Outcome]]]:
+    first: dict[str, Contribution] = {}
+    for request in requests:
+        for c in request.contributions:
+            first.setdefault(c.contribution_id, c)
+    rows = list(first.values())
+    await cur.execute(_INSERT, (
+        [c.contribution_id for c in rows], [c.game_id for c in rows],
+        [c.wager_minor for c in rows], [c.placed_at for c in rows],
+    ))  # fmt: skip
+    inserted = {r[0] for r in await cur.fetchall()}
+    known: dict[str, tuple[str, int, dt.datetime]] = {}
+    if len(inserted) < len(first):
+        await cur.execute(_KNOWN, ([i for i in first if i not in inserted],))
+        known = {r[0]: (r[1], r[2], r[3]) for r in await cur.fetchall()}
+    wagers = [first[i].wager_minor for i in inserted]
+    for pool in pools.values():
+        pool.add(sum(share(w, pool.rate_ppm) for w in wagers))
+    answers: list[tuple[_Request, list[Outcome]]] = []
+    for request in requests:
+        outcome: list[Outcome] = []
+        for c in request.contributions:
+            cid = c.contribution_id
+            if cid in inserted:
+                was = first[cid]
+                same = c is was or c.same_as(was.game_id, was.wager_minor, was.placed_at)
+                outcome.append("applied" if c is was else "duplicate" if same else "conflict")
+            else:
+                outcome.append("duplicate" if c.same_as(*known[cid]) else "conflict")
+        answers.append((request, outcome))
+    return answers
+
+
+async def _pay(
+    cur: psycopg.AsyncCursor[Any], pools: dict[str, PoolState], requests: list[_Request]
+) -> list[tuple[_Request, WinResult]]:
+    await cur.execute(_WINS, ([r.win.win_id for r in requests if r.win is not None],))
+    known = {r[0]: r for r in await cur.fetchall()}
+    await cur.execute(_LAST_SEQ)
+    row = await cur.fetchone()
+    last_seq = int(row[0]) if row else 0
+    now = dt.datetime.now(dt.UTC)
+    answers: list[tuple[_Request, WinResult]] = []
+    for request in requests:
+        win = request.win
+        assert win is not None
+        prior = known.get(win.win_id)
+        if prior is not None:
+            _, pool, user, requested, paid, before, after, won_at = prior
+            same = (pool, user, requested) == (win.pool, win.user_id, win.amount_minor)
+            status: WinStatus = "duplicate" if same else "conflict"
+            answers.append((request, WinResult(status, win.win_id, pool, user, paid, before, after, won_at)))
+            continue
+        state = pools.get(win.pool)
+        if state is None:
+            answers.append((request, WinResult("unknown_pool", win.win_id, win.pool, win.user_id)))
+            continue
+        before = state.amount_minor
+        paid = before if win.amount_minor is None else win.amount_minor
+        if paid > before:
+            answers.append((request, WinResult("over_amount", win.win_id, win.pool, win.user_id, 0, before)))
+            continue
+        after = max(state.seed_minor, before - paid)
+        state.amount_minor = after
+        values = (win.win_id, win.pool, win.user_id, win.amount_minor, paid, before, after, last_seq, now)
+        await cur.execute(_PAY, values)
+        known[win.win_id] = (*values[:7], now)
+        answers.append(
+            (request, WinResult("paid", win.win_id, win.pool, win.user_id, paid, before, after, now))
+        )
+    return answers
