@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
@@ -98,6 +99,12 @@ def configure_for(settings: Settings, *, level: str | int = "INFO") -> None:
     """``configure`` with the settings' format, masking every configured API token."""
     tokens = [t.token.get_secret_value() for t in settings.api_tokens.values()]
     configure(level=level, fmt=settings.log_format, secrets=tokens)
+
+
+def bound(**values: Any) -> AbstractContextManager[None]:
+    """Attach ``values`` (job, table, partition, store, …) to every line logged in this thread
+    until the block ends: a worker's task, a store of a store sync."""
+    return structlog.contextvars.bound_contextvars(**context(**values))
 
 
 def context(**values: Any) -> dict[str, Any]:

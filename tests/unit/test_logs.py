@@ -74,3 +74,16 @@ def test_console_lines_read_as_text() -> None:
 def test_a_context_key_outside_the_vocabulary_is_a_bug() -> None:
     with pytest.raises(AssertionError, match="not a log context key"):
         logs.context(job_id="job_1")
+
+
+def test_a_workers_task_binds_its_job_table_partition_and_store_to_every_line() -> None:
+    out, log = lines("json")
+    with logs.bound(job="job_1", table="bets", partition=3):
+        log.info("task start")
+        with logs.bound(store="s0042"):
+            log.info("page committed")
+    log.info("idle")
+    first, second, third = (json.loads(x) for x in out.getvalue().splitlines())
+    assert (first["job"], first["table"], first["partition"]) == ("job_1", "bets", 3) and "store" not in first
+    assert (second["partition"], second["store"]) == (3, "s0042")
+    assert not {"job", "table", "partition", "store"} & set(third)  # nothing leaks past the block

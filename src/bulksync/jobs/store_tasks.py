@@ -33,6 +33,7 @@ from bulksync.jobs.store_specs import retrying, store_job_from_record
 from bulksync.jobs.task_model import NewTask, Task, TaskProgress, j, t, tasks
 from bulksync.jobs.task_progress import write_job_progress
 from bulksync.jobs.task_runner import TaskBeat, TaskListener, _failed, _resend_if_running
+from bulksync.logs import bound
 from bulksync.recipes.store_runs import close_run, open_run
 from bulksync.recipes.stores import StoreJob, sync_in_open_run
 from bulksync.recipes.stores_result import StoreOutcome, StoresResult
@@ -118,8 +119,9 @@ def run_store_task(fleet: Fleet, task: Task, job: Job) -> str:
             result = close_run(_job(fleet, job))
         else:
             code = job.spec["stores"]["list"][task.part or 0][0]
-            log.info("task start: %s (store %s), attempt %d", task.label, code, task.attempts)
-            outcome = sync_in_open_run(_job(fleet, job, only={code}), cancel=beat.cancel)[0]
+            with bound(store=code):
+                log.info("task start: %s (store %s), attempt %d", task.label, code, task.attempts)
+                outcome = sync_in_open_run(_job(fleet, job, only={code}), cancel=beat.cancel)[0]
     except SyncError as exc:
         error = exc
     except Exception as exc:  # a bug: fail the task with its type and message, never a traceback

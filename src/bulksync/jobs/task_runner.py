@@ -27,6 +27,7 @@ from bulksync.jobs.broker import RUN_PARTITION, send
 from bulksync.jobs.runner import CANCEL_POLL_S
 from bulksync.jobs.specs import spec_from_record
 from bulksync.jobs.tasks import Task, TaskProgress
+from bulksync.logs import bound
 from bulksync.spec import Mode
 
 if TYPE_CHECKING:
@@ -129,7 +130,14 @@ class Attempt:
 
 
 def run_task(fleet: Fleet, task: Task) -> str:
-    """Run a task this worker claimed; record its end; returns done|failed|stopped|lost|retry."""
+    """Run a task this worker claimed; record its end; returns done|failed|stopped|lost|retry.
+
+    Every line logged meanwhile carries the job, table and partition (JSON logs: fields)."""
+    with bound(job=task.job_id, table=task.table, partition=task.part):
+        return _run_task(fleet, task)
+
+
+def _run_task(fleet: Fleet, task: Task) -> str:
     job = fleet.store.get(task.job_id)
     if job.kind == "stores":  # a store of a store sync (jobs/store_tasks.py)
         from bulksync.jobs.store_tasks import run_store_task
