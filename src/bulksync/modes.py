@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Starting batch size (MB of Arrow data; batches adapt between a quarter and four times it).
+# 0.5 rather than 1.0: the same rows/s, and 75 MB less peak RSS on a 1M-row SQLite → PostgreSQL
+# copy with two partitions (each batch has several copies alive: read, converted, encoded, sent).
+DEFAULT_BATCH_MB = 0.5
+
 
 class Mode(StrEnum):
     """How rows land in the destination."""

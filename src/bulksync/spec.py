@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bulksync.identifiers import check_identifier
+from bulksync.modes import DEFAULT_BATCH_MB
 from bulksync.modes import BadValue as BadValue
 from bulksync.modes import Mode as Mode
 
@@ -75,7 +76,7 @@ class SyncSpec(BaseModel):
     mode: Mode = Mode.APPEND
     workers: int = Field(default=2, ge=1, le=64)
     max_memory_mb: int = Field(default=512, ge=64)
-    batch_mb: float = Field(default=1.0, gt=0, le=256)
+    batch_mb: float = Field(default=DEFAULT_BATCH_MB, gt=0, le=256)
     # Fixed sizes instead of adaptive bytes: rows per keyset read (= per committed transaction,
     # with its checkpoint) and rows per write statement inside that transaction.
     chunk_rows: int | None = Field(default=None, ge=1, le=10_000_000)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bulksync.jobs.model import STATUSES
+from bulksync.modes import DEFAULT_BATCH_MB
 from bulksync.spec import Mode, TableSpec
 
 CONNECTION_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
@@ -52,7 +53,7 @@ class JobCreate(BaseModel):
         json_schema_extra={"deprecated": True},
     )  # fmt: skip
     max_memory_mb: int = Field(default=512, ge=64, le=1_048_576)
-    batch_mb: float = Field(default=1.0, gt=0, le=256)
+    batch_mb: float = Field(default=DEFAULT_BATCH_MB, gt=0, le=256)
     chunk_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     batch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     statement_timeout_s: float = Field(default=120.0, gt=0, le=86_400)

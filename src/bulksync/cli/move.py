@@ -11,7 +11,7 @@ from bulksync.cli.jobs import BackgroundOpt
 from bulksync.cli.options import resolve_connection
 from bulksync.errors import SyncError, UsageError
 from bulksync.identifiers import check_identifier
-from bulksync.modes import BadValue, Mode
+from bulksync.modes import DEFAULT_BATCH_MB, BadValue, Mode
 
 if TYPE_CHECKING:
     from bulksync.spec import SyncSpec
@@ -53,7 +53,7 @@ def copy(
     until: o.UntilOpt = None,
     workers: o.WorkersOpt = 2,
     max_memory_mb: o.MemoryOpt = 512,
-    batch_mb: o.BatchOpt = 1.0,
+    batch_mb: o.BatchOpt = DEFAULT_BATCH_MB,
     statement_timeout: o.TimeoutOpt = 120.0,
     retries: o.RetriesOpt = 5,
     lag_seconds: o.LagOpt = 0.0,
@@ -135,7 +135,7 @@ def migrate(
     mode: o.ModeOpt = Mode.REPLACE,
     workers: o.WorkersOpt = 2,
     max_memory_mb: o.MemoryOpt = 512,
-    batch_mb: o.BatchOpt = 1.0,
+    batch_mb: o.BatchOpt = DEFAULT_BATCH_MB,
     statement_timeout: o.TimeoutOpt = 120.0,
     retries: o.RetriesOpt = 5,
     restart: o.RestartOpt = False,
