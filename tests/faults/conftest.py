@@ -1,0 +1,96 @@
+"""The fault suite's fixtures: private PostgreSQL clusters it may restart, a seeded 200K-row
+source, and the report table printed at the end of the run.
+
+Every test here is marked ``faults`` (``pytest -m faults`` runs them alone).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import crashkit
+from faultkit import REPORT, ROWS, SEED
+from faultservers import PrivatePg
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.faults)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORT.rows:
+        terminalreporter.write_sep("=", "fault report")
+        terminalreporter.write_line(REPORT.table())
+
+
+def _needs(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None and not Path(t).exists()]
+    if missing:
+        message = f"the fault suite needs {', '.join(missing)}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fault_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="bulksync-faults-"))
+    os.chmod(root, 0o755)  # the postgres OS user walks into it
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _cluster(root: Path, name: str) -> Iterator[PrivatePg]:
+    from faultservers import PG_BIN
+
+    _needs(str(PG_BIN / "initdb"))
+    pg = PrivatePg(root / name)
+    pg.start_cluster()
+    try:
+        yield pg
+    finally:
+        pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_dest(fault_root: Path) -> Iterator[PrivatePg]:
+    """A PostgreSQL cluster of the suite's own, the one destinations live in."""
+    yield from _cluster(fault_root, "pg-dest")
+
+
+@pytest.fixture(scope="session")
+def pg_source(fault_root: Path) -> Iterator[PrivatePg]:
+    """A second private cluster for sources (restarted without touching the destination)."""
+    yield from _cluster(fault_root, "pg-source")
+
+
+@dataclass(frozen=True)
+class SqliteSource:
+    path: Path
+    digests: crashkit.Digests
+
+
+@pytest.fixture(scope="session")
+def sqlite_source(fault_root: Path) -> SqliteSource:
+    """Table ``t`` with ROWS seeded rows in a SQLite file, and the oracle's digests of it."""
+    path = fault_root / "source.db"
+    crashkit.build_source(str(path), ROWS, seed=SEED)
+    return SqliteSource(path, crashkit.sqlite_digests(path))
+
+
+@pytest.fixture(scope="session")
+def pg_source_url(pg_source: PrivatePg, sqlite_source: SqliteSource) -> str:
+    """The same ROWS rows as ``sqlite_source``, in the private source cluster."""
+    url = pg_source.create_database("src")
+    crashkit.build_source(url, ROWS, seed=SEED)
+    return url
