@@ -82,6 +82,23 @@ class Run:
         return lines[-1] if lines else ""
 
 
+_LOGGED = (
+    "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s'); "
+    "sys.argv[0] = 'bulksync'; from bulksync.cli.app import main; main()"
+)
+
+
+def copy_command(source: str, dest: str, mode: str, *extra: str) -> list[str]:
+    """crashkit's copy command, quiet, with the engine's retry log on stderr (what it survived)."""
+    cmd = crashkit.copy_command(source, dest, mode, "-q", *extra)
+    assert cmd[1:3] == ["-m", "bulksync"]
+    return [cmd[0], "-c", _LOGGED, *cmd[3:]]
+
+
+def retries_logged(run: Run) -> int:
+    return sum(1 for line in run.stderr.splitlines() if line.startswith("bulksync.engine: retry "))
+
+
 def run_copy(
     cmd: list[str],
     *,

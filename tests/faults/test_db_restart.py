@@ -14,7 +14,7 @@ import pytest
 import crashkit
 from conftest import SqliteSource
 from faultkit import REPORT, ROWS, SEED, ReportRow, Run, assert_resumable_failure, committed_rows, outcome_of
-from faultkit import run_copy, settle_and_compare
+from faultkit import copy_command, retries_logged, run_copy, settle_and_compare
 from faultservers import PrivatePg
 
 
@@ -43,7 +43,7 @@ def test_destination_restarted_mid_copy(
 ) -> None:
     url = pg_dest.create_database(f"dest_{mode}")
     extra = ["--cursor", "updated_at"] if mode == "incremental" else []
-    cmd = crashkit.copy_command(str(sqlite_source.path), url, mode, "-q", *extra)
+    cmd = copy_command(str(sqlite_source.path), url, mode, *extra)
     threshold = random.Random(f"{SEED}-{mode}-{how}").randrange(ROWS // 5, ROWS * 3 // 5)
     first = run_copy(
         cmd,
@@ -52,6 +52,7 @@ def test_destination_restarted_mid_copy(
         threshold=threshold,
         inject=lambda: pg_dest.restart(how, down_s=1.0),
     )
+    print(first.stderr[-4000:])
     resumed = _finish(cmd, first, tmp_path)
     verdict = settle_and_compare(sqlite_source.digests, url)
     _record(f"destination PG restart ({how}), {mode}", first, resumed, verdict)
