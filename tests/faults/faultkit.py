@@ -145,13 +145,60 @@ def assert_resumable_failure(run: Run) -> None:
     assert run.error_line.startswith("error:"), run.stderr[-2000:]
 
 
-def settle_and_compare(source: crashkit.Digests, dest_url: str) -> crashkit.Verdict:
-    verdict = crashkit.compare(source, crashkit.pg_digests(dest_url))
+@dataclass(frozen=True)
+class Dest:
+    """Where a copy writes: its argument, how far it got, and its rows for the oracle."""
+
+    arg: str
+    progress: Callable[[], int | None]
+    digests: Callable[[], crashkit.Digests]
+
+
+def pg_target(url: str) -> Dest:
+    return Dest(url, lambda: committed_rows(url), lambda: crashkit.pg_digests(url))
+
+
+def sqlite_target(path: Path) -> Dest:
+    probe = crashkit.SqliteProbe(path)
+
+    def progress() -> int | None:
+        found = probe.row("SELECT coalesce(sum(rows_done), 0) FROM _bulksync_state")
+        return int(found[0]) if found else 0
+
+    return Dest(str(path), progress, lambda: crashkit.sqlite_digests(path))
+
+
+def inject_and_check(
+    fault: str,
+    cmd: list[str],
+    *,
+    dest: Dest,
+    source: crashkit.Digests,
+    inject: Callable[[], Any],
+    threshold: int,
+    logs: Path,
+    must_succeed: bool = True,
+    injected: int = 1,
+) -> tuple[Run, Run | None]:
+    """Run the copy, inject the fault at ``threshold`` committed rows, resume it if it failed,
+    and prove the destination equals the source; the outcome goes to the report."""
+    first = run_copy(cmd, log=logs / "first.log", progress=dest.progress, threshold=threshold, inject=inject)
+    resumed = None
+    if must_succeed:
+        assert first.returncode == 0, f"the copy did not survive the fault: {first.stderr[-3000:]}"
+    elif first.returncode != 0:
+        assert_resumable_failure(first)
+        resumed = run_copy(cmd, log=logs / "resumed.log")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    verdict = crashkit.compare(source, dest.digests())
     assert verdict.ok, str(verdict)
-    return verdict
+    recover = first.after_fault_s + (resumed.seconds if resumed else 0.0)
+    outcome = outcome_of(first, resumed)
+    REPORT.rows.append(ReportRow(fault, injected, outcome, len(verdict.lost), len(verdict.duplicated), recover))
+    return first, resumed
 
 
 def outcome_of(first: Run, resumed: Run | None) -> str:
     if first.returncode == 0:
-        return "succeeded after retries"
-    return f"failed resumable ({first.error_line[7:80]}…), resumed to equal" if resumed else "failed"
+        return f"succeeded after {retries_logged(first)} retries"
+    return f"failed resumable ({first.error_line[7:70]}…), resumed to equal" if resumed else "failed"
