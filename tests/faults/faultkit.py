@@ -8,6 +8,7 @@ nor fails within it is a hang and fails the test.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -83,7 +84,8 @@ class Run:
 
 
 _LOGGED = (
-    "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s'); "
+    "import faulthandler, logging, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s'); "
     "sys.argv[0] = 'bulksync'; from bulksync.cli.app import main; main()"
 )
 
@@ -105,10 +107,10 @@ def run_copy(
     log: Path,
     progress: Callable[[], int | None] | None = None,
     threshold: int = 0,
-    inject: Callable[[], Any] | None = None,
+    inject: Callable[[Callable[[], bool]], Any] | None = None,
     end_within_s: float = END_WITHIN_S,
 ) -> Run:
-    """Run ``cmd``; once ``progress()`` reaches ``threshold`` call ``inject()``; wait for the end.
+    """Run ``cmd``; once ``progress()`` reaches ``threshold`` call ``inject(alive)``; wait for the end.
 
     Fails if the copy ends before the fault could be injected, or does not end in time (hung).
     """
@@ -123,12 +125,15 @@ def run_copy(
                     assert time.monotonic() - started < end_within_s, "the copy never reached the fault"
                     time.sleep(0.02)
                 injected_at = time.monotonic() - started
-                inject()
+                try:
+                    inject(lambda: child.poll() is None)  # the fault may ask whether the copy still runs
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}\n{_stacks(child, log)}") from None
             try:
                 child.wait(timeout=max(1.0, end_within_s - (time.monotonic() - started)))
             except subprocess.TimeoutExpired:
                 raise AssertionError(
-                    f"HUNG: the copy neither ended nor failed within {end_within_s} s: {log.read_text()[-2000:]}"
+                    f"HUNG: the copy neither ended nor failed within {end_within_s} s:\n{_stacks(child, log)}"
                 ) from None
         finally:
             if child.poll() is None:
@@ -136,6 +141,14 @@ def run_copy(
                 child.wait()
         err.seek(0)
         return Run(child.returncode, err.read(), time.monotonic() - started, injected_at)
+
+
+def _stacks(child: subprocess.Popen[bytes], log: Path) -> str:
+    """The copy's log with every thread's stack at the end (faulthandler on SIGUSR1)."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+    return log.read_text()[-6000:]
 
 
 def assert_resumable_failure(run: Run) -> None:
@@ -174,7 +187,7 @@ def inject_and_check(
     *,
     dest: Dest,
     source: crashkit.Digests,
-    inject: Callable[[], Any],
+    inject: Callable[[Callable[[], bool]], Any],
     threshold: int,
     logs: Path,
     must_succeed: bool = True,

@@ -38,7 +38,7 @@ def test_destination_restarted_mid_copy(
         copy_command(str(sqlite_source.path), dest.arg, mode, *RETRIES, *extra),
         dest=dest,
         source=sqlite_source.digests,
-        inject=lambda: pg_dest.restart(how, down_s=1.0),
+        inject=lambda alive: pg_dest.restart(how, down_s=1.0),
         threshold=moment(mode, how),
         logs=tmp_path,
     )
@@ -55,7 +55,7 @@ def test_source_restarted_mid_keyset_read(
         copy_command(pg_source_url, dest.arg, "append", *RETRIES),
         dest=dest,
         source=sqlite_source.digests,
-        inject=lambda: pg_source.restart("immediate", down_s=1.0),
+        inject=lambda alive: pg_source.restart("immediate", down_s=1.0),
         threshold=moment("source", "keyset"),
         logs=tmp_path,
     )
@@ -72,7 +72,7 @@ def test_source_restarted_mid_copy_relay(
         copy_command(pg_source_url, dest.arg, "upsert", *RETRIES),
         dest=dest,
         source=sqlite_source.digests,
-        inject=lambda: pg_source.restart("fast", down_s=1.0),
+        inject=lambda alive: pg_source.restart("fast", down_s=1.0),
         threshold=moment("source", "relay"),
         logs=tmp_path,
     )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
 
@@ -55,6 +55,7 @@ from bulksync.errors import (
 )
 from bulksync.schema import TableSchema
 
+T = TypeVar("T")
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
 # the server is going away or not there yet: admin shutdown / pg_terminate_backend, crash
@@ -101,6 +102,15 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     return PermanentError(f"{context}: {text}")
 
 
+def _again(connect: Callable[[], T]) -> T:
+    """Connect once more mid-run: the server was there a moment ago, so a refusal now (a
+    restart, a killed session) is worth a retry, not the end of the job."""
+    try:
+        return connect()
+    except ConnectError as exc:
+        raise ConnectionLost(f"reconnecting: {exc.message}") from exc
+
+
 class PostgresConnector(PgConstraints, SqlConnector):
     """A PostgreSQL database as source and destination."""
 
@@ -142,7 +152,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
         on it (a restart between batches, or one that took the last transaction with it)."""
         if self._pg.closed and (not self._in_tx or sql == "BEGIN"):
             self._in_tx = False
-            self._pg = self._connect()
+            self._pg = _again(self._connect)
         return self._pg
 
     def ensure_internal_tables(self) -> None:
@@ -292,7 +302,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
 
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
-            self._pull_src = PostgresConnector(self._source_url, statement_timeout_s=self._timeout_ms / 1000)
+            timeout_s = self._timeout_ms / 1000
+            self._pull_src = _again(lambda: PostgresConnector(self._source_url, statement_timeout_s=timeout_s))
         return self._pull_src
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
