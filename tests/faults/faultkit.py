@@ -167,8 +167,10 @@ class Dest:
     digests: Callable[[], crashkit.Digests]
 
 
-def pg_target(url: str) -> Dest:
-    return Dest(url, lambda: committed_rows(url), lambda: crashkit.pg_digests(url))
+def pg_target(url: str, *, via: str | None = None) -> Dest:
+    """A PostgreSQL destination; the copy writes through ``via`` (a proxy's URL) when given,
+    while progress and the oracle read it directly."""
+    return Dest(via or url, lambda: committed_rows(url), lambda: crashkit.pg_digests(url))
 
 
 def sqlite_target(path: Path) -> Dest:
