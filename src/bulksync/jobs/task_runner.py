@@ -21,7 +21,7 @@ from bulksync.engine.plan import CheckpointsGone
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
 from bulksync.engine.run import SyncFailed, run_table
-from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.errors import FencedOut, PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import RUN_PARTITION, send
 from bulksync.jobs.runner import CANCEL_POLL_S
@@ -141,7 +141,7 @@ def run_task(fleet: Fleet, task: Task) -> str:
     finally:
         beat.stop()
     took = time.monotonic() - started
-    if beat.lost:
+    if beat.lost or isinstance(attempt.error, FencedOut):  # fenced out: its batch was refused
         log.info("task lost: %s (its lease was taken over)", task.label)
         return "lost"
     progress = _final(listener, task, attempt.result)
