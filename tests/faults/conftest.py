@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,9 @@ import pytest
 
 import crashkit
 from faultkit import REPORT, ROWS, SEED
-from faultservers import PrivatePg
+from faultservers import PrivatePg, free_port
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "distributed"))  # fleetkit: the worker fleet kit
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -94,3 +99,29 @@ def pg_source_url(pg_source: PrivatePg, sqlite_source: SqliteSource) -> str:
     url = pg_source.create_database("src")
     crashkit.build_source(url, ROWS, seed=SEED)
     return url
+
+
+@pytest.fixture(scope="session")
+def private_redis(fault_root: Path) -> Iterator[str]:
+    """A Redis server of the suite's own (no persistence), its URL."""
+    import redis
+
+    _needs("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(fault_root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            break
+        except redis.RedisError:
+            assert time.monotonic() < deadline, "the private Redis did not start"
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(30)

@@ -141,7 +141,10 @@ def run_task(fleet: Fleet, task: Task) -> str:
     finally:
         beat.stop()
     took = time.monotonic() - started
-    if beat.lost or isinstance(attempt.error, FencedOut):  # fenced out: its batch was refused
+    if isinstance(attempt.error, FencedOut):  # another writer has the partition: not a failure
+        log.info("task fenced out: %s (%s)", task.label, attempt.error.message)
+        return "lost"
+    if beat.lost:
         log.info("task lost: %s (its lease was taken over)", task.label)
         return "lost"
     progress = _final(listener, task, attempt.result)
