@@ -209,7 +209,9 @@ def inject_and_check(
     assert verdict.ok, str(verdict)
     recover = first.after_fault_s + (resumed.seconds if resumed else 0.0)
     outcome = outcome_of(first, resumed)
-    REPORT.rows.append(ReportRow(fault, injected, outcome, len(verdict.lost), len(verdict.duplicated), recover))
+    REPORT.rows.append(
+        ReportRow(fault, injected, outcome, len(verdict.lost), len(verdict.duplicated), recover)
+    )
     return first, resumed
 
 

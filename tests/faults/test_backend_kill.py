@@ -50,7 +50,7 @@ def _kill_one(kill: Callable[[], int], n: int, alive: Callable[[], bool]) -> Non
 def test_destination_backends_killed(pg_dest: PrivatePg, sqlite_source: SqliteSource, tmp_path: Path) -> None:
     dest = pg_target(pg_dest.create_database("dest_kill"))
     first, _ = inject_and_check(
-        "destination backends killed ×3 (pg_terminate_backend), upsert",
+        "destination backends killed x3 (pg_terminate_backend), upsert",
         copy_command(str(sqlite_source.path), dest.arg, "upsert"),
         dest=dest,
         source=sqlite_source.digests,
@@ -67,7 +67,7 @@ def test_source_backends_killed(
 ) -> None:
     dest = pg_target(pg_dest.create_database("dest_src_kill"))
     first, _ = inject_and_check(
-        "source backends killed ×3 (pg_terminate_backend), COPY relay",
+        "source backends killed x3 (pg_terminate_backend), COPY relay",
         copy_command(pg_source_url, dest.arg, "append"),
         dest=dest,
         source=sqlite_source.digests,

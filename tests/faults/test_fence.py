@@ -44,4 +44,7 @@ def test_a_writer_that_lost_its_partition_cannot_commit(pg_dest: PrivatePg) -> N
         taker.close()  # type: ignore[attr-defined]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (100, 100)
-        assert conn.execute("SELECT last_key, rows_done FROM bulksync.sync_state").fetchone() == ("[100]", 100)
+        assert conn.execute("SELECT last_key, rows_done FROM bulksync.sync_state").fetchone() == (
+            "[100]",
+            100,
+        )

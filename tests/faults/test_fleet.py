@@ -59,18 +59,22 @@ def test_worker_frozen_past_its_lease(
         def mid_partition() -> dict[str, Any] | None:
             for task in fleetkit.tasks(store_url, job.id):
                 if task["lease_owner"] and mine in task["lease_owner"] and task["status"] == "running":
-                    if task["kind"] == "partition" and 0 < task["rows_done"] < fleetkit.TABLES[task["table_name"]] // 8:
+                    if (
+                        task["kind"] == "partition"
+                        and 0 < task["rows_done"] < fleetkit.TABLES[task["table_name"]] // 8
+                    ):
                         return task
             return None
 
         target = fleetkit.wait_for(mid_partition, 120, "the first worker mid-partition")
         os.kill(frozen.pid, signal.SIGSTOP)
         froze_at = time.monotonic()
+
+        def taken_over() -> bool:
+            return f":{taker.pid}:" in (_task_of(store_url, job.id, target["task_no"])["lease_owner"] or "")
+
         try:
-            fleetkit.wait_for(
-                lambda: f":{taker.pid}:" in (_task_of(store_url, job.id, target["task_no"])["lease_owner"] or ""),
-                120, "the other worker to take the frozen worker's partition over",
-            )  # fmt: skip
+            fleetkit.wait_for(taken_over, 120, "the other worker to take the frozen worker's partition over")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {_waits(pg_dest)}\n{taker.text()[-2000:]}") from None
         time.sleep(1.0)

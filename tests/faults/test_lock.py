@@ -33,7 +33,9 @@ def test_lock_held_longer_than_statement_timeout(
 
     first, _ = inject_and_check(
         f"lock held {HOLD_S:.0f} s (> --statement-timeout 1 s), upsert",
-        copy_command(str(sqlite_source.path), dest.arg, "upsert", "--statement-timeout", "1", "--retries", "8"),
+        copy_command(
+            str(sqlite_source.path), dest.arg, "upsert", "--statement-timeout", "1", "--retries", "8"
+        ),
         dest=dest,
         source=sqlite_source.digests,
         inject=hold_lock,

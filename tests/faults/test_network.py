@@ -2,7 +2,7 @@
 
 (a) latency on every packet, (b) every connection reset in the middle of a COPY, (c) a black
 hole (nothing forwarded, nothing closed) longer than the statement timeout: the copy notices it
-through its read deadline (statement timeout × 1.5 + 5 s), drops the connection and retries on
+through its read deadline (statement timeout x 1.5 + 5 s), drops the connection and retries on
 a new one; a black hole that never heals fails the copy in bounded time with one line, and the
 same command finishes the job once the network is back.
 """
@@ -21,7 +21,7 @@ from faultkit import ROWS, SEED, copy_command, inject_and_check, pg_target, retr
 from faultproxy import FaultProxy
 from faultservers import PrivatePg
 
-TIMEOUT = ("--statement-timeout", "2")  # read deadline: 2 × 1.5 + 5 = 8 s
+TIMEOUT = ("--statement-timeout", "2")  # read deadline: 2 x 1.5 + 5 = 8 s
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def moment(what: str) -> int:
     return random.Random(f"{SEED}-{what}").randrange(ROWS // 5, ROWS * 3 // 5)
 
 
-def test_latency(pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path) -> None:
+def test_latency(
+    pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
     url = pg_dest.create_database("net_latency")
     dest = pg_target(url, via=pg_dest.url("net_latency", dest_proxy.port))
 
@@ -49,7 +51,9 @@ def test_latency(pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: Sqli
     )  # fmt: skip
 
 
-def test_cut_mid_copy(pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path) -> None:
+def test_cut_mid_copy(
+    pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
     url = pg_dest.create_database("net_cut")
     dest = pg_target(url, via=pg_dest.url("net_cut", dest_proxy.port))
     first, _ = inject_and_check(

@@ -5,7 +5,7 @@ Three layers, each for a different way a connection dies:
 - ``statement_timeout`` / ``lock_timeout`` (server side): a statement that runs too long or waits
   on a lock is cancelled by the server, which says so — a ``ConflictError``, retried.
 - TCP keepalives (kernel): a peer that vanished from the network (power loss, a partition) stops
-  answering probes and the kernel drops the socket after ~``KEEPALIVE_IDLE_S`` + 3 × interval.
+  answering probes and the kernel drops the socket after ~``KEEPALIVE_IDLE_S`` + 3 x interval.
 - A read deadline (client side, psycopg connections): no answer to one request within
   ``read_deadline(statement_timeout)`` — the statement timeout plus a margin — means the server's
   own timeout could not reach us either (a black hole: a stalled proxy, a frozen server, a link

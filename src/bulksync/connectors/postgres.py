@@ -93,7 +93,8 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     """SQLSTATE → the error tree: retry conflicts and lost connections, isolate bad rows."""
     if state in _CONFLICT_STATES:
         return ConflictError(f"{context}: {text}")
-    if state.startswith("08") or state in _GONE_STATES or (lost and not state) or "server closed the connection" in text:
+    gone = state.startswith("08") or state in _GONE_STATES or (lost and not state)
+    if gone or "server closed the connection" in text:
         return ConnectionLost(f"{context}: {text}")
     if state.startswith(("22", "23")):
         return BadRowsError(f"{context}: {text}")
@@ -302,8 +303,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
 
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
-            timeout_s = self._timeout_ms / 1000
-            self._pull_src = _again(lambda: PostgresConnector(self._source_url, statement_timeout_s=timeout_s))
+            url, timeout_s = self._source_url, self._timeout_ms / 1000
+            self._pull_src = _again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
         return self._pull_src
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
