@@ -101,27 +101,54 @@ def pg_source_url(pg_source: PrivatePg, sqlite_source: SqliteSource) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def private_redis(fault_root: Path) -> Iterator[str]:
-    """A Redis server of the suite's own (no persistence), its URL."""
-    import redis
+class PrivateRedis:
+    """A Redis server of the suite's own (no persistence: a restart loses every queued message)."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=1).ping()
+                return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "the private Redis did not start"
+                time.sleep(0.1)
+
+    def kill_and_restart(self, down_s: float) -> None:
+        """SIGKILL it (queues, acks and heartbeats gone), wait, start it again on the same port."""
+        self.proc.kill()
+        self.proc.wait(30)
+        time.sleep(down_s)
+        self._start()
+        self.restarts += 1
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def redis_server(fault_root: Path) -> Iterator[PrivateRedis]:
     _needs("redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(fault_root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-            break
-        except redis.RedisError:
-            assert time.monotonic() < deadline, "the private Redis did not start"
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(30)
+    server = PrivateRedis(fault_root)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def private_redis(redis_server: PrivateRedis) -> str:
+    return redis_server.url

@@ -18,6 +18,7 @@ import pytest
 
 import fleetkit
 from bulksync.jobs.store import JobStore
+from conftest import PrivateRedis
 from faultkit import REPORT, ReportRow
 from faultservers import PrivatePg
 
@@ -98,6 +99,48 @@ def test_worker_frozen_past_its_lease(
         for worker in (frozen, taker):
             if worker.proc.poll() is None:
                 os.kill(worker.pid, signal.SIGCONT)
+                worker.proc.kill()
+                worker.proc.wait()
+        store.close()
+
+
+def test_redis_killed_and_restarted_under_the_fleet(
+    pg_dest: PrivatePg, redis_server: PrivateRedis, fleet_source: fleetkit.Source, tmp_path: Path
+) -> None:
+    """Redis SIGKILLed (no persistence: every queued message and ack lost) with partitions in
+    flight, back 2 s later: the workers reconnect, the sweeper re-sends what the store says is
+    unfinished, and the job succeeds with every row exactly once."""
+    store_url = pg_dest.create_database("fleet_redis_jobs")
+    dest = pg_dest.create_database("fleet_redis_dest")
+    cfg = fleetkit.settings(redis_server.url, store_url)
+    store = JobStore(store_url, lease_s=fleetkit.LEASE_S)
+    workers = [fleetkit.Worker(tmp_path / f"w{n}.log", redis_server.url, store_url) for n in (1, 2)]
+    try:
+        job = fleetkit.start_job(store, cfg, fleetkit.spec(fleet_source.path, dest))
+
+        def in_flight() -> bool:
+            tasks = fleetkit.tasks(store_url, job.id)
+            running = [t for t in tasks if t["status"] == "running" and t["rows_done"] > 0]
+            return bool(running) and any(t["status"] == "queued" for t in tasks)
+
+        fleetkit.wait_for(in_flight, 120, "partitions running while others still queued")
+        killed_at = time.monotonic()
+        redis_server.kill_and_restart(down_s=2.0)
+        done = fleetkit.wait_done(store, job.id, 150)
+        assert done.status == "succeeded", (done.error, workers[0].text()[-3000:])
+        fleetkit.assert_exact_copy(fleet_source, dest)
+        for worker in workers:
+            assert worker.proc.poll() is None, f"a worker died with Redis: {worker.text()[-3000:]}"
+            assert "Traceback" not in worker.text(), worker.text()[-3000:]
+        REPORT.rows.append(
+            ReportRow(
+                "Redis SIGKILLed (no persistence) and restarted under 2 workers", 1,
+                "succeeded (the sweeper re-sent the lost messages)", 0, 0, time.monotonic() - killed_at,
+            )
+        )  # fmt: skip
+    finally:
+        for worker in workers:
+            if worker.proc.poll() is None:
                 worker.proc.kill()
                 worker.proc.wait()
         store.close()
