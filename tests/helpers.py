@@ -273,3 +273,9 @@ def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.Complete
         check=False,
         env=environ,
     )
+
+
+def merged(result: Any) -> tuple[int, int, int]:
+    """(inserted, updated, unchanged) over a SyncResult's tables."""
+    d = result.to_dict()
+    return d["rows_inserted"], d["rows_updated"], d["rows_unchanged"]

@@ -1,5 +1,5 @@
 """``python -m bulksync``."""
 
-from bulksync.cli.app import main
+from bulksync.cli import main
 
 main()

@@ -11,7 +11,6 @@ of ``connectors/expressions.py``. What a source has that cannot travel is in ``d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,8 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from bulksync.errors import UnknownColumnError, UnsupportedTypeError
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+from bulksync.identifiers import check_identifier as check_identifier
 
 
 @dataclass(frozen=True)
@@ -100,15 +98,6 @@ class TableSchema:
     def renamed(self, name: str) -> TableSchema:
         return replace(self, name=name)
 
-
-def check_identifier(name: str, what: str = "name") -> str:
-    """Return ``name`` if it is a plain SQL identifier; refuse anything injection-shaped."""
-    if not _IDENTIFIER.match(name):
-        raise UnknownColumnError(
-            f"invalid {what} {name!r}: use letters, digits and underscores only "
-            "(it must also exist in the source catalog)"
-        )
-    return name
 
 
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:

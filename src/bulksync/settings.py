@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bulksync.errors import UsageError
-from bulksync.schema import check_identifier
+from bulksync.identifiers import check_identifier
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     job_tries: int = Field(default=3, ge=1, le=100)
     # a running job logs each table's progress this often (logs/<job>.log, the server's log)
     job_log_seconds: float = Field(default=5.0, gt=0, le=3600.0)
+    # log lines: json (one object per line), console (text), auto (json when stderr is no terminal)
+    log_format: Literal["auto", "json", "console"] = "auto"
     # distributed jobs: a Dramatiq broker (redis://… or amqp://…); unset, jobs run on the embedded
     # worker threads of `bulksync serve` or on the detached runner of `--background`
     broker_url: SecretStr | None = None

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bulksync.schema import check_identifier
-
-
-class Mode(StrEnum):
-    """How rows land in the destination."""
-
-    APPEND = "append"  # insert; resumes after the last checkpointed key, never doubles
-    REPLACE = "replace"  # load a new table, swap it in atomically at the end
-    UPSERT = "upsert"  # insert or update on the key
-    INCREMENTAL = "incremental"  # upsert only rows whose (cursor, key) moved past the watermark
-
-
-class BadValue(StrEnum):
-    """What to do with a value that cannot be converted to its column's type."""
-
-    REJECT = "reject"  # the row goes to the reject table with the reason; the rest lands
-    NULL = "null"  # the row lands with NULL in that column; the value is recorded with the rejects
-    FAIL = "fail"  # the table stops at the first such value (or any row the destination refuses)
+from bulksync.identifiers import check_identifier
+from bulksync.modes import BadValue as BadValue
+from bulksync.modes import Mode as Mode
 
 
 class Filter(BaseModel):

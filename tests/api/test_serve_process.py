@@ -39,7 +39,7 @@ def test_healthz_is_503_while_the_job_store_is_unreachable_then_recovers(
             jobs = no_secret(api.get("/api/v1/jobs"))
             assert jobs.status_code == 503 and jobs.json()["detail"] == body["detail"]
         assert name not in down.text + jobs.text
-        assert f'database "{name}" does not exist' in srv.stderr()
+        assert f'database \\"{name}\\" does not exist' in srv.stderr()  # a JSON log line
 
         pg_admin.execute(f'CREATE DATABASE "{name}"')
         up = httpx.get(srv.url + "/healthz")

@@ -149,7 +149,7 @@ def test_output_that_is_not_a_terminal_is_never_cut(source: str, tmp_path: Path)
     assert all(word in header for word in ("read", "written", "rejected", "batches", "seconds")), copied
     assert re.search(r"^total 2,000 · processed 2,000 · .* rows/s$", copied, re.M), copied
     verified = run("verify", source, dest, "--table", "bets")
-    row = next(line for line in verified.splitlines() if line.startswith(("│ bets", "| bets")))
+    row = next(line for line in verified.splitlines() if line.startswith(("│ bets", "| bets", "bets ")))
     assert row.count("2,000") == 2, verified  # source rows and dest rows, whole
 
 
@@ -162,3 +162,20 @@ def test_a_second_append_with_nothing_new_says_it_is_up_to_date(source: str, tmp
     assert "bets: already up to date: no new rows since the last run" in again.stderr
     assert "already up to date: no new rows since the last run in bets" in again.stderr
     assert "done 0/2,000" not in again.stderr, again.stderr
+
+
+def test_an_upsert_says_what_it_inserted_updated_and_left_unchanged(source: str, pg_db: str) -> None:
+    """Not 'written 2,000' for a re-run that changed nothing: the database's own counts."""
+    first = bulksync("copy", source, pg_db, "--table", "bets", "--mode", "upsert")
+    assert first.returncode == 0, first.stderr
+    assert "bets: 2,000 inserted · 0 updated · 0 unchanged" in first.stderr
+    write_bets(source, range(1, 11), version=1)  # 10 changed rows
+    write_bets(source, range(2_001, 2_004))  # 3 new ones
+    second = bulksync("copy", source, pg_db, "--table", "bets", "--mode", "upsert", "--json")
+    assert second.returncode == 0, second.stderr
+    totals = json.loads(second.stdout)
+    assert (totals["rows_inserted"], totals["rows_updated"], totals["rows_unchanged"]) == (3, 10, 1_990)
+    assert totals["tables"][0]["rows_unchanged"] == 1_990
+    third = bulksync("copy", source, pg_db, "--table", "bets", "--mode", "upsert")
+    assert third.returncode == 0, third.stderr
+    assert "bets: 0 inserted · 0 updated · 2,003 unchanged" in third.stderr

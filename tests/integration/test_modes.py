@@ -23,6 +23,7 @@ from helpers import (
     bets_schema,
     expected_rows,
     make_bets,
+    merged,
     pg_column_types,
     pg_indexes,
     pg_primary_key,
@@ -73,12 +74,16 @@ def test_upsert_updates_changed_rows_and_inserts_new_ones(ends: tuple[str, str])
     assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 1))
     assert (first.processed_rows, first.failed_rows) == (ROWS, 0)
     assert first.batch_count > 1
+    assert merged(first) == (ROWS, 0, 0)
     write_bets(src, range(100, 200), version=1)  # updates
     write_bets(src, range(ROWS + 1, ROWS + 51))  # inserts
 
     second = run(src, dst, Mode.UPSERT)
 
     assert second.processed_rows == ROWS + 50  # upsert reads everything; only changes land
+    assert merged(second) == (50, 100, ROWS - 100)
+    third = run(src, dst, Mode.UPSERT)
+    assert merged(third) == (0, 0, ROWS + 50)  # a re-run with nothing new changes nothing
     assert table_rows(dst, "bets") == [
         *expected_rows(range(1, 100)),
         *expected_rows(range(100, 200), version=1),
@@ -97,6 +102,7 @@ def test_upsert_over_islands_of_existing_rows_writes_each_row_once(ends: tuple[s
     result = run(src, dst, Mode.UPSERT, chunk_rows=40, workers=1)
 
     assert result.batch_count == ROWS // 40
+    assert merged(result) == (ROWS - 360, 360, 0)
     assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 1))
 
 
@@ -116,6 +122,7 @@ def test_incremental_copies_only_rows_past_the_watermark(ends: tuple[str, str]) 
     second = run(src, dst, Mode.INCREMENTAL)
 
     assert (second.rows_read, second.processed_rows) == (30, 30)
+    assert merged(second) == (20, 10, 0)
     assert table_rows(dst, "bets") == [
         *expected_rows(range(1, 10)),
         *expected_rows(range(10, 20), version=1),
@@ -354,3 +361,29 @@ def test_created_postgres_table_has_no_invented_defaults(tmp_path: Path, pg_db: 
         ).fetchall()
         sequences = conn.execute("SELECT relname FROM pg_class WHERE relkind = 'S'").fetchall()
     assert (defaults, sequences) == ([("id",)], [("bets_id_seq",)])
+
+
+@pytest.mark.parametrize("source_kind", ["pg", "sqlite"])  # Arrow batches; SQLite's own pull
+def test_a_cancel_commits_nothing_new_while_partitions_wait_for_sqlites_one_writer(
+    source_kind: str, pg_db: str, tmp_path: Path
+) -> None:
+    """SQLite takes one writer at a time: partitions holding a batch queue for it. A cancel
+    while they wait must drop their batches, not commit each on its turn (at most the batch
+    being committed and one that took the lock before the cancel landed)."""
+    src = pg_db if source_kind == "pg" else str(tmp_path / "src.db")
+    make_bets(src, 40_000)
+    cancel = threading.Event()
+
+    def on_event(e: ProgressEvent) -> None:
+        if e.phase == "copying" and e.batch_rows:
+            cancel.set()
+
+    spec = SyncSpec(
+        source=src, destination=f"sqlite:///{tmp_path}/dst.db", tables=(TableSpec(name="bets"),),
+        workers=8, chunk_rows=2_000, partition_min_rows=5_000,
+    )  # fmt: skip
+    result = sync(spec, listeners=[on_event], cancel=cancel)
+
+    assert result.status == "cancelled"
+    assert result.batch_count <= 2, result.batch_count
+    assert len(table_rows(f"sqlite:///{tmp_path}/dst.db", "bets")) == result.processed_rows

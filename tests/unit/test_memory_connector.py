@@ -28,7 +28,7 @@ from bulksync import (
     TransientError,
     sync,
 )
-from bulksync.connectors.base import ChunkQuery
+from bulksync.connectors.base import ChunkQuery, Merged
 from bulksync.connectors.memory import MemoryConnector
 from bulksync.connectors.registry import open_connector
 from bulksync.connectors.sqlite import SqliteConnector
@@ -174,21 +174,21 @@ def _flaky(monkeypatch: pytest.MonkeyPatch, dest_url: str, *, fail_on: int, erro
     if dest_url.startswith("memory://"):
         original: Any = MemoryConnector.write
 
-        def write(self: MemoryConnector, table: str, batch: pa.RecordBatch, **options: Any) -> None:
+        def write(self: MemoryConnector, table: str, batch: pa.RecordBatch, **options: Any) -> Merged:
             calls.append(batch.num_rows)
             if len(calls) == fail_on:
                 raise error
-            original(self, table, batch, **options)
+            return original(self, table, batch, **options)
 
         monkeypatch.setattr(MemoryConnector, "write", write)
     else:
         original = SqliteConnector.write_batch
 
-        def write_batch(self: SqliteConnector, table: str, batch: pa.RecordBatch, *args: Any) -> None:
+        def write_batch(self: SqliteConnector, table: str, batch: pa.RecordBatch, *args: Any) -> Merged:
             calls.append(batch.num_rows)
             if len(calls) == fail_on:
                 raise error
-            original(self, table, batch, *args)
+            return original(self, table, batch, *args)
 
         monkeypatch.setattr(SqliteConnector, "write_batch", write_batch)
     return calls

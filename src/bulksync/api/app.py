@@ -13,11 +13,13 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from bulksync import dashboard
 from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
 from bulksync.api.metrics import Metrics
 from bulksync.api.routes import bets, health, jobs
+from bulksync.api.routes import stores as store_routes
 from bulksync.api.runtime import Runtime
 from bulksync.jobs.store import JobStore
 from bulksync.settings import BetSyncSettings, Settings, get_bet_settings, get_settings
@@ -69,4 +71,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)  # outermost: before any parsing
     for router in (jobs.router, bets.router, health.router):
         app.include_router(router)
+    app.include_router(store_routes.router)  # POST /api/v1/jobs/stores
+    dashboard.mount(app)  # the page at / and its files
     return app

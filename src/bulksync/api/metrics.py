@@ -8,13 +8,16 @@ pass to ``sync``) and, at scrape time, by the job store:
     bulksync_batch_seconds{table}            seconds to write and commit one batch (histogram)
     bulksync_jobs{status}                    jobs in the store per status (shared by all servers)
     bulksync_job_store_up                    1 when the store answered the scrape
+    bulksync_job_stall_seconds               the longest any running job's rows have not moved
     bulksync_memory_rss_bytes                resident memory of this process
+    bulksync_store_* / bulksync_stores_*     store syncs (api/store_metrics.py)
     process_* / python_*                     prometheus-client's standard process collectors
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -24,11 +27,13 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from bulksync.api.store_metrics import StoreMetrics
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
 from bulksync.jobs.store import STATUSES, JobStore
 
 _ROW_BUCKETS = (10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000, float("inf"))
+STALL_JOBS = 1000  # running jobs a scrape looks at for bulksync_job_stall_seconds
 _SECOND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
 
 
@@ -52,6 +57,8 @@ class Metrics:
             buckets=_SECOND_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(StoreCollector(store))
+        self.stores = StoreMetrics(self.registry)
+        self.store_done = self.stores.store_done  # a StoreListener too (recipes/stores_result.py)
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}  # table -> rows_done at its last event
 
@@ -83,6 +90,8 @@ class StoreCollector(Collector):
     def __init__(self, store: Callable[[], JobStore]) -> None:
         self.store = store
         self.process = psutil.Process()
+        self._lock = threading.Lock()
+        self._moved: dict[str, tuple[int, float]] = {}  # running job -> (rows, monotonic time they changed)
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("bulksync_job_store_up", "1 when the job store answered this scrape")
@@ -96,10 +105,32 @@ class StoreCollector(Collector):
             for status in STATUSES:
                 jobs.add_metric([status], counts[status])
             yield jobs
+            yield from self._stall()
         yield up
         rss = GaugeMetricFamily("bulksync_memory_rss_bytes", "Resident memory of this server process")
         rss.add_metric([], self.process.memory_info().rss)
         yield rss
+
+    def _stall(self) -> Iterator[Metric]:
+        """Seconds since the rows of the longest-stuck running job last moved, as this process's
+        scrapes saw them (a job first seen counts from then; a heartbeat alone is no progress)."""
+        stall = GaugeMetricFamily(
+            "bulksync_job_stall_seconds",
+            "Longest time any running job's committed rows have not moved (as seen by this server)",
+        )
+        try:
+            running = self.store().list(status="running", limit=STALL_JOBS)
+        except SyncError:
+            return  # the store went away between two queries: bulksync_job_store_up says so next time
+        at = time.monotonic()
+        with self._lock:
+            before, self._moved = self._moved, {}
+            for job in running:
+                rows = job.progress.processed
+                was, since = before.get(job.id, (rows, at))
+                self._moved[job.id] = (rows, since if was == rows else at)
+            stall.add_metric([], max((at - since for _, since in self._moved.values()), default=0.0))
+        yield stall
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # collected only on a scrape, never at registration

@@ -8,7 +8,6 @@ import sys
 from importlib.metadata import version
 
 import typer
-from pydantic import ValidationError
 
 from bulksync.cli import bets as bets_cmd
 from bulksync.cli import generate as generate_cmd
@@ -18,7 +17,6 @@ from bulksync.cli import serve as serve_cmd
 from bulksync.cli import stores as stores_cmd
 from bulksync.cli import verify as verify_cmd
 from bulksync.cli import worker as worker_cmd
-from bulksync.cli.render import print_error
 from bulksync.errors import SyncError, redact
 
 app = typer.Typer(
@@ -64,7 +62,11 @@ def _root(
     """bulksync: copy, migrate and generate."""
 
 
-def _validation_message(exc: ValidationError) -> str:
+def _validation_message(exc: Exception) -> str | None:
+    """The one line of a pydantic ValidationError; None for any other exception."""
+    pydantic = sys.modules.get("pydantic")  # loaded by whatever raised one
+    if pydantic is None or not isinstance(exc, pydantic.ValidationError):
+        return None
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
     text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -91,12 +93,21 @@ def _run() -> None:
     except SyncError as exc:
         print_error(exc.message)
         sys.exit(exc.exit_code)
-    except ValidationError as exc:
-        print_error(redact(_validation_message(exc)))
-        sys.exit(2)
     except KeyboardInterrupt:
         print_error("interrupted: re-run the same command to continue from the last checkpoint")
         sys.exit(130)
+    except Exception as exc:
+        message = _validation_message(exc)
+        if message is None:
+            raise
+        print_error(redact(message))
+        sys.exit(2)
+
+
+def print_error(message: str) -> None:
+    from bulksync.cli.render import print_error as shown  # Rich only when there is an error
+
+    shown(message)
 
 
 def _leave(code: int) -> None:

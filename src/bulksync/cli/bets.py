@@ -7,13 +7,10 @@ from typing import Annotated
 import typer
 
 from bulksync.cli import options as o
-from bulksync.cli.jobs import submit_background
-from bulksync.cli.render import ProgressView, print_fields, print_json, print_warning
-from bulksync.engine.run import SyncFailed, sync
 
 app = typer.Typer(
     help=(
-        "Seed 000's bet sync: bets by day, date range and channel from the source connection "
+        "Sync bets by day, date range and channel from the source connection "
         "(BET_SYNC_SOURCE_CONNECTION, default dk) into the bets table, upserted on the bet id."
     ),
     no_args_is_help=True,
@@ -62,6 +59,9 @@ def sync_bets(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Sync the bets of today, the last --days-back N days, or --start-date..--end-date (idempotent)."""
+    from bulksync.cli.jobs import submit_background
+    from bulksync.cli.render import ProgressView, print_fields, print_json, print_warning
+    from bulksync.engine.run import SyncFailed, sync
     from bulksync.recipes import bets as recipe  # here, not at start-up of every command
     from bulksync.settings import get_bet_settings, get_settings
 

@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from bulksync.cli.render import ProgressView, err, print_json
-from bulksync.engine.memory import MemoryGuard
-from bulksync.engine.progress import ProgressTracker
 from bulksync.errors import UsageError
 
 
@@ -47,7 +44,10 @@ def generate(
     the generated tables are dropped, recreated and filled one transaction per batch; other
     tables are left alone.
     """
+    from bulksync.cli.render import ProgressView, err, print_json
     from bulksync.datagen import generate as run_generate
+    from bulksync.engine.memory import MemoryGuard
+    from bulksync.engine.progress import ProgressTracker
 
     if rows is not None and (not table or len(table) != 1):
         raise typer.BadParameter("--rows needs exactly one --table")

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulksync.cli import options as o
-from bulksync.cli.render import ProgressView, print_error, print_fields, print_json, print_warning
-from bulksync.engine.progress import ProgressEvent
-from bulksync.errors import SyncError
-from bulksync.jobs.dispatch import check_broker, dispatch
-from bulksync.jobs.launch import log_path, open_store, start_runner, submit
-from bulksync.jobs.preflight import check_ends
-from bulksync.jobs.specs import describe, spec_record
-from bulksync.jobs.store import STATUSES, Job
-from bulksync.settings import Settings, get_settings
-from bulksync.spec import SyncSpec
+from bulksync.jobs.statuses import STATUSES
+
+if TYPE_CHECKING:
+    from bulksync.engine.progress import ProgressEvent
+    from bulksync.jobs.store import Job
+    from bulksync.settings import Settings
+    from bulksync.spec import SyncSpec
+
+# Each command imports what it needs when it runs: `bulksync jobs` never loads the engine, and
+# `--help` loads none of them.
 
 BackgroundOpt = Annotated[
     bool,
@@ -39,6 +39,12 @@ def submit_background(
     A job that could only fail (an unknown table or column, a destination that cannot be
     reached) is refused here in one line, as the foreground command would refuse it, and
     nothing is recorded."""
+    from bulksync.cli.render import print_json
+    from bulksync.jobs.launch import log_path, open_store, submit
+    from bulksync.jobs.preflight import check_ends
+    from bulksync.jobs.specs import spec_record
+    from bulksync.settings import get_settings
+
     settings = get_settings()
     spec_record(spec, settings)  # a URL with a password is refused before anything is opened
     estimated = check_ends(spec)
@@ -68,6 +74,9 @@ def submit_background(
 
 def _start(settings: Settings, job: Job) -> str:
     """Send the job to the broker's workers if one is configured, else start a detached runner."""
+    from bulksync.jobs.dispatch import dispatch
+    from bulksync.jobs.launch import start_runner
+
     if dispatch(job, settings) == "broker":
         return "broker"
     start_runner(settings, job.id)
@@ -84,6 +93,11 @@ def list_jobs(
     """List background jobs, newest first: status, progress, records, what they move."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
+    from bulksync.cli.render import print_json
+    from bulksync.jobs.launch import open_store
+    from bulksync.jobs.specs import describe
+    from bulksync.settings import get_settings
+
     store = open_store(get_settings(), create=False)
     try:
         found = store.list(status=status, limit=limit)
@@ -114,7 +128,11 @@ def status(
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
-    """Show a job's status and progress (seed 000's sync:bets-status); --follow until it ends."""
+    """Show a job's status and progress; --follow until it ends."""
+    from bulksync.cli.render import print_json
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
+
     store = open_store(get_settings(), create=False)
     try:
         job = store.get(job_id)
@@ -133,6 +151,9 @@ def status(
 def cancel(job_id: JobArg) -> None:
     """Cancel a job: a queued job at once; a running one stops reading at once and commits
     nothing after the batch it is committing."""
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
+
     store = open_store(get_settings(), create=False)
     try:
         job = store.request_cancel(job_id)
@@ -156,6 +177,10 @@ def resume(
 ) -> None:
     """Queue a failed or cancelled job again (or one whose runner died) and run it: it continues
     from its last committed batch."""
+    from bulksync.jobs.dispatch import check_broker
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
+
     settings = get_settings()
     check_broker(settings)  # a resumed job nobody would be told about stays where it was
     store = open_store(settings, create=False)
@@ -168,6 +193,9 @@ def resume(
 
 
 def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool) -> Job:
+    from bulksync.cli.render import ProgressView, print_error
+    from bulksync.errors import SyncError
+
     shown: dict[str, tuple[object, ...]] = {}
     with ProgressView(enabled=not quiet) as view:
         while True:
@@ -186,6 +214,8 @@ def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool
 
 
 def _event(table: str, t: dict[str, object]) -> ProgressEvent:
+    from bulksync.engine.progress import ProgressEvent
+
     def num(key: str) -> float:
         value = t.get(key)
         return float(value) if isinstance(value, int | float) else 0.0
@@ -208,15 +238,19 @@ def _event(table: str, t: dict[str, object]) -> ProgressEvent:
 
 
 def _print_job(job: Job) -> None:
+    from bulksync.cli.render import print_error, print_fields, print_warning
+    from bulksync.jobs.specs import describe
+
     p = job.progress
     eta = f"{p.eta_s:,.0f} s" if p.eta_s is not None else "-"
+    unit = "stores" if job.kind == "stores" else "records"  # a store sync counts stores
     rows = [
         ("status", job.public_status),
         ("what", f"{job.kind} {describe(job.spec)}"),
-        ("processed records", f"{p.processed:,}"),
-        ("estimated records", f"{p.estimated:,}"),
+        (f"processed {unit}", f"{p.processed:,}"),
+        (f"estimated {unit}", f"{p.estimated:,}"),
         ("progress", f"{p.percentage:.1f} %"),
-        ("records per second", f"{p.rows_per_s:,.0f}"),
+        (f"{unit} per second", f"{p.rows_per_s:,.1f}" if job.kind == "stores" else f"{p.rows_per_s:,.0f}"),
         ("ETA", eta if job.status == "running" else "-"),
         ("memory", f"{p.rss_mb:.0f} MB"),
         ("attempts", f"{job.attempts} of {job.max_attempts}"),
@@ -225,6 +259,9 @@ def _print_job(job: Job) -> None:
     ]
     if job.finished_at is not None:
         rows.append(("finished", f"{job.finished_at:%Y-%m-%d %H:%M:%S} UTC"))
+    if job.kind == "stores" and job.result:  # the run's records and success rate
+        rows.append(("records written", f"{job.result.get('records_written', 0):,}"))
+        rows.append(("success rate", f"{job.result.get('success_rate', 0)} %"))
     print_fields(f"job {job.id}", rows)
     if job.error:
         print_error(job.error)

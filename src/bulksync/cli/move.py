@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulksync.cli import options as o
-from bulksync.cli.jobs import BackgroundOpt, submit_background
+from bulksync.cli.jobs import BackgroundOpt
 from bulksync.cli.options import resolve_connection
-from bulksync.cli.render import ProgressView, print_json, print_summary, print_warning
-from bulksync.connectors.extras import not_carried
-from bulksync.connectors.registry import open_connector, safe_url, scheme_of
-from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import SyncError, UsageError
-from bulksync.schema import check_identifier
-from bulksync.spec import BadValue, Mode, SyncSpec, TableSpec
+from bulksync.identifiers import check_identifier
+from bulksync.modes import BadValue, Mode
+
+if TYPE_CHECKING:
+    from bulksync.spec import SyncSpec
+
+# The engine, connectors and pydantic load when a command runs, not for --help.
 
 EXIT_REJECTS = 3  # done, but some rows are in the reject table (or loaded with a NULL value)
 
@@ -68,6 +69,8 @@ def copy(
     """
     if dest_table and len(table) != 1:
         raise typer.BadParameter("--dest-table needs exactly one --table")
+    from bulksync.spec import SyncSpec, TableSpec
+
     filters = o.build_filters(where, date_column, since, until)
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), cursor=cursor, filters=filters)
@@ -152,6 +155,11 @@ def migrate(
     case (--keep-case keeps them). Exit code 0: done; 1: failed (or --verify found a
     difference); 2: bad usage; 3: done, but rows went to the reject table (see the summary).
     """
+    from bulksync.cli.render import print_warning
+    from bulksync.connectors.extras import not_carried
+    from bulksync.connectors.registry import open_connector, safe_url, scheme_of
+    from bulksync.spec import SyncSpec, TableSpec
+
     lower = scheme_of(dest) in ("postgresql", "postgres") and not keep_case
     if schema is not None:
         dest = _into_schema(dest, schema)
@@ -203,6 +211,8 @@ def _plain(name: str) -> bool:
 
 
 def _into_schema(dest: str, schema: str) -> str:
+    from bulksync.connectors.registry import scheme_of
+
     if scheme_of(dest) not in ("postgresql", "postgres"):
         raise UsageError("--schema applies to a PostgreSQL destination (name another database instead)")
     from bulksync.connectors.postgres import with_schema
@@ -213,6 +223,10 @@ def _into_schema(dest: str, schema: str) -> str:
 def _run(
     spec: SyncSpec, *, json_out: bool, quiet: bool, background: bool = False, kind: str = "copy"
 ) -> None:
+    from bulksync.cli.jobs import submit_background
+    from bulksync.cli.render import ProgressView, print_json, print_summary
+    from bulksync.engine.run import SyncFailed, sync
+
     if background:
         submit_background(spec, kind=kind, json_out=json_out)
         return

@@ -6,13 +6,15 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bulksync.cli.render import print_warning
 from bulksync.errors import UsageError
-from bulksync.spec import BadValue, Filter, Mode
+from bulksync.modes import BadValue, Mode
+
+if TYPE_CHECKING:
+    from bulksync.spec import Filter
 
 ModeOpt = Annotated[
     Mode,
@@ -45,6 +47,8 @@ UntilOpt = Annotated[
 def _deprecated_workers(ctx: typer.Context, param: typer.CallbackParam, value: int) -> int:
     """``--workers``/``BULKSYNC_WORKERS``, the old names of ``--partitions``: still honoured, with
     a note (``--workers`` means threads on ``serve``, tasks on ``worker``: one word, one meaning)."""
+    from bulksync.cli.render import print_warning
+
     found = ctx.get_parameter_source(param.name or "")
     source = found.name if found is not None else ""  # typer may carry its own copy of click
     old = [a for a in sys.argv[1:] if a == "--workers" or a.startswith(("--workers=", "-w"))]
@@ -155,6 +159,8 @@ def build_filters(
     where: list[str] | None, date_column: str | None, since: str | None, until: str | None
 ) -> tuple[Filter, ...]:
     """Turn --where/--since/--until into structured filters (values become bound parameters)."""
+    from bulksync.spec import Filter
+
     filters: list[Filter] = []
     for item in where or []:
         column, sep, value = item.partition("=")

@@ -15,25 +15,31 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
 
 if TYPE_CHECKING:  # verify's modules load only when verify runs (start-up time)
+    from bulksync.recipes.stores_result import StoreProgress, StoresResult
     from bulksync.verification.result import VerifyResult
 
+_NARROW = 120  # columns under which progress bars shrink to leave their figures whole
 _UNBOUNDED = 1_000_000  # columns of a console that is not a terminal: lines are never cut or wrapped
 
 
@@ -96,7 +102,11 @@ class ProgressView:
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            # on a narrow terminal the bar takes what the figures leave, so no number is cut
+            # ("300,000/300,0…"); on a wide one it keeps Rich's 40 columns
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5))
+            if err.width < _NARROW
+            else BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             _RowsColumn(),
             _RateColumn(),
@@ -105,6 +115,7 @@ class ProgressView:
             _MemColumn(),
             console=err,
             transient=False,
+            expand=err.width < _NARROW,
         )
 
     def __enter__(self) -> ProgressView:
@@ -177,24 +188,50 @@ def print_table(
 ) -> None:
     """A table (its first ``left`` columns left-aligned, the rest numbers, right-aligned) at its
     natural width; where that does not fit the terminal, one line per row, nothing cut."""
-    table = Table(title=title, title_justify="left", show_header=show_header)
+    table = Table(
+        title=title,
+        title_justify="left",
+        show_header=show_header,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for n, header in enumerate(headers):
         table.add_column(header, justify="left" if n < left else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    if console.measure(table).maximum <= console.width:
+    # measured as if the screen had no edge: console.measure() stops at the console's width, so
+    # a table wider than the terminal would "fit" and be drawn with every cell cut ("statca…")
+    natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), table).maximum
+    if natural <= console.width:
         console.print(table)
         return
     console.print(title, soft_wrap=True, markup=False)
-    for row in rows:
-        pairs = zip(headers, row, strict=True)
-        line = " · ".join(f"{h}: {v}" for h, v in pairs) if show_header else ": ".join(row)
-        console.print("  " + line, soft_wrap=True, markup=False)
+    for row in rows:  # "statcast: target: statcast_vn · mode: replace · …", wrapped between fields
+        if not show_header:
+            console.print(f"  {row[0]}: {row[1]}", markup=False, soft_wrap=True)
+            continue
+        fields = [f"{h}: {v}" for h, v in zip(headers[1:], row[1:], strict=True)]
+        console.print(_fold(f"  {row[0]}:", fields, console.width), markup=False, soft_wrap=True)
+
+
+def _fold(head: str, fields: list[str], width: int) -> str:
+    """``head`` then ``fields`` joined by " · ", a new indented line before a field that would
+    pass ``width`` (a field is never split)."""
+    lines, line = [], head
+    for field in fields:
+        if len(line) + 3 + len(field) > width and line.strip():
+            lines.append(line)
+            line = "    " + field
+        else:
+            line += (" " if line == head else " · ") + field
+    return "\n".join([*lines, line])
 
 
 def print_summary(result: SyncResult) -> None:
-    """The final summary: per table, then seed 002's totals."""
-    rows = [
+    """The final summary: per table (its target only where one differs), then the totals."""
+    rows: list[tuple[str, ...]] = [
         (
             t.table,
             t.target,
@@ -207,8 +244,19 @@ def print_summary(result: SyncResult) -> None:
         )
         for t in result.tables
     ]
-    headers = ("table", "→ target", "mode", "read", "written", "rejected", "batches", "seconds")
-    print_table(err, f"bulksync: {result.status}", headers, rows, left=3)
+    headers: tuple[str, ...] = (
+        "table",
+        "target",
+        "mode",
+        "read",
+        "written",
+        "rejected",
+        "batches",
+        "seconds",
+    )
+    if all(t.target == t.table for t in result.tables):  # the usual case: no column repeating names
+        headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
+    print_table(err, f"bulksync: {result.status}", headers, rows, left=3 if len(headers) == 8 else 2)
     current = [
         t.target for t in result.tables if t.status == "succeeded" and t.rows_read == 0 < t.estimated_rows
     ]
@@ -225,6 +273,14 @@ def print_summary(result: SyncResult) -> None:
         f"duration {d['duration_s']:.2f}s · avg batch {d['avg_batch_s'] * 1000:.0f} ms · "
         f"peak memory {d['memory_peak_mb']:.0f} MB · {d['rows_per_s']:,.0f} rows/s"
     )
+    for t in result.tables:
+        if t.mode in ("upsert", "incremental") and t.rows_written:
+            err.print(
+                f"{t.target}: {t.rows_inserted:,} inserted · {t.rows_updated:,} updated · "
+                f"{t.rows_unchanged:,} unchanged",
+                markup=False,
+                soft_wrap=True,
+            )
     for t in result.tables:
         if t.verified is not None:
             err.print(f"{t.table}: verify: {t.verified}", markup=False, soft_wrap=True)
@@ -334,3 +390,62 @@ def print_warning(message: str) -> None:
 
 def print_error(message: str) -> None:
     err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+
+
+# -- store syncs: a bar of stores (not the rows/bytes of ProgressEvent), seed 004's JSON lines --
+
+
+class StoresView:
+    """A listener for StoreProgress: a bar on a terminal, a 'Sync progress' line every few seconds."""
+
+    def __init__(self, *, enabled: bool = True, log_every_s: float = 5.0) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.log_every_s = log_every_s
+        self._last_log = 0.0
+        self._last_processed = -1
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> StoresView:
+        if self.enabled and self.tty:
+            self._bar = Progress(
+                TextColumn("stores"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(), console=Console(stderr=True, highlight=False),
+            )  # fmt: skip
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, p: StoreProgress) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            detail = f"{p.records:,} records · {p.as_dict()['requests_per_s']} req/s · {p.failed} failed"
+            if self._task is None:
+                self._task = self._bar.add_task("stores", total=p.total, detail=detail)
+            self._bar.update(self._task, completed=p.processed, detail=detail)
+            return
+        now = time.monotonic()
+        if p.processed != self._last_processed and (
+            now - self._last_log >= self.log_every_s or p.processed == p.total
+        ):
+            self._last_log, self._last_processed = now, p.processed
+            print(json.dumps(p.as_dict()), file=sys.stderr, flush=True)
+
+
+def print_stores_summary(result: StoresResult) -> None:
+    """The run's headline, then one line per failed store with its reason and attempts."""
+    out = Console(highlight=False)
+    style = {"succeeded": "green", "partial": "yellow"}.get(result.status, "red")
+    out.print(f"[{style}]{result.job_name} {result.status}[/]: {result.headline()} in {result.seconds:.1f} s")
+    if result.resumed:
+        out.print(f"resumed run {result.run_id}: {result.skipped} stores were already done")
+    for f in result.failures:
+        out.print(f"  {f.code}: {f.message} ({f.requests} requests)", markup=False)

@@ -33,12 +33,13 @@ def serve(
         str, typer.Option("--log-level", envvar="BULKSYNC_LOG_LEVEL", help="debug, info, warning, error")
     ] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and run jobs on embedded worker threads; Ctrl-C stops.
+    """Serve the dashboard (/) and the HTTP API (/docs), running jobs on worker threads; Ctrl-C stops.
 
     Tokens: BULKSYNC_API_TOKENS__<NAME>__TOKEN and __SCOPES (jobs:read, jobs:write or *).
     """
     import uvicorn
 
+    from bulksync import logs
     from bulksync.api import create_app
     from bulksync.settings import get_settings
 
@@ -47,11 +48,11 @@ def serve(
         if any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):
             print("warning: serve --workers is deprecated: use --threads (the same number)", file=sys.stderr)
         settings = settings.model_copy(update={"serve_threads": threads})
-    level = log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure_for(settings, level=log_level)
     app = create_app(settings)
-    # uvicorn's access log has method, path and status only: never a header, so never a token
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), server_header=False)
+    # uvicorn's access log has method, path and status only: never a header, so never a token;
+    # log_config=None: its lines go through logs.configure's handler like every other
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), server_header=False, log_config=None)
     running = app.state.jobs_left_running
     if running:
         # the engine's partition threads would keep the interpreter alive until the job ends

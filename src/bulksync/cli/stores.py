@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bulksync.cli.render import print_json
-from bulksync.connectors.http import Pagination, RetryPolicy
+from bulksync.connectors.http_options import Pagination, RetryPolicy
 from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
 PARTIAL_EXIT = 4
 
-app = typer.Typer(help="Seed 004: sync users or videos of hundreds of store APIs into PostgreSQL.")
+app = typer.Typer(help="Sync users or videos of hundreds of rate-limited store APIs into PostgreSQL.")
 fake_app = typer.Typer(help="A fake store API on localhost, for demos and the benchmark.")
 
 
@@ -97,11 +96,19 @@ def sync_cmd(
         bool,
         typer.Option("--retry-failed", help="reopen the last run and sync only the stores that failed in it"),
     ] = False,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="record a job (BULKSYNC_JOB_STORE), run it in a detached process (or on the "
+            "bulksync worker fleet when BULKSYNC_BROKER_URL is set; one task per store) and print its id",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
     """Sync every store of the list; re-run the same command after a crash to resume the run."""
-    from bulksync.cli.stores_view import StoresView, print_stores_summary
+    from bulksync.cli.render import StoresView, print_stores_summary
     from bulksync.recipes.stores import StoreJob, sync_stores
     from bulksync.settings import get_settings, get_store_settings
 
@@ -119,14 +126,31 @@ def sync_cmd(
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
         shared_limit_url=broker if broker and broker.startswith(("redis://", "rediss://")) else None,
     )  # fmt: skip
+    if background:
+        from bulksync.cli.stores_jobs import submit_store_job
+
+        submit_store_job(job, destination=to, json_out=json_out)
+        return
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)
     if json_out:
+        from bulksync.cli.render import print_json
+
         print_json(result.as_dict())
     elif not quiet:
         print_stores_summary(result)
     if result.status != "succeeded":
         raise typer.Exit(PARTIAL_EXIT)
+
+
+@app.command("retry")
+def retry_cmd(
+    job_id: Annotated[str, typer.Argument(help="a store-sync job id (bulksync jobs lists them)")],
+) -> None:
+    """Re-run only the stores that failed in a partial (or failed) store-sync job, in the background."""
+    from bulksync.cli.stores_jobs import retry_store_job
+
+    retry_store_job(job_id)
 
 
 @fake_app.command("serve")

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from bulksync.cli import options as o
-from bulksync.cli.render import ProgressView, print_json, print_verify_summary
-from bulksync.spec import TableSpec
 
 SourceArg = Annotated[
     str,
@@ -80,13 +78,15 @@ def verify_cmd(
     """
     if dest_table and len(table) != 1:
         raise typer.BadParameter("--dest-table needs exactly one --table")
+    from bulksync.cli.render import ProgressView, print_json, print_verify_summary
+    from bulksync.spec import TableSpec
+    from bulksync.verification import VerifySpec, verify
+
     keep_freed_memory()
     filters = o.build_filters(where, date_column, since, until)
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), filters=filters) for t in table
     )
-    from bulksync.verification import VerifySpec, verify  # here: start-up of other commands
-
     spec = VerifySpec(
         source=source,
         destination=dest,

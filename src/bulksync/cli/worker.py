@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulksync.errors import UsageError
-from bulksync.jobs.launch import open_store
-from bulksync.jobs.store import JobStore
-from bulksync.settings import get_settings
+
+if TYPE_CHECKING:
+    from bulksync.jobs.store import JobStore
+    from bulksync.settings import Settings
 
 ThreadsOpt = Annotated[
     int | None,
@@ -43,6 +43,8 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
 
     from bulksync.jobs.actors import Fleet, Sweeper
     from bulksync.jobs.broker import QUEUE, broker_url, make_broker, ping
+    from bulksync.jobs.launch import open_store
+    from bulksync.settings import get_settings
 
     settings = get_settings()
     where = broker_url(settings)  # a clear error when no broker is configured
@@ -50,7 +52,7 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
     store = open_store(settings, create=True)
     try:
         _refuse_local(store, allow_local_store)
-        _logging()
+        _logging(settings)
         if store.created:
             logging.getLogger("bulksync.worker").info("created the job store %s", store.where)
         fleet = Fleet(settings, store, make_broker(settings))
@@ -87,11 +89,9 @@ def _refuse_local(store: JobStore, allowed: bool) -> None:
         )
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _logging(settings: Settings) -> None:
+    from bulksync import logs
+
+    logs.configure_for(settings)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     logging.getLogger("pika").setLevel(logging.WARNING)

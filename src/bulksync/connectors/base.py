@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
@@ -76,6 +76,33 @@ class PartitionState:
 
 
 @dataclass(frozen=True)
+class Merged:
+    """What a write did to the rows it was given: inserted, updated, and (the rest) unchanged.
+
+    A plain insert inserts every row; an upsert tells the three apart, so a re-run that finds
+    nothing new says so (``0 inserted, 0 updated, 300,000 unchanged``) instead of "written".
+    """
+
+    inserted: int = 0
+    updated: int = 0
+
+    @classmethod
+    def all_new(cls, rows: int) -> Merged:
+        return cls(rows, 0)
+
+    def __add__(self, other: Merged) -> Merged:
+        return Merged(self.inserted + other.inserted, self.updated + other.updated)
+
+
+class Pulled(NamedTuple):
+    """One chunk a destination pulled from its source: rows, last key, what the write did."""
+
+    rows: int
+    last: Key | None
+    merged: Merged
+
+
+@dataclass(frozen=True)
 class Reject:
     """A row the destination refused, with the reason it gave."""
 
@@ -94,11 +121,12 @@ class Transaction(Protocol):
         *,
         upsert_key: Sequence[str] = (),
         statement_rows: int | None = None,
-    ) -> None:
+    ) -> Merged:
         """Insert ``batch`` into ``table``; with ``upsert_key``, update rows whose key exists.
 
         ``statement_rows``: send the rows in statements of at most this many (an upsert stages
-        them that way, then merges the whole batch at once).
+        them that way, then merges the whole batch at once). Returns how many rows were
+        inserted and updated (the rest of an upsert's rows were already there, unchanged).
         """
 
     def savepoint(self, name: str) -> None: ...

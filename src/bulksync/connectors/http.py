@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -26,13 +25,8 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bulksync.connectors.http_errors import BadPage, HttpRefused, HttpTransient, map_transport, waiter
-
-
-class Pagination(StrEnum):
-    CURSOR = "cursor"  # the body names the next cursor
-    LINK = "link"  # a Link: <…>; rel="next" header (or a next URL in the body)
-    PAGE = "page"  # ?page=1,2,… until an empty page
-    OFFSET = "offset"  # ?offset=0,n,2n,… until an empty page
+from bulksync.connectors.http_options import Pagination as Pagination
+from bulksync.connectors.http_options import RetryPolicy as RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -50,14 +44,6 @@ class Endpoint:
     since_param: str = "updated_since"
     timeout_s: float = 30.0
     max_page_bytes: int = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    max_retry_after_s: float = 120.0
 
 
 class Pacer(Protocol):

@@ -56,6 +56,11 @@ def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
         return pa.array(values, pa.string()).cast(kind)
     if pa.types.is_string(kind) and all(isinstance(v, str | None) for v in values):
         return pa.array(values, kind)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_timestamp(kind)):
+        try:  # numbers and booleans as JSON gave them: Arrow converts the list in one call
+            return pa.array(values, type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # e.g. "12" for an integer: value by value, with the page's one-line error
     return pa.array([_value(v, kind) for v in values], type=kind)
 
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from bulksync.connectors.base import (
     Capabilities,
     ChunkQuery,
+    Merged,
     PartitionState,
     Reject,
     TableStats,
@@ -179,7 +180,7 @@ class MemoryConnector:
         *,
         upsert_key: Sequence[str] = (),
         statement_rows: int | None = None,  # one store: nothing to split
-    ) -> None:
+    ) -> Merged:
         assert self._tx is not None, "write outside a transaction"
         schema, data = self._tx.tables[table]
         incoming = pa.Table.from_batches([conform(batch, schema.arrow_schema())])
@@ -187,18 +188,24 @@ class MemoryConnector:
         if rule and rule[1] in incoming.column(rule[0]).to_pylist():
             raise BadRowsError(f"write to {table!r}: row violates check ({rule[0]} <> {rule[1]!r})")
         key = list(upsert_key or schema.primary_key)
+        updated = 0
         if key:
-            old = {tuple(r[k] for k in key) for r in data.select(key).to_pylist()}
-            new = [tuple(r[k] for k in key) for r in incoming.select(key).to_pylist()]
-            clash = [k for k in new if k in old]
+            old = {tuple(r[k] for k in key): r for r in data.to_pylist()}
+            new = [(tuple(r[k] for k in key), r) for r in incoming.to_pylist()]
+            clash = [k for k, _ in new if k in old]
             if clash and not upsert_key:
                 raise BadRowsError(f"write to {table!r}: duplicate key {clash[0]}")
             if clash:
+                updated = sum(1 for k, r in new if k in old and old[k] != r)
                 drop = set(clash)
                 rows = data.select(key).to_pylist()
                 mask = pa.array([tuple(r[k] for k in key) not in drop for r in rows], pa.bool_())
                 data = data.filter(mask)
+            inserted = sum(1 for k, _ in new if k not in old)
+        else:
+            inserted = incoming.num_rows
         self._tx.tables[table] = (schema, pa.concat_tables([data, incoming]))
+        return Merged(inserted, updated)
 
     def savepoint(self, name: str) -> None:
         assert self._tx is not None

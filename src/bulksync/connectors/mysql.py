@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, Key, PartitionState
+from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, PartitionState, Pulled
 from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.conform import conform
 from bulksync.connectors.mysql_constraints import MysqlConstraints
@@ -50,6 +50,7 @@ from bulksync.connectors.mysql_types import (
 )
 from bulksync.connectors.mysql_url import MysqlUrl, parse_mysql_url, safe_mysql_url
 from bulksync.connectors.sql import (
+    MERGE_SOURCE,
     REJECT_TABLE,
     STATE_TABLE,
     Reflected,
@@ -159,6 +160,13 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, list(params) if params else None)
+        except pymysql.Error as exc:
+            raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
+    def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            with self._conn.cursor() as cur:
+                return int(cur.execute(sql, list(params) if params else None))
         except pymysql.Error as exc:
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
@@ -394,23 +402,24 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
         batch: pa.RecordBatch,
         upsert_key: Sequence[str],
         statement_rows: int | None = None,
-    ) -> None:
+    ) -> Merged:
         schema = self.describe(table)
         data = conform(batch, schema.arrow_schema())
         if data.num_rows == 0:
-            return
+            return Merged()
         if not upsert_key:
             for part in statements(data, statement_rows):
                 self._load(quote(table), part, schema.columns, table)
-            return
+            return Merged.all_new(data.num_rows)
         _require_unique(schema, upsert_key)
         self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
         for part in statements(data, statement_rows):
             self._load(_STAGE, part, schema.columns, table)
-        staged = f"SELECT {column_list(schema.names)} FROM {_STAGE}"
-        self._execute(self.insert_select_sql(table, staged, schema.names, upsert_key))
+        source = f"{_STAGE} AS {MERGE_SOURCE}"
+        merged = self.merge(table, source, schema.names, upsert_key, rows=data.num_rows)
         self._execute(f"DROP TEMPORARY TABLE {_STAGE}")
+        return merged
 
     def _load(self, target: str, data: pa.RecordBatch, columns: Sequence[Column], table: str) -> None:
         """LOAD DATA one batch under a savepoint; any warning undoes it and raises BadRowsError."""
@@ -480,7 +489,7 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
             self._pull_src = MysqlConnector(self._source_url, statement_timeout_s=self._timeout_s)
         return self._pull_src
 
-    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """Move one keyset chunk into ``target`` (in the open transaction).
 
         On one server (any two of its databases) one ``INSERT … SELECT`` moves it, when every
@@ -495,14 +504,17 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
             _require_unique(self.describe(target), upsert_key)
         return self.pull_local_chunk(local, query, target, upsert_key)
 
-    def insert_select_sql(
-        self, target: str, select: str, names: Sequence[str], upsert_key: Sequence[str]
-    ) -> str:
-        sql = f"INSERT INTO {quote(target)} ({column_list(names)}) {select}"
-        if not upsert_key:
-            return sql
-        rest = [n for n in names if n not in upsert_key] or list(upsert_key[:1])
-        return sql + " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
+    def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
+        cols = column_list(names)
+        rest = [n for n in names if n not in key] or list(key[:1])
+        sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
+        head = f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {stage}"
+        return f"{head} ON DUPLICATE KEY UPDATE {sets}"
+
+    @staticmethod
+    def updated_of(changed_beyond_inserts: int) -> int:
+        """MariaDB counts an updated row twice (and one set to its own values not at all)."""
+        return changed_beyond_inserts // 2
 
     def _local_name(self, src: MysqlConnector, table: str, target: str) -> str | None:
         """``db.table`` of the source when this connection can read it with the same column types."""

@@ -29,11 +29,12 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
 from bulksync.connectors import pg_internal, pg_session
-from bulksync.connectors.base import Capabilities, ChunkQuery, Key
+from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, Pulled
 from bulksync.connectors.conform import conform
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_stream import CopyStream, relay
 from bulksync.connectors.sql import (
+    MERGE_SOURCE,
     Reflected,
     SqlConnector,
     chunk_bounds,
@@ -223,6 +224,12 @@ class PostgresConnector(PgConstraints, SqlConnector):
                 self._in_tx = False
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
+    def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return int(self._pg.execute(sql, list(params) if params else None).rowcount)
+        except psycopg.Error as exc:
+            raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Run a read through ADBC as one statement without server parameters.
 
@@ -264,7 +271,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
         batch: pa.RecordBatch,
         upsert_key: Sequence[str],
         statement_rows: int | None = None,
-    ) -> None:
+    ) -> Merged:
         schema = self.describe(table)
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
@@ -283,9 +290,10 @@ class PostgresConnector(PgConstraints, SqlConnector):
                     copy.write(encoder.write_batch(part))
                     copy.write(encoder.finish())
             if upsert_key:  # the staged batch, merged in one statement
-                self._merge_stage(table, target, schema.names, upsert_key)
+                return self._merge_stage(table, target, schema.names, upsert_key, rows=data.num_rows)
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
+        return Merged.all_new(data.num_rows)
 
     # -- PostgreSQL → PostgreSQL: raw binary COPY, never decoded ---------------------------------
 
@@ -307,7 +315,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
             self._pull_src = _again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
         return self._pull_src
 
-    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """Move one keyset chunk source → here (in the open transaction).
 
         Within one database the server moves it alone (``INSERT … SELECT``); between two it is
@@ -324,7 +332,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
             return self._stream_chunk(query, target, upsert_key)
         count, last = chunk_bounds(src, query, quote(query.table.name), src._rows)
         if last is None:
-            return 0, None
+            return Pulled(0, None, Merged())
         names = column_list(query.table.names)
         where, params = src.range_sql(query, upto=last)
         select = f"SELECT {names} FROM {quote(query.table.name)}{where} ORDER BY {column_list(query.order)}"
@@ -337,16 +345,15 @@ class PostgresConnector(PgConstraints, SqlConnector):
                 relay(src._pg.pgconn, into_copy)
                 while out.read():  # the end of the COPY and its result, through psycopg
                     pass
+            merged = Merged.all_new(count)
             if upsert_key:
-                self._merge_stage(target, into, query.table.names, upsert_key)
+                merged = self._merge_stage(target, into, query.table.names, upsert_key, rows=count)
         except psycopg.Error as exc:
             self._drop_source()
             raise self.translate(exc, context=f"copy into {target!r}") from exc
-        return count, last
+        return Pulled(count, last, merged)
 
-    def _stream_chunk(
-        self, query: ChunkQuery, target: str, upsert_key: Sequence[str]
-    ) -> tuple[int, Key | None]:
+    def _stream_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """The next ``query.limit`` rows of the partition's one COPY stream (see ``pg_stream``)."""
         key = query.order[0]
         names = [key, *(n for n in query.table.names if n != key)]  # the key first: read from the row
@@ -368,15 +375,16 @@ class PostgresConnector(PgConstraints, SqlConnector):
                 stream = self._stream = CopyStream.open(src._pg, copy_out, params, what, after)
             with self._pg.cursor().copy(f"COPY {into} ({cols}) FROM STDIN (FORMAT binary)") as into_copy:
                 rows = stream.relay_chunk(into_copy, query.limit)
+            merged = Merged.all_new(rows)
             if upsert_key and rows:
-                self._merge_stage(target, into, names, upsert_key)
+                merged = self._merge_stage(target, into, names, upsert_key, rows=rows)
             if stream.ended:
                 stream.finish()
                 self._stream = None
         except psycopg.Error as exc:
             self._drop_source()
             raise self.translate(exc, context=f"copy into {target!r}") from exc
-        return rows, ((stream.position,) if rows else None)
+        return Pulled(rows, (stream.position,) if rows else None, merged)
 
     def _drop_source(self) -> None:
         """Close the pulling connection: a COPY cut off midway leaves it unusable."""
@@ -464,10 +472,36 @@ class PostgresConnector(PgConstraints, SqlConnector):
             self._same_types[(table, target)] = all(ours.get(n) == t for n, t in theirs.items())
         return self._same_types[(table, target)]
 
-    def _merge_stage(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> None:
+    def _merge_stage(
+        self, table: str, stage: str, names: Sequence[str], key: Sequence[str], *, rows: int
+    ) -> Merged:
         """Upsert the staged rows into ``table``, then empty the stage for the next statement."""
-        self._pg.execute(self.upsert_sql(table, stage, names, key))
+        merged = self.merge(table, f"{stage} AS {MERGE_SOURCE}", names, key, rows=rows)
         self._pg.execute(f"DELETE FROM {stage}")
+        return merged
+
+    def merge(
+        self,
+        table: str,
+        source: str,
+        names: Sequence[str],
+        key: Sequence[str],
+        *,
+        rows: int,
+        params: Sequence[Any] = (),
+    ) -> Merged:
+        """One statement: ``xmax = 0`` holds for a row the upsert inserted, not for one it updated
+        (rows it left alone are not returned), so one pass counts both."""
+        sql = (
+            f"WITH bs_m AS ({self.upsert_sql(table, source, names, key)} RETURNING (xmax = 0) AS ins) "
+            "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM bs_m"
+        )
+        try:
+            found = self._pg.execute(sql, list(params) if params else None).fetchone()
+        except psycopg.Error as exc:
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+        assert found is not None
+        return Merged(int(found[0]), int(found[1]))
 
     def _stage(self, table: str) -> str:
         stage = quote("_bs_stage_" + table)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from bulksync.connectors.base import Connector
 from bulksync.errors import UsageError
 
-Opener = Callable[..., Connector]
+if TYPE_CHECKING:  # the connectors themselves load when one is opened
+    from bulksync.connectors.base import Connector
+
+Opener = Callable[..., "Connector"]
 
 
 def _sqlite(url: str, **kw: object) -> Connector:

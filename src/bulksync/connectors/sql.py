@@ -21,7 +21,9 @@ from bulksync.connectors.base import (
     Capabilities,
     ChunkQuery,
     Key,
+    Merged,
     PartitionState,
+    Pulled,
     Reject,
     TableStats,
 )
@@ -121,6 +123,7 @@ def chunk_bounds(
     return int(found[0]["n"]), tuple(last[0].values())
 
 
+MERGE_SOURCE = "bs_in"  # the alias an upsert's rows go by (a staging table or a chunk's SELECT)
 PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes through Python
 ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate rough
 
@@ -152,6 +155,10 @@ class SqlConnector(ConstraintDdl, abc.ABC):
     @abc.abstractmethod
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement on the data connection."""
+
+    @abc.abstractmethod
+    def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one data-changing statement; return the rows the database says it changed."""
 
     @abc.abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
@@ -327,25 +334,25 @@ class SqlConnector(ConstraintDdl, abc.ABC):
 
     def pull_through_arrow(
         self, src: SqlConnector, query: ChunkQuery, target: str, upsert_key: Sequence[str]
-    ) -> tuple[int, Key | None]:
+    ) -> Pulled:
         """Move a pulled chunk the servers cannot move alone, as Arrow batches of ``PULL_STEP_ROWS``.
 
         A pulled chunk grows with fast commits (up to 64x ``--batch-mb``); read whole it would sit
         in memory outside the memory guard, so it is read and written a step at a time, all in
         the caller's one transaction. Returns the rows moved and the last key, as a pull does.
         """
-        count, last = 0, None
+        count, last, merged = 0, None, Merged()
         while count < query.limit:
             step = replace(query, after=last or query.after, limit=min(PULL_STEP_ROWS, query.limit - count))
             batch = src.read_chunk(step)
             if batch.num_rows:
-                self.write_batch(target, batch, upsert_key)
+                merged += self.write_batch(target, batch, upsert_key)
                 count += batch.num_rows
                 end = batch.num_rows - 1
                 last = tuple(batch.column(batch.schema.get_field_index(c))[end].as_py() for c in query.order)
             if batch.num_rows < step.limit:
                 break
-        return count, last
+        return Pulled(count, last, merged)
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         sql, params = self.chunk_sql(query)
@@ -512,9 +519,9 @@ class SqlConnector(ConstraintDdl, abc.ABC):
         batch: pa.RecordBatch,
         upsert_key: Sequence[str],
         statement_rows: int | None = None,
-    ) -> None:
+    ) -> Merged:
         """Insert (or upsert) one batch inside the open transaction, ``statement_rows`` at most
-        per statement (an upsert stages them so, then merges once)."""
+        per statement (an upsert stages them so, then merges once); what it did to the rows."""
 
     @abc.abstractmethod
     def translate(self, exc: Exception, *, context: str) -> SyncError:
@@ -540,28 +547,60 @@ class SqlConnector(ConstraintDdl, abc.ABC):
 
     def pull_local_chunk(
         self, source_table: str, query: ChunkQuery, target: str, upsert_key: Sequence[str]
-    ) -> tuple[int, Key | None]:
+    ) -> Pulled:
         """Move one keyset chunk of ``source_table``, a table this connection reads itself, into
         ``target`` with one ``INSERT … SELECT`` in the open transaction: no row leaves the server.
 
-        Returns the rows in the chunk and its last key (None when the chunk was empty).
+        Returns the rows in the chunk, its last key (None when the chunk was empty) and what
+        the write did to them.
         """
         count, last = chunk_bounds(self, query, source_table, self._rows)
         if last is None:
-            return 0, None
+            return Pulled(0, None, Merged())
         where, params = self.range_sql(query, upto=last)
         names = query.table.names
         select = f"SELECT {column_list(names)} FROM {source_table}{where} ORDER BY {column_list(query.order)}"
-        self._execute(self.insert_select_sql(target, select, names, upsert_key), params)
-        return count, last
+        if not upsert_key:
+            self._execute(f"INSERT INTO {quote(target)} ({column_list(names)}) {select}", params)
+            return Pulled(count, last, Merged.all_new(count))
+        source = f"({select}) AS {MERGE_SOURCE}"
+        merged = self.merge(target, source, names, upsert_key, rows=count, params=params)
+        return Pulled(count, last, merged)
 
-    def insert_select_sql(
-        self, target: str, select: str, names: Sequence[str], upsert_key: Sequence[str]
-    ) -> str:
-        """``INSERT`` (with ``upsert_key``: insert or update) the rows of ``select`` into ``target``."""
-        if upsert_key:
-            return self.upsert_sql(target, f"({select}) AS bs_chunk", names, upsert_key)
-        return f"INSERT INTO {quote(target)} ({column_list(names)}) {select}"
+    def merge(
+        self,
+        table: str,
+        source: str,
+        names: Sequence[str],
+        key: Sequence[str],
+        *,
+        rows: int,
+        params: Sequence[Any] = (),
+    ) -> Merged:
+        """Upsert the ``rows`` rows of ``source`` (``… AS bs_in``) into ``table``: how many were
+        inserted and updated.
+
+        The database counts the rows it inserted or changed; the rows whose key was already
+        there are counted first (one key lookup each), and the two tell the three kinds apart.
+        """
+        existing = self._count(self.existing_sql(table, source, key), params)
+        changed = self._affected(self.upsert_sql(table, source, names, key), params)
+        inserted = rows - existing
+        return Merged(inserted, self.updated_of(changed - inserted))
+
+    def existing_sql(self, table: str, source: str, key: Sequence[str]) -> str:
+        """Rows of ``source`` whose key ``table`` already holds."""
+        match = " AND ".join(f"bs_t.{quote(k)} = {MERGE_SOURCE}.{quote(k)}" for k in key)
+        there = f"SELECT 1 FROM {quote(table)} AS bs_t WHERE {match}"
+        return f"SELECT count(*) AS n FROM {source} WHERE EXISTS ({there})"
+
+    @staticmethod
+    def updated_of(changed_beyond_inserts: int) -> int:
+        """Rows updated, from the affected rows beyond the inserts (one each here; MariaDB: two)."""
+        return changed_beyond_inserts
+
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(next(iter(self._rows(sql, params)[0].values())))
 
     def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
         cols = column_list(names)
@@ -617,8 +656,8 @@ class SqlTransaction:
         *,
         upsert_key: Sequence[str] = (),
         statement_rows: int | None = None,
-    ) -> None:
-        self._c.write_batch(table, batch, upsert_key, statement_rows)
+    ) -> Merged:
+        return self._c.write_batch(table, batch, upsert_key, statement_rows)
 
     def savepoint(self, name: str) -> None:
         self._c._execute(f"SAVEPOINT {name}")

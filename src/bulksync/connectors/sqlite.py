@@ -15,9 +15,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, Key
+from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
-from bulksync.connectors.sql import Reflected, SqlConnector, quote
+from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.errors import (
     BadRowsError,
@@ -207,6 +207,10 @@ class SqliteConnector(SqlConnector):
             self._fresh_cursor()
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
+    def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._execute(sql, params)
+        return self._count("SELECT changes() AS n")
+
     def _fresh_cursor(self) -> None:
         """Finalize the failed statement: while it lives, ROLLBACK fails and the lock is kept."""
         self._cur.close()
@@ -257,23 +261,25 @@ class SqliteConnector(SqlConnector):
         batch: pa.RecordBatch,
         upsert_key: Sequence[str],
         statement_rows: int | None = None,  # ADBC's ingest batches rows itself; one call
-    ) -> None:
+    ) -> Merged:
         schema = self.describe(table)
         data = to_sqlite_storage(conform(batch, schema.arrow_schema()))
+        stage = f"_bs_stage_{table}"
         try:
             if not upsert_key:
                 self._cur.adbc_ingest(table, data, mode="append")
-                return
-            stage = f"_bs_stage_{table}"
+                return Merged.all_new(data.num_rows)
             self._cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {quote(stage)} AS SELECT * FROM main.{quote(table)} WHERE 0"
             )
             self._cur.adbc_ingest(stage, data, mode="append", temporary=True)
-            self._cur.execute(self.upsert_sql(table, f"temp.{quote(stage)}", schema.names, upsert_key))
-            self._cur.execute(f"DELETE FROM temp.{quote(stage)}")
         except adbc_driver_manager.Error as exc:
             self._fresh_cursor()
             raise self.translate(exc, context=f"write to {table!r}") from exc
+        source = f"temp.{quote(stage)} AS {MERGE_SOURCE}"
+        merged = self.merge(table, source, schema.names, upsert_key, rows=data.num_rows)
+        self._execute(f"DELETE FROM temp.{quote(stage)}")
+        return merged
 
     # -- SQLite → SQLite: the rows never leave SQLite ------------------------------------------
 
@@ -292,7 +298,7 @@ class SqliteConnector(SqlConnector):
     def attach_source(self, source_url: str) -> None:
         self._execute("ATTACH DATABASE ? AS bs_src", [str(sqlite_path(source_url))])
 
-    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> tuple[int, Key | None]:
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """Copy one keyset chunk from the attached source with INSERT … SELECT (in the open txn)."""
         return self.pull_local_chunk("bs_src." + quote(query.table.name), query, target, upsert_key)
 

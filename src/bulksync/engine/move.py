@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import ChunkQuery, Connector, PartitionState
+from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState
 from bulksync.engine.batching import BatchSizer
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
@@ -53,6 +53,7 @@ class PartitionOutcome:
     rows_written: int = 0
     rows_rejected: int = 0
     values_nulled: int = 0
+    merged: Merged = field(default_factory=Merged)  # of rows_written: inserted, updated (rest unchanged)
     batches: int = 0
     batch_seconds: float = 0.0
     finished: bool = False
@@ -241,6 +242,8 @@ def _write_loop(
         proposed = replace(state, last=last, rows=state.rows + item.num_rows)
         began = time.monotonic()
         with lock:
+            if ctx.cancel.is_set() or ctx.stop.is_set():
+                return  # stopped while waiting for the one writer's turn: nothing new committed
             written = retrying(
                 partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,
@@ -253,6 +256,7 @@ def _write_loop(
         outcome.rows_written += written.rows
         outcome.rows_rejected += written.rejected
         outcome.values_nulled += written.nulled
+        outcome.merged += written.merged
         outcome.batches += 1
         outcome.batch_seconds += took
         ctx.tracker.advance(

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from bulksync.connectors.base import ChunkQuery, Connector, Key, PartitionState
+from bulksync.connectors.base import ChunkQuery, Connector, Key, Merged, PartitionState, Pulled
 from bulksync.engine.batching import BatchSizer
 from bulksync.engine.move import (
     PartitionFailed,
@@ -38,9 +38,7 @@ class Puller(Protocol):
 
     def attach_source(self, source_url: str) -> None: ...
 
-    def pull_chunk(
-        self, query: ChunkQuery, target: str, upsert_key: tuple[str, ...]
-    ) -> tuple[int, Key | None]: ...
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: tuple[str, ...]) -> Pulled: ...
 
 
 def can_pull(dest: Connector, source_url: str) -> bool:
@@ -68,6 +66,8 @@ def run_pull_partition(ctx: RunContext, plan: TablePlan, state: PartitionState) 
             query = ChunkQuery(plan.source, plan.order, sizer.rows(), state.last, state.upper, plan.filters)
             began = time.monotonic()
             count = _one_chunk(ctx, dest, plan, target, query, state, outcome)
+            if count is None:
+                break  # cancelled or stopped while waiting for the one writer's turn
             sizer.observe_write(time.monotonic() - began)
             if count < query.limit:
                 mark_done(ctx, dest, state)
@@ -97,32 +97,37 @@ def _one_chunk(
     query: ChunkQuery,
     state: PartitionState,
     outcome: PartitionOutcome,
-) -> int:
-    """Pull one chunk with its checkpoint; fall back to an Arrow batch if rows are refused."""
+) -> int | None:
+    """Pull one chunk with its checkpoint; fall back to an Arrow batch if rows are refused.
+
+    None: the sync was stopped while this partition waited for its turn to write."""
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     upsert_key = target.key if target.upsert else ()
     began = time.monotonic()
 
-    def pull() -> tuple[int, Key | None]:
+    def pull() -> Pulled:
         conn = dest.conn
         assert isinstance(conn, Puller)
         with dest.conn.transaction() as tx:
-            count, last = conn.pull_chunk(query, target.table, upsert_key)
-            if count:
-                tx.save_state(replace(state, last=last, rows=state.rows + count))
-        return count, last
+            pulled = conn.pull_chunk(query, target.table, upsert_key)
+            if pulled.rows:
+                tx.save_state(replace(state, last=pulled.last, rows=state.rows + pulled.rows))
+        return pulled
 
     rejected = 0
     try:
         with lock:
-            count, last = retrying(pull, retries=ctx.spec.retries, reconnect=dest.reconnect)
+            if ctx.cancel.is_set() or ctx.stop.is_set():
+                return None
+            count, last, merged = retrying(pull, retries=ctx.spec.retries, reconnect=dest.reconnect)
     except BadRowsError:
-        count, last, rejected = _fallback(ctx, dest, target, query, state, lock)
+        count, last, rejected, merged = _fallback(ctx, dest, target, query, state, lock)
     if count:
         state.last, state.rows, state.prior = last, state.rows + count - rejected, last
         outcome.rows_read += count
         outcome.rows_written += count - rejected
         outcome.rows_rejected += rejected
+        outcome.merged += merged
         outcome.batches += 1
         took = time.monotonic() - began
         outcome.batch_seconds += took
@@ -139,7 +144,7 @@ def _fallback(
     query: ChunkQuery,
     state: PartitionState,
     lock: AbstractContextManager[Any],
-) -> tuple[int, Key | None, int]:
+) -> tuple[int, Key | None, int, Merged]:
     """Read the refused chunk as Arrow and write it with bad-row isolation."""
     source = ctx.open_source()
     try:
@@ -147,9 +152,9 @@ def _fallback(
     finally:
         source.close()
     if batch.num_rows == 0:
-        return 0, None, 0
+        return 0, None, 0, Merged()
     last = last_key(batch, query.order)
     proposed = replace(state, last=last, rows=state.rows + batch.num_rows)
     with lock:
         written = commit_batch(dest.conn, target, batch, proposed)
-    return batch.num_rows, last, written.rejected
+    return batch.num_rows, last, written.rejected, written.merged

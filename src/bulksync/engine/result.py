@@ -18,6 +18,10 @@ class TableResult:
     rows_written: int = 0
     rows_rejected: int = 0
     values_nulled: int = 0  # --on-bad-value null: values loaded as NULL (recorded with the rejects)
+    # of rows_written: new rows, rows whose values changed, rows already there as they were
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
     resumed_rows: int = 0
     batches: int = 0
     batch_seconds: float = 0.0
@@ -98,6 +102,9 @@ class SyncResult:
             "memory_pauses": self.memory_pauses,
             "rows_per_s": round(self.rows_per_s, 1),
             "values_nulled": sum(t.values_nulled for t in self.tables),
+            "rows_inserted": sum(t.rows_inserted for t in self.tables),
+            "rows_updated": sum(t.rows_updated for t in self.tables),
+            "rows_unchanged": sum(t.rows_unchanged for t in self.tables),
             "rejects_table": self.rejects_at if self.recorded_rows else None,
             "tables": [asdict(t) for t in self.tables],
         }

@@ -338,6 +338,9 @@ def _add(table: TableResult, outcome: PartitionOutcome) -> None:
     table.rows_written += outcome.rows_written
     table.rows_rejected += outcome.rows_rejected
     table.values_nulled += outcome.values_nulled
+    table.rows_inserted += outcome.merged.inserted
+    table.rows_updated += outcome.merged.updated
+    table.rows_unchanged += outcome.rows_written - outcome.merged.inserted - outcome.merged.updated
     table.batches += outcome.batches
     table.batch_seconds += outcome.batch_seconds
     table.duration_s = max(table.duration_s, outcome.seconds)

@@ -14,12 +14,12 @@ table (``fail``, which also stops on any row the destination refuses).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.connectors.base import Destination, PartitionState, Reject, Transaction
+from bulksync.connectors.base import Destination, Merged, PartitionState, Reject, Transaction
 from bulksync.connectors.conform import BadValue, bad_values
 from bulksync.engine.plan import TablePlan
 from bulksync.errors import BadRowsError, PermanentError
@@ -82,6 +82,7 @@ class Written:
     rows: int
     rejected: int
     nulled: int = 0  # values loaded as NULL (--on-bad-value null)
+    merged: Merged = field(default_factory=Merged)  # of ``rows``: inserted, updated (the rest unchanged)
 
 
 @dataclass
@@ -148,13 +149,15 @@ def commit_batch(
     try:
         with dest.transaction() as tx:
             if upsert_key and insert_first and insert_first.wanted():
-                _insert_or_upsert(tx, target, batch, insert_first)
+                merged = _insert_or_upsert(tx, target, batch, insert_first)
             else:
-                tx.write(target.table, batch, upsert_key=upsert_key, statement_rows=target.statement_rows)
+                merged = tx.write(
+                    target.table, batch, upsert_key=upsert_key, statement_rows=target.statement_rows
+                )
             if early:
                 tx.save_rejects(target.sync_id, target.source_table, early)
             tx.save_state(replace(state, rows=state.rows - (len(early) - nulled)))
-        return Written(batch.num_rows, len(early) - nulled, nulled)
+        return Written(batch.num_rows, len(early) - nulled, nulled, merged)
     except BadRowsError as exc:
         if target.on_bad_value is OnBadValue.FAIL:
             why = f"table {target.source_table!r}: {exc.message} (--on-bad-value fail)"
@@ -162,12 +165,12 @@ def commit_batch(
         if not dest.capabilities.savepoints or batch.num_rows == 0:
             raise
     with dest.transaction() as tx:
-        rejects = _isolate(tx, target, batch, upsert_key, depth=0)
+        rejects, merged = _isolate(tx, target, batch, upsert_key, depth=0)
         if rejects or early:
             tx.save_rejects(target.sync_id, target.source_table, early + rejects)
         dropped = len(early) - nulled + len(rejects)
         tx.save_state(replace(state, rows=state.rows - dropped))
-    return Written(batch.num_rows - len(rejects), dropped, nulled)
+    return Written(batch.num_rows - len(rejects), dropped, nulled, merged)
 
 
 def _take_bad_values(target: WriteTarget, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Reject], int]:
@@ -211,19 +214,19 @@ def _shown_key(b: BadValue) -> str:
 
 def _insert_or_upsert(
     tx: Transaction, target: WriteTarget, batch: pa.RecordBatch, insert_first: InsertFirst
-) -> None:
+) -> Merged:
     rows = target.statement_rows
     tx.savepoint("bulksync_insert")
     try:
-        tx.write(target.table, batch, statement_rows=rows)
+        merged = tx.write(target.table, batch, statement_rows=rows)
     except BadRowsError:  # a key exists already (or a bad row: the upsert meets it too)
         tx.rollback_to("bulksync_insert")
         tx.release("bulksync_insert")
         insert_first.was_refused()
-        tx.write(target.table, batch, upsert_key=target.key, statement_rows=rows)
-    else:
-        tx.release("bulksync_insert")
-        insert_first.was_accepted()
+        return tx.write(target.table, batch, upsert_key=target.key, statement_rows=rows)
+    tx.release("bulksync_insert")
+    insert_first.was_accepted()
+    return merged
 
 
 def _isolate(
@@ -233,21 +236,22 @@ def _isolate(
     upsert_key: Sequence[str],
     *,
     depth: int,
-) -> list[Reject]:
-    """Write what the destination accepts of ``batch``; return the rows it refused."""
+) -> tuple[list[Reject], Merged]:
+    """Write what the destination accepts of ``batch``; return the rows it refused and what the
+    accepted ones did."""
     name = f"bulksync_sp{depth}"
     tx.savepoint(name)
     try:
-        tx.write(target.table, batch, upsert_key=upsert_key)
+        merged = tx.write(target.table, batch, upsert_key=upsert_key)
     except BadRowsError as exc:
         tx.rollback_to(name)
         tx.release(name)
         if batch.num_rows == 1:
             row = batch.to_pylist()[0]
-            return [Reject(tuple(row[k] for k in target.row_key), row, exc.message)]
+            return [Reject(tuple(row[k] for k in target.row_key), row, exc.message)], Merged()
         half = batch.num_rows // 2
-        return _isolate(tx, target, batch.slice(0, half), upsert_key, depth=depth + 1) + _isolate(
-            tx, target, batch.slice(half), upsert_key, depth=depth + 1
-        )
+        first, first_merged = _isolate(tx, target, batch.slice(0, half), upsert_key, depth=depth + 1)
+        rest, rest_merged = _isolate(tx, target, batch.slice(half), upsert_key, depth=depth + 1)
+        return first + rest, first_merged + rest_merged
     tx.release(name)
-    return []
+    return [], merged

@@ -1,5 +1,6 @@
 """Background jobs: a durable record per job, runners that claim them, progress as they go.
 
+statuses.py the job statuses, one vocabulary everywhere
 model.py    the bulksync_jobs table, Job and Progress
 store.py    the job store: the single writer of job state (SQLite file or shared PostgreSQL)
 specs.py    a SyncSpec as a record holds it (connection names, never a password)
@@ -17,4 +18,9 @@ task_progress.py a job's progress (measured rates, ETA) and result summed from i
 broker.py       the Dramatiq broker from BULKSYNC_BROKER_URL (Redis or RabbitMQ) and its limits
 actors.py       the plan_job and run_partition actors, and the sweeper
 task_runner.py  run one claimed task with the engine, heartbeating its lease
+
+Store syncs (kind ``stores``: many store APIs into PostgreSQL, recipes/stores.py) as jobs:
+store_specs.py  the job record of a store sync (the store list, credential names, options)
+store_runner.py one runner runs the whole sync (--background, bulksync serve's workers)
+store_tasks.py  on the fleet: one task per store, a finish task that closes the run
 """

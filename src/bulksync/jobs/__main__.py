@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from bulksync import logs
 from bulksync.errors import SyncError
 from bulksync.jobs.launch import open_store
 from bulksync.jobs.runner import run_until_done
@@ -14,14 +15,13 @@ log = logging.getLogger("bulksync.jobs")
 
 
 def main(argv: list[str]) -> int:
-    """Run the job; its log (stderr: ``logs/<job>.log``) gets timestamped lines (jobs/journal.py)."""
+    """Run the job; its log (stderr: ``logs/<job>.log``) gets one line per record (jobs/journal.py),
+    JSON unless BULKSYNC_LOG_FORMAT=console."""
     if len(argv) != 1:
         print("usage: python -m bulksync.jobs JOB_ID", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
-    )
     settings = get_settings()
+    logs.configure_for(settings)
     try:
         store = open_store(settings, create=False)  # the job is recorded in it
         try:

@@ -68,6 +68,11 @@ class Fleet:
         if job is None:
             log.info("dropped: plan_job %s (done, cancelled or held by another worker)", job_id)
             return
+        if job.kind == "stores":  # one task per store (jobs/store_tasks.py)
+            from bulksync.jobs.store_tasks import plan_store_job
+
+            plan_store_job(self, job)
+            return
         if self.tasks.has_tasks(job_id):  # resumed, or its coordinator died after recording
             reopened = self.tasks.reopen(job_id, tries=self.settings.job_tries)
             log.info("job resumed: %s, %d task(s) queued again", job_id, reopened)

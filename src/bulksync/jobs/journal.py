@@ -17,6 +17,7 @@ import time
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import redact
 from bulksync.jobs.model import Job, Progress
+from bulksync.logs import context
 
 log = logging.getLogger("bulksync.jobs")
 
@@ -32,7 +33,10 @@ class JobJournal:
 
     def started(self, what: str, owner: str) -> None:
         attempt = f"attempt {self.job.attempts} of {self.job.max_attempts}"
-        log.info("%s: started (%s, runner %s): %s %s", self.job.id, attempt, owner, self.job.kind, what)
+        log.info(
+            "%s: started (%s, runner %s): %s %s", self.job.id, attempt, owner, self.job.kind, what,
+            extra=context(job=self.job.id, attempt=self.job.attempts),
+        )  # fmt: skip
 
     def __call__(self, e: ProgressEvent) -> None:
         now = time.monotonic()
@@ -46,6 +50,7 @@ class JobJournal:
             self.job.id, e.table, e.phase, f"{e.rows_done:,}", f"{e.rows_total:,}", e.percent,
             f"{e.rows_per_s:,.0f}", eta, f", {e.rejected:,} rejected" if e.rejected else "",
             f": {redact(e.message)}" if e.message else "",
+            extra=context(job=self.job.id, table=e.table, phase=e.phase),
         )  # fmt: skip
 
     def ended(self, status: str, progress: Progress | None, message: str | None) -> None:
@@ -55,4 +60,7 @@ class JobJournal:
         why = f": {redact(message)}" if message else ""
         word = "will be tried again" if status == "queued" else status
         level = logging.ERROR if status == "failed" else logging.INFO
-        log.log(level, "%s: %s after %.1f s, %s committed%s%s", self.job.id, word, seconds, rows, speed, why)
+        log.log(
+            level, "%s: %s after %.1f s, %s committed%s%s", self.job.id, word, seconds, rows, speed, why,
+            extra=context(job=self.job.id, phase=status),
+        )  # fmt: skip

@@ -11,14 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulksync.errors import redact
-
-# What a job row stores: the state machine of store.py.
-STORED = ("queued", "running", "succeeded", "failed", "cancelled")
-FINAL = frozenset({"succeeded", "failed", "cancelled"})
-# What every face shows and filters on (CLI, API, metrics, docs): the stored states, with a
-# running job told apart when a cancel was asked for (``stopping``) or its runner stopped
-# heart-beating (``lost``: resume, or any runner, takes it over from its checkpoints).
-STATUSES = ("queued", "running", "stopping", "lost", "succeeded", "failed", "cancelled")
+from bulksync.jobs.statuses import FINAL as FINAL
+from bulksync.jobs.statuses import STATUSES as STATUSES
+from bulksync.jobs.statuses import STORED as STORED
 
 metadata = sa.MetaData()
 jobs = sa.Table(

@@ -162,6 +162,10 @@ def run_job(
 
     ``listeners`` get the engine's progress events too (the API's Prometheus metrics). The record
     names configured connections, never their addresses; this runner's log has the whole line."""
+    if job.kind == "stores":  # a fan-out over store APIs (jobs/store_runner.py)
+        from bulksync.jobs.store_runner import run_store_job
+
+        return run_store_job(store, job, settings, owner, cancel=cancel, listeners=listeners)
     book = AddressBook.for_job(settings, job.spec)
     progress = JobProgress(job.progress.tables, public=book.public)
     journal = JobJournal(job, every_s=settings.job_log_seconds)

@@ -10,12 +10,14 @@ made absolute (the runner may start in another directory).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulksync.connectors.registry import safe_url, scheme_of
 from bulksync.errors import UsageError, redact
-from bulksync.settings import Settings
-from bulksync.spec import SyncSpec
+
+if TYPE_CHECKING:
+    from bulksync.settings import Settings
+    from bulksync.spec import SyncSpec
 
 ROLES = ("source", "destination")
 
@@ -46,6 +48,8 @@ def endpoint_record(target: str, settings: Settings, *, role: str) -> dict[str, 
 
 def spec_from_record(data: dict[str, Any], settings: Settings) -> SyncSpec:
     """The runnable SyncSpec of a stored record: connection names resolved with ``settings``."""
+    from bulksync.spec import SyncSpec
+
     resolved = dict(data)
     for role in ROLES:
         side = data[role]

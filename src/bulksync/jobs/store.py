@@ -381,15 +381,18 @@ class JobStore:
                 .values(cancel_requested=True, updated_at=at)
             )
         job = self.get(job_id)
-        if job.status in ("succeeded", "failed") or (job.status == "cancelled" and not job.cancel_requested):
+        ended = job.status in ("succeeded", "partial", "failed")
+        if ended or (job.status == "cancelled" and not job.cancel_requested):
             raise UsageError(f"job {job_id} already {job.status}: nothing to cancel")
         return job
 
     def resume(self, job_id: str, *, tries: int) -> Job:
-        """Queue a failed or cancelled job again with ``tries`` more attempts (checkpoints kept)."""
+        """Queue a failed, partial or cancelled job again with ``tries`` more attempts (checkpoints
+        kept; a partial store sync re-runs only its failed stores)."""
         at = now()
         resumable = sa.or_(
-            c.status.in_(("failed", "cancelled")), sa.and_(c.status == "running", c.lease_expires < at)
+            c.status.in_(("failed", "partial", "cancelled")),
+            sa.and_(c.status == "running", c.lease_expires < at),
         )
         with self._tx() as conn:
             conn.execute(

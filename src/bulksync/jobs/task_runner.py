@@ -131,6 +131,10 @@ class Attempt:
 def run_task(fleet: Fleet, task: Task) -> str:
     """Run a task this worker claimed; record its end; returns done|failed|stopped|lost|retry."""
     job = fleet.store.get(task.job_id)
+    if job.kind == "stores":  # a store of a store sync (jobs/store_tasks.py)
+        from bulksync.jobs.store_tasks import run_store_task
+
+        return run_store_task(fleet, task, job)
     log.info("task start: %s, attempt %d of %d", task.label, task.attempts, task.max_attempts)
     listener = TaskListener(task)
     beat = TaskBeat(fleet, task, listener, job.timeout_s)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import certifi
@@ -31,7 +32,11 @@ from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
 from bulksync.recipes.store_tables import JOB_NAMES, LogRow, records_table
-from bulksync.recipes.stores_result import StoreOutcome, StoreProgress, StoresResult
+from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
+
+
+class _Stopped(Exception):
+    """The job is being cancelled: this store stops after its last committed page."""
 
 
 @dataclass(frozen=True)
@@ -67,17 +72,48 @@ class StoreJob:
         return self.table or f"store_{self.kind}"
 
 
-def sync_stores(job: StoreJob, on_progress: Callable[[StoreProgress], None] | None = None) -> StoresResult:
-    """Run (or resume) the job; blocks until every store has succeeded or failed."""
+def sync_stores(
+    job: StoreJob,
+    on_progress: Callable[[StoreProgress], None] | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    listeners: Sequence[StoreListener] = (),
+) -> StoresResult:
+    """Run (or resume) the job; blocks until every store has succeeded or failed.
+
+    ``cancel`` set: no store starts any more, running ones stop after their current page; the
+    run stays open (the same command, or resuming the job, continues it) and the result says
+    ``cancelled``."""
+    check_job(job)
+    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
+
+
+def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
+    """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
+    task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
+    check_job(job)
+    return asyncio.run(_in_open_run(job, cancel or threading.Event()))
+
+
+def _quiet(progress: StoreProgress) -> None:
+    pass
+
+
+def check_job(job: StoreJob) -> None:
+    """Every credential known and every store code distinct: a usage error before any request."""
     for store in job.stores:
         token_for(store, job.credentials)  # every credential is known before the first request
     parts = {sw.part_of(s.code) for s in job.stores}
     if len(parts) != len(job.stores):
         raise UsageError("two store codes of the list share a checkpoint number: rename one of them")
-    return asyncio.run(_run(job, on_progress or (lambda p: None)))
 
 
-async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> StoresResult:
+async def _run(
+    job: StoreJob,
+    on_progress: Callable[[StoreProgress], None],
+    cancel: threading.Event,
+    listeners: Sequence[StoreListener] = (),
+) -> StoresResult:
     writers = sw.Writers(job.dest_url, threads=max(1, min(job.writer_threads, job.concurrency)))
     schema = records_table(job.kind, job.table_name)
     try:
@@ -91,8 +127,12 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        outcomes = await _all_stores(job, writers, run, progress, on_progress, states)
-        result = StoresResult.of(job.job_name, run.run_id, outcomes, progress, resumed=run.resumed)
+        outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
+        result = StoresResult.of(
+            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed
+        )
+        if result.status == "cancelled":
+            return result  # the run stays open: resuming continues it
         row = LogRow(
             job.job_name, run.run_id, None, result.status, result.headline(),
             int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000), run.started,
@@ -107,6 +147,19 @@ async def _run(job: StoreJob, on_progress: Callable[[StoreProgress], None]) -> S
         writers.close()
 
 
+async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutcome]:
+    writers = sw.Writers(job.dest_url, threads=1)
+    try:
+        run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        states = await writers.run(
+            lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
+        )
+        progress = StoreProgress(total=len(job.stores), started=time.monotonic())
+        return await _all_stores(job, writers, run, progress, _quiet, states, cancel)
+    finally:
+        writers.close()
+
+
 async def _all_stores(
     job: StoreJob,
     writers: sw.Writers,
@@ -114,6 +167,8 @@ async def _all_stores(
     progress: StoreProgress,
     on_progress: Callable[[StoreProgress], None],
     states: dict[int, PartitionState],
+    cancel: threading.Event,
+    listeners: Sequence[StoreListener] = (),
 ) -> list[StoreOutcome]:
     """Every store, with the global limit in Redis when one is configured, else in-process."""
     shared = None
@@ -121,7 +176,9 @@ async def _all_stores(
         shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
-        return await _Context(job, writers, run, progress, on_progress, limits, states).all_stores()
+        context = _Context(job, writers, run, progress, on_progress, limits, states)
+        context.cancel, context.listeners = cancel, listeners
+        return await context.all_stores()
     finally:
         if shared is not None:
             await shared.close()
@@ -146,17 +203,43 @@ class _Context:
         self.states = states  # the run's committed store checkpoints, by partition
         self.tls = ssl.create_default_context(cafile=certifi.where())  # one for all slots: ~40 ms each
         self.committer = PageCommitter(writers, flushers=writers.threads)
+        self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
+        self.listeners: Sequence[StoreListener] = ()
 
     async def all_stores(self) -> list[StoreOutcome]:
-        queue: asyncio.Queue[Store] = asyncio.Queue()
-        for store in self.job.stores:
-            queue.put_nowait(store)
+        """Every store in a sliding window of ``concurrency`` slots, each with an HTTP client of its
+        own (one shared pool of many connections costs httpcore a scan of every connection per
+        request: CPU-bound at ~150 requests/s here). A slot is free again as soon as its store's
+        last page is fetched: the last commit and the sync_logs row finish meanwhile."""
         outcomes: list[StoreOutcome] = []
+        slots = max(1, min(self.job.concurrency, len(self.job.stores)))
+        opened = [httpx.AsyncClient(follow_redirects=False, verify=self.tls) for _ in range(slots)]
+        free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for client in opened:
+            free.put_nowait(client)
+        running: set[asyncio.Task[None]] = set()
+
+        failed: list[asyncio.Task[None]] = []
+
+        def forget(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if task.cancelled() or task.exception() is not None:
+                failed.append(task)  # gather raises its error
+
         ticker = asyncio.create_task(self._tick())
         try:
-            await asyncio.gather(*(self._worker(queue, outcomes) for _ in range(self.job.concurrency)))
+            for store in self.job.stores:
+                client = await free.get()  # the next store starts the moment a slot is free
+                if self.cancel.is_set() or failed:
+                    break  # cancelled, or a store hit an error that stops the run (raised below)
+                task = asyncio.create_task(self._in_slot(client, free, store, outcomes))
+                running.add(task)
+                task.add_done_callback(forget)
+            await asyncio.gather(*running, *failed)
         finally:
             ticker.cancel()
+            for client in opened:
+                await client.aclose()
         self.on_progress(self.progress)
         return outcomes
 
@@ -165,20 +248,32 @@ class _Context:
             await asyncio.sleep(1.0)
             self.on_progress(self.progress)
 
-    async def _worker(self, queue: asyncio.Queue[Store], out: list[StoreOutcome]) -> None:
-        """One slot of the sliding window: the next store as soon as this one ends.
+    async def _in_slot(
+        self, client: httpx.AsyncClient, free: asyncio.Queue[httpx.AsyncClient], store: Store,
+        out: list[StoreOutcome],
+    ) -> None:  # fmt: skip
+        handed_back = False
 
-        Each slot has a client of its own: one shared pool of many connections costs httpcore a
-        scan of every connection per request (CPU-bound at ~150 requests/s here)."""
-        async with httpx.AsyncClient(follow_redirects=False, verify=self.tls) as client:
-            while not queue.empty():
-                store = queue.get_nowait()
-                outcome = await self._one_store(client, store)
-                out.append(outcome)
-                self.progress.store_done(outcome)
-                self.on_progress(self.progress)
+        def release() -> None:
+            nonlocal handed_back
+            if not handed_back:
+                handed_back = True
+                free.put_nowait(client)
 
-    async def _one_store(self, client: httpx.AsyncClient, store: Store) -> StoreOutcome:
+        try:
+            outcome = await self._one_store(client, store, release)
+        finally:
+            release()
+        tally = self.progress.running.get(store.code)
+        for listener in self.listeners:
+            listener.store_done(outcome, tally or Tally())
+        out.append(outcome)
+        self.progress.store_done(outcome)
+        self.on_progress(self.progress)
+
+    async def _one_store(
+        self, client: httpx.AsyncClient, store: Store, release: Callable[[], None]
+    ) -> StoreOutcome:
         job, started, tally = self.job, time.monotonic(), Tally()
         run_time = dt.datetime.now(dt.UTC)
         found = self.states.get(sw.part_of(store.code))
@@ -194,7 +289,11 @@ class _Context:
         done: PartitionState | None = None
         committed = [state]  # the store's last committed checkpoint, kept if it fails
         try:
-            done = await self._pages(client, store, state, tally, outcome, committed)
+            done = await self._pages(client, store, state, tally, outcome, committed, release)
+        except _Stopped:
+            outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
+            outcome.requests, outcome.retries = tally.requests, tally.retries
+            return outcome  # no sync_logs row: the store continues from its checkpoint
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message
         except Exception as exc:  # a bug must fail this store, never the other stores
@@ -214,7 +313,9 @@ class _Context:
         tally: Tally,
         out: StoreOutcome,
         committed: list[PartitionState],
+        release: Callable[[], None],
     ) -> PartitionState:
+        """Fetch and commit the store's pages; ``release`` the slot once the last is fetched."""
         if state.last and state.last[0] == sw.END:
             out.written = state.rows
             return state
@@ -228,6 +329,8 @@ class _Context:
         pending = state
         try:
             async for page in pages:
+                if self.cancel.is_set():
+                    raise _Stopped
                 batch = records_to_batch(
                     page.records, self.schema, fixed={"store_code": store.code}, label=store.code
                 )
@@ -242,6 +345,7 @@ class _Context:
                     state,
                 )
         finally:
+            release()
             if committing is not None:
                 await committing
                 committed[0] = pending

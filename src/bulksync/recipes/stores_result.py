@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bulksync.connectors.http import Tally
 from bulksync.recipes.store_tables import LogRow
@@ -34,6 +34,13 @@ class StoreOutcome:
         return dict(self.__dict__)
 
 
+@runtime_checkable
+class StoreListener(Protocol):
+    """Told of each store as it ends, with its request counts (the API's Prometheus metrics)."""
+
+    def store_done(self, outcome: StoreOutcome, tally: Tally) -> None: ...
+
+
 @dataclass
 class StoreProgress:
     """Live counters: stores processed of total, records fetched, requests (each attempt)."""
@@ -45,10 +52,16 @@ class StoreProgress:
     records: int = 0
     finished_requests: int = 0
     running: dict[str, Tally] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (store code, reason)
 
     def store_done(self, outcome: StoreOutcome) -> None:
+        if outcome.status == "stopped":  # cancelled mid-store: it continues when the job resumes
+            self.running.pop(outcome.code, None)
+            return
         self.processed += 1
         self.failed += outcome.status == "failed"
+        if outcome.status == "failed":
+            self.failures.append((outcome.code, outcome.message))
         self.finished_requests += outcome.requests
         self.running.pop(outcome.code, None)
 
@@ -78,7 +91,7 @@ class StoreProgress:
 class StoresResult:
     job_name: str
     run_id: str
-    status: str  # succeeded | partial | failed
+    status: str  # succeeded | partial | failed | cancelled (the run stays open)
     stores: int
     succeeded: int
     failed: int
@@ -97,19 +110,21 @@ class StoresResult:
         job_name: str,
         run_id: str,
         outcomes: list[StoreOutcome],
-        progress: StoreProgress,
+        seconds: float,
         *,
         resumed: bool,
     ) -> StoresResult:
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
-        ok = sum(o.status != "failed" for o in outcomes)
+        ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
         status = "succeeded" if not failures else ("partial" if ok else "failed")
+        if any(o.status == "stopped" for o in outcomes):
+            status = "cancelled"
         return cls(
             job_name, run_id, status, len(outcomes), ok, len(failures),
             sum(o.status == "skipped" for o in outcomes),
             sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
             sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
-            round(progress.elapsed, 3), resumed, failures,
+            round(seconds, 3), resumed, failures,
         )  # fmt: skip
 
     @property
@@ -121,6 +136,12 @@ class StoresResult:
             f"{self.succeeded}/{self.stores} stores succeeded ({self.success_rate}%), {self.failed} failed; "
             f"{self.records_written} records written, {self.requests} requests"
         )
+
+    def with_failures(self, shown: int = 3) -> str:
+        """The headline and the first failed stores with their reasons: a job record's error."""
+        first = ", ".join(f"{f.code}: {f.message}" for f in self.failures[:shown])
+        more = f" (+{self.failed - shown} more)" if self.failed > shown else ""
+        return f"{self.headline()}; {first}{more}"
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "failures"}

@@ -1,0 +1,112 @@
+"""A store sync on two ``bulksync worker`` processes over Redis, one task per store; one worker
+is SIGKILLed while it is in the middle of a store. That store must resume from its last
+committed page on the other worker: every record of the fake API once in PostgreSQL, the store
+not read again from its first page, the API's global limit never exceeded (no 429) by the two
+workers nor by the survivor, and ``sync_logs`` without a duplicate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import fleetkit
+from bulksync.fakestores import FakeStores, FakeStoreServer
+from bulksync.jobs.store import JobStore
+from storekit import assert_exactly_once, expected_keys, rows
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+PAGE = 3
+RATE = 30.0  # requests/second: the fake API's global limit and the job's
+
+
+def _records_of(dest: str, code: str) -> int:
+    with psycopg.connect(dest, autocommit=True) as conn:
+        try:
+            found = conn.execute("SELECT count(*) FROM store_users WHERE store_code = %s", (code,)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(found[0]) if found else 0
+
+
+def test_sigkill_a_worker_mid_store_resumes_that_store_on_the_other(
+    redis_url: str, pg_db: str, pg_db2: str, tmp_path: Path
+) -> None:
+    catalog = FakeStores(stores=16, seed=11)
+    creds = {"BULKSYNC_STORES_CREDENTIALS__MAIN": catalog.token}
+    store = JobStore(pg_db, lease_s=fleetkit.LEASE_S)
+    with FakeStoreServer(catalog, latency_s=0.08, rate=RATE) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="main")
+        first = fleetkit.Worker(tmp_path / "w1.log", redis_url, pg_db, env=creds)
+        second = fleetkit.Worker(tmp_path / "w2.log", redis_url, pg_db, env=creds)
+        try:
+            sent = subprocess.run(
+                [sys.executable, "-m", "bulksync", "stores", "sync", "users", "--stores", str(listing),
+                 "--to", pg_db2, "--page-size", str(PAGE), "--rate", str(RATE), "--backoff", "0.05",
+                 "--background"],
+                capture_output=True, text=True, timeout=120, check=False,
+                env=fleetkit.worker_env(redis_url, pg_db) | creds,
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr
+            job_id = sent.stdout.strip()
+            assert "sent to the workers" in sent.stderr
+            codes = [entry[0] for entry in store.get(job_id).spec["stores"]["list"]]
+            victim_owner = f":{first.pid}:"
+
+            def mid_store() -> dict[str, Any] | None:
+                for task in fleetkit.tasks(pg_db, job_id):
+                    mine = task["lease_owner"] and victim_owner in task["lease_owner"]
+                    if mine and task["status"] == "running" and task["kind"] == "partition":
+                        code = codes[task["part"]]
+                        if 0 < _records_of(pg_db2, code) < catalog.count(code, "users") - 2 * PAGE:
+                            return task
+                return None
+
+            target = fleetkit.wait_for(mid_store, 120, "the first worker to commit part of a store")
+            first.kill()
+            victim = codes[target["part"]]
+            after = {t["task_no"]: t for t in fleetkit.tasks(pg_db, job_id)}[target["task_no"]]
+            assert after["status"] == "running" and victim_owner in after["lease_owner"], after
+
+            done = fleetkit.wait_done(store, job_id)
+            log = second.text()
+            assert done.status == "succeeded", (done.error, log[-3000:])
+            stats = srv.stats.as_dict()
+            assert second.stop() == 0  # SIGTERM: a clean stop
+        finally:
+            for worker in (first, second):
+                if worker.proc.poll() is None:
+                    worker.proc.kill()
+                    worker.proc.wait()
+    try:
+        assert_exactly_once(pg_db2, "store_users", expected_keys(catalog, "users"))
+        final = {t["task_no"]: t for t in fleetkit.tasks(pg_db, job_id)}
+        assert final[target["task_no"]]["attempts"] == 2  # sent again, resumed once
+        assert all(t["status"] == "done" for t in final.values())
+        assert f"task start: {job_id} task {target['task_no']} " in log
+        pages = -(-catalog.count(victim, "users") // PAGE) + 1  # the last page says "no more"
+        assert stats["by_store"][victim] <= pages + 2, "the killed store was read again from its start"
+        assert stats["over_limit"] == 0 and "429" not in stats["statuses"], stats["statuses"]
+
+        p = done.progress
+        assert (p.processed, p.estimated, p.percentage) == (16, 16, 100.0)
+        result = done.result or {}
+        assert result["status"] == "succeeded" and result["stores"] == 16 and result["success_rate"] == 100.0
+        record = json.dumps(done.to_dict())
+        assert catalog.token not in record
+        logs = rows(pg_db2, "SELECT store_code, status FROM sync_logs")
+        per_store = Counter(r["store_code"] for r in logs)
+        assert per_store[None] == 1 and len(per_store) == 17 and max(per_store.values()) == 1
+        assert {r["status"] for r in logs} == {"succeeded"}
+        for text in (first.text(), log):
+            assert catalog.token not in text and "Traceback" not in text
+    finally:
+        store.close()

@@ -1,0 +1,77 @@
+"""What a command loads before it does anything: a guard on start-up time and memory.
+
+``--version`` answers before Typer is imported; ``--help`` builds the commands without the
+engine, the connectors or their drivers; ``jobs`` reads the job store without pyarrow. Each
+check runs the real entry point in a fresh interpreter and lists the top-level packages it
+imported (a test of what is imported, not of seconds: the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENGINE = {"pyarrow", "numpy", "sqlalchemy", "adbc_driver_manager", "psycopg", "pymysql", "connectorx", "pgpq"}
+SERVICES = {"dramatiq", "fastapi", "uvicorn", "redis", "pika", "prometheus_client"}
+
+PROBE = """
+import json, os, sys
+sys.argv = ["bulksync", *json.loads(sys.argv[1])]
+real_exit = os._exit
+def report(code=0):
+    sys.stdout.flush()
+    sys.stderr.write("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})) + "\\n")
+    sys.stderr.flush()
+    real_exit(code)
+os._exit = report
+from bulksync.cli import main
+try:
+    main()
+except SystemExit as exc:
+    report(exc.code if isinstance(exc.code, int) else 1)
+report(0)
+"""
+
+
+def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=60, env=env
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(line.removeprefix("MODULES ")))
+
+
+def test_version_answers_before_typer_or_anything_of_bulksync_loads() -> None:
+    found = loaded("--version")
+    assert not found & (ENGINE | SERVICES | {"typer", "click", "rich", "pydantic", "pydantic_settings"})
+
+
+# Rich draws output, httpx and tenacity serve HTTP sources, pydantic-settings reads settings: a
+# command's help needs none of them (Typer itself may load pydantic to describe some options).
+HELP_NEEDS_NONE_OF = ENGINE | SERVICES | {"rich", "httpx", "tenacity", "pydantic_settings"}
+
+
+@pytest.mark.parametrize(
+    "args", [("copy", "--help"), ("jobs", "--help"), ("migrate", "--help"), ("stores", "sync", "--help")]
+)
+def test_help_builds_the_commands_without_the_engine_or_its_drivers(args: tuple[str, ...]) -> None:
+    assert not loaded(*args) & HELP_NEEDS_NONE_OF
+
+
+def test_the_command_list_loads_typer_and_nothing_heavier() -> None:
+    assert not loaded("--help") & (HELP_NEEDS_NONE_OF | {"pydantic"})
+
+
+def test_jobs_reads_the_store_without_pyarrow_or_any_database_driver(tmp_path: Path) -> None:
+    from bulksync.jobs.store import JobStore
+
+    JobStore(str(tmp_path / "jobs.db")).close()  # an empty store: `jobs` never creates one
+    found = loaded("jobs", env={**os.environ, "BULKSYNC_JOB_STORE": str(tmp_path / "jobs.db")})
+    assert "sqlalchemy" in found  # the store is read through it
+    assert not found & (ENGINE - {"sqlalchemy"} | SERVICES)
