@@ -12,6 +12,7 @@
         ├── UnknownColumnError     a column that the table does not have
         ├── UnsupportedTypeError   a column type bulksync cannot carry faithfully
         ├── SchemaMismatchError    the destination table exists with incompatible columns
+        ├── FencedOut              another writer took the partition over: this batch is refused
         └── BadRowsError           the destination refused rows of a batch (constraint, bad value):
                                    the engine splits the batch to isolate and reject them
 
@@ -101,6 +102,10 @@ class UnsupportedTypeError(PermanentError):
 
 class SchemaMismatchError(PermanentError):
     """The destination table does not match the source."""
+
+
+class FencedOut(PermanentError):
+    """Another writer took this partition over; this writer's batch is refused."""
 
 
 class BadRowsError(PermanentError):

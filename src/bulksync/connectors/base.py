@@ -68,6 +68,11 @@ class PartitionState:
     rows: int = 0
     done: bool = False
     created_table: bool = False  # this sync created the table: build its indexes at the end
+    # The fence: the checkpoint this writer last saw committed (read from the destination, then
+    # moved by its own commits). A batch commits only while the stored checkpoint still equals
+    # it, so a writer that lost its partition (a worker frozen past its lease) cannot commit.
+    prior: Key | None = None
+    fenced: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,31 @@ from typing import Any
 import psycopg
 from psycopg.pq.abc import PGconn
 
+from bulksync.connectors.pg_session import deadline_of
+
 RELAY_BYTES = 1 << 20
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 TRAILER = b"\xff\xff"
 _HEADER_FIXED = len(SIGNATURE) + 8  # signature, int32 flags, int32 length of the extension
 
 
-def _next_message(pgconn: PGconn) -> Any:
-    """The next CopyData message's bytes, or None when the COPY ended (an error follows)."""
+def _next_message(pgconn: PGconn, deadline_s: float | None) -> Any:
+    """The next CopyData message's bytes, or None when the COPY ended (an error follows).
+
+    Silence longer than ``deadline_s`` (the source's read deadline) is a dead source.
+    """
     while True:
         nbytes, data = pgconn.get_copy_data(1)
         if nbytes > 0:
             return data
         if nbytes < 0:
             return None
-        select.select([pgconn.socket], [], [])  # wait for the socket without holding the GIL
+        # wait for the socket without holding the GIL
+        if not select.select([pgconn.socket], [], [], deadline_s)[0]:
+            pgconn.finish()  # midway through the COPY: this connection is done
+            raise psycopg.OperationalError(
+                f"no data from the source within {deadline_s:.0f} s (read deadline): connection dropped"
+            )
         pgconn.consume_input()
 
 
@@ -47,7 +57,8 @@ def relay(pgconn: PGconn, into: psycopg.Copy) -> None:
     psycopg still reads the end of the COPY and its result, and the connection stays its own.
     """
     buf = bytearray()
-    while (data := _next_message(pgconn)) is not None:
+    deadline_s = deadline_of(into.connection)
+    while (data := _next_message(pgconn, deadline_s)) is not None:
         buf += data
         if len(data) == 2 and data == TRAILER:
             into.write(buf)
@@ -82,7 +93,7 @@ class CopyStream:
     ) -> CopyStream:
         context = conn.cursor().copy(sql, params)
         copy = context.__enter__()
-        first = _next_message(conn.pgconn)
+        first = _next_message(conn.pgconn, deadline_of(conn))
         if first is None or bytes(first[: len(SIGNATURE)]) != SIGNATURE:
             raise psycopg.OperationalError("the source's COPY did not start with the binary header")
         size = _HEADER_FIXED + int.from_bytes(first[_HEADER_FIXED - 4 : _HEADER_FIXED], "big")
@@ -106,7 +117,7 @@ class CopyStream:
             buf += self._pending
             rows, last, self._pending = 1, self._pending, None
         while rows < limit and not self.ended:
-            data = _next_message(pgconn)
+            data = _next_message(pgconn, deadline_of(self._conn))
             if data is None:
                 raise psycopg.OperationalError("the source ended its COPY without the binary trailer")
             if len(data) == 2 and data == TRAILER:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors import pg_internal
+from bulksync.connectors import pg_internal, pg_session
 from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, Pulled
 from bulksync.connectors.conform import conform
 from bulksync.connectors.pg_constraints import PgConstraints
@@ -56,8 +56,12 @@ from bulksync.errors import (
 )
 from bulksync.schema import TableSchema
 
+T = TypeVar("T")
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
+# the server is going away or not there yet: admin shutdown / pg_terminate_backend, crash
+# shutdown, "the database system is starting up"
+_GONE_STATES = {"57P01", "57P02", "57P03"}
 
 
 def safe_pg_url(url: str) -> str:
@@ -90,13 +94,23 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     """SQLSTATE → the error tree: retry conflicts and lost connections, isolate bad rows."""
     if state in _CONFLICT_STATES:
         return ConflictError(f"{context}: {text}")
-    if state.startswith("08") or (lost and not state) or "server closed the connection" in text:
+    gone = state.startswith("08") or state in _GONE_STATES or (lost and not state)
+    if gone or "server closed the connection" in text:
         return ConnectionLost(f"{context}: {text}")
     if state.startswith(("22", "23")):
         return BadRowsError(f"{context}: {text}")
     if state == "42P01":
         return UnknownTableError(f"{context}: {text}")
     return PermanentError(f"{context}: {text}")
+
+
+def _again(connect: Callable[[], T]) -> T:
+    """Connect once more mid-run: the server was there a moment ago, so a refusal now (a
+    restart, a killed session) is worth a retry, not the end of the job."""
+    try:
+        return connect()
+    except ConnectError as exc:
+        raise ConnectionLost(f"reconnecting: {exc.message}") from exc
 
 
 ENCODE_ROWS = 4096  # rows encoded to COPY binary at a time (about 0.5 MB for a 15-column row)
@@ -123,18 +137,28 @@ class PostgresConnector(PgConstraints, SqlConnector):
         self._inspector_engine: sa.Engine | None = None
         self._adbc: Any = None
         self._adbc_cur: Any = None
-        try:  # writes, DDL, checkpoints: psycopg (binary COPY of pgpq-encoded batches)
-            self._pg = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            reason = redact(" ".join(str(exc).split()))
-            reason = reason.split("failed: ")[-1]
-            raise ConnectError(f"cannot connect to {self.safe_url}: {reason}") from exc
-        self._execute(f"SET statement_timeout = {self._timeout_ms}")
-        self._execute(f"SET lock_timeout = {self._timeout_ms}")
+        self._in_tx = False
+        self._pg = self._connect()  # writes, DDL, checkpoints: psycopg (binary COPY of pgpq batches)
         self._internal_ready = False
         schema = search_path_schema(url)
         if create and schema is not None:  # --schema: the destination schema, created if missing
             self._execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return pg_session.connect(self._url, statement_timeout_s=self._timeout_ms / 1000)
+        except psycopg.Error as exc:
+            reason = redact(" ".join(str(exc).split()))
+            reason = reason.split("failed: ")[-1]
+            raise ConnectError(f"cannot connect to {self.safe_url}: {reason}") from exc
+
+    def _session(self, sql: str = "") -> psycopg.Connection[Any]:
+        """The session; a new one when the server dropped it and no transaction of ours was open
+        on it (a restart between batches, or one that took the last transaction with it)."""
+        if self._pg.closed and (not self._in_tx or sql == "BEGIN"):
+            self._in_tx = False
+            self._pg = _again(self._connect)
+        return self._pg
 
     def ensure_internal_tables(self) -> None:
         if self._internal_ready:
@@ -165,7 +189,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
             import adbc_driver_postgresql.dbapi as adbc_pg  # only a source needs it
 
             try:
-                self._adbc = adbc_pg.connect(self._url, autocommit=True)
+                self._adbc = adbc_pg.connect(pg_session.with_keepalives(self._url), autocommit=True)
             except adbc_driver_manager.Error as exc:
                 raise ConnectError(f"cannot connect to {self.safe_url}: {redact(str(exc))}") from exc
             self._adbc_cur = self._adbc.cursor()
@@ -196,8 +220,11 @@ class PostgresConnector(PgConstraints, SqlConnector):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
-            self._pg.execute(sql, list(params) if params else None)
+            self._session(sql).execute(sql, list(params) if params else None)
+            self._in_tx = sql == "BEGIN" or (self._in_tx and sql not in ("COMMIT", "ROLLBACK"))
         except psycopg.Error as exc:
+            if sql in ("COMMIT", "ROLLBACK"):
+                self._in_tx = False
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
     def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -289,7 +316,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
 
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
-            self._pull_src = PostgresConnector(self._source_url, statement_timeout_s=self._timeout_ms / 1000)
+            url, timeout_s = self._source_url, self._timeout_ms / 1000
+            self._pull_src = _again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
         return self._pull_src
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
@@ -429,7 +457,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # psycopg, not ADBC: a destination then never opens its second (read) connection
         try:
-            cur = self._pg.cursor(row_factory=psycopg.rows.dict_row)
+            cur = self._session().cursor(row_factory=psycopg.rows.dict_row)
             return cur.execute(sql, list(params)).fetchall()
         except psycopg.Error as exc:
             raise self.translate(exc, context="read") from exc

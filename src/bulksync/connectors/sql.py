@@ -33,7 +33,7 @@ from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.engine.checkpoint import decode_key, encode_key
-from bulksync.errors import SyncError, UnsupportedTypeError, UsageError, unknown_table
+from bulksync.errors import FencedOut, SyncError, UnsupportedTypeError, UsageError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, sql_type
 from bulksync.spec import Filter
 
@@ -439,9 +439,27 @@ class SqlConnector(ConstraintDdl, abc.ABC):
                 int(r["rows_done"]),
                 bool(r["done"]),
                 bool(r["created_table"]),
+                prior=decode_key(r["last_key"]),
             )
             for r in rows
         ]
+
+    for_update: ClassVar[str] = " FOR UPDATE"  # the checkpoint row locked until the batch commits
+
+    def check_fence(self, s: PartitionState) -> None:
+        """Refuse the batch unless the stored checkpoint is still the one this writer last saw."""
+        rows = self._rows(
+            f"SELECT last_key FROM {self.state_table} WHERE sync_id = {self.placeholder(1)} "
+            f"AND part = {self.placeholder(2)}{self.for_update}",
+            [s.sync_id, s.partition],
+        )
+        stored = decode_key(rows[0]["last_key"]) if rows else None
+        if encode_key(stored) != encode_key(s.prior):
+            raise FencedOut(
+                f"table {s.table!r}, partition {s.partition}: another writer moved its checkpoint "
+                f"(to {encode_key(stored)}, this one expected {encode_key(s.prior)}) - this writer lost "
+                "the partition (its lease expired); its batch is refused, none of it was written"
+            )
 
     def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
         self.ensure_internal_tables()
@@ -651,6 +669,8 @@ class SqlTransaction:
         self._c._execute(f"RELEASE SAVEPOINT {name}")
 
     def save_state(self, state: PartitionState) -> None:
+        if state.fenced:
+            self._c.check_fence(state)
         self._c.upsert_state(state)
 
     def save_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:

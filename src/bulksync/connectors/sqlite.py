@@ -112,6 +112,7 @@ class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
     dialect: ClassVar[str] = "sqlite"
+    for_update: ClassVar[str] = ""  # BEGIN IMMEDIATE already made this the only writer
     loose_text: ClassVar[bool] = True  # SQLite stores whatever bytes it is given as TEXT
     distinct_op: ClassVar[str] = "IS NOT"
     # take the write lock up front: a deferred transaction that upgrades after another writer

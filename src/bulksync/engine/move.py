@@ -251,7 +251,7 @@ def _write_loop(
             )
         took = time.monotonic() - began
         sizer.observe_write(took)
-        state.last, state.rows = proposed.last, state.rows + written.rows
+        state.last, state.rows, state.prior = proposed.last, state.rows + written.rows, proposed.last
         outcome.rows_read += item.num_rows
         outcome.rows_written += written.rows
         outcome.rows_rejected += written.rejected

@@ -151,6 +151,8 @@ def plan_table(
         )
     if resume_only or (unfinished and dest.find(plan.write_to) is not None):
         plan.states = previous
+        for state in previous:
+            state.fenced = True  # each batch commits only on the checkpoint it was read at
         plan.resumed_rows = sum(s.rows for s in previous)
         plan.order = _order_of_states(plan, previous)
     else:
@@ -160,6 +162,8 @@ def plan_table(
         for state in plan.states:
             state.created_table = created
         dest.reset_states(ident, plan.states)
+        for state in plan.states:
+            state.prior, state.fenced = state.last, True
     # only a table this sync created gets the source's secondary indexes, after the load
     plan.build_indexes = (
         spec.mode is not Mode.REPLACE

@@ -123,7 +123,7 @@ def _one_chunk(
     except BadRowsError:
         count, last, rejected, merged = _fallback(ctx, dest, target, query, state, lock)
     if count:
-        state.last, state.rows = last, state.rows + count - rejected
+        state.last, state.rows, state.prior = last, state.rows + count - rejected, last
         outcome.rows_read += count
         outcome.rows_written += count - rejected
         outcome.rows_rejected += rejected

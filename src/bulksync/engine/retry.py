@@ -14,7 +14,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bulksync.errors import ConnectionLost, TransientError
+from bulksync.errors import ConnectError, ConnectionLost, TransientError
 
 T = TypeVar("T")
 log = logging.getLogger("bulksync.engine")  # a job's log shows retries; the CLI shows warnings only
@@ -28,14 +28,19 @@ def retrying(
     initial_wait: float = 0.2,
     max_wait: float = 10.0,
 ) -> T:
-    """Call ``fn``; on a TransientError wait (backoff + jitter), reconnect if needed, try again."""
+    """Call ``fn``; on a TransientError wait (backoff + jitter), reconnect if needed, try again.
+
+    The reconnect is part of the next attempt: a server still restarting refuses it, and that
+    costs one attempt (and its backoff), not the job.
+    """
+    lost = False
 
     def before_sleep(state: RetryCallState) -> None:
+        nonlocal lost
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info("retry %d of %d in %.1f s after: %s", state.attempt_number, retries, wait, exc)
-        if isinstance(exc, ConnectionLost) and reconnect is not None:
-            reconnect()
+        lost = isinstance(exc, ConnectionLost) and reconnect is not None
 
     for attempt in Retrying(
         stop=stop_after_attempt(retries + 1),
@@ -45,5 +50,14 @@ def retrying(
         reraise=True,
     ):
         with attempt:
+            if lost and reconnect is not None:
+                _reconnect(reconnect)
             return fn()
     raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
+
+
+def _reconnect(reconnect: Callable[[], None]) -> None:
+    try:
+        reconnect()
+    except ConnectError as exc:  # reachable a moment ago: a restart, a failover, a cut link
+        raise ConnectionLost(f"reconnecting after a lost connection: {exc.message}") from exc

@@ -21,7 +21,7 @@ from bulksync.engine.plan import CheckpointsGone
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
 from bulksync.engine.run import SyncFailed, run_table
-from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.errors import FencedOut, PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import RUN_PARTITION, send
 from bulksync.jobs.runner import CANCEL_POLL_S
@@ -153,6 +153,9 @@ def _run_task(fleet: Fleet, task: Task) -> str:
     finally:
         beat.stop()
     took = time.monotonic() - started
+    if isinstance(attempt.error, FencedOut):  # another writer has the partition: not a failure
+        log.info("task fenced out: %s (%s)", task.label, attempt.error.message)
+        return "lost"
     if beat.lost:
         log.info("task lost: %s (its lease was taken over)", task.label)
         return "lost"

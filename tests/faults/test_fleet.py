@@ -1,0 +1,146 @@
+"""Fault 5: a worker of the fleet frozen (SIGSTOP) mid-partition past its lease, then resumed.
+
+Another worker takes the partition over from its checkpoint; when the frozen one wakes up it
+must not write after it: its batch is refused by the fence (or dropped between batches once it
+sees its lease is gone). The job succeeds with every row exactly once. Private Redis and a job
+store in the suite's own PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fleetkit
+from bulksync.jobs.store import JobStore
+from conftest import PrivateRedis
+from faultkit import REPORT, ReportRow
+from faultservers import PrivatePg
+
+
+@pytest.fixture(scope="module")
+def fleet_source(tmp_path_factory: pytest.TempPathFactory) -> fleetkit.Source:
+    return fleetkit.build_source(tmp_path_factory.mktemp("fleet") / "source.db")
+
+
+def _task_of(store_url: str, job_id: str, task_no: int) -> dict[str, Any]:
+    return {t["task_no"]: t for t in fleetkit.tasks(store_url, job_id)}[task_no]
+
+
+def _waits(pg: PrivatePg) -> str:
+    """Who waits on what in the private cluster (the sessions of a blocked fleet)."""
+    with pg.admin() as conn:
+        rows = conn.execute(
+            "SELECT pid, datname, state, wait_event_type, wait_event, pg_blocking_pids(pid), "
+            "left(query, 90) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        ).fetchall()
+    return "\n".join(map(str, rows))
+
+
+def test_worker_frozen_past_its_lease(
+    pg_dest: PrivatePg, private_redis: str, fleet_source: fleetkit.Source, tmp_path: Path
+) -> None:
+    store_url = pg_dest.create_database("fleet_jobs")
+    dest = pg_dest.create_database("fleet_dest")
+    cfg = fleetkit.settings(private_redis, store_url)
+    store = JobStore(store_url, lease_s=fleetkit.LEASE_S)
+    frozen = fleetkit.Worker(tmp_path / "frozen.log", private_redis, store_url)
+    taker = fleetkit.Worker(tmp_path / "taker.log", private_redis, store_url)
+    try:
+        # a writer blocked by the frozen one's open transaction gives up (and retries) after 5 s
+        sync = fleetkit.spec(fleet_source.path, dest, statement_timeout_s=5.0)
+        job = fleetkit.start_job(store, cfg, sync)
+        mine = f":{frozen.pid}:"
+
+        def mid_partition() -> dict[str, Any] | None:
+            for task in fleetkit.tasks(store_url, job.id):
+                if task["lease_owner"] and mine in task["lease_owner"] and task["status"] == "running":
+                    if (
+                        task["kind"] == "partition"
+                        and 0 < task["rows_done"] < fleetkit.TABLES[task["table_name"]] // 8
+                    ):
+                        return task
+            return None
+
+        target = fleetkit.wait_for(mid_partition, 120, "the first worker mid-partition")
+        os.kill(frozen.pid, signal.SIGSTOP)
+        froze_at = time.monotonic()
+
+        def taken_over() -> bool:
+            return f":{taker.pid}:" in (_task_of(store_url, job.id, target["task_no"])["lease_owner"] or "")
+
+        try:
+            fleetkit.wait_for(taken_over, 120, "the other worker to take the frozen worker's partition over")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_waits(pg_dest)}\n{taker.text()[-2000:]}") from None
+        time.sleep(1.0)
+        os.kill(frozen.pid, signal.SIGCONT)
+        done = fleetkit.wait_done(store, job.id, 180)
+        assert done.status == "succeeded", (done.error, taker.text()[-3000:])
+        fleetkit.assert_exact_copy(fleet_source, dest)  # 0 lost, 0 doubled, 0 changed
+        woke = frozen.text()
+        assert "task lost" in woke or "task fenced out" in woke, woke[-3000:]
+        refused = "task fenced out" in woke
+        REPORT.rows.append(
+            ReportRow(
+                "worker SIGSTOP past its 3 s lease, SIGCONT after the takeover (Redis fleet)", 1,
+                "succeeded; the woken worker's batch " + ("refused by the fence" if refused else "dropped"),
+                0, 0, time.monotonic() - froze_at,
+            )
+        )  # fmt: skip
+        for worker in (frozen, taker):
+            assert "Traceback" not in worker.text()
+    finally:
+        for worker in (frozen, taker):
+            if worker.proc.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.proc.kill()
+                worker.proc.wait()
+        store.close()
+
+
+def test_redis_killed_and_restarted_under_the_fleet(
+    pg_dest: PrivatePg, redis_server: PrivateRedis, fleet_source: fleetkit.Source, tmp_path: Path
+) -> None:
+    """Redis SIGKILLed (no persistence: every queued message and ack lost) with partitions in
+    flight, back 2 s later: the workers reconnect, the sweeper re-sends what the store says is
+    unfinished, and the job succeeds with every row exactly once."""
+    store_url = pg_dest.create_database("fleet_redis_jobs")
+    dest = pg_dest.create_database("fleet_redis_dest")
+    cfg = fleetkit.settings(redis_server.url, store_url)
+    store = JobStore(store_url, lease_s=fleetkit.LEASE_S)
+    workers = [fleetkit.Worker(tmp_path / f"w{n}.log", redis_server.url, store_url) for n in (1, 2)]
+    try:
+        job = fleetkit.start_job(store, cfg, fleetkit.spec(fleet_source.path, dest))
+
+        def in_flight() -> bool:
+            tasks = fleetkit.tasks(store_url, job.id)
+            running = [t for t in tasks if t["status"] == "running" and t["rows_done"] > 0]
+            return bool(running) and any(t["status"] == "queued" for t in tasks)
+
+        fleetkit.wait_for(in_flight, 120, "partitions running while others still queued")
+        killed_at = time.monotonic()
+        redis_server.kill_and_restart(down_s=2.0)
+        done = fleetkit.wait_done(store, job.id, 150)
+        assert done.status == "succeeded", (done.error, workers[0].text()[-3000:])
+        fleetkit.assert_exact_copy(fleet_source, dest)
+        for worker in workers:
+            assert worker.proc.poll() is None, f"a worker died with Redis: {worker.text()[-3000:]}"
+            assert "Traceback" not in worker.text(), worker.text()[-3000:]
+        REPORT.rows.append(
+            ReportRow(
+                "Redis SIGKILLed (no persistence) and restarted under 2 workers", 1,
+                "succeeded (the sweeper re-sent the lost messages)", 0, 0, time.monotonic() - killed_at,
+            )
+        )  # fmt: skip
+    finally:
+        for worker in workers:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+                worker.proc.wait()
+        store.close()
