@@ -11,6 +11,8 @@ of ``connectors/expressions.py``. What a source has that cannot travel is in ``d
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,7 +20,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from bulksync.errors import UnknownColumnError, UnsupportedTypeError
+from bulksync.errors import UnknownColumnError, UnsupportedTypeError, UsageError
 from bulksync.identifiers import check_identifier as check_identifier
 
 
@@ -159,3 +161,26 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return sa.String(col.length) if col.length else sa.Text()
     raise UnsupportedTypeError(f"column {col.name!r} has Arrow type {t} with no SQL mapping")
+
+
+def coerce(column: Column, value: Any) -> Any:
+    """Turn a CLI string (or JSON value) into the Python value a column of this type compares with."""
+    t = column.type
+    if not isinstance(value, str):
+        return value
+    try:
+        if pa.types.is_timestamp(t):
+            return dt.datetime.fromisoformat(value)
+        if pa.types.is_date32(t):
+            return dt.date.fromisoformat(value[:10])
+        if pa.types.is_integer(t):
+            return int(value)
+        if pa.types.is_floating(t):
+            return float(value)
+        if pa.types.is_decimal(t):
+            return decimal.Decimal(value)
+        if pa.types.is_boolean(t):
+            return value.lower() in ("1", "t", "true", "y", "yes")
+    except (ValueError, decimal.InvalidOperation) as exc:
+        raise UsageError(f"value {value!r} is not a valid {t} for column {column.name!r}") from exc
+    return value

@@ -3,20 +3,21 @@
 PostgreSQL is read through SQLAlchemy's inspector. MariaDB's foreign keys too, but its defaults,
 AUTO_INCREMENT and CHECKs come from ``information_schema`` (SQLAlchemy misses column-level
 CHECKs and the defaults of TEXT columns). SQLite has its own module (``sqlite_catalog``).
-Whatever cannot travel becomes a line of ``Constraints.dropped``, never silence.
+Whatever cannot travel becomes a line of ``Constraints.dropped``, never silence. ``reflect_with``
+reads a whole table (columns, keys, indexes and these) through the inspector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from bulksync.connectors.checks import portable_check
 from bulksync.connectors.defaults import portable_default
-from bulksync.schema import Check, ForeignKey
+from bulksync.schema import Check, ForeignKey, Index
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -135,3 +136,26 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
     return Constraints(
         frozenset(identity), tuple(defaults), foreign_keys.foreign_keys, tuple(checks), tuple(dropped)
     )
+
+
+@dataclass(frozen=True)
+class Reflected:
+    """A table as a catalog describes it, before mapping to Arrow."""
+
+    columns: list[tuple[str, sa.types.TypeEngine[Any], bool]]
+    primary_key: tuple[str, ...]
+    indexes: tuple[Index, ...]
+    constraints: Constraints = field(default_factory=Constraints)
+
+
+def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
+    """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy."""
+    found = inspector.get_columns(table)
+    columns = [(str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in found]
+    pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+    indexes = tuple(
+        Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+        for ix in inspector.get_indexes(table)
+        if ix.get("name") and all(ix["column_names"])  # expression indexes have no column names
+    )
+    return Reflected(columns, pk, indexes, inspected(inspector, table, list(found)))

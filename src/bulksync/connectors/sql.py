@@ -5,12 +5,9 @@ checkpoint and reject tables. The data path itself goes through each connector's
 from __future__ import annotations
 
 import abc
-import datetime as dt
-import decimal
-import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -27,65 +24,22 @@ from bulksync.connectors.base import (
     Reject,
     TableStats,
 )
-from bulksync.connectors.catalog import Constraints, inspected
+from bulksync.connectors.catalog import Reflected as Reflected
+from bulksync.connectors.catalog import reflect_with as reflect_with
 from bulksync.connectors.conform import conform_loose, with_bad_values
 from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
-from bulksync.engine.checkpoint import decode_key, encode_key
-from bulksync.errors import FencedOut, SyncError, UnsupportedTypeError, UsageError, unknown_table
-from bulksync.schema import Column, Index, TableSchema, arrow_type, sql_type
+from bulksync.connectors.sql_bookkeeping import Bookkeeping
+from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
+from bulksync.connectors.sql_merge import MergeSql
+from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
+from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
 from bulksync.spec import Filter
 
 STATE_TABLE = "_bulksync_state"
 REJECT_TABLE = "_bulksync_rejects"
 INTERNAL = (STATE_TABLE, REJECT_TABLE)
-
-
-@dataclass(frozen=True)
-class Reflected:
-    """A table as a catalog describes it, before mapping to Arrow."""
-
-    columns: list[tuple[str, sa.types.TypeEngine[Any], bool]]
-    primary_key: tuple[str, ...]
-    indexes: tuple[Index, ...]
-    constraints: Constraints = field(default_factory=Constraints)
-
-
-def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
-    """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy."""
-    found = inspector.get_columns(table)
-    columns = [(str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in found]
-    pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
-    indexes = tuple(
-        Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
-        for ix in inspector.get_indexes(table)
-        if ix.get("name") and all(ix["column_names"])  # expression indexes have no column names
-    )
-    return Reflected(columns, pk, indexes, inspected(inspector, table, list(found)))
-
-
-def coerce(column: Column, value: Any) -> Any:
-    """Turn a CLI string (or JSON value) into the Python value a column of this type compares with."""
-    t = column.type
-    if not isinstance(value, str):
-        return value
-    try:
-        if pa.types.is_timestamp(t):
-            return dt.datetime.fromisoformat(value)
-        if pa.types.is_date32(t):
-            return dt.date.fromisoformat(value[:10])
-        if pa.types.is_integer(t):
-            return int(value)
-        if pa.types.is_floating(t):
-            return float(value)
-        if pa.types.is_decimal(t):
-            return decimal.Decimal(value)
-        if pa.types.is_boolean(t):
-            return value.lower() in ("1", "t", "true", "y", "yes")
-    except (ValueError, decimal.InvalidOperation) as exc:
-        raise UsageError(f"value {value!r} is not a valid {t} for column {column.name!r}") from exc
-    return value
 
 
 def statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
@@ -123,12 +77,11 @@ def chunk_bounds(
     return int(found[0]["n"]), tuple(last[0].values())
 
 
-MERGE_SOURCE = "bs_in"  # the alias an upsert's rows go by (a staging table or a chunk's SELECT)
 PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes through Python
 ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate rough
 
 
-class SqlConnector(ConstraintDdl, abc.ABC):
+class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     """Base of the SQLite and PostgreSQL connectors; subclasses own the ADBC connection."""
 
     dialect: ClassVar[str]
@@ -400,105 +353,7 @@ class SqlConnector(ConstraintDdl, abc.ABC):
         """Run one query without a statement timeout and yield its rows as it reads them."""
         yield from self._query(sql, params).to_batches(max_chunksize=rows)
 
-    # -- checkpoints and rejects --------------------------------------------------------------
-
-    def ensure_internal_tables(self) -> None:
-        self._execute(
-            f"CREATE TABLE IF NOT EXISTS {self.state_table} (sync_id VARCHAR(64) NOT NULL, "
-            "tbl TEXT NOT NULL, part INTEGER NOT NULL, lower_key TEXT, upper_key TEXT, "
-            "last_key TEXT, rows_done BIGINT NOT NULL, done INTEGER NOT NULL, "
-            "created_table INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sync_id, part))"
-        )
-        self._execute(
-            f"CREATE TABLE IF NOT EXISTS {self.reject_table} (sync_id VARCHAR(64) NOT NULL, "
-            "tbl TEXT NOT NULL, row_key TEXT NOT NULL, row_data TEXT NOT NULL, "
-            "reason TEXT NOT NULL, rejected_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
-        )
-        try:  # checkpoint tables written before created_table existed
-            self._execute(
-                f"ALTER TABLE {self.state_table} ADD COLUMN created_table INTEGER NOT NULL DEFAULT 0"
-            )
-        except SyncError:
-            pass  # the column is there already
-
-    def load_states(self, sync_id: str) -> list[PartitionState]:
-        self.ensure_internal_tables()
-        rows = self._rows(
-            "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done, created_table "
-            f"FROM {self.state_table} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
-            [sync_id],
-        )
-        return [
-            PartitionState(
-                r["sync_id"],
-                r["tbl"],
-                int(r["part"]),
-                decode_key(r["lower_key"]),
-                decode_key(r["upper_key"]),
-                decode_key(r["last_key"]),
-                int(r["rows_done"]),
-                bool(r["done"]),
-                bool(r["created_table"]),
-                prior=decode_key(r["last_key"]),
-            )
-            for r in rows
-        ]
-
-    for_update: ClassVar[str] = " FOR UPDATE"  # the checkpoint row locked until the batch commits
-
-    def check_fence(self, s: PartitionState) -> None:
-        """Refuse the batch unless the stored checkpoint is still the one this writer last saw."""
-        rows = self._rows(
-            f"SELECT last_key FROM {self.state_table} WHERE sync_id = {self.placeholder(1)} "
-            f"AND part = {self.placeholder(2)}{self.for_update}",
-            [s.sync_id, s.partition],
-        )
-        stored = decode_key(rows[0]["last_key"]) if rows else None
-        if encode_key(stored) != encode_key(s.prior):
-            raise FencedOut(
-                f"table {s.table!r}, partition {s.partition}: another writer moved its checkpoint "
-                f"(to {encode_key(stored)}, this one expected {encode_key(s.prior)}) - this writer lost "
-                "the partition (its lease expired); its batch is refused, none of it was written"
-            )
-
-    def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
-        self.ensure_internal_tables()
-        self._execute(self.begin_sql)
-        try:
-            self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
-            for state in states:
-                self.upsert_state(state)
-            self._execute("COMMIT")
-        except BaseException:
-            self._execute("ROLLBACK")
-            raise
-
-    def upsert_state(self, s: PartitionState) -> None:
-        marks = ", ".join(self.placeholder(i) for i in range(1, 10))
-        self._execute(
-            f"INSERT INTO {self.state_table} (sync_id, tbl, part, lower_key, upper_key, last_key, "
-            f"rows_done, done, created_table) VALUES ({marks}) ON CONFLICT (sync_id, part) DO UPDATE SET "
-            "last_key = excluded.last_key, rows_done = excluded.rows_done, done = excluded.done",
-            [
-                s.sync_id,
-                s.table,
-                s.partition,
-                encode_key(s.lower),
-                encode_key(s.upper),
-                encode_key(s.last),
-                s.rows,
-                int(s.done),
-                int(s.created_table),
-            ],
-        )
-
-    def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
-        marks = ", ".join(self.placeholder(i) for i in range(1, 6))
-        for r in rejects:
-            self._execute(
-                f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
-                [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason],
-            )
+    # -- checkpoints and rejects: sql_bookkeeping.py; tidy drops them when empty -------------
 
     def tidy(self) -> None:
         """Drop the checkpoint and reject tables if nothing is left in them (a finished
@@ -566,57 +421,6 @@ class SqlConnector(ConstraintDdl, abc.ABC):
         source = f"({select}) AS {MERGE_SOURCE}"
         merged = self.merge(target, source, names, upsert_key, rows=count, params=params)
         return Pulled(count, last, merged)
-
-    def merge(
-        self,
-        table: str,
-        source: str,
-        names: Sequence[str],
-        key: Sequence[str],
-        *,
-        rows: int,
-        params: Sequence[Any] = (),
-    ) -> Merged:
-        """Upsert the ``rows`` rows of ``source`` (``… AS bs_in``) into ``table``: how many were
-        inserted and updated.
-
-        The database counts the rows it inserted or changed; the rows whose key was already
-        there are counted first (one key lookup each), and the two tell the three kinds apart.
-        """
-        existing = self._count(self.existing_sql(table, source, key), params)
-        changed = self._affected(self.upsert_sql(table, source, names, key), params)
-        inserted = rows - existing
-        return Merged(inserted, self.updated_of(changed - inserted))
-
-    def existing_sql(self, table: str, source: str, key: Sequence[str]) -> str:
-        """Rows of ``source`` whose key ``table`` already holds."""
-        match = " AND ".join(f"bs_t.{quote(k)} = {MERGE_SOURCE}.{quote(k)}" for k in key)
-        there = f"SELECT 1 FROM {quote(table)} AS bs_t WHERE {match}"
-        return f"SELECT count(*) AS n FROM {source} WHERE EXISTS ({there})"
-
-    @staticmethod
-    def updated_of(changed_beyond_inserts: int) -> int:
-        """Rows updated, from the affected rows beyond the inserts (one each here; MariaDB: two)."""
-        return changed_beyond_inserts
-
-    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(next(iter(self._rows(sql, params)[0].values())))
-
-    def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
-        cols = column_list(names)
-        rest = [n for n in names if n not in key]
-        head = (
-            f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {stage} WHERE true "
-            f"ON CONFLICT ({column_list(key)}) DO "
-        )
-        if not rest:
-            return head + "NOTHING"
-        sets = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in rest)
-        old = ", ".join(f"{quote(table)}.{quote(n)}" for n in rest)
-        new = ", ".join(f"excluded.{quote(n)}" for n in rest)
-        return head + f"UPDATE SET {sets} WHERE ({old}) {self.distinct_op} ({new})"
-
-    distinct_op: ClassVar[str] = "IS DISTINCT FROM"
 
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
         with self.transaction():
