@@ -227,3 +227,22 @@ def test_a_pg_table_copied_onto_itself_is_refused(pg_dest: str) -> None:
     proc = bulksync("copy", pg_dest, other_spelling, "--table", "x")
     assert_error_line(proc, 2, "same table 'x'", "--dest-table")
     assert_untouched(pg_dest)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("BULKSYNC_CONNECTIONS", "{not json", 'field "connections" from the environment'),
+        ("BULKSYNC_JOB_TRIES", "many", "job_tries"),
+    ],
+)
+def test_a_malformed_setting_is_one_line_not_a_traceback(
+    name: str, value: str, fragment: str, tmp_path: Path
+) -> None:
+    import os
+
+    env = {**os.environ, name: value, "BULKSYNC_JOB_STORE": str(tmp_path / "jobs.db")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulksync", "jobs"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert_error_line(proc, 2, fragment)

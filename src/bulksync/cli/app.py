@@ -65,7 +65,13 @@ def _root(
 
 
 def _validation_message(exc: Exception) -> str | None:
-    """The one line of a pydantic ValidationError; None for any other exception."""
+    """The one line of a pydantic ValidationError or a setting that cannot be read (a malformed
+    ``BULKSYNC_*`` variable); None for any other exception."""
+    found = sys.modules.get("pydantic_settings")
+    if found is not None and isinstance(exc, found.SettingsError):
+        why = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        text = str(exc).replace('source "EnvSettingsSource"', "the environment")
+        return f"settings: {text}{why}"
     pydantic = sys.modules.get("pydantic")  # loaded by whatever raised one
     if pydantic is None or not isinstance(exc, pydantic.ValidationError):
         return None
