@@ -30,6 +30,7 @@ from bulksync.engine.retry import retrying
 from bulksync.errors import (
     ConnectError,
     ConnectionLost,
+    PermanentError,
     SyncError,
     UnknownColumnError,
     UnsupportedTypeError,
@@ -611,3 +612,17 @@ def test_insert_first_backs_off_twice_as_long_after_each_refusal_in_a_row() -> N
     tries.was_accepted()  # new rows again: back to the short pause
     tries.was_refused()
     assert skipped() == 2
+
+
+def test_a_full_disk_under_sqlite_says_what_to_do(tmp_path: Path) -> None:
+    from bulksync.connectors.registry import open_connector
+
+    conn = open_connector(str(tmp_path / "dest.db"), create=True)
+    try:
+        full = Exception("IO: Failed to step query: database or disk is full")
+        error = conn.translate(full, context="INSERT")
+    finally:
+        conn.close()
+    assert isinstance(error, PermanentError)
+    assert "is full: free space" in error.message and "run the same command again" in error.message
+    assert str(tmp_path / "dest.db") in error.message

@@ -309,6 +309,11 @@ class SqliteConnector(SqlConnector):
             return ConflictError(f"{context}: SQLite file is busy: {text}")
         if any(w in lowered for w in _BAD_ROW_WORDS):
             return BadRowsError(f"{context}: {text}")
+        if "disk is full" in lowered:
+            return PermanentError(
+                f"{context}: the disk holding {self.path} is full: free space (or move the file) and "
+                "run the same command again; it continues from the last committed batch"
+            )
         return PermanentError(f"{context}: {text}")
 
     def close(self) -> None:
