@@ -51,6 +51,8 @@ def test_json_result_has_every_field(source: str, pg_db: str) -> None:
     for field in ("duration_s", "avg_batch_s", "memory_peak_mb", "rows_per_s"):
         assert isinstance(result[field], int | float) and result[field] > 0, field
     assert result["avg_batch_s"] <= result["duration_s"]
+    # from the process's start (imports included) to the first commit: within the whole run
+    assert 0 < result["first_batch_s"] < result["duration_s"] + 30
     assert table_rows(pg_db, "bets") == expected_rows(range(1, ROWS + 1))
 
 

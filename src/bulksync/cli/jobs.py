@@ -93,7 +93,6 @@ def list_jobs(
     """List background jobs, newest first: status, progress, records, what they move."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
-    from bulksync.cli.render import print_json
     from bulksync.jobs.launch import open_store
     from bulksync.jobs.specs import describe
     from bulksync.settings import get_settings
@@ -104,6 +103,8 @@ def list_jobs(
     finally:
         store.close()
     if json_out:
+        from bulksync.cli.render import print_json  # Rich: only for the JSON document
+
         print_json({"jobs": [j.to_dict() for j in found]})
         return
     if not found:

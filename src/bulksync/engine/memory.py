@@ -36,6 +36,11 @@ class MemoryGuard:
         self.peak_mb = self.rss_mb()
         self.pauses = 0
 
+    @property
+    def process_started_at(self) -> float:
+        """When this process started (``time.time()`` scale)."""
+        return float(self._proc.create_time())
+
     def rss_mb(self) -> float:
         rss = float(self._proc.memory_info().rss) / 2**20
         with self._lock:

@@ -59,6 +59,7 @@ class ProgressTracker:
         self._rss_mb = rss_mb
         self._lock = threading.Lock()
         self._tables: dict[str, _TableCounter] = {}
+        self.first_commit_at: float | None = None  # time.time() of the first committed batch
 
     def start(self, table: str, *, total: int, partitions: int, already: int = 0) -> None:
         with self._lock:
@@ -72,6 +73,8 @@ class ProgressTracker:
     ) -> None:
         """A batch of ``rows`` was committed (its write took ``seconds``)."""
         with self._lock:
+            if self.first_commit_at is None:
+                self.first_commit_at = time.time()
             counter = self._tables[table]
             counter.rows += rows
             counter.bytes += nbytes

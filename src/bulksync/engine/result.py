@@ -46,6 +46,7 @@ class SyncResult:
     duration_s: float = 0.0
     memory_peak_mb: float = 0.0
     memory_pauses: int = 0
+    first_batch_s: float | None = None  # from the process's start to its first committed batch
     status: str = "succeeded"
     rejects_at: str = ""  # the destination table that holds rejected rows and their reasons
 
@@ -100,6 +101,7 @@ class SyncResult:
             "avg_batch_s": round(self.avg_batch_s, 4),
             "memory_peak_mb": round(self.memory_peak_mb, 1),
             "memory_pauses": self.memory_pauses,
+            "first_batch_s": None if self.first_batch_s is None else round(self.first_batch_s, 3),
             "rows_per_s": round(self.rows_per_s, 1),
             "values_nulled": sum(t.values_nulled for t in self.tables),
             "rows_inserted": sum(t.rows_inserted for t in self.tables),

@@ -198,6 +198,8 @@ def _execute(
     result.duration_s = time.monotonic() - started
     result.memory_peak_mb = guard.peak_mb
     result.memory_pauses = guard.pauses
+    if tracker.first_commit_at is not None:  # from the start of the process, imports included
+        result.first_batch_s = tracker.first_commit_at - guard.process_started_at
     if error is not None:
         result.status = "failed"
         raise SyncFailed(error, result) from error
