@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
@@ -71,8 +71,9 @@ class PartitionState:
     # The fence: the checkpoint this writer last saw committed (read from the destination, then
     # moved by its own commits). A batch commits only while the stored checkpoint still equals
     # it, so a writer that lost its partition (a worker frozen past its lease) cannot commit.
-    prior: Key | None = None
-    fenced: bool = False
+    # The writer's own bookkeeping, not the checkpoint: two states are equal without them.
+    prior: Key | None = field(default=None, compare=False)
+    fenced: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
