@@ -214,3 +214,31 @@ def test_a_listing_names_the_destination_table_when_it_has_another_name() -> Non
         "tables": [{"name": "bets", "dest_name": "bets_vn"}, {"name": "players", "dest_name": None}],
     }
     assert describe(record) == "dk → /data/wh.db: bets as bets_vn, players"
+
+
+def test_a_runner_frozen_inside_a_store_transaction_does_not_block_the_others(pg_db: str) -> None:
+    """A runner stopped (SIGSTOP, a paused VM) between two statements of a store transaction
+    holds its job row: on PostgreSQL the server ends that transaction after the lease (10 s at
+    least), and the other runner's heartbeat goes through instead of waiting for ever."""
+    frozen = JobStore(pg_db, lease_s=1)
+    other = JobStore(pg_db, lease_s=1)
+    job = frozen.create(kind="copy", spec=SPEC, max_attempts=3)
+    assert frozen.claim(job.id, "frozen") is not None
+    held = frozen.engine.connect()
+    held.begin()
+    held.exec_driver_sql("UPDATE bulksync_jobs SET updated_at = updated_at WHERE id = %s", (job.id,))
+    answered: list[object] = []
+    beat = threading.Thread(target=lambda: answered.append(other.request_cancel(job.id)), daemon=True)
+    began = time.monotonic()
+    beat.start()
+    beat.join(timeout=60)
+    try:
+        assert answered, "a write to the job waited on the frozen runner's transaction for 60 s"
+        assert time.monotonic() - began >= 5  # it did wait: the lock was real, then released
+    finally:
+        try:
+            held.close()
+        except Exception:  # its session was ended by the server: that is the point
+            pass
+        frozen.close()
+        other.close()

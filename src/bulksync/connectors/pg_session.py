@@ -11,6 +11,11 @@ Three layers, each for a different way a connection dies:
   own timeout could not reach us either (a black hole: a stalled proxy, a frozen server, a link
   that still takes our packets). The connection is dropped and the batch retried on a new one.
   Keepalives cannot see this case: whatever still holds the TCP connection answers the probes.
+
+And one for the other side of a frozen process (SIGSTOP, a paused VM) that left a transaction
+open: ``idle_in_transaction_session_timeout`` (twice the statement timeout: a batch's transaction
+is never idle longer than one read) lets the server end it, so its locks — a checkpoint row the
+fence holds — do not block the writer that took its partition over.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def connect(url: str, *, statement_timeout_s: float) -> DeadlineConnection:
     timeout_ms = int(statement_timeout_s * 1000)
     conn.execute(f"SET statement_timeout = {timeout_ms}")
     conn.execute(f"SET lock_timeout = {timeout_ms}")
+    conn.execute(f"SET idle_in_transaction_session_timeout = {2 * timeout_ms}")
     return conn
 
 

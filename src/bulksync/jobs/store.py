@@ -127,7 +127,14 @@ class JobStore:
             )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+            # A transaction left open by a runner that froze (SIGSTOP, a paused VM) would hold its
+            # job and task rows, and every other runner writing to that job would wait on it:
+            # the server ends such a transaction after the lease (10 s at least).
+            idle_ms = int(max(lease_s, 10.0) * 1000)
+            self.engine = sa.create_engine(
+                url, pool_pre_ping=True, pool_size=4, max_overflow=4,
+                connect_args={"options": f"-c idle_in_transaction_session_timeout={idle_ms}"},
+            )  # fmt: skip
         try:
             if not sa.inspect(self.engine).has_table(jobs.name):
                 if not create:
