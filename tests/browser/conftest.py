@@ -33,7 +33,9 @@ FLAGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open its event loop runs in this
+# thread, and every later test that calls asyncio.run() (the HTTP source's) would fail.
+@pytest.fixture(scope="module")
 def browser(require_service: Callable[[str, Exception], None]) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         require_service("Chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install chromium)"))
