@@ -25,7 +25,9 @@ def _kill_mid_partition(
     first = fleetkit.Worker(tmp / "w1.log", broker_url, store_url)
     second = fleetkit.Worker(tmp / "w2.log", broker_url, store_url)
     try:
-        job = fleetkit.start_job(store, cfg, fleetkit.spec(source.path, dest))
+        # 100-row batches: a partition takes a few seconds, several heartbeats, so the kill can be
+        # seen to land inside one (with 500-row batches a partition could end between two beats)
+        job = fleetkit.start_job(store, cfg, fleetkit.spec(source.path, dest, chunk_rows=100))
         victim_owner = f":{first.pid}:"
 
         def mid_partition() -> dict[str, Any] | None:
