@@ -21,8 +21,8 @@ def prefer_jemalloc() -> None:
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except (NotImplementedError, pa.ArrowNotImplementedError):
-        pass  # a pyarrow built without jemalloc: keep its default
+    except NotImplementedError:  # pyarrow's ArrowNotImplementedError: a build without jemalloc
+        pass  # keep its default pool
 
 
 class MemoryGuard:
