@@ -24,8 +24,14 @@ DestArg = Annotated[
     ),
 ]
 ChunkOpt = Annotated[
-    int,
-    typer.Option("--chunk-rows", min=2, envvar="BULKSYNC_VERIFY_CHUNK_ROWS", help="rows per compared chunk"),
+    int | None,
+    typer.Option(
+        "--chunk-rows",
+        min=2,
+        envvar="BULKSYNC_VERIFY_CHUNK_ROWS",
+        help="rows per compared chunk  [default: as many as fit in 2 MB, from the rows read]",
+        show_default=False,
+    ),
 ]
 ExamplesOpt = Annotated[
     int, typer.Option("--examples", min=0, help="first keys listed for each kind of difference")
@@ -38,7 +44,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (mal
 def keep_freed_memory() -> None:
     """Let glibc keep freed memory for reuse instead of handing it back to the kernel at once.
 
-    Each chunk's Arrow buffers and numpy temporaries (~15 MB per 100,000 rows and side) are
+    Each chunk's Arrow buffers and numpy temporaries (~2 MB a chunk and side) are
     freed and allocated again for the next chunk; by default glibc maps every block above its
     threshold afresh and trims the heap's free top, so each chunk paid again for its pages:
     ~50,000 page faults per million rows per side, measured 0.1-0.2 s of CPU on this 2-core VM.
@@ -65,7 +71,7 @@ def verify_cmd(
     date_column: o.DateColOpt = None,
     since: o.SinceOpt = None,
     until: o.UntilOpt = None,
-    chunk_rows: ChunkOpt = 100_000,
+    chunk_rows: ChunkOpt = None,
     examples: ExamplesOpt = 10,
     statement_timeout: o.TimeoutOpt = 120.0,
     json_out: o.JsonOpt = False,
