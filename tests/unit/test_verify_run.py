@@ -6,7 +6,9 @@ from __future__ import annotations
 from bulksync.verification.run import FIRST_ROWS, RAMP, _limits
 
 
-def sizes(chunk_rows: int | None, estimate: int, actual: int, *, row_bytes: int = 100, mb: float = 4.0) -> list[int]:
+def sizes(
+    chunk_rows: int | None, estimate: int, actual: int, *, row_bytes: int = 100, mb: float = 4.0
+) -> list[int]:
     """The limits asked for while reading ``actual`` rows that were estimated at ``estimate``."""
     limits = _limits(chunk_rows, estimate, mb)
     asked, read = [next(limits)], 0

@@ -194,7 +194,9 @@ FIRST_ROWS = 1_000  # the first chunk when its size comes from the memory budget
 MIN_ROWS, MAX_ROWS = 1_000, 1_000_000
 
 
-def _limits(chunk_rows: int | None, estimate: int, chunk_mb: float = 2.0) -> Generator[int, tuple[int, int], None]:
+def _limits(
+    chunk_rows: int | None, estimate: int, chunk_mb: float = 2.0
+) -> Generator[int, tuple[int, int], None]:
     """Rows to ask for in each source chunk (send back the rows and bytes each one held).
 
     A full chunk is ``chunk_rows``, or as many rows as fit in ``chunk_mb`` of Arrow data at
@@ -255,7 +257,12 @@ class _SourceThread:
     own (two chunks at most waiting in memory); iterate it inside ``with``."""
 
     def __init__(
-        self, reader: SideReader, table: TableSpec, spec: VerifySpec, cancel: threading.Event, verdict: TableVerdict
+        self,
+        reader: SideReader,
+        table: TableSpec,
+        spec: VerifySpec,
+        cancel: threading.Event,
+        verdict: TableVerdict,
     ) -> None:
         self.stats: Future[TableStats] = Future()
         self._chunks: queue.Queue[_SourceChunk | BaseException | None] = queue.Queue(maxsize=2)
