@@ -51,14 +51,14 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, (int(kb[-1].split()[1]) / 1024 if kb else float("nan")), done.stdout
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--source", type=Path, help="a SQLite file with a bets table (time to first batch)")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1/test")
-    args = parser.parse_args(argv)
+Row = tuple[str, str, str, str, str, str]
+HEADERS = ("command", "median s", "best s", "peak RSS MB", "target", "met")
+
+
+def measure(runs: int, source: Path | None, pg: str) -> list[Row]:
+    """One row per command of ``TARGETS``, and copy's time to its first batch with ``source``."""
     cli = bulksync_command()
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "BULKSYNC_JOB_STORE": str(Path(tmp) / "jobs.db")}
         subprocess.run([*cli, "copy", "--help"], capture_output=True, check=True, env=env)  # warm caches
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         # `jobs` reads an (empty) store and never makes one; made in a child, this harness stays small
         subprocess.run([sys.executable, "-c", make_store, env["BULKSYNC_JOB_STORE"]], check=True, env=env)
         for args_, wall_target, rss_target in TARGETS:
-            runs = [timed([*cli, *args_], env) for _ in range(args.runs)]
-            walls = [w for w, _, _ in runs]
-            rss = max(r for _, r, _ in runs)
+            timings = [timed([*cli, *args_], env) for _ in range(runs)]
+            walls = [w for w, _, _ in timings]
+            rss = max(r for _, r, _ in timings)
             ok = statistics.median(walls) <= wall_target and rss <= rss_target
             rows.append(
                 (
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> None:
                     "yes" if ok else "NO",
                 )
             )
-        if args.source is not None:
+        if source is not None:
             firsts = []
-            for _ in range(max(1, args.runs // 2)):
-                command = [*cli, "copy", str(args.source), args.pg, "--table", "bets", "--mode", "replace"]
+            for _ in range(max(1, runs // 2)):
+                command = [*cli, "copy", str(source), pg, "--table", "bets", "--mode", "replace"]
                 _, rss, out = timed([*command, "--json"], env)
                 firsts.append(float(json.loads(out)["first_batch_s"]))
             median = statistics.median(firsts)
@@ -97,9 +97,24 @@ def main(argv: list[str] | None = None) -> None:
                     "yes" if median <= 0.5 else "NO",
                 )
             )
-    headers = ("command", "median s", "best s", "peak RSS MB", "target", "met")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for line in (headers, tuple("-" * w for w in widths), *rows):
+    return rows
+
+
+def markdown(rows: list[Row]) -> str:
+    """The rows as a Markdown table (``run.py``'s report)."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---:|---:|---:|---|---|"]
+    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--source", type=Path, help="a SQLite file with a bets table (time to first batch)")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1/test")
+    args = parser.parse_args(argv)
+    rows = measure(args.runs, args.source, args.pg)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    for line in (HEADERS, tuple("-" * w for w in widths), *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
 
 
