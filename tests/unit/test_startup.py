@@ -75,3 +75,18 @@ def test_jobs_reads_the_store_without_pyarrow_or_any_database_driver(tmp_path: P
     found = loaded("jobs", env={**os.environ, "BULKSYNC_JOB_STORE": str(tmp_path / "jobs.db")})
     assert "sqlalchemy" in found  # the store is read through it
     assert not found & (ENGINE - {"sqlalchemy"} | SERVICES | {"rich"})  # a plain listing: no Rich
+
+
+def test_a_copy_between_paths_and_urls_never_loads_the_settings(tmp_path: Path) -> None:
+    """Only a bare word can name a configured connection: a path or URL is taken as given."""
+    import sqlite3
+
+    src = tmp_path / "src.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, str(i)) for i in range(100)])
+    found = loaded("copy", str(src), str(tmp_path / "dst.db"), "--table", "t", "--quiet")
+    assert "pyarrow" in found  # it did copy
+    assert "pydantic_settings" not in found
+    with sqlite3.connect(tmp_path / "dst.db") as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (100,)

@@ -140,7 +140,12 @@ def resolve_connection(value: str) -> str:
 
     A bare word (no folder, suffix or scheme) that is neither a configured connection nor an
     existing file is refused: it is a misspelled connection far more often than a new SQLite
-    file that the command would create under that name."""
+    file that the command would create under that name.
+
+    A URL or a path (anything but a bare name) is taken as given without loading the settings:
+    pydantic-settings and reading them cost a copy ~0.1-0.2 s of start-up for nothing."""
+    if not _BARE.match(value):
+        return value
     from bulksync.settings import get_settings
 
     settings = get_settings()
