@@ -92,6 +92,7 @@ class PoolOut(BaseModel):
     amount: str
     seed_minor: int
     cap_minor: int | None
+    must_hit_by_minor: int | None = Field(description="won by the contribution that takes it to this amount")
     currency: str
     contribution_percent: str
 

@@ -39,6 +39,8 @@ class PoolLevel(BaseModel):
             raise ValueError(f"pool {self.name}: cap {self.cap} is below its seed {self.seed}")
         if self.must_hit_by is not None and self.must_hit_by <= self.seed:
             raise ValueError(f"pool {self.name}: must_hit_by {self.must_hit_by} is not above its seed")
+        if self.must_hit_by is not None and self.cap is not None and self.must_hit_by > self.cap:
+            raise ValueError(f"pool {self.name}: must_hit_by {self.must_hit_by} is above its cap {self.cap}")
         return self
 
     @property

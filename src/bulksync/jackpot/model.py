@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Outcome = Literal["applied", "duplicate", "conflict"]
 WinStatus = Literal["paid", "duplicate", "conflict", "over_amount", "unknown_pool"]
@@ -46,6 +46,9 @@ class WinResult:
     won_at: dt.datetime | None = None
 
 
+POOL_COLUMNS = "name, amount_minor, seed_minor, cap_minor, rate_ppm, currency, must_hit_by_minor"
+
+
 @dataclass(slots=True)
 class PoolState:
     """A pool row as the writer holds it inside its transaction (and the cache after it)."""
@@ -56,6 +59,13 @@ class PoolState:
     cap_minor: int | None
     rate_ppm: int
     currency: str
+    must_hit_by_minor: int | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> PoolState:
+        """A row of ``SELECT {POOL_COLUMNS} FROM jackpot.pools``."""
+        name, amount, seed, cap, rate, currency, must_hit_by = row
+        return cls(name, amount, seed, cap, rate, currency.strip(), must_hit_by)
 
     def add(self, minor: int) -> None:
         total = self.amount_minor + minor

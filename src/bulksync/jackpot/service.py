@@ -19,14 +19,12 @@ from aiolimiter import AsyncLimiter
 from prometheus_client import CollectorRegistry
 
 from bulksync.jackpot.config import JackpotSettings
-from bulksync.jackpot.model import Contribution, Outcome, PoolState, Win, WinResult
+from bulksync.jackpot.model import POOL_COLUMNS, Contribution, Outcome, PoolState, Win, WinResult
 from bulksync.jackpot.stats import JackpotMetrics
 from bulksync.jackpot.writer import Commit, JackpotNotReady, JackpotUnavailable, Writer
 
 log = logging.getLogger("bulksync.jackpot")
-_READ = (
-    "SELECT name, amount_minor, seed_minor, cap_minor, rate_ppm, currency FROM jackpot.pools ORDER BY name"
-)
+_READ = f"SELECT {POOL_COLUMNS} FROM jackpot.pools ORDER BY name"
 _ALERT_EVERY_S = 30.0
 
 
@@ -97,6 +95,12 @@ class JackpotService:
         self.metrics.commit_seconds.observe(commit.seconds)
         for outcome, n in commit.outcomes.items():
             self.metrics.contributions.labels("rejected" if outcome == "conflict" else outcome).inc(n)
+        for hit in commit.must_hits:
+            self.metrics.wins.labels("must_hit_by").inc()
+            log.info(
+                "jackpot: pool %s hit its must-hit-by amount: win %s paid %d minor units to contribution %s",
+                hit.pool, hit.win_id, hit.paid_minor, hit.contribution_id,
+            )  # fmt: skip
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class JackpotService:
                 raise JackpotUnavailable(
                     f"the jackpot's database cannot be reached ({type(exc).__name__})"
                 ) from exc
-        self._cache = {r[0]: PoolState(r[0], r[1], r[2], r[3], r[4], r[5].strip()) for r in rows}
+        self._cache = {r[0]: PoolState.from_row(r) for r in rows}
         self._cache_at = time.monotonic()
         return list(self._cache.values())
 
@@ -162,7 +166,8 @@ class JackpotService:
     def _pool_view(self, pool: PoolState) -> dict[str, Any]:
         return {
             "name": pool.name, "amount_minor": pool.amount_minor, "seed_minor": pool.seed_minor,
-            "cap_minor": pool.cap_minor, "currency": pool.currency,
+            "cap_minor": pool.cap_minor, "must_hit_by_minor": pool.must_hit_by_minor,
+            "currency": pool.currency,
         }  # fmt: skip
 
     def _connections(self) -> dict[str, int]:

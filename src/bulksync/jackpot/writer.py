@@ -25,19 +25,24 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from bulksync.errors import PermanentError, TransientError
-from bulksync.jackpot.model import Contribution, Outcome, PoolState, Win, WinResult, WinStatus
-from bulksync.jackpot.money import share
+from bulksync.jackpot import musthit
+from bulksync.jackpot.model import (
+    POOL_COLUMNS,
+    Contribution,
+    Outcome,
+    PoolState,
+    Win,
+    WinResult,
+    WinStatus,
+)
 
 log = logging.getLogger("bulksync.jackpot")
 
-_LOCK = (
-    "SELECT name, amount_minor, seed_minor, cap_minor, rate_ppm, currency FROM jackpot.pools "
-    "ORDER BY name FOR UPDATE"
-)
+_LOCK = f"SELECT {POOL_COLUMNS} FROM jackpot.pools ORDER BY name FOR UPDATE"
 _INSERT = (
     "INSERT INTO jackpot.contributions (contribution_id, game_id, wager_minor, placed_at) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[]) "
-    "ON CONFLICT DO NOTHING RETURNING contribution_id"
+    "ON CONFLICT DO NOTHING RETURNING seq, contribution_id"
 )
 _KNOWN = (
     "SELECT contribution_id, game_id, wager_minor, placed_at FROM jackpot.contributions "
@@ -55,6 +60,10 @@ _LAST_SEQ = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM jackpot.
 _PAY = (
     "INSERT INTO jackpot.wins (win_id, pool, user_id, requested_minor, paid_minor, before_minor,"
     " after_minor, last_seq, won_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_MUST_HIT = (
+    "INSERT INTO jackpot.wins (win_id, pool, user_id, paid_minor, before_minor, after_minor, last_seq,"
+    f" kind) VALUES (%s, %s, %s, %s, %s, %s, %s, '{musthit.KIND}')"
 )
 
 
@@ -81,6 +90,7 @@ class Commit:
     rows: int
     seconds: float
     outcomes: dict[str, int]
+    must_hits: list[musthit.MustHit] = field(default_factory=list)
 
 
 class Writer:
@@ -176,7 +186,7 @@ class Writer:
         started = time.perf_counter()
         try:
             conn = await self.connection()
-            pools, answers = await self._write(conn, wins, contributions)
+            pools, answers, hits = await self._write(conn, wins, contributions)
         except (psycopg.Error, TransientError, PermanentError) as exc:
             failure = _failure(exc)
             if self._conn is not None and self._conn.broken:
@@ -193,25 +203,25 @@ class Writer:
             if not request.future.done():
                 request.future.set_result(answer)
         rows = sum(len(r.contributions) for r in contributions)
-        self.on_commit(Commit(pools, rows, time.perf_counter() - started, outcomes))
+        self.on_commit(Commit(pools, rows, time.perf_counter() - started, outcomes, hits))
 
     async def _write(
         self, conn: psycopg.AsyncConnection[Any], wins: list[_Request], contributions: list[_Request]
-    ) -> tuple[dict[str, PoolState], list[tuple[_Request, Any]]]:
+    ) -> tuple[dict[str, PoolState], list[tuple[_Request, Any]], list[musthit.MustHit]]:
         answers: list[tuple[_Request, Any]] = []
+        hits: list[musthit.MustHit] = []
         async with conn.transaction():
             cur = conn.cursor()
             await cur.execute(_LOCK)
-            pools = {
-                r[0]: PoolState(r[0], r[1], r[2], r[3], r[4], r[5].strip()) for r in await cur.fetchall()
-            }
+            pools = {r[0]: PoolState.from_row(r) for r in await cur.fetchall()}
             if wins:
                 answers += await _pay(cur, pools, wins)
             if contributions:
-                answers += await _apply(cur, pools, contributions)
+                applied, hits = await _apply(cur, pools, contributions)
+                answers += applied
             names = sorted(pools)
             await cur.execute(_SET, (names, [pools[n].amount_minor for n in names]))
-        return pools, answers
+        return pools, answers, hits
 
 
 def _failure(exc: Exception) -> Exception:
@@ -231,7 +241,7 @@ def _failure(exc: Exception) -> Exception:
 
 async def _apply(
     cur: psycopg.AsyncCursor[Any], pools: dict[str, PoolState], requests: list[_Request]
-) -> list[tuple[_Request, list[Outcome]]]:
+) -> tuple[list[tuple[_Request, list[Outcome]]], list[musthit.MustHit]]:
     first: dict[str, Contribution] = {}
     for request in requests:
         for c in request.contributions:
@@ -241,14 +251,18 @@ async def _apply(
         [c.contribution_id for c in rows], [c.game_id for c in rows],
         [c.wager_minor for c in rows], [c.placed_at for c in rows],
     ))  # fmt: skip
-    inserted = {r[0] for r in await cur.fetchall()}
+    seqs: dict[str, int] = {r[1]: r[0] for r in await cur.fetchall()}
+    inserted = seqs.keys()
     known: dict[str, tuple[str, int, dt.datetime]] = {}
     if len(inserted) < len(first):
         await cur.execute(_KNOWN, ([i for i in first if i not in inserted],))
         known = {r[0]: (r[1], r[2], r[3]) for r in await cur.fetchall()}
-    wagers = [first[i].wager_minor for i in inserted]
-    for pool in pools.values():
-        pool.add(sum(share(w, pool.rate_ppm) for w in wagers))
+    hits = musthit.add_shares(pools, [(seq, cid, first[cid].wager_minor) for cid, seq in seqs.items()])
+    if hits:
+        await cur.executemany(_MUST_HIT, [
+            (h.win_id, h.pool, h.contribution_id, h.paid_minor, h.before_minor, h.after_minor, h.seq)
+            for h in hits
+        ])  # fmt: skip
     answers: list[tuple[_Request, list[Outcome]]] = []
     for request in requests:
         outcome: list[Outcome] = []
@@ -261,7 +275,7 @@ async def _apply(
             else:
                 outcome.append("duplicate" if c.same_as(*known[cid]) else "conflict")
         answers.append((request, outcome))
-    return answers
+    return answers, hits
 
 
 async def _pay(

@@ -318,7 +318,8 @@ def _win_answer(request: Request, result: WinResult, known: list[str]) -> JSONRe
 def _pool_out(pool: PoolState) -> dict[str, Any]:
     return {
         "name": pool.name, "amount_minor": pool.amount_minor, "amount": to_text(pool.amount_minor),
-        "seed_minor": pool.seed_minor, "cap_minor": pool.cap_minor, "currency": pool.currency,
+        "seed_minor": pool.seed_minor, "cap_minor": pool.cap_minor,
+        "must_hit_by_minor": pool.must_hit_by_minor, "currency": pool.currency,
         "contribution_percent": f"{pool.rate_ppm / 10_000:g}",
     }  # fmt: skip
 
