@@ -99,8 +99,10 @@ class JackpotSettings(BaseSettings):
     # the seed's alerts: a warning in the log when p95 or the queue crosses these
     alert_p95_ms: float = Field(default=50.0, gt=0)
     alert_queue: int = Field(default=10_000, ge=1)
-    # optional Redis (redis://…) for token buckets shared by every server
+    # optional Redis (redis://…) for the token buckets and the pool cache shared by every server
+    # (unset: a redis:// BULKSYNC_BROKER_URL if there is one); its keys start with redis_prefix
     redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="bulksync:jackpot", pattern=r"^[A-Za-z0-9_:.-]{1,100}$")
 
     @field_validator("pools")
     @classmethod

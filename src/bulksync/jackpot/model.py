@@ -46,7 +46,7 @@ class WinResult:
     won_at: dt.datetime | None = None
 
 
-POOL_COLUMNS = "name, amount_minor, seed_minor, cap_minor, rate_ppm, currency, must_hit_by_minor"
+POOL_COLUMNS = "name, amount_minor, seed_minor, cap_minor, rate_ppm, currency, must_hit_by_minor, version"
 
 
 @dataclass(slots=True)
@@ -60,12 +60,13 @@ class PoolState:
     rate_ppm: int
     currency: str
     must_hit_by_minor: int | None = None
+    version: int = 0  # how many commits have moved the pools: the newer state is the larger
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> PoolState:
         """A row of ``SELECT {POOL_COLUMNS} FROM jackpot.pools``."""
-        name, amount, seed, cap, rate, currency, must_hit_by = row
-        return cls(name, amount, seed, cap, rate, currency.strip(), must_hit_by)
+        name, amount, seed, cap, rate, currency, must_hit_by, version = row
+        return cls(name, amount, seed, cap, rate, currency.strip(), must_hit_by, version)
 
     def add(self, minor: int) -> None:
         total = self.amount_minor + minor

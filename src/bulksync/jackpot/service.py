@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from bulksync.jackpot.config import JackpotSettings
 from bulksync.jackpot.model import POOL_COLUMNS, Contribution, Outcome, PoolState, Win, WinResult
+from bulksync.jackpot.shared import Shared
 from bulksync.jackpot.stats import JackpotMetrics
 from bulksync.jackpot.writer import Commit, JackpotNotReady, JackpotUnavailable, Writer
 
@@ -30,9 +31,22 @@ _ALERT_EVERY_S = 30.0
 
 class JackpotService:
     def __init__(
-        self, settings: JackpotSettings, url: str, *, registry: CollectorRegistry | None = None
+        self,
+        settings: JackpotSettings,
+        url: str,
+        *,
+        registry: CollectorRegistry | None = None,
+        redis_url: str | None = None,
     ) -> None:
+        """With ``settings.redis_url`` (else ``redis_url``) the token buckets and the pool cache
+        are shared with every server using that Redis; without, they are this process's own."""
         self.settings, self.url = settings, url
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else redis_url
+        self.shared = None if redis_url is None else Shared(
+            redis_url, prefix=settings.redis_prefix, burst=settings.burst,
+            per_minute=settings.rate_per_minute, ttl_s=settings.cache_ttl_s,
+        )  # fmt: skip
+        self._ledger: str | None = None  # the ledger's id: its key in the shared cache
         self.writer = Writer(
             url, max_rows=settings.commit_max_rows, queue_max=settings.queue_max,
             connect_timeout_s=settings.connect_timeout_s, on_commit=self._committed,
@@ -64,6 +78,8 @@ class JackpotService:
         await self.writer.close()
         if self._reader is not None:
             await self._reader.close()
+        if self.shared is not None:
+            await self.shared.close()
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -87,9 +103,12 @@ class JackpotService:
                 "retry with the same ids"
             ) from None
 
-    def _committed(self, commit: Commit) -> None:
-        self._cache = {n: copy.copy(p) for n, p in commit.pools.items()}
-        self._cache_at = time.monotonic()
+    async def _committed(self, commit: Commit) -> None:
+        """After each commit, before its requests are answered: the caches, then the metrics."""
+        pools = [copy.copy(p) for p in commit.pools.values()]
+        self._remember(pools)
+        if self.shared is not None and self._ledger is not None:
+            await self.shared.put_pools(self._ledger, pools[0].version if pools else 0, pools)
         if commit.rows:
             self.metrics.commit_rows.observe(commit.rows)
         self.metrics.commit_seconds.observe(commit.seconds)
@@ -104,29 +123,54 @@ class JackpotService:
 
     # -- reads ------------------------------------------------------------------------------------
 
+    def _remember(self, pools: list[PoolState]) -> None:
+        """Keep ``pools`` as this process's cache unless it holds a newer commit already."""
+        if not self._cache or (pools and pools[0].version >= next(iter(self._cache.values())).version):
+            self._cache = {p.name: p for p in pools}
+            self._cache_at = time.monotonic()
+
     async def pools(self) -> list[PoolState]:
-        """Every pool, from memory when fresh (this server's last commit, or a read within the TTL)."""
-        if time.monotonic() - self._cache_at < self.settings.cache_ttl_s and self._cache:
+        """Every pool from a cache: Redis when shared (every server's commits), else this
+        process's (its own commits, or a database read within the TTL); the database otherwise."""
+        if self.shared is not None and self._ledger is not None:
+            found = await self.shared.get_pools(self._ledger)
+            if found is not None:
+                self.metrics.cache(hit=True)
+                self._remember(found[1])
+                return found[1]
+        if (
+            self.shared is None or not self.shared.up
+        ) and time.monotonic() - self._cache_at < self.settings.cache_ttl_s and self._cache:
             self.metrics.cache(hit=True)
             return list(self._cache.values())
         self.metrics.cache(hit=False)
+        pools = await self._read()
+        self._remember(pools)
+        if self.shared is not None and self._ledger is not None and pools:
+            await self.shared.put_pools(self._ledger, pools[0].version, pools)
+        return pools
+
+    async def _read(self) -> list[PoolState]:
+        """Every pool from the database (and the ledger's id, once)."""
         async with self._read_lock:
             try:
                 if self._reader is None or self._reader.closed or self._reader.broken:
                     self._reader = await psycopg.AsyncConnection.connect(
                         self.url, autocommit=True, connect_timeout=self.settings.connect_timeout_s
                     )
+                if self._ledger is None:
+                    cur = await self._reader.execute("SELECT id::text FROM jackpot.ledger")
+                    found = await cur.fetchone()
+                    self._ledger = found[0] if found else None
                 cur = await self._reader.execute(_READ)
                 rows = await cur.fetchall()
-            except psycopg.errors.UndefinedTable as exc:
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
                 raise JackpotNotReady() from exc
             except psycopg.Error as exc:
                 raise JackpotUnavailable(
                     f"the jackpot's database cannot be reached ({type(exc).__name__})"
                 ) from exc
-        self._cache = {r[0]: PoolState.from_row(r) for r in rows}
-        self._cache_at = time.monotonic()
-        return list(self._cache.values())
+        return [PoolState.from_row(r) for r in rows]
 
     def known_pools(self) -> list[str]:
         return sorted(self._cache) or [p.name for p in self.settings.pools]
@@ -138,6 +182,12 @@ class JackpotService:
         per_min = self.settings.rate_per_minute
         if per_min == 0:
             return 0.0
+        allowed = None if self.shared is None else await self.shared.admit(token)
+        if allowed is not None:  # None: Redis is away, this process's bucket decides
+            if allowed:
+                return 0.0
+            self.metrics.rate_limited.inc()
+            return 60.0 / per_min
         bucket = self._buckets.get(token)
         if bucket is None:  # a leaky bucket of `burst` drops that empties at the refill rate
             burst = self.settings.burst

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ _KNOWN = (
     "WHERE contribution_id = ANY(%s)"
 )
 _SET = (
-    "UPDATE jackpot.pools p SET amount_minor = v.amount, updated_at = now() "
+    "UPDATE jackpot.pools p SET amount_minor = v.amount, version = %s, updated_at = now() "
     "FROM unnest(%s::text[], %s::bigint[]) AS v(name, amount) WHERE p.name = v.name"
 )
 _WINS = (
@@ -72,7 +72,7 @@ class JackpotUnavailable(TransientError):
 
 
 class JackpotNotReady(PermanentError):
-    """The jackpot's tables do not exist: run `bulksync jackpot init`."""
+    """The jackpot's tables do not exist or predate this version: run `bulksync jackpot init`."""
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class Writer:
         max_rows: int,
         queue_max: int,
         connect_timeout_s: int,
-        on_commit: Callable[[Commit], None],
+        on_commit: Callable[[Commit], Awaitable[None]],
     ) -> None:
         self.url, self.max_rows, self.queue_max = url, max_rows, queue_max
         self.connect_timeout_s = connect_timeout_s
@@ -196,14 +196,18 @@ class Writer:
                     request.future.set_exception(failure)
             return
         outcomes: dict[str, int] = {}
-        for request, answer in answers:
+        for _, answer in answers:
             if isinstance(answer, list):
                 for outcome in answer:
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        rows = sum(len(r.contributions) for r in contributions)
+        try:  # the caches first: a client answered, then reading another server, sees this commit
+            await self.on_commit(Commit(pools, rows, time.perf_counter() - started, outcomes, hits))
+        except Exception:  # committed is committed: a cache or metric failing must not unanswer it
+            log.exception("jackpot: after a commit")
+        for request, answer in answers:
             if not request.future.done():
                 request.future.set_result(answer)
-        rows = sum(len(r.contributions) for r in contributions)
-        self.on_commit(Commit(pools, rows, time.perf_counter() - started, outcomes, hits))
 
     async def _write(
         self, conn: psycopg.AsyncConnection[Any], wins: list[_Request], contributions: list[_Request]
@@ -219,13 +223,16 @@ class Writer:
             if contributions:
                 applied, hits = await _apply(cur, pools, contributions)
                 answers += applied
+            version = max(p.version for p in pools.values()) + 1
+            for pool in pools.values():
+                pool.version = version
             names = sorted(pools)
-            await cur.execute(_SET, (names, [pools[n].amount_minor for n in names]))
+            await cur.execute(_SET, (version, names, [pools[n].amount_minor for n in names]))
         return pools, answers, hits
 
 
 def _failure(exc: Exception) -> Exception:
-    if isinstance(exc, pg_errors.UndefinedTable):
+    if isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
         return JackpotNotReady()
     if isinstance(exc, TransientError | PermanentError):
         return exc

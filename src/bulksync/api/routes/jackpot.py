@@ -108,7 +108,9 @@ def install(app: FastAPI, settings: Settings, jackpot: JackpotSettings | None = 
     service = None
     if jackpot.connection:
         url = settings.connection(jackpot.connection, role="jackpot connection")
-        service = JackpotService(jackpot, url, registry=app.state.metrics.registry)
+        broker = settings.broker_url.get_secret_value() if settings.broker_url else None
+        shared = broker if broker and broker.startswith(("redis://", "rediss://")) else None
+        service = JackpotService(jackpot, url, registry=app.state.metrics.registry, redis_url=shared)
     app.state.jackpot = service
     app.include_router(router)
     if service is None:
