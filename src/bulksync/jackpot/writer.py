@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,8 +255,9 @@ async def _apply(
             first.setdefault(c.contribution_id, c)
     rows = list(first.values())
     await cur.execute(_INSERT, (
-        [c.contribution_id for c in rows], [c.game_id for c in rows],
-        [c.wager_minor for c in rows], [c.placed_at for c in rows],
+        _array(c.contribution_id for c in rows), _array(c.game_id for c in rows),
+        "{" + ",".join(str(c.wager_minor) for c in rows) + "}",
+        _array(c.placed_text or c.placed_at.isoformat() for c in rows),
     ))  # fmt: skip
     seqs: dict[str, int] = {r[1]: r[0] for r in await cur.fetchall()}
     inserted = seqs.keys()
@@ -283,6 +284,12 @@ async def _apply(
                 outcome.append("duplicate" if c.same_as(*known[cid]) else "conflict")
         answers.append((request, outcome))
     return answers, hits
+
+
+def _array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal, every element quoted: psycopg dumps a list element by element
+    in Python (~10 ms for a batch's four arrays of 1,000), this is one string."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 async def _pay(
