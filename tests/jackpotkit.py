@@ -90,9 +90,10 @@ def ledger_ids(db_url: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT contribution_id FROM jackpot.contributions")]
 
 
-def wins(db_url: str) -> dict[str, tuple[str, int]]:
+def wins(db_url: str, kind: str = "claim") -> dict[str, tuple[str, int]]:
+    """Paid wins by id: (pool, paid); ``kind``: claim (sent to /wins) or must_hit_by."""
     with psycopg.connect(db_url) as conn:
-        rows = conn.execute("SELECT win_id, pool, paid_minor FROM jackpot.wins").fetchall()
+        rows = conn.execute("SELECT win_id, pool, paid_minor FROM jackpot.wins WHERE kind = %s", [kind])
     return {r[0]: (r[1], r[2]) for r in rows}
 
 

@@ -7,11 +7,13 @@ The server is killed with SIGKILL twice mid-load and started again. Afterwards, 
 clients sent and PostgreSQL read directly: every contribution is in the ledger once, every win
 was paid once (every answer to a win, first or retried, names the same payout), each pool holds
 its seed + the shares of every distinct contribution - what its wins paid + a seed per win, and
-the audit finds no drift.
+the audit finds no drift. In the kill test a fifth pool, ``hot``, must hit by 50.00: it is won
+hundreds of times by contributions, each win in the transaction of the contribution that set it off.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -30,6 +32,14 @@ from serving import OPS, Server, drop_pg, fresh_pg
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 CONTRIBUTIONS = 6000
 GIVE_UP_S = 180.0  # a liveness bound for one request across restarts, not a performance figure
+HOT_PPM, HOT_SEED = 10_000, 100  # 1 % of each wager, seed 1.00, must hit by 50.00
+HOT_AND_DEFAULTS = json.dumps([
+    {"name": "mini", "rate_percent": "0.5", "seed": "10.00"},
+    {"name": "minor", "rate_percent": "0.3", "seed": "100.00"},
+    {"name": "major", "rate_percent": "0.15", "seed": "1000.00"},
+    {"name": "grand", "rate_percent": "0.05", "seed": "10000.00"},
+    {"name": "hot", "rate_percent": "1", "seed": "1.00", "must_hit_by": "50.00"},
+])  # fmt: skip
 
 
 @pytest.fixture
@@ -122,7 +132,9 @@ def test_kill_9_mid_load_then_retries_count_every_contribution_and_win_exactly_o
     tmp_path: Path, ledger: str
 ) -> None:
     requests, wagers = plan(seed=12)
-    srv: Server = kit.start(tmp_path, ledger, BULKSYNC_JACKPOT_RATE_PER_MINUTE="0")
+    srv: Server = kit.start(
+        tmp_path, ledger, BULKSYNC_JACKPOT_RATE_PER_MINUTE="0", BULKSYNC_JACKPOT_POOLS=HOT_AND_DEFAULTS
+    )
     clients = Clients(srv.url, requests)
     clients.start()
     kills = 0
@@ -146,10 +158,13 @@ def test_kill_9_mid_load_then_retries_count_every_contribution_and_win_exactly_o
     for win_id, answers in clients.wins.items():
         assert {(a["pool"], a["paid_minor"]) for a in answers} == {paid[win_id]}
 
-    added = kit.shares(wagers)
+    hits = kit.wins(ledger, kind="must_hit_by")
+    assert len(hits) > 100 and {paid for _, paid in hits.values()} == {5000}
+    added = kit.shares(wagers) | {"hot": sum(w * HOT_PPM // 1_000_000 for w in wagers)}
+    seeds = kit.SEEDS | {"hot": HOT_SEED}
     for pool, amount in kit.pools(ledger).items():
-        out = [minor for (where, minor) in paid.values() if where == pool]
-        assert amount == kit.SEEDS[pool] + added[pool] - sum(out) + kit.SEEDS[pool] * len(out), pool
+        out = [minor for (where, minor) in (*paid.values(), *hits.values()) if where == pool]
+        assert amount == seeds[pool] + added[pool] - sum(out) + seeds[pool] * len(out), pool
 
     done = kit.audit(srv.env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

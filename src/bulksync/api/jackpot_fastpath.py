@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulksync.api.deps import NO_TOKENS, token_name
 from bulksync.api.errors import one_line
+from bulksync.api.jackpot_parse import parse
 from bulksync.api.limits import too_large
 from bulksync.errors import redact
 from bulksync.jackpot.service import JackpotService
@@ -61,7 +62,7 @@ class ContributionsFastPath:
         await send({"type": "http.response.body", "body": raw})
 
     async def _answer(self, scope: Scope, receive: Receive) -> Answer:
-        from bulksync.api.routes.jackpot import _conflict, _parse, _result, rate_limited
+        from bulksync.api.routes.jackpot import _conflict, _result, rate_limited
 
         headers = dict(scope["headers"])
         cap = self.settings.api_max_body_bytes
@@ -80,12 +81,12 @@ class ContributionsFastPath:
         raw = await _read(receive, cap)
         if raw is None:
             return 413, {"detail": too_large(cap)}, [], 0
-        items, many, found = _parse(raw, service.settings)
+        items, many, found = parse(raw, service.settings)
         if found:
             service.metrics.contributions.labels("rejected").inc(len(items) or 1)
             return 422, {"detail": redact(one_line(found)), "errors": found}, [], 0
         try:
-            outcomes = await service.contribute([item.to_value() for item in items])
+            outcomes = await service.contribute(items)
         except JackpotUnavailable as exc:
             return 503, {"detail": exc.message}, [(b"retry-after", b"1")], 0
         except JackpotNotReady as exc:

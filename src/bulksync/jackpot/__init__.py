@@ -7,6 +7,7 @@ Independent of the bulk engine (no import of ``engine/`` or ``connectors/``):
     model.py    contributions, wins, outcomes, a pool's state
     ledger.py   the tables (schema ``jackpot``) and ``init``
     writer.py   the group-commit writer: one transaction for many requests, wins first
+    musthit.py  a pool won by the contribution that takes it to its must-hit-by amount
     service.py  one server's jackpot: writer, pool cache, token buckets, figures (the Python API)
     stats.py    Prometheus metrics and the rolling window of /api/jackpot/stats
     audit.py    every pool and win recomputed from the ledger

@@ -3,7 +3,9 @@
 A pool's amount must be ``min(cap, after + Σ shares)``: ``after`` is what its last win left (its
 seed if it never paid), the shares those of every contribution counted since (``seq`` above the
 win's ``last_seq``). Capping is safe to recompute in one step because shares are never negative.
-Each win's ``before`` is checked the same way against the win before it. Drift is 0 or a bug.
+Each win's ``before`` is checked the same way against the win before it, and what it left: a
+claim leaves ``max(seed, before - paid)``; a must-hit-by win pays exactly the must-hit-by amount
+and leaves ``seed + before - paid`` (the overflow stays in the pool). Drift is 0 or a bug.
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ _WINS = """
 WITH w AS (
     SELECT w.pool, w.win_id, w.id, w.before_minor, w.paid_minor, w.after_minor, w.last_seq,
            COALESCE(lag(w.after_minor) OVER pw, p.seed_minor) AS prev_after,
-           COALESCE(lag(w.last_seq) OVER pw, 0) AS prev_seq, p.rate_ppm, p.cap_minor, p.seed_minor
+           COALESCE(lag(w.last_seq) OVER pw, 0) AS prev_seq, p.rate_ppm, p.cap_minor, p.seed_minor,
+           w.kind, p.must_hit_by_minor
     FROM jackpot.wins w JOIN jackpot.pools p ON p.name = w.pool
     WINDOW pw AS (PARTITION BY w.pool ORDER BY w.id)
 )
 SELECT w.win_id, w.before_minor, w.paid_minor, w.after_minor, w.seed_minor, w.cap_minor, w.prev_after,
-       COALESCE(sum(c.wager_minor * w.rate_ppm / 1000000), 0)
+       COALESCE(sum(c.wager_minor * w.rate_ppm / 1000000), 0), w.kind, w.must_hit_by_minor
 FROM w LEFT JOIN jackpot.contributions c ON c.seq > w.prev_seq AND c.seq <= w.last_seq
 GROUP BY w.win_id, w.id, w.before_minor, w.paid_minor, w.after_minor, w.seed_minor, w.cap_minor,
-         w.prev_after
+         w.prev_after, w.kind, w.must_hit_by_minor
 ORDER BY w.id
 """
 
@@ -91,9 +94,14 @@ def audit(conn: Any) -> Audit:
             for name, amount, _seed, cap, base, added, wins in conn.execute(_POOLS).fetchall()
         ]
         bad: list[str] = []
-        for win_id, before, paid, after, seed, cap, prev_after, added in conn.execute(_WINS).fetchall():
+        for row in conn.execute(_WINS).fetchall():
+            win_id, before, paid, after, seed, cap, prev_after, added, kind, must_hit_by = row
             expected = _capped(int(prev_after) + int(added), cap)
-            if before != expected or paid > before or after != max(seed, before - paid):
+            if kind == "must_hit_by":
+                left, ok = seed + before - paid, paid == must_hit_by and before >= paid
+            else:
+                left, ok = max(seed, before - paid), paid <= before
+            if before != expected or not ok or after != left:
                 bad.append(f"win {win_id}: before {before} (ledger: {expected}), paid {paid}, after {after}")
         (count,) = conn.execute("SELECT count(*) FROM jackpot.contributions").fetchone()
     return Audit(pools, bad, int(count))

@@ -18,7 +18,8 @@ from bulksync.jackpot.money import to_minor
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 MAX_BATCH = 1000
-Amount = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=2, allow_inf_nan=False)]
+MAX_AMOUNT = Decimal("1000000000")
+Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)]
 
 
 class ContributionIn(BaseModel):
@@ -92,6 +93,7 @@ class PoolOut(BaseModel):
     amount: str
     seed_minor: int
     cap_minor: int | None
+    must_hit_by_minor: int | None = Field(description="won by the contribution that takes it to this amount")
     currency: str
     contribution_percent: str
 

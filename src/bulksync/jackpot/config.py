@@ -39,6 +39,8 @@ class PoolLevel(BaseModel):
             raise ValueError(f"pool {self.name}: cap {self.cap} is below its seed {self.seed}")
         if self.must_hit_by is not None and self.must_hit_by <= self.seed:
             raise ValueError(f"pool {self.name}: must_hit_by {self.must_hit_by} is not above its seed")
+        if self.must_hit_by is not None and self.cap is not None and self.must_hit_by > self.cap:
+            raise ValueError(f"pool {self.name}: must_hit_by {self.must_hit_by} is above its cap {self.cap}")
         return self
 
     @property
@@ -97,8 +99,10 @@ class JackpotSettings(BaseSettings):
     # the seed's alerts: a warning in the log when p95 or the queue crosses these
     alert_p95_ms: float = Field(default=50.0, gt=0)
     alert_queue: int = Field(default=10_000, ge=1)
-    # optional Redis (redis://…) for token buckets shared by every server
+    # optional Redis (redis://…) for the token buckets and the pool cache shared by every server
+    # (unset: a redis:// BULKSYNC_BROKER_URL if there is one); its keys start with redis_prefix
     redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="bulksync:jackpot", pattern=r"^[A-Za-z0-9_:.-]{1,100}$")
 
     @field_validator("pools")
     @classmethod

@@ -1,11 +1,14 @@
 """The ledger's tables in PostgreSQL (schema ``jackpot``) and ``init``, which creates them.
 
-    pools          one row per level: its rules (frozen while it runs) and its amount
+    ledger         one row: this ledger's id (its cache key in a shared Redis)
+    pools          one row per level: its rules (frozen while it runs), its amount and
+                   ``version``, the number of commits that moved the pools
     contributions  one row per applied contribution, keyed by the client's contribution_id;
                    ``seq`` is taken while the writer holds every pool's row lock, so it is
                    the order in which contributions reached the pools
     wins           one row per paid win, keyed by win_id: the amount before, paid and after,
-                   and ``last_seq``, the last contribution counted toward it
+                   ``last_seq``, the last contribution counted toward it, and its ``kind``:
+                   ``claim`` (sent to POST /wins) or ``must_hit_by`` (see ``musthit.py``)
 
 Only rows a statement actually inserted move a pool (``ON CONFLICT DO NOTHING``): a contribution
 or a win sent twice is stored and counted once. The pool rows have no index but their key and
@@ -52,6 +55,14 @@ CREATE TABLE IF NOT EXISTS jackpot.wins (
     last_seq bigint NOT NULL,
     won_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE jackpot.pools ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS jackpot.ledger (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO jackpot.ledger (created_at) SELECT now() WHERE NOT EXISTS (SELECT FROM jackpot.ledger);
+ALTER TABLE jackpot.wins ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'claim'
+    CHECK (kind IN ('claim', 'must_hit_by'));
 """
 
 RULES = ("rate_ppm", "seed_minor", "cap_minor", "must_hit_by_minor", "currency")

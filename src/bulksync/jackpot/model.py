@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 Outcome = Literal["applied", "duplicate", "conflict"]
 WinStatus = Literal["paid", "duplicate", "conflict", "over_amount", "unknown_pool"]
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
+    """One wager's contribution (a named tuple: a batch makes a thousand of them per request)."""
+
     contribution_id: str
     game_id: str
     wager_minor: int
     placed_at: dt.datetime
+    placed_text: str = ""  # placed_at as ISO 8601 text when the request had it so (saves formatting)
 
     def same_as(self, game_id: str, wager_minor: int, placed_at: dt.datetime) -> bool:
         return (self.game_id, self.wager_minor, self.placed_at) == (game_id, wager_minor, placed_at)
@@ -46,6 +48,9 @@ class WinResult:
     won_at: dt.datetime | None = None
 
 
+POOL_COLUMNS = "name, amount_minor, seed_minor, cap_minor, rate_ppm, currency, must_hit_by_minor, version"
+
+
 @dataclass(slots=True)
 class PoolState:
     """A pool row as the writer holds it inside its transaction (and the cache after it)."""
@@ -56,6 +61,14 @@ class PoolState:
     cap_minor: int | None
     rate_ppm: int
     currency: str
+    must_hit_by_minor: int | None = None
+    version: int = 0  # how many commits have moved the pools: the newer state is the larger
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> PoolState:
+        """A row of ``SELECT {POOL_COLUMNS} FROM jackpot.pools``."""
+        name, amount, seed, cap, rate, currency, must_hit_by, version = row
+        return cls(name, amount, seed, cap, rate, currency.strip(), must_hit_by, version)
 
     def add(self, minor: int) -> None:
         total = self.amount_minor + minor

@@ -1,7 +1,7 @@
 """What the jackpot reports: Prometheus metrics and the rolling figures of ``/api/jackpot/stats``.
 
 bulksync_jackpot_contributions_total{outcome}  applied | duplicate | rejected (conflicts, bad input)
-bulksync_jackpot_wins_total{outcome}           paid | duplicate | rejected
+bulksync_jackpot_wins_total{outcome}           paid | duplicate | rejected | must_hit_by
 bulksync_jackpot_request_seconds{route}        request latency, arrival to answer (histogram)
 bulksync_jackpot_requests_total{route,code}    answers by status code
 bulksync_jackpot_commit_rows                   contributions per group commit (histogram)

@@ -26,11 +26,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
 from bulksync.api.deps import NO_TOKENS, token_name
-from bulksync.api.errors import field_errors, one_line, problem
+from bulksync.api.errors import one_line, problem
+from bulksync.api.jackpot_parse import errors_of, parse
 from bulksync.api.schemas import Problem
 from bulksync.jackpot.bodies import (
-    BatchIn,
-    ContributionIn,
     ContributionsOut,
     PoolOut,
     StatsOut,
@@ -38,7 +37,7 @@ from bulksync.jackpot.bodies import (
     WinOut,
 )  # fmt: skip
 from bulksync.jackpot.config import JackpotSettings
-from bulksync.jackpot.model import Outcome, PoolState, WinResult
+from bulksync.jackpot.model import Contribution, Outcome, PoolState, WinResult
 from bulksync.jackpot.money import to_text
 from bulksync.jackpot.service import JackpotService
 from bulksync.jackpot.writer import JackpotNotReady, JackpotUnavailable
@@ -79,7 +78,7 @@ OFF = (
     "the jackpot is not configured on this server: set BULKSYNC_JACKPOT_CONNECTION to a configured "
     "PostgreSQL connection and run `bulksync jackpot init`"
 )
-_ONE, _MANY, _WIN = TypeAdapter(ContributionIn), TypeAdapter(BatchIn), TypeAdapter(WinIn)
+_WIN = TypeAdapter(WinIn)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": what}
     for code, what in {
@@ -108,7 +107,9 @@ def install(app: FastAPI, settings: Settings, jackpot: JackpotSettings | None = 
     service = None
     if jackpot.connection:
         url = settings.connection(jackpot.connection, role="jackpot connection")
-        service = JackpotService(jackpot, url, registry=app.state.metrics.registry)
+        broker = settings.broker_url.get_secret_value() if settings.broker_url else None
+        shared = broker if broker and broker.startswith(("redis://", "rediss://")) else None
+        service = JackpotService(jackpot, url, registry=app.state.metrics.registry, redis_url=shared)
     app.state.jackpot = service
     app.include_router(router)
     if service is None:
@@ -181,57 +182,17 @@ def _invalid(request: Request, found: list[dict[str, Any]]) -> JSONResponse:
     return problem(request, 422, one_line(found), errors=found)
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """A body's validation errors as the API reports them (malformed JSON said as such)."""
-    errors = exc.errors()
-    if errors and errors[0]["type"] == "json_invalid":
-        reason = str(errors[0].get("ctx", {}).get("error", "invalid JSON"))
-        return [{"field": "body", "message": f"malformed JSON: {reason}", "type": "json_invalid"}]
-    return field_errors(errors, prefix=("body",))
-
-
-def _parse(raw: bytes, settings: JackpotSettings) -> tuple[list[ContributionIn], bool, list[dict[str, Any]]]:
-    """The items, whether the body was one object, and the errors (empty when valid)."""
-    many = raw.lstrip()[:1] == b"["
-    try:
-        items = _MANY.validate_json(raw) if many else [_ONE.validate_json(raw)]
-    except ValidationError as exc:
-        return [], many, _errors(exc)
-    return items, many, _check(items, settings, many)
-
-
-def _check(items: list[ContributionIn], settings: JackpotSettings, many: bool) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    games = set(settings.games)
-    for i, item in enumerate(items):
-        at = f"body.{i}" if many else "body"
-        first = seen.setdefault(item.contribution_id, i)
-        if first != i:
-            message = f"{item.contribution_id!r} appears twice in this batch (first at item {first})"
-            found.append({"field": f"{at}.contribution_id", "message": message, "type": "duplicate_id"})
-        if games and item.game_id not in games:
-            message = f"unknown game {item.game_id!r} (BULKSYNC_JACKPOT_GAMES lists {len(games)})"
-            found.append({"field": f"{at}.game_id", "message": message, "type": "unknown_game"})
-        if item.wager_amount > settings.max_wager:
-            message = (
-                f"more than the largest wager accepted ({settings.max_wager}, BULKSYNC_JACKPOT_MAX_WAGER)"
-            )
-            found.append({"field": f"{at}.wager_amount", "message": message, "type": "too_large"})
-    return found
-
-
 @router.post("/contributions", response_model=ContributionsOut, responses=_ERRORS, openapi_extra=_BODY)
 async def contribute(request: Request, token: Contributor) -> Any:
     """Apply one contribution or a batch of up to 1,000; answered once they are durable."""
 
     async def work(service: JackpotService) -> tuple[JSONResponse, int]:
         await _limit(service, token)
-        items, many, found = _parse(await request.body(), service.settings)
+        items, many, found = parse(await request.body(), service.settings)
         if found:
             service.metrics.contributions.labels("rejected").inc(len(items) or 1)
             return _invalid(request, found), 0
-        outcomes = await service.contribute([item.to_value() for item in items])
+        outcomes = await service.contribute(items)
         if not many and outcomes[0] == "conflict":
             return problem(request, 409, _conflict(items[0].contribution_id)), 1
         return JSONResponse(_result(items, outcomes)), len(items)
@@ -243,7 +204,7 @@ def _conflict(contribution_id: str) -> str:
     return f"contribution_id {contribution_id!r} was already applied with a different body; nothing changed"
 
 
-def _result(items: list[ContributionIn], outcomes: list[Outcome]) -> dict[str, Any]:
+def _result(items: list[Contribution], outcomes: list[Outcome]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for item, outcome in zip(items, outcomes, strict=True):
@@ -278,7 +239,7 @@ async def win(request: Request, token: Contributor) -> Any:
         try:
             body = _WIN.validate_json(await request.body())
         except ValidationError as exc:
-            return _invalid(request, _errors(exc)), 0
+            return _invalid(request, errors_of(exc)), 0
         known = service.known_pools()
         if body.pool not in known:
             return _invalid(request, [_unknown_pool(body.pool, known)]), 0
@@ -318,7 +279,8 @@ def _win_answer(request: Request, result: WinResult, known: list[str]) -> JSONRe
 def _pool_out(pool: PoolState) -> dict[str, Any]:
     return {
         "name": pool.name, "amount_minor": pool.amount_minor, "amount": to_text(pool.amount_minor),
-        "seed_minor": pool.seed_minor, "cap_minor": pool.cap_minor, "currency": pool.currency,
+        "seed_minor": pool.seed_minor, "cap_minor": pool.cap_minor,
+        "must_hit_by_minor": pool.must_hit_by_minor, "currency": pool.currency,
         "contribution_percent": f"{pool.rate_ppm / 10_000:g}",
     }  # fmt: skip
 
