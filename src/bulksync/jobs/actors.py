@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dramatiq
 
@@ -46,6 +48,8 @@ class Fleet:
     broker: dramatiq.Broker
     owner: str = field(default_factory=runner_id)
     halt: threading.Event = field(default_factory=threading.Event)  # set: the worker is stopping
+    # told of progress events and stores' ends (the worker's Prometheus metrics, api/metrics.py)
+    listeners: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         self.tasks = TaskStore(self.store)

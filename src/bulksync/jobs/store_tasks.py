@@ -121,7 +121,9 @@ def run_store_task(fleet: Fleet, task: Task, job: Job) -> str:
             code = job.spec["stores"]["list"][task.part or 0][0]
             with bound(store=code):
                 log.info("task start: %s (store %s), attempt %d", task.label, code, task.attempts)
-                outcome = sync_in_open_run(_job(fleet, job, only={code}), cancel=beat.cancel)[0]
+                outcome = sync_in_open_run(
+                    _job(fleet, job, only={code}), cancel=beat.cancel, listeners=fleet.listeners
+                )[0]
     except SyncError as exc:
         error = exc
     except Exception as exc:  # a bug: fail the task with its type and message, never a traceback

@@ -88,11 +88,13 @@ def sync_stores(
     return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
 
 
-def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
+def sync_in_open_run(
+    job: StoreJob, *, cancel: threading.Event | None = None, listeners: Sequence[StoreListener] = ()
+) -> list[StoreOutcome]:
     """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
     task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
     check_job(job)
-    return asyncio.run(_in_open_run(job, cancel or threading.Event()))
+    return asyncio.run(_in_open_run(job, cancel or threading.Event(), listeners))
 
 
 def _quiet(progress: StoreProgress) -> None:
@@ -147,7 +149,9 @@ async def _run(
         writers.close()
 
 
-async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutcome]:
+async def _in_open_run(
+    job: StoreJob, cancel: threading.Event, listeners: Sequence[StoreListener]
+) -> list[StoreOutcome]:
     writers = sw.Writers(job.dest_url, threads=1)
     try:
         run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
@@ -155,7 +159,7 @@ async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutc
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        return await _all_stores(job, writers, run, progress, _quiet, states, cancel)
+        return await _all_stores(job, writers, run, progress, _quiet, states, cancel, listeners)
     finally:
         writers.close()
 
