@@ -97,6 +97,16 @@ class Fleet:
 
     # -- the coordinator ----------------------------------------------------------------------
 
+    def plan_failed(self, job: Job, exc: SyncError, what: str) -> None:
+        """The coordinator step failed: queue the job again later (a transient error, tries left)
+        or fail it, with the error's public line."""
+        retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
+        said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
+        self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
+        if retry:
+            send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
+        log.error("job %s: %s: %s", job.id, what, exc.message)
+
     def _plan(self, job: Job) -> bool:
         """Plan every table and record the tasks; False when the job ended instead."""
         beat = Heartbeat(self.store, job, self.owner, JobProgress({}))  # keeps the lease meanwhile
@@ -105,12 +115,7 @@ class Fleet:
             plans = plan_sync(spec_from_record(job.spec, self.settings))
         except SyncError as exc:
             beat.stop()
-            retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-            said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
-            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
-            if retry:
-                send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
-            log.error("job %s: planning failed: %s", job.id, exc.message)
+            self.plan_failed(job, exc, "planning failed")
             return False
         beat.stop()
         if beat.lost:

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.errors import PermanentError, SyncError
 from bulksync.jobs.addresses import AddressBook
-from bulksync.jobs.broker import PLAN_JOB, send
 from bulksync.jobs.model import jobs, now
 from bulksync.jobs.runner import Heartbeat, JobProgress
 from bulksync.jobs.store import Job
@@ -55,12 +54,7 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
         open_run(_job(fleet, job, retry_failed=retry))
     except SyncError as exc:
         beat.stop()
-        again = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-        said = AddressBook.for_job(fleet.settings, job.spec).public(exc.message)
-        fleet.store.finish(job.id, fleet.owner, status="queued" if again else "failed", error=said)
-        if again:
-            send(fleet.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
-        log.error("job %s: opening the store sync failed: %s", job.id, exc.message)
+        fleet.plan_failed(job, exc, "opening the store sync failed")
         return
     beat.stop()
     if beat.lost:
