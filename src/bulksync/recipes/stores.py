@@ -31,7 +31,7 @@ from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
-from bulksync.recipes.store_tables import JOB_NAMES, LogRow, records_table
+from bulksync.recipes.store_tables import JOB_NAMES, SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
 
 
@@ -306,7 +306,11 @@ class _Context:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         final = done or committed[0]
-        await self.writers.run(lambda d: sw.finish_store(d, final, row, succeeded=done is not None))
+        # the sync_logs row and the store's last checkpoint (done if it succeeded; a failed store
+        # keeps one, even before its first page: that is what a retry looks for), committed with
+        # the pages and ends of other stores waiting meanwhile: one transaction, not one per store
+        logs = WriteTarget(SYNC_LOGS.name, SYNC_LOGS.name, final.sync_id, ("id",), upsert=True)
+        await self.committer.commit(logs, row.batch(), replace(final, done=done is not None))
         return outcome
 
     async def _pages(
