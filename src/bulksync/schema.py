@@ -105,7 +105,9 @@ class TableSchema:
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
     generic = sql.as_generic() if hasattr(sql, "as_generic") else sql
-    if isinstance(sql, postgresql.UUID | postgresql.JSON | postgresql.JSONB | postgresql.ARRAY):
+    if isinstance(sql, sa.JSON):  # PostgreSQL JSON and JSONB too: a document travels as its text
+        return pa.json_()
+    if isinstance(sql, postgresql.UUID | postgresql.ARRAY):
         raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
     if isinstance(generic, sa.Boolean):
         return pa.bool_()
@@ -136,6 +138,11 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
 
 
+def is_json(t: pa.DataType) -> bool:
+    """A JSON document (Arrow's ``arrow.json`` extension type over UTF-8 text)."""
+    return isinstance(t, pa.JsonType)
+
+
 def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     """Map an Arrow type back to a portable SQLAlchemy type for CREATE TABLE."""
     t = col.type
@@ -156,6 +163,8 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
             return sqltype
     if pa.types.is_decimal(t):
         return sa.Numeric(t.precision, t.scale)
+    if is_json(t):  # JSONB on PostgreSQL: indexable, comparable (an upsert skips equal documents)
+        return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
     if pa.types.is_timestamp(t):
         return sa.DateTime(timezone=t.tz is not None)
     if pa.types.is_string(t) or pa.types.is_large_string(t):

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     broker_url: SecretStr | None = None
     # tasks one `bulksync worker` runs at once (its --threads)
     worker_threads: int = Field(default=2, ge=0, le=64)
+    # a `bulksync worker` serves its Prometheus metrics on http://0.0.0.0:<port>/metrics (its
+    # --metrics-port); unset: none (the requests to store APIs are counted where they are made)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # embedded worker threads of `bulksync serve` (its --threads; 0: the API only, jobs run
     # elsewhere). Unset: BULKSYNC_WORKER_THREADS if set (its old, shared name), else 2.
     serve_threads: int | None = Field(default=None, ge=0, le=64)
@@ -224,6 +227,16 @@ class StoreSyncSettings(BaseSettings):
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     rate: float | None = Field(default=None, gt=0)  # requests/second for all stores together
     store_rate: float | None = Field(default=None, gt=0)  # requests/second for each store
+    # redis://… where the global limit is shared by every process (BULKSYNC_STORES_RATE_LIMIT_URL);
+    # unset: the broker's Redis when the broker is Redis
+    rate_limit_url: SecretStr | None = None
+
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("BULKSYNC_STORES_RATE_LIMIT_URL must be a redis:// or rediss:// URL")
+        return value
 
     @field_validator("credentials")
     @classmethod

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +30,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, crashkit.Dig
     path = tmp_path_factory.mktemp("bg") / "source.db"
     crashkit.build_source(str(path), ROWS, seed=SEED)
     return path, crashkit.sqlite_digests(path)
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "state" / "jobs.db"
-    yield path
-    if path.exists():  # never leave a detached runner behind a failed test
-        store = JobStore(str(path))
-        for job in store.list(status="running"):
-            _kill(job.lease_owner)
-        store.close()
-
-
-def _kill(owner: str | None) -> None:
-    if owner and owner.split(":")[0] == os.uname().nodename:
-        try:
-            os.kill(int(owner.split(":")[1]), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def bulksync(store: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +22,6 @@ from bulksync.jobs.store import JobStore
 from storekit import BAD_TOKEN, assert_exactly_once, expected_keys, rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "state" / "jobs.db"
-    yield path
-    if path.exists():  # never leave a detached runner behind a failed test
-        store = JobStore(str(path))
-        for job in store.list(status="running"):
-            _kill(job.lease_owner)
-        store.close()
-
-
-def _kill(owner: str | None) -> None:
-    if owner and owner.split(":")[0] == os.uname().nodename:
-        try:
-            os.kill(int(owner.split(":")[1]), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def bulksync(store: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
+
+from bulksync.api.metrics import Metrics
+from bulksync.connectors.http import Tally
+from bulksync.engine.progress import ProgressEvent
+from bulksync.jobs.store import JobStore
+from bulksync.recipes.stores_result import StoreOutcome
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -57,3 +66,44 @@ def test_the_grafana_dashboard_is_importable_and_every_panel_queries_prometheus(
         assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"]), panel["title"]
         grid = panel["gridPos"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+
+
+def _queried() -> set[str]:
+    """Every bulksync series (jackpot's aside) the dashboard and the alert rules query."""
+    text = (DEPLOY / "grafana" / "bulksync.json").read_text() + (
+        DEPLOY / "prometheus" / "alerts.yml"
+    ).read_text()
+    return {n for n in re.findall(r"\bbulksync_[a-z_]+", text) if not n.startswith("bulksync_jackpot_")}
+
+
+def _exported(metrics: Metrics) -> set[str]:
+    """The series ``metrics`` exports once it has seen a batch and two stores."""
+    event = ProgressEvent("bets", "copying", 0, 10, 0, 0.1, 0.0, None, 1.0, 1)
+    metrics(replace(event, phase="planned"))
+    metrics(replace(event, rows_done=10, batch_rows=10, batch_seconds=0.1))
+    for status in ("succeeded", "failed"):
+        metrics.store_done(StoreOutcome("s1", status, "", duration_ms=5), Tally(1, 0, 0, {200: 1}))
+    return {s.name for family in metrics.registry.collect() for s in family.samples}
+
+
+def test_every_series_the_dashboard_and_alerts_query_is_exported(tmp_path: Path) -> None:
+    store = JobStore(str(tmp_path / "jobs.db"), create=True)
+    try:
+        served = _exported(Metrics(lambda: store))
+    finally:
+        store.close()
+    missing = _queried() - served
+    assert not missing, f"queried but exported by no bulksync serve: {sorted(missing)}"
+    store_series = {n for n in _queried() if n.startswith(("bulksync_store_", "bulksync_stores_"))}
+    assert {"bulksync_store_http_requests_total", "bulksync_store_http_rate_limited_total"} <= store_series
+    # the fleet's workers make the store requests: they export the same series (no job counts)
+    worker = _exported(Metrics(None))
+    assert store_series | {"bulksync_rows_synced_total"} <= worker
+    assert "bulksync_jobs" not in worker
+
+
+def test_prometheus_scrapes_the_servers_and_the_workers() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {c["job_name"]: c for c in config["scrape_configs"]}
+    assert set(jobs) == {"bulksync", "bulksync-workers"}
+    assert all(c["metrics_path"] == "/metrics" and c["static_configs"][0]["targets"] for c in jobs.values())

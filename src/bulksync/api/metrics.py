@@ -1,7 +1,9 @@
-"""Prometheus metrics of one ``bulksync serve`` process, on a registry of its own.
+"""Prometheus metrics of one ``bulksync serve`` or ``bulksync worker`` process, on a registry of
+its own (a worker serves it on ``--metrics-port``).
 
-Fed by the engine's progress events (a listener the worker pool and the synchronous bet syncs
-pass to ``sync``) and, at scrape time, by the job store:
+Fed by the engine's progress events (a listener the worker pool, the fleet's tasks and the
+synchronous bet syncs pass to ``sync``), by each store's end and, at scrape time, by the job store
+(``serve`` only: the job counts are the same from every server, a worker does not repeat them):
 
     bulksync_rows_synced_total{table}        rows committed to destinations by this process
     bulksync_batch_rows{table}               rows per committed batch (histogram)
@@ -41,7 +43,7 @@ class Metrics:
     """The registry and the progress listener that feeds it (thread-safe: events come from the
     engine's partition threads)."""
 
-    def __init__(self, store: Callable[[], JobStore]) -> None:
+    def __init__(self, store: Callable[[], JobStore] | None) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -56,7 +58,8 @@ class Metrics:
             "bulksync_batch_seconds", "Seconds per committed batch of one partition", ["table"],
             buckets=_SECOND_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(StoreCollector(store))
+        if store is not None:
+            self.registry.register(StoreCollector(store))
         self.stores = StoreMetrics(self.registry)
         self.store_done = self.stores.store_done  # a StoreListener too (recipes/stores_result.py)
         self._lock = threading.Lock()

@@ -109,12 +109,12 @@ def sync_cmd(
 ) -> None:
     """Sync every store of the list; re-run the same command after a crash to resume the run."""
     from bulksync.cli.render import StoresView, print_stores_summary
+    from bulksync.jobs.store_specs import shared_limit_url
     from bulksync.recipes.stores import StoreJob, sync_stores
     from bulksync.settings import get_settings, get_store_settings
 
     conf, settings = get_store_settings(), get_settings()
     dest = settings.resolve(to)
-    broker = settings.broker_url.get_secret_value() if settings.broker_url else None
     if not dest.startswith(("postgresql://", "postgres://", "postgresql+")):
         raise UsageError("--to must be a PostgreSQL database (a postgresql:// URL or a configured name)")
     default = conf.sync_concurrency if kind is Kind.users else conf.video_sync_concurrency
@@ -124,7 +124,8 @@ def sync_cmd(
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
-        shared_limit_url=broker if broker and broker.startswith(("redis://", "rediss://")) else None,
+        shared_limit_url=shared_limit_url(settings, conf, rate=rate or conf.rate,
+                                          fleet=background and settings.broker_url is not None),
     )  # fmt: skip
     if background:
         from bulksync.cli.stores_jobs import submit_store_job

@@ -12,6 +12,7 @@ import typer
 from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
+    from bulksync.api.metrics import Metrics
     from bulksync.jobs.store import JobStore
     from bulksync.settings import Settings
 
@@ -33,10 +34,22 @@ LocalStoreOpt = Annotated[
         help="accept a SQLite job store (only workers on this machine can share it)",
     ),
 ]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        envvar="BULKSYNC_WORKER_METRICS_PORT",
+        min=1,
+        max=65535,
+        help="serve this worker's Prometheus metrics on http://0.0.0.0:PORT/metrics (default: none)",
+    ),
+]
 STOP_WAIT_S = 120  # a task stops after its current batch; this bounds a stuck one
 
 
-def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False) -> None:
+def worker(
+    threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False, metrics_port: MetricsPortOpt = None
+) -> None:
     """Run partition tasks of distributed jobs (BULKSYNC_BROKER_URL, a shared
     BULKSYNC_JOB_STORE) until SIGTERM or Ctrl-C; start one on every machine that should help."""
     import dramatiq
@@ -55,7 +68,8 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
         _logging(settings)
         if store.created:
             logging.getLogger("bulksync.worker").info("created the job store %s", store.where)
-        fleet = Fleet(settings, store, make_broker(settings))
+        port = metrics_port or settings.worker_metrics_port
+        fleet = Fleet(settings, store, make_broker(settings), listeners=_serve_metrics(port) if port else ())
         fleet.declare_actors()
         n = threads or settings.worker_threads or 2
         runner = dramatiq.Worker(fleet.broker, worker_threads=n, queues={QUEUE})
@@ -78,6 +92,21 @@ def worker(threads: ThreadsOpt = None, allow_local_store: LocalStoreOpt = False)
     finally:
         store.close()
     logging.getLogger("bulksync.worker").info("worker stopped")
+
+
+def _serve_metrics(port: int) -> tuple[Metrics]:
+    """This worker's metrics (rows, batches, store API requests…) on ``port``, in a thread."""
+    from prometheus_client import start_http_server
+
+    from bulksync.api.metrics import Metrics
+
+    metrics = Metrics(None)  # job counts come from serve: they are the same everywhere
+    try:
+        start_http_server(port, registry=metrics.registry)
+    except OSError as exc:
+        raise UsageError(f"--metrics-port {port}: cannot listen ({exc.strerror})") from exc
+    logging.getLogger("bulksync.worker").info("metrics on http://0.0.0.0:%d/metrics", port)
+    return (metrics,)
 
 
 def _refuse_local(store: JobStore, allowed: bool) -> None:

@@ -51,7 +51,7 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBat
 
 def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     """Cast one column; decimals from floats are rounded to their scale first."""
-    if isinstance(arr.type, pa.ExtensionType):
+    if isinstance(arr.type, pa.BaseExtensionType):
         arr = arr.storage
     if arr.type.equals(target):
         return arr
@@ -120,7 +120,7 @@ def conform_loose(
     arrays, bad = [], []
     for i, field in enumerate(schema):
         arr = batch.column(i)
-        if isinstance(arr.type, pa.ExtensionType):
+        if isinstance(arr.type, pa.BaseExtensionType):
             arr = arr.storage
         try:
             arrays.append(cast_array(arr, field.type, field.name))

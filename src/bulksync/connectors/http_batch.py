@@ -1,6 +1,7 @@
 """Records of an API page → one Arrow batch of a declared schema.
 
-Nested objects and lists are kept as JSON text (a string column), never dropped; ISO times
+Nested objects and lists are kept as JSON documents (a JSON column: ``jsonb`` in PostgreSQL; as
+JSON text in a string column), never dropped; ISO times
 become timestamps; a record repeated within one page is kept once (the last one), since an
 upsert cannot meet the same key twice in one statement.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from bulksync.connectors.http_errors import BadPage
-from bulksync.schema import TableSchema
+from bulksync.schema import TableSchema, is_json
 
 
 def records_to_batch(
@@ -52,6 +53,9 @@ def _key(record: Mapping[str, Any], key: str, label: str) -> Any:
 
 def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
     """One column; ISO times with a zone are parsed by Arrow (vectorised), the rest by ``_value``."""
+    if is_json(kind):  # any JSON value is a document, a string too ("x" is the document "x")
+        texts = [None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True) for v in values]
+        return pa.array(texts, pa.string()).cast(kind)
     if pa.types.is_timestamp(kind) and kind.tz is not None and all(isinstance(v, str | None) for v in values):
         return pa.array(values, pa.string()).cast(kind)
     if pa.types.is_string(kind) and all(isinstance(v, str | None) for v in values):

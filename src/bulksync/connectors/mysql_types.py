@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from bulksync.errors import UnsupportedTypeError
-from bulksync.schema import Column, arrow_type
+from bulksync.schema import Column, arrow_type, is_json
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 _VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
@@ -93,6 +93,8 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.DATE()
     if pa.types.is_time(t):
         return mysql.TIME(fsp=6)
+    if is_json(t):
+        return mysql.JSON()
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         length = col.length or (KEY_TEXT_LENGTH if keyed else None)
         if length is None or length > _VARCHAR_MAX:
@@ -171,6 +173,8 @@ def tsv_payload(batch: pa.RecordBatch) -> pa.Buffer:
 
 
 def _field_text(arr: pa.Array) -> pa.Array:
+    if is_json(arr.type):
+        arr = arr.storage  # a document is its text
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         text = arr.cast(pa.string())

@@ -25,6 +25,8 @@ import psycopg
 import psycopg.rows
 import pyarrow as pa
 import sqlalchemy as sa
+from pgpq.encoders import StringEncoderBuilder
+from pgpq.schema import Jsonb
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.pool import NullPool
 
@@ -54,7 +56,7 @@ from bulksync.errors import (
     UsageError,
     redact,
 )
-from bulksync.schema import TableSchema
+from bulksync.schema import TableSchema, is_json
 
 T = TypeVar("T")
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -114,6 +116,19 @@ def _again(connect: Callable[[], T]) -> T:
 
 
 ENCODE_ROWS = 4096  # rows encoded to COPY binary at a time (about 0.5 MB for a 15-column row)
+
+
+def _encoder(schema: pa.Schema) -> pgpq.ArrowToPostgresBinaryEncoder:
+    """pgpq's encoder; a JSON document column is sent as binary ``jsonb`` (pgpq infers text)."""
+    if not any(is_json(f.type) for f in schema):
+        return pgpq.ArrowToPostgresBinaryEncoder(schema)
+    encoders = {
+        f.name: StringEncoderBuilder.new_with_output(pa.field(f.name, pa.string()), Jsonb())
+        if is_json(f.type)
+        else pgpq.ArrowToPostgresBinaryEncoder.infer_encoder(f)
+        for f in schema
+    }
+    return pgpq.ArrowToPostgresBinaryEncoder.new_with_encoders(schema, encoders)
 
 
 class PostgresConnector(PgConstraints, SqlConnector):
@@ -286,7 +301,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
                 target = self._stage(table)
             cols = ", ".join(quote(n) for n in schema.names)
             for part in statements(data, statement_rows):
-                encoder = pgpq.ArrowToPostgresBinaryEncoder(part.schema)
+                encoder = _encoder(part.schema)
                 with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
                     # encoded a slice at a time: the COPY bytes of a whole batch never sit in
                     # memory beside the batch itself

@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dramatiq
 
@@ -46,6 +48,8 @@ class Fleet:
     broker: dramatiq.Broker
     owner: str = field(default_factory=runner_id)
     halt: threading.Event = field(default_factory=threading.Event)  # set: the worker is stopping
+    # told of progress events and stores' ends (the worker's Prometheus metrics, api/metrics.py)
+    listeners: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         self.tasks = TaskStore(self.store)
@@ -93,6 +97,16 @@ class Fleet:
 
     # -- the coordinator ----------------------------------------------------------------------
 
+    def plan_failed(self, job: Job, exc: SyncError, what: str) -> None:
+        """The coordinator step failed: queue the job again later (a transient error, tries left)
+        or fail it, with the error's public line."""
+        retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
+        said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
+        self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
+        if retry:
+            send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
+        log.error("job %s: %s: %s", job.id, what, exc.message)
+
     def _plan(self, job: Job) -> bool:
         """Plan every table and record the tasks; False when the job ended instead."""
         beat = Heartbeat(self.store, job, self.owner, JobProgress({}))  # keeps the lease meanwhile
@@ -101,12 +115,7 @@ class Fleet:
             plans = plan_sync(spec_from_record(job.spec, self.settings))
         except SyncError as exc:
             beat.stop()
-            retry = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-            said = AddressBook.for_job(self.settings, job.spec).public(exc.message)
-            self.store.finish(job.id, self.owner, status="queued" if retry else "failed", error=said)
-            if retry:
-                send(self.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
-            log.error("job %s: planning failed: %s", job.id, exc.message)
+            self.plan_failed(job, exc, "planning failed")
             return False
         beat.stop()
         if beat.lost:

@@ -66,7 +66,7 @@ def store_job_from_record(
         dest = settings.connection(side["connection"], role="destination connection")
     else:
         dest = str(side["url"])
-    broker = settings.broker_url.get_secret_value() if settings.broker_url else None
+    fleet = settings.broker_url is not None  # a worker, or what sends to one
     stores = [Store(code, url, cred) for code, url, cred in o["list"] if only is None or code in only]
     return StoreJob(
         o["kind"], stores, dest, conf.credentials, table=o["table"], concurrency=int(o["concurrency"]),
@@ -75,8 +75,31 @@ def store_job_from_record(
         timeout_s=float(o["timeout_s"]), max_page_bytes=int(o["max_page_bytes"]),
         policy=RetryPolicy(attempts=int(o["attempts"]), backoff_s=float(o["backoff_s"])),
         retry_failed=retry_failed,
-        shared_limit_url=broker if broker and broker.startswith(("redis://", "rediss://")) else None,
+        shared_limit_url=shared_limit_url(settings, conf, rate=o["rate"], fleet=fleet),
     )  # fmt: skip
+
+
+def shared_limit_url(
+    settings: Settings, conf: StoreSyncSettings, *, rate: float | None, fleet: bool
+) -> str | None:
+    """The Redis that holds the global limit for every process: BULKSYNC_STORES_RATE_LIMIT_URL,
+    else the broker when it is Redis, else none (the limit is per process).
+
+    ``fleet``: the job runs on the worker fleet, where a per-process limit would be multiplied by
+    the workers: with a global ``rate``, a broker that is not Redis (RabbitMQ) and no limit URL,
+    the job is refused rather than sent to break the API's limit.
+    """
+    if conf.rate_limit_url is not None:
+        return conf.rate_limit_url.get_secret_value()
+    broker = settings.broker_url.get_secret_value() if settings.broker_url else None
+    if broker and broker.startswith(("redis://", "rediss://")):
+        return broker
+    if fleet and broker and rate:
+        raise UsageError(
+            "a global rate (--rate / BULKSYNC_STORES_RATE) on the worker fleet is shared through "
+            "Redis and the broker is not Redis: set BULKSYNC_STORES_RATE_LIMIT_URL=redis://…"
+        )
+    return None
 
 
 def store_codes(record: dict[str, Any]) -> list[str]:

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from bulksync.errors import PermanentError, SyncError, TransientError
+from bulksync.errors import PermanentError, SyncError
 from bulksync.jobs.addresses import AddressBook
-from bulksync.jobs.broker import PLAN_JOB, send
 from bulksync.jobs.model import jobs, now
 from bulksync.jobs.runner import Heartbeat, JobProgress
 from bulksync.jobs.store import Job
@@ -55,12 +54,7 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
         open_run(_job(fleet, job, retry_failed=retry))
     except SyncError as exc:
         beat.stop()
-        again = isinstance(exc, TransientError) and job.attempts < job.max_attempts
-        said = AddressBook.for_job(fleet.settings, job.spec).public(exc.message)
-        fleet.store.finish(job.id, fleet.owner, status="queued" if again else "failed", error=said)
-        if again:
-            send(fleet.broker, PLAN_JOB, job.id, delay_ms=1000 * 2**job.attempts)
-        log.error("job %s: opening the store sync failed: %s", job.id, exc.message)
+        fleet.plan_failed(job, exc, "opening the store sync failed")
         return
     beat.stop()
     if beat.lost:
@@ -121,7 +115,9 @@ def run_store_task(fleet: Fleet, task: Task, job: Job) -> str:
             code = job.spec["stores"]["list"][task.part or 0][0]
             with bound(store=code):
                 log.info("task start: %s (store %s), attempt %d", task.label, code, task.attempts)
-                outcome = sync_in_open_run(_job(fleet, job, only={code}), cancel=beat.cancel)[0]
+                outcome = sync_in_open_run(
+                    _job(fleet, job, only={code}), cancel=beat.cancel, listeners=fleet.listeners
+                )[0]
     except SyncError as exc:
         error = exc
     except Exception as exc:  # a bug: fail the task with its type and message, never a traceback

@@ -189,10 +189,11 @@ def _attempt(
 ) -> Attempt:
     try:
         spec = spec_from_record(spec_record, fleet.settings)
+        told = [listener, *fleet.listeners]  # the task's progress, and the worker's metrics
         if task.kind == "finish":
             try:
                 return Attempt(
-                    run_table(spec, task.table, partitions=(), listeners=[listener], cancel=cancel)
+                    run_table(spec, task.table, partitions=(), listeners=told, cancel=cancel)
                 )
             except CheckpointsGone:
                 if spec.mode is not Mode.REPLACE:
@@ -201,7 +202,7 @@ def _attempt(
                 return _swapped()
         parts = [task.part] if task.part is not None else []
         return Attempt(
-            run_table(spec, task.table, partitions=parts, finish=False, listeners=[listener], cancel=cancel)
+            run_table(spec, task.table, partitions=parts, finish=False, listeners=told, cancel=cancel)
         )
     except SyncFailed as failed:
         return Attempt(failed.result, failed.error)

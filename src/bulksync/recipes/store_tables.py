@@ -21,7 +21,7 @@ USERS = (
     Column("username", pa.string()),
     Column("display_name", pa.string()),
     Column("follower_count", pa.int64()),
-    Column("profile", pa.string()),  # a nested object, as JSON text
+    Column("profile", pa.json_()),  # a nested object: jsonb in PostgreSQL
     Column("updated_at", pa.timestamp("us", tz="UTC")),
 )
 VIDEOS = (
@@ -31,7 +31,7 @@ VIDEOS = (
     Column("views", pa.int64()),
     Column("likes", pa.int64()),
     Column("duration_s", pa.float64()),
-    Column("tags", pa.string()),  # a list, as JSON text
+    Column("tags", pa.json_()),  # a list: jsonb in PostgreSQL
     Column("updated_at", pa.timestamp("us", tz="UTC")),
 )
 KINDS = {"users": USERS, "videos": VIDEOS}

@@ -147,14 +147,6 @@ def commit_page(dest: Destination, target: WriteTarget, batch: pa.RecordBatch, s
     return commit_batch(dest, target, batch, state).rows
 
 
-def finish_store(dest: Destination, state: PartitionState, row: LogRow, *, succeeded: bool) -> None:
-    """The store's sync_logs row and its last committed checkpoint, done if it succeeded (a
-    failed store keeps one, even before its first page: that is what a retry looks for)."""
-    with dest.transaction() as tx:
-        tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
-        tx.save_state(replace(state, done=succeeded))
-
-
 def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run) -> None:
     """Keep only the checkpoints of the run's failed stores (for ``--retry-failed``)."""
     sid = _sid("store", job_name, table, run.run_id)

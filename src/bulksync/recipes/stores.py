@@ -31,7 +31,7 @@ from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
-from bulksync.recipes.store_tables import JOB_NAMES, LogRow, records_table
+from bulksync.recipes.store_tables import JOB_NAMES, SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
 
 
@@ -88,11 +88,13 @@ def sync_stores(
     return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
 
 
-def sync_in_open_run(job: StoreJob, *, cancel: threading.Event | None = None) -> list[StoreOutcome]:
+def sync_in_open_run(
+    job: StoreJob, *, cancel: threading.Event | None = None, listeners: Sequence[StoreListener] = ()
+) -> list[StoreOutcome]:
     """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
     task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
     check_job(job)
-    return asyncio.run(_in_open_run(job, cancel or threading.Event()))
+    return asyncio.run(_in_open_run(job, cancel or threading.Event(), listeners))
 
 
 def _quiet(progress: StoreProgress) -> None:
@@ -147,7 +149,9 @@ async def _run(
         writers.close()
 
 
-async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutcome]:
+async def _in_open_run(
+    job: StoreJob, cancel: threading.Event, listeners: Sequence[StoreListener]
+) -> list[StoreOutcome]:
     writers = sw.Writers(job.dest_url, threads=1)
     try:
         run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
@@ -155,7 +159,7 @@ async def _in_open_run(job: StoreJob, cancel: threading.Event) -> list[StoreOutc
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
-        return await _all_stores(job, writers, run, progress, _quiet, states, cancel)
+        return await _all_stores(job, writers, run, progress, _quiet, states, cancel, listeners)
     finally:
         writers.close()
 
@@ -302,7 +306,11 @@ class _Context:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         final = done or committed[0]
-        await self.writers.run(lambda d: sw.finish_store(d, final, row, succeeded=done is not None))
+        # the sync_logs row and the store's last checkpoint (done if it succeeded; a failed store
+        # keeps one, even before its first page: that is what a retry looks for), committed with
+        # the pages and ends of other stores waiting meanwhile: one transaction, not one per store
+        logs = WriteTarget(SYNC_LOGS.name, SYNC_LOGS.name, final.sync_id, ("id",), upsert=True)
+        await self.committer.commit(logs, row.batch(), replace(final, done=done is not None))
         return outcome
 
     async def _pages(

@@ -112,6 +112,7 @@ def kind_of(name: str, source: pa.DataType, dest: pa.DataType) -> Kind:
         return bool(
             pa.types.is_string(t)
             or pa.types.is_large_string(t)
+            or isinstance(t, pa.JsonType)  # a document: its text (JSONB's on both sides)
             or pa.types.is_binary(t)
             or pa.types.is_large_binary(t)
         )
@@ -332,7 +333,7 @@ def _bytes_each(arr: pa.Array) -> np.ndarray:
 def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    if isinstance(arr.type, pa.ExtensionType):
+    if isinstance(arr.type, pa.BaseExtensionType):
         arr = arr.storage
     return arr
 

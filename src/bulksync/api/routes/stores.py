@@ -23,8 +23,8 @@ from bulksync.api.schemas import ConnectionName, JobOut, Problem
 from bulksync.connectors.http import Pagination, RetryPolicy
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import UsageError
-from bulksync.jobs.dispatch import check_broker, dispatch
-from bulksync.jobs.store_specs import KIND, store_job_record
+from bulksync.jobs.dispatch import check_broker, dispatch, uses_broker
+from bulksync.jobs.store_specs import KIND, shared_limit_url, store_job_record
 from bulksync.recipes.store_list import Store, load_stores_table, token_for
 from bulksync.recipes.stores import StoreJob
 from bulksync.settings import Settings, get_store_settings
@@ -77,7 +77,8 @@ class StoreSyncCreate(BaseModel):
     response_model=JobOut,
     responses={
         **_ERRORS,
-        422: {"model": Problem, "description": "bad body, unknown connection or credential name"},
+        422: {"model": Problem, "description": "bad body, unknown connection or credential name, "
+              "a global rate a RabbitMQ fleet has no Redis to share"},
         503: {"model": Problem, "description": "the destination, the job store or the broker is unreachable"},
     },
 )
@@ -121,6 +122,10 @@ def _checked_job(body: StoreSyncCreate, settings: Settings) -> StoreJob:
             field = f"body.stores.{n}.credential" if body.stores is not None else "body.stores_table"
             raise FieldError(field, exc.message, kind="unknown_credential") from exc
     default = conf.sync_concurrency if body.kind == "users" else conf.video_sync_concurrency
+    try:  # the fleet shares the global limit through Redis, or the job is refused
+        shared_limit_url(settings, conf, rate=body.rate or conf.rate, fleet=uses_broker(settings))
+    except UsageError as exc:
+        raise FieldError("body.rate", exc.message, kind="no_shared_limit") from exc
     return StoreJob(
         body.kind, stores, dest, conf.credentials, table=body.table, concurrency=body.concurrency or default,
         rate=body.rate or conf.rate, store_rate=body.store_rate or conf.store_rate,
