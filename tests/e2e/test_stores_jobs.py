@@ -134,7 +134,8 @@ def test_cancel_stops_after_a_page_and_resume_finishes_the_same_run(
     pg_db: str, store_path: Path, tmp_path: Path
 ) -> None:
     catalog = FakeStores(stores=10)
-    with FakeStoreServer(catalog, latency_s=0.15) as srv:
+    # ~80 pages, 3 at a time: ~11 s at 0.4 s a page, so a loaded machine still cancels mid-run
+    with FakeStoreServer(catalog, latency_s=0.4) as srv:
         listing = tmp_path / "stores.csv"
         srv.write_store_list(str(listing), credential="main")
         creds = {"BULKSYNC_STORES_CREDENTIALS__MAIN": catalog.token}
