@@ -21,9 +21,10 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LATER = {
     "bulksync_jackpot_": "/api/jackpot/stats",  # the jackpot service's own metrics
 }
-# Labelled series with no sample until a store sync ends on that server (the job here is a copy);
-# tests/api/test_stores_api.py checks their counts after a store sync job.
-NOT_YET = ("bulksync_stores_synced_",)
+# Labelled series with no sample until a store sync runs in that process (the job here is a copy);
+# tests/api/test_stores_api.py checks their counts after a store sync job on serve, and
+# tests/distributed/test_stores_fleet.py on a worker's /metrics.
+NOT_YET = ("bulksync_stores_synced_", "bulksync_store_http_", "bulksync_store_sync_seconds")
 _SELECTOR = re.compile(r"\b(bulksync_[a-z0-9_]+)\s*(\{[^}]*\})?")
 _BY = re.compile(r"\bby\s*\(([^)]*)\)")
 
