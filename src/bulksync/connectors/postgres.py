@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
 
@@ -52,11 +52,11 @@ from bulksync.errors import (
     SyncError,
     UnknownTableError,
     UsageError,
+    connect_again,
     redact,
 )
 from bulksync.schema import TableSchema
 
-T = TypeVar("T")
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
 # the server is going away or not there yet: admin shutdown / pg_terminate_backend, crash
@@ -104,15 +104,6 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     return PermanentError(f"{context}: {text}")
 
 
-def _again(connect: Callable[[], T]) -> T:
-    """Connect once more mid-run: the server was there a moment ago, so a refusal now (a
-    restart, a killed session) is worth a retry, not the end of the job."""
-    try:
-        return connect()
-    except ConnectError as exc:
-        raise ConnectionLost(f"reconnecting: {exc.message}") from exc
-
-
 ENCODE_ROWS = 4096  # rows encoded to COPY binary at a time (about 0.5 MB for a 15-column row)
 
 
@@ -157,7 +148,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
         on it (a restart between batches, or one that took the last transaction with it)."""
         if self._pg.closed and (not self._in_tx or sql == "BEGIN"):
             self._in_tx = False
-            self._pg = _again(self._connect)
+            self._pg = connect_again(self._connect)
         return self._pg
 
     def ensure_internal_tables(self) -> None:
@@ -317,7 +308,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
             url, timeout_s = self._source_url, self._timeout_ms / 1000
-            self._pull_src = _again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
+            self._pull_src = connect_again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
         return self._pull_src
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
