@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
@@ -235,10 +235,24 @@ class PostgresConnector(PgConstraints, SqlConnector):
         if params:
             sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
         try:
-            cur.execute(sql)
-            return cur.fetch_arrow_table()
+            return self._within_deadline(cur, lambda: _fetch_table(cur, sql))
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context="read") from exc
+
+    def _within_deadline(self, cur: Any, fn: Callable[[], pa.Table]) -> pa.Table:
+        """``fn`` on the ADBC cursor, abandoned (with its connection) past the read deadline."""
+        conn = self._adbc
+
+        def abandon() -> None:  # the late answer came: that connection is no longer ours
+            cur.close()
+            conn.close()
+
+        deadline = pg_session.read_deadline(self._timeout_ms / 1000)
+        try:
+            return pg_session.within_deadline(fn, deadline_s=deadline, abandon=abandon)
+        except pg_session.DeadlineExceeded as exc:
+            self._adbc = self._adbc_cur = None  # never touched again, not even by close()
+            raise ConnectionLost(f"read: {exc}: connection dropped") from exc
 
     def _stream_query(self, sql: str, params: Sequence[Any], *, rows: int) -> Iterator[pa.RecordBatch]:
         cur = self._reader()
@@ -544,3 +558,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
         finally:
             if self._inspector_engine is not None:
                 self._inspector_engine.dispose()
+
+
+def _fetch_table(cur: Any, sql: str) -> pa.Table:
+    cur.execute(sql)
+    return cur.fetch_arrow_table()
