@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -200,3 +201,71 @@ class PrivateMariadb:
             self.proc.kill()
             self.proc.wait(30)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of the suite's own (``faults-<port>@localhost``: its own ports, Mnesia and
+    logs under ``root``; epmd is shared, which is harmless). The broker drops privileges to the
+    ``rabbitmq`` OS user, so ``root`` is handed to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.restarts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        for sub in ("mnesia", "log"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (root, root / "mnesia", root / "log"):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": f"faults-{self.port}@localhost",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(root / "log"),
+            "RABBITMQ_PID_FILE": str(root / "rabbit.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(root / "plugins"),
+            "RABBITMQ_CONFIG_FILE": str(root / "no-config"),
+        }
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["rabbitmq-server"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not (_listening(self.port) and (self.root / "rabbit.pid").exists()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the private RabbitMQ did not start (logs in {self.root / 'log'})")
+            time.sleep(0.2)
+
+    def kill_and_restart(self, down_s: float) -> None:
+        """SIGKILL the node (connections and unconfirmed messages gone), wait, start it again."""
+        self.stop(hard=True)
+        time.sleep(down_s)
+        self.start()
+        self.restarts += 1
+
+    def stop(self, *, hard: bool = False) -> None:
+        """Signal the node's VM by the PID it wrote (``rabbitmq-server`` switches user in a
+        session of its own: a process group signal would not reach it), wait until it is gone."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pid_file = self.root / "rabbit.pid"
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL if hard else signal.SIGTERM)
+        pid_file.unlink(missing_ok=True)  # a node shut down cleanly removes it itself
+        self.proc.wait(60)
+        deadline = time.monotonic() + 30
+        while _listening(self.port):
+            assert time.monotonic() < deadline, "the private RabbitMQ did not stop"
+            time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
