@@ -47,7 +47,8 @@ def restart_then_kill(pg: PrivatePg, dbname: str) -> Callable[[Callable[[], bool
         target = (dest.progress() or 0) + ROWS // 20
         deadline = time.monotonic() + 60
         while (dest.progress() or 0) < target:
-            assert alive(), "the run ended before the kills"
+            if not alive():
+                return  # it gave up during the restart: its one-line failure is judged, then re-run
             assert time.monotonic() < deadline, "no progress after the restart"
             time.sleep(0.02)
         kill_several(dest, lambda: pg.terminate(dbname), seed=f"{SEED}-{dbname}")(alive)
@@ -58,6 +59,7 @@ def restart_then_kill(pg: PrivatePg, dbname: str) -> Callable[[Callable[[], bool
 def run_through(
     cmd: list[str], *, pg: PrivatePg, dbname: str, logs: Path, env: dict[str, str]
 ) -> tuple[Run, Run | None]:
+    env = {"BULKSYNC_RETRIES": "8", **env}  # as test_db_restart: ~40 s of patience for a restart
     first = run_copy(
         cmd, log=logs / "first.log", progress=lambda: committed_rows(pg.url(dbname)), threshold=ROWS // 5,
         inject=restart_then_kill(pg, dbname), env=env, end_within_s=180,

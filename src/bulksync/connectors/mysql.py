@@ -63,6 +63,7 @@ from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
     BadRowsError,
     ConnectError,
+    ConnectionLost,
     SyncError,
     connect_again,
     unknown_table,
@@ -433,6 +434,11 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
                 raise BadRowsError(f"write to {table!r}: {reason}")
         except pymysql.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
+        except AttributeError as exc:  # PyMySQL sending the file on the socket a KILL closed
+            if self._conn.open:
+                raise
+            closed = f"write to {table!r}: the server closed the connection mid-LOAD DATA"
+            raise ConnectionLost(closed) from exc
         finally:
             os.truncate(path, 0)  # the batch's text does not linger on disk
         self._execute(f"RELEASE SAVEPOINT {_LOAD_SAVEPOINT}")
