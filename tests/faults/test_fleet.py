@@ -156,7 +156,8 @@ def test_broker_killed_and_restarted_under_the_fleet(
         REPORT.rows.append(
             ReportRow(
                 f"{name} SIGKILLed and restarted under 2 workers", 1,
-                "succeeded (the sweeper re-sent the lost messages)", 0, 0, time.monotonic() - killed_at,
+                "succeeded (workers reconnected; the sweeper re-sends lost messages)", 0, 0,
+                time.monotonic() - killed_at,
             )
         )  # fmt: skip
     finally:
