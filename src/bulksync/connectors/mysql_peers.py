@@ -1,4 +1,4 @@
-"""MariaDB → MariaDB (mixed into ``MysqlConnector``): tell whether two connections reach the same
+"""MariaDB → MariaDB (a base of ``MysqlConnector``): tell whether two connections reach the same
 server, and on one server let it move the rows itself (``INSERT … SELECT``, no Arrow between).
 """
 
