@@ -23,6 +23,8 @@ Connectors translate driver exceptions into these at their boundary (``raise …
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 # the password runs to the LAST '@' before the host: a raw '@' inside it must not leak its tail
 _DSN_PASSWORD = re.compile(
@@ -110,3 +112,15 @@ class FencedOut(PermanentError):
 
 class BadRowsError(PermanentError):
     """The destination refused one or more rows of the batch."""
+
+
+T = TypeVar("T")
+
+
+def connect_again(connect: Callable[[], T]) -> T:
+    """Connect once more mid-run: the server was there a moment ago, so a refusal now (a
+    restart, a killed session) is worth a retry, not the end of the job."""
+    try:
+        return connect()
+    except ConnectError as exc:
+        raise ConnectionLost(f"reconnecting: {exc.message}") from exc

@@ -1,5 +1,5 @@
 """The fault suite's fixtures: private PostgreSQL clusters it may restart, a seeded 200K-row
-source, and the report table printed at the end of the run.
+source (in SQLite, PostgreSQL and MariaDB), and the report table printed at the end of the run.
 
 Every test here is marked ``faults`` (``pytest -m faults`` runs them alone).
 """
@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pytest
 
 import crashkit
 from faultkit import REPORT, ROWS, SEED
-from faultservers import PrivatePg, free_port
+from faultservers import PrivateMariadb, PrivatePg, free_port
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "distributed"))  # fleetkit: the worker fleet kit
 
@@ -38,13 +38,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(REPORT.table())
 
 
-def _needs(*tools: str) -> None:
+Require = Callable[[str, Exception], None]
+
+
+def _needs(require: Require, *tools: str) -> None:
+    """Skip (fail under CI=true) through the shared ``require_service`` when a tool is missing."""
     missing = [t for t in tools if shutil.which(t) is None and not Path(t).exists()]
     if missing:
-        message = f"the fault suite needs {', '.join(missing)}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require("the fault suite's tools", FileNotFoundError(f"not installed: {', '.join(missing)}"))
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +56,10 @@ def fault_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _cluster(root: Path, name: str) -> Iterator[PrivatePg]:
+def _cluster(root: Path, name: str, require: Require) -> Iterator[PrivatePg]:
     from faultservers import PG_BIN
 
-    _needs(str(PG_BIN / "initdb"))
+    _needs(require, str(PG_BIN / "initdb"))
     pg = PrivatePg(root / name)
     pg.start_cluster()
     try:
@@ -68,15 +69,29 @@ def _cluster(root: Path, name: str) -> Iterator[PrivatePg]:
 
 
 @pytest.fixture(scope="session")
-def pg_dest(fault_root: Path) -> Iterator[PrivatePg]:
+def pg_dest(fault_root: Path, require_service: Require) -> Iterator[PrivatePg]:
     """A PostgreSQL cluster of the suite's own, the one destinations live in."""
-    yield from _cluster(fault_root, "pg-dest")
+    yield from _cluster(fault_root, "pg-dest", require_service)
 
 
 @pytest.fixture(scope="session")
-def pg_source(fault_root: Path) -> Iterator[PrivatePg]:
+def pg_source(fault_root: Path, require_service: Require) -> Iterator[PrivatePg]:
     """A second private cluster for sources (restarted without touching the destination)."""
-    yield from _cluster(fault_root, "pg-source")
+    yield from _cluster(fault_root, "pg-source", require_service)
+
+
+@pytest.fixture(scope="session")
+def mariadb(fault_root: Path, require_service: Require) -> Iterator[PrivateMariadb]:
+    """A MariaDB server of the suite's own (the shared one on 3306 is never touched)."""
+    from faultservers import MARIADB_BIN
+
+    _needs(require_service, "mariadb-install-db", str(MARIADB_BIN / "mariadbd"))
+    server = PrivateMariadb(fault_root / "mariadb")
+    try:
+        server.start_server()
+        yield server
+    finally:
+        server.destroy()
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,14 @@ def sqlite_source(fault_root: Path) -> SqliteSource:
 def pg_source_url(pg_source: PrivatePg, sqlite_source: SqliteSource) -> str:
     """The same ROWS rows as ``sqlite_source``, in the private source cluster."""
     url = pg_source.create_database("src")
+    crashkit.build_source(url, ROWS, seed=SEED)
+    return url
+
+
+@pytest.fixture(scope="session")
+def mariadb_source_url(mariadb: PrivateMariadb, sqlite_source: SqliteSource) -> str:
+    """The same ROWS rows as ``sqlite_source``, in the private MariaDB."""
+    url = mariadb.create_database("src")
     crashkit.build_source(url, ROWS, seed=SEED)
     return url
 
@@ -142,8 +165,8 @@ class PrivateRedis:
 
 
 @pytest.fixture(scope="session")
-def redis_server(fault_root: Path) -> Iterator[PrivateRedis]:
-    _needs("redis-server")
+def redis_server(fault_root: Path, require_service: Require) -> Iterator[PrivateRedis]:
+    _needs(require_service, "redis-server")
     server = PrivateRedis(fault_root)
     yield server
     server.stop()

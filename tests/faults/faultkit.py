@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,7 +95,12 @@ def copy_command(source: str, dest: str, mode: str, *extra: str) -> list[str]:
     """crashkit's copy command, quiet, with the engine's retry log on stderr (what it survived)."""
     cmd = crashkit.copy_command(source, dest, mode, "-q", *extra)
     assert cmd[1:3] == ["-m", "bulksync"]
-    return [cmd[0], "-c", _LOGGED, *cmd[3:]]
+    return logged(*cmd[3:])
+
+
+def logged(*args: str) -> list[str]:
+    """``python -m bulksync ARGS`` with the engine's retry log on stderr."""
+    return [sys.executable, "-c", _LOGGED, *args]
 
 
 def retries_logged(run: Run) -> int:
@@ -109,6 +115,7 @@ def run_copy(
     threshold: int = 0,
     inject: Callable[[Callable[[], bool]], Any] | None = None,
     end_within_s: float = END_WITHIN_S,
+    env: dict[str, str] | None = None,
 ) -> Run:
     """Run ``cmd``; once ``progress()`` reaches ``threshold`` call ``inject(alive)``; wait for the end.
 
@@ -117,7 +124,8 @@ def run_copy(
     started = time.monotonic()
     injected_at = 0.0
     with open(log, "w+") as err:
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=crashkit._env())
+        environ = crashkit._env() | (env or {})
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=environ)
         try:
             if inject is not None and progress is not None:
                 while (seen := progress()) is None or seen < threshold:

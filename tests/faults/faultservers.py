@@ -1,13 +1,16 @@
-"""Private servers the fault suite may hurt: a PostgreSQL cluster of its own, started in a temp dir.
+"""Private servers the fault suite may hurt: PostgreSQL clusters and a MariaDB server of its own,
+started in a temp dir.
 
 The suite restarts, kills and blocks these; the shared services other tests use are never
-touched. PostgreSQL refuses to run as root, so as root it runs as the ``postgres`` OS user.
+touched. PostgreSQL refuses to run as root, so as root it runs as the ``postgres`` OS user;
+MariaDB is told ``--user=root`` instead.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymysql
 
 PG_BIN = Path(os.environ.get("BULKSYNC_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -104,3 +108,164 @@ class PrivatePg:
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+MARIADB_BIN = Path(os.environ.get("BULKSYNC_FAULTS_MARIADB_BIN", "/usr/sbin"))
+
+
+class PrivateMariadb:
+    """A MariaDB server in ``root`` on a free TCP port: no grant checks beyond root, no binlog."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.log = root / "server.log"
+        self.restarts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, dbname: str) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/{dbname}"
+
+    def start_server(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        install = [
+            "mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=root",
+            "--auth-root-authentication-method=normal", "--skip-test-db",
+        ]  # fmt: skip
+        subprocess.run(install, check=True, capture_output=True, timeout=120)
+        self.start()
+
+    def start(self) -> None:
+        cmd = [
+            str(MARIADB_BIN / "mariadbd"), "--no-defaults", f"--datadir={self.data}", "--user=root",
+            f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.root / 'mysqld.sock'}",
+            f"--pid-file={self.root / 'mysqld.pid'}", f"--log-error={self.log}", "--skip-log-bin",
+            "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2", "--max-connections=60",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.admin().close()
+                return
+            except pymysql.Error:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    tail = self.log.read_text()[-2000:] if self.log.exists() else ""
+                    raise RuntimeError(f"the private MariaDB did not start:\n{tail}") from None
+                time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: SIGTERM (sessions killed, a clean shutdown); ``immediate``: SIGKILL (crash recovery)."""
+        assert self.proc is not None
+        if mode == "immediate":
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        self.proc.wait(120)
+
+    def restart(self, mode: str, down_s: float = 0.0) -> None:
+        self.stop(mode)
+        time.sleep(down_s)
+        self.start()
+        self.restarts += 1
+
+    def admin(self) -> pymysql.connections.Connection[Any]:
+        return pymysql.connect(
+            host="127.0.0.1", port=self.port, user="root", autocommit=True, connect_timeout=5
+        )
+
+    def create_database(self, name: str) -> str:
+        with self.admin() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        return self.url(name)
+
+    def kill_sessions(self, dbname: str) -> int:
+        """``KILL`` every other session of ``dbname``; how many there were."""
+        with self.admin() as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                [dbname],
+            )
+            ids = [row[0] for row in cur.fetchall()]
+            for session in ids:
+                try:
+                    cur.execute(f"KILL {int(session)}")
+                except pymysql.Error:
+                    pass  # it ended by itself meanwhile
+        return len(ids)
+
+    def destroy(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of the suite's own (``faults-<port>@localhost``: its own ports, Mnesia and
+    logs under ``root``; epmd is shared, which is harmless). The broker drops privileges to the
+    ``rabbitmq`` OS user, so ``root`` is handed to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.restarts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        for sub in ("mnesia", "log"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (root, root / "mnesia", root / "log"):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": f"faults-{self.port}@localhost",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(root / "log"),
+            "RABBITMQ_PID_FILE": str(root / "rabbit.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(root / "plugins"),
+            "RABBITMQ_CONFIG_FILE": str(root / "no-config"),
+        }
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["rabbitmq-server"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not (_listening(self.port) and (self.root / "rabbit.pid").exists()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the private RabbitMQ did not start (logs in {self.root / 'log'})")
+            time.sleep(0.2)
+
+    def kill_and_restart(self, down_s: float) -> None:
+        """SIGKILL the node (connections and unconfirmed messages gone), wait, start it again."""
+        self.stop(hard=True)
+        time.sleep(down_s)
+        self.start()
+        self.restarts += 1
+
+    def stop(self, *, hard: bool = False) -> None:
+        """Signal the node's VM by the PID it wrote (``rabbitmq-server`` switches user in a
+        session of its own: a process group signal would not reach it), wait until it is gone."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pid_file = self.root / "rabbit.pid"
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL if hard else signal.SIGTERM)
+        pid_file.unlink(missing_ok=True)  # a node shut down cleanly removes it itself
+        self.proc.wait(60)
+        deadline = time.monotonic() + 30
+        while _listening(self.port):
+            assert time.monotonic() < deadline, "the private RabbitMQ did not stop"
+            time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

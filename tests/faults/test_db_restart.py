@@ -45,35 +45,28 @@ def test_destination_restarted_mid_copy(
     assert retries_logged(first) >= 1, first.stderr[-2000:]
 
 
-def test_source_restarted_mid_keyset_read(
-    pg_source: PrivatePg, pg_source_url: str, sqlite_source: SqliteSource, tmp_path: Path
-) -> None:
-    """PostgreSQL → SQLite: keyset chunks read through ADBC; the source restarts (immediate)."""
-    dest = sqlite_target(tmp_path / "dest.db")
+@pytest.mark.parametrize(
+    ("read", "how"),
+    [("keyset reads → SQLite", "immediate"), ("binary COPY relay → PG", "fast")],
+)
+def test_source_restarted_mid_read(
+    pg_source: PrivatePg, pg_source_url: str, pg_dest: PrivatePg, sqlite_source: SqliteSource,
+    tmp_path: Path, read: str, how: str,
+) -> None:  # fmt: skip
+    """PostgreSQL → SQLite reads keyset chunks through ADBC; PostgreSQL → PostgreSQL relays the
+    source's binary COPY raw. The source restarts mid-read either way."""
+    to_sqlite = read.endswith("SQLite")
+    if to_sqlite:
+        dest = sqlite_target(tmp_path / "dest.db")
+    else:
+        dest = pg_target(pg_dest.create_database("dest_relay"))
     first, _ = inject_and_check(
-        "source PG restart (immediate), keyset reads → SQLite",
-        copy_command(pg_source_url, dest.arg, "append", *RETRIES),
+        f"source PG restart ({how}), {read}",
+        copy_command(pg_source_url, dest.arg, "append" if to_sqlite else "upsert", *RETRIES),
         dest=dest,
         source=sqlite_source.digests,
-        inject=lambda alive: pg_source.restart("immediate", down_s=1.0),
-        threshold=moment("source", "keyset"),
-        logs=tmp_path,
-    )
-    assert retries_logged(first) >= 1, first.stderr[-2000:]
-
-
-def test_source_restarted_mid_copy_relay(
-    pg_source: PrivatePg, pg_source_url: str, pg_dest: PrivatePg, sqlite_source: SqliteSource, tmp_path: Path
-) -> None:
-    """PostgreSQL → PostgreSQL: the source's binary COPY relayed raw; the source restarts (fast)."""
-    dest = pg_target(pg_dest.create_database("dest_relay"))
-    first, _ = inject_and_check(
-        "source PG restart (fast), binary COPY relay → PG",
-        copy_command(pg_source_url, dest.arg, "upsert", *RETRIES),
-        dest=dest,
-        source=sqlite_source.digests,
-        inject=lambda alive: pg_source.restart("fast", down_s=1.0),
-        threshold=moment("source", "relay"),
+        inject=lambda alive: pg_source.restart(how, down_s=1.0),
+        threshold=moment("source", "keyset" if to_sqlite else "relay"),
         logs=tmp_path,
     )
     assert retries_logged(first) >= 1, first.stderr[-2000:]

@@ -4,7 +4,9 @@
 hole (nothing forwarded, nothing closed) longer than the statement timeout: the copy notices it
 through its read deadline (statement timeout x 1.5 + 5 s), drops the connection and retries on
 a new one; a black hole that never heals fails the copy in bounded time with one line, and the
-same command finishes the job once the network is back.
+same command finishes the job once the network is back. A black hole in front of a PostgreSQL
+source's keyset reads (ADBC, which has no client timeout of its own) is caught by the same read
+deadline, kept by a helper thread the read runs in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SqliteSource
-from faultkit import ROWS, SEED, copy_command, inject_and_check, pg_target, retries_logged
+from faultkit import ROWS, SEED, copy_command, inject_and_check, pg_target, retries_logged, sqlite_target
 from faultproxy import FaultProxy
 from faultservers import PrivatePg
 
@@ -82,6 +84,30 @@ def test_black_hole_then_healed(
         dest=dest, source=sqlite_source.digests, inject=hole, threshold=moment("hole"), logs=tmp_path,
     )  # fmt: skip
     assert "read deadline" in first.stderr, first.stderr[-2000:]
+
+
+def test_black_hole_in_front_of_an_adbc_source_read(
+    pg_source: PrivatePg, pg_source_url: str, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
+    """PostgreSQL → SQLite: the source's keyset chunks are read through ADBC behind the proxy."""
+    proxy = FaultProxy(pg_source.port)
+    try:
+        dest = sqlite_target(tmp_path / "dest.db")
+
+        def hole(alive: Callable[[], bool]) -> None:
+            proxy.blackhole = True
+            time.sleep(12)  # longer than the read deadline (8 s)
+            proxy.heal()
+
+        first, _ = inject_and_check(
+            "black hole 12 s in front of an ADBC source read, → SQLite",
+            copy_command(pg_source.url("src", proxy.port), dest.arg, "append", *TIMEOUT),
+            dest=dest, source=sqlite_source.digests, inject=hole, threshold=moment("hole-adbc"),
+            logs=tmp_path,
+        )  # fmt: skip
+        assert "read deadline" in first.stderr, first.stderr[-2000:]
+    finally:
+        proxy.close()
 
 
 def test_black_hole_forever_fails_in_bounded_time(

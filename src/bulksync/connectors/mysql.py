@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Generator, Sequence
@@ -35,11 +34,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.pool import NullPool
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, PartitionState, Pulled
+from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, PartitionState
 from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.conform import conform
 from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
+from bulksync.connectors.mysql_peers import MysqlPeers, require_unique
 from bulksync.connectors.mysql_types import (
     decode_column,
     is_hex_column,
@@ -54,7 +54,6 @@ from bulksync.connectors.sql import (
     REJECT_TABLE,
     STATE_TABLE,
     Reflected,
-    SqlConnector,
     column_list,
     quote,
     reflect_with,
@@ -64,8 +63,9 @@ from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
     BadRowsError,
     ConnectError,
-    SchemaMismatchError,
+    ConnectionLost,
     SyncError,
+    connect_again,
     unknown_table,
 )
 from bulksync.schema import Column, TableSchema
@@ -79,7 +79,7 @@ _STAGE = quote("_bs_stage")
 _LOAD_SAVEPOINT = "bs_load"
 
 
-class MysqlConnector(MysqlConstraints, SqlConnector):
+class MysqlConnector(MysqlConstraints, MysqlPeers):
     """A MySQL or MariaDB database as source and destination."""
 
     dialect: ClassVar[str] = "mysql"
@@ -94,6 +94,7 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
         self._spool: str | None = None
         self._keyed: set[str] = set()
         self._internal_ready = False
+        self._in_tx = False
         self._conn = self._connect()
 
     # -- the two connections ------------------------------------------------------------------
@@ -125,6 +126,14 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
             conn.close()
             raise ConnectError(f"cannot set up a session on {self.safe_url}: {error_text(exc)}") from exc
         return conn
+
+    def _session(self, sql: str = "") -> pymysql.connections.Connection[Any]:
+        """The session; a new one when the server dropped it and no transaction of ours was open
+        on it (a restart or a ``KILL`` between batches, or one that took the transaction with it)."""
+        if not self._conn.open and (not self._in_tx or sql == self.begin_sql):
+            self._in_tx = False
+            self._conn = connect_again(self._connect)
+        return self._conn
 
     def _cx_url(self) -> str:
         u = self._url
@@ -158,21 +167,24 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
-            with self._conn.cursor() as cur:
+            with self._session(sql).cursor() as cur:
                 cur.execute(sql, list(params) if params else None)
+            self._in_tx = sql == self.begin_sql or (self._in_tx and sql not in ("COMMIT", "ROLLBACK"))
         except pymysql.Error as exc:
+            if sql in ("COMMIT", "ROLLBACK"):
+                self._in_tx = False
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
     def _affected(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
-            with self._conn.cursor() as cur:
+            with self._session().cursor() as cur:
                 return int(cur.execute(sql, list(params) if params else None))
         except pymysql.Error as exc:
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
-            with self._conn.cursor(pymysql.cursors.DictCursor) as cur:
+            with self._session().cursor(pymysql.cursors.DictCursor) as cur:
                 cur.execute(sql, list(params) if params else None)
                 return list(cur.fetchall())
         except pymysql.Error as exc:
@@ -180,33 +192,6 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return pa.Table.from_pylist(self._rows(sql, params))
-
-    def same_database(self, other: object) -> bool:
-        if other is self:
-            return True
-        if not isinstance(other, MysqlConnector):
-            return False
-        theirs = self._server_peer(other)
-        return theirs is not None and theirs == self._rows("SELECT DATABASE() AS db")[0]["db"]
-
-    def _server_peer(self, other: MysqlConnector) -> str | None:
-        """``other``'s database when ``other`` is connected to this very server, else None.
-
-        ``other`` takes a named lock with a random name; only a session of the same server sees
-        it held by ``other``'s connection id.
-        """
-        name = f"bulksync-{secrets.token_hex(16)}"
-        try:
-            theirs = other._rows(
-                "SELECT CONNECTION_ID() AS id, DATABASE() AS db, GET_LOCK(%s, 0) AS got", [name]
-            )[0]
-            try:
-                holder = self._rows("SELECT IS_USED_LOCK(%s) AS holder", [name])[0]["holder"]
-            finally:
-                other._rows("SELECT RELEASE_LOCK(%s) AS released", [name])
-        except SyncError:
-            return None
-        return str(theirs["db"]) if theirs["got"] and holder == theirs["id"] else None
 
     # -- catalog ------------------------------------------------------------------------------
 
@@ -334,7 +319,7 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
         return self._mogrify(sql, params) if params else sql
 
     def _mogrify(self, sql: str, params: Sequence[Any]) -> str:
-        with self._conn.cursor() as cur:
+        with self._session().cursor() as cur:
             return str(cur.mogrify(sql, list(params)))
 
     def _cx(self, sql: str, *, fetch_rows: int | None = None) -> pa.Table:
@@ -411,7 +396,7 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
             for part in statements(data, statement_rows):
                 self._load(quote(table), part, schema.columns, table)
             return Merged.all_new(data.num_rows)
-        _require_unique(schema, upsert_key)
+        require_unique(schema, upsert_key)
         self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
         for part in statements(data, statement_rows):
@@ -449,6 +434,11 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
                 raise BadRowsError(f"write to {table!r}: {reason}")
         except pymysql.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
+        except AttributeError as exc:  # PyMySQL sending the file on the socket a KILL closed
+            if self._conn.open:
+                raise
+            closed = f"write to {table!r}: the server closed the connection mid-LOAD DATA"
+            raise ConnectionLost(closed) from exc
         finally:
             os.truncate(path, 0)  # the batch's text does not linger on disk
         self._execute(f"RELEASE SAVEPOINT {_LOAD_SAVEPOINT}")
@@ -462,47 +452,7 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
             self._spool = tempfile.mkdtemp(prefix="bulksync-mysql-")
         return os.path.join(self._spool, "batch.tsv")
 
-    # -- MySQL → MySQL on one server: the server moves the rows (INSERT … SELECT) --------------
-
-    def can_pull_from(self, source_url: str) -> bool:
-        """True when ``source_url`` is a database of this very server (other servers: Arrow)."""
-        from bulksync.connectors.registry import scheme_of
-
-        if scheme_of(source_url) not in ("mysql", "mariadb"):
-            return False
-        try:
-            source = MysqlConnector(source_url, statement_timeout_s=self._timeout_s)
-        except SyncError:
-            return False
-        try:
-            return self._server_peer(source) is not None
-        finally:
-            source.close()
-
-    def attach_source(self, source_url: str) -> None:
-        self._source_url = source_url
-        self._pull_src: MysqlConnector | None = None
-        self._local_names: dict[tuple[str, str], str | None] = {}
-
-    def _puller_source(self) -> MysqlConnector:
-        if self._pull_src is None:
-            self._pull_src = MysqlConnector(self._source_url, statement_timeout_s=self._timeout_s)
-        return self._pull_src
-
-    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
-        """Move one keyset chunk into ``target`` (in the open transaction).
-
-        On one server (any two of its databases) one ``INSERT … SELECT`` moves it, when every
-        column has the same type on both sides; otherwise it goes through Arrow, as between
-        servers.
-        """
-        src = self._puller_source()
-        local = self._local_name(src, query.table.name, target)
-        if local is None:
-            return self.pull_through_arrow(src, query, target, upsert_key)
-        if upsert_key:
-            _require_unique(self.describe(target), upsert_key)
-        return self.pull_local_chunk(local, query, target, upsert_key)
+    # -- merges ------------------------------------------------------------------------------
 
     def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
         cols = column_list(names)
@@ -516,36 +466,10 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
         """MariaDB counts an updated row twice (and one set to its own values not at all)."""
         return changed_beyond_inserts // 2
 
-    def _local_name(self, src: MysqlConnector, table: str, target: str) -> str | None:
-        """``db.table`` of the source when this connection can read it with the same column types."""
-        if (table, target) not in self._local_names:
-            found = None
-            database = self._server_peer(src)
-            if database is not None:
-                theirs = self._column_types(database, table)
-                ours = self._column_types(None, target)
-                name = f"{quote(database)}.{quote(table)}"
-                if theirs and all(ours.get(n) == t for n, t in theirs.items()) and self._readable(name):
-                    found = name
-            self._local_names[(table, target)] = found
-        return self._local_names[(table, target)]
-
-    def _column_types(self, database: str | None, table: str) -> dict[str, str]:
-        rows = self._rows(
-            "SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s",
-            [database, table],
-        )
-        return {str(r["name"]): str(r["type"]) for r in rows}
-
-    def _readable(self, name: str) -> bool:
-        try:
-            self._rows(f"SELECT 1 AS one FROM {name} LIMIT 0")
-        except SyncError:
-            return False
-        return True
-
     # -- errors -------------------------------------------------------------------------------
+
+    def open_peer(self, url: str) -> MysqlConnector:
+        return MysqlConnector(url, statement_timeout_s=self._timeout_s)
 
     def translate(self, exc: BaseException, *, context: str) -> SyncError:
         return classify(exc, context=context, where=self.safe_url)
@@ -563,19 +487,6 @@ class MysqlConnector(MysqlConstraints, SqlConnector):
                 self._engine.dispose()
             if self._spool is not None:
                 shutil.rmtree(self._spool, ignore_errors=True)
-
-
-def _require_unique(schema: TableSchema, key: Sequence[str]) -> None:
-    """ON DUPLICATE KEY UPDATE needs a unique key on exactly ``key``; without one it would insert
-    every row again (PostgreSQL's ON CONFLICT refuses instead): refuse the same way.
-    """
-    wanted = set(key)
-    uniques = [set(schema.primary_key), *(set(ix.columns) for ix in schema.indexes if ix.unique)]
-    if wanted not in uniques:
-        raise SchemaMismatchError(
-            f"table {schema.name!r} has no primary key or unique index on ({', '.join(key)}): "
-            "upsert would add every row again; add the key, or use --mode append/replace"
-        )
 
 
 def _tick(name: str) -> str:

@@ -22,9 +22,13 @@ from bulksync.errors import (
 )
 
 _CONFLICT = {1205, 1213, 1969, 3024, 1180, 1181}  # lock wait, deadlock, statement timeouts, commit
-_LOST = {2006, 2013, 2055, 1927, 1053, 2014}
-# connectorx reports a server that went away as text (it connects anew for every chunk)
-_LOST_WORDS = ("lost connection", "timed out waiting for connection", "connection refused", "broken pipe")
+_LOST = {2006, 2013, 2055, 1927, 1053, 2014, 0}  # 0: PyMySQL's "the connection is closed"
+# connectorx reports a server that went away as text (it connects anew for every chunk); a
+# socket that closes mid-result is a ``CodecError { IO error: `bytes remaining on stream' }``
+_LOST_WORDS = (
+    "lost connection", "timed out waiting for connection", "connection refused", "broken pipe",
+    "io error", "connection reset", "could not connect",
+)  # fmt: skip
 _CONNECT = {1044, 1045, 1049, 2002, 2003, 2005, 1698, 1130}
 _BAD_ROWS = {
     1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 4025, 1263, 1261, 1262,

@@ -11,6 +11,9 @@ Three layers, each for a different way a connection dies:
   own timeout could not reach us either (a black hole: a stalled proxy, a frozen server, a link
   that still takes our packets). The connection is dropped and the batch retried on a new one.
   Keepalives cannot see this case: whatever still holds the TCP connection answers the probes.
+  ADBC (the keyset reads of a PostgreSQL source) has no such hook: its read runs in a helper
+  thread (``within_deadline``) and is abandoned past the same deadline; the helper closes that
+  connection if the answer ever comes.
 
 And one for the other side of a frozen process (SIGSTOP, a paused VM) that left a transaction
 open: ``idle_in_transaction_session_timeout`` (twice the statement timeout: a batch's transaction
@@ -20,6 +23,8 @@ fence holds — do not block the writer that took its partition over.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
@@ -78,3 +83,39 @@ def connect(url: str, *, statement_timeout_s: float) -> DeadlineConnection:
 def deadline_of(conn: psycopg.Connection[Any]) -> float | None:
     """The read deadline of a connection ``connect`` opened (None for any other)."""
     return conn.deadline_s if isinstance(conn, DeadlineConnection) else None
+
+
+class DeadlineExceeded(Exception):
+    """No answer within the read deadline; the read was abandoned."""
+
+
+def within_deadline(fn: Callable[[], RV], *, deadline_s: float, abandon: Callable[[], None]) -> RV:
+    """``fn()`` in a helper thread, waited for ``deadline_s`` at most (a driver blocked in C on a
+    silent socket cannot be interrupted). Past it the read is given up: ``DeadlineExceeded`` is
+    raised here and ``abandon()`` runs in the helper once ``fn`` returns, if it ever does."""
+    done = threading.Event()
+    lock = threading.Lock()
+    given_up = False
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append((True, fn()))
+        except BaseException as exc:
+            result.append((False, exc))
+        with lock:
+            done.set()
+            late = given_up
+        if late:
+            abandon()
+
+    threading.Thread(target=run, name="read-deadline", daemon=True).start()
+    if not done.wait(deadline_s):
+        with lock:
+            given_up = not done.is_set()
+        if given_up:
+            raise DeadlineExceeded(f"no answer from the server within {deadline_s:.0f} s (read deadline)")
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]

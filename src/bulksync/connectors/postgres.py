@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
 
@@ -54,11 +54,11 @@ from bulksync.errors import (
     SyncError,
     UnknownTableError,
     UsageError,
+    connect_again,
     redact,
 )
 from bulksync.schema import TableSchema, is_json
 
-T = TypeVar("T")
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
 # the server is going away or not there yet: admin shutdown / pg_terminate_backend, crash
@@ -104,15 +104,6 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
     if state == "42P01":
         return UnknownTableError(f"{context}: {text}")
     return PermanentError(f"{context}: {text}")
-
-
-def _again(connect: Callable[[], T]) -> T:
-    """Connect once more mid-run: the server was there a moment ago, so a refusal now (a
-    restart, a killed session) is worth a retry, not the end of the job."""
-    try:
-        return connect()
-    except ConnectError as exc:
-        raise ConnectionLost(f"reconnecting: {exc.message}") from exc
 
 
 ENCODE_ROWS = 4096  # rows encoded to COPY binary at a time (about 0.5 MB for a 15-column row)
@@ -172,7 +163,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
         on it (a restart between batches, or one that took the last transaction with it)."""
         if self._pg.closed and (not self._in_tx or sql == "BEGIN"):
             self._in_tx = False
-            self._pg = _again(self._connect)
+            self._pg = connect_again(self._connect)
         return self._pg
 
     def ensure_internal_tables(self) -> None:
@@ -259,10 +250,24 @@ class PostgresConnector(PgConstraints, SqlConnector):
         if params:
             sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
         try:
-            cur.execute(sql)
-            return cur.fetch_arrow_table()
+            return self._within_deadline(cur, lambda: _fetch_table(cur, sql))
         except adbc_driver_manager.Error as exc:
             raise self.translate(exc, context="read") from exc
+
+    def _within_deadline(self, cur: Any, fn: Callable[[], pa.Table]) -> pa.Table:
+        """``fn`` on the ADBC cursor, abandoned (with its connection) past the read deadline."""
+        conn = self._adbc
+
+        def abandon() -> None:  # the late answer came: that connection is no longer ours
+            cur.close()
+            conn.close()
+
+        deadline = pg_session.read_deadline(self._timeout_ms / 1000)
+        try:
+            return pg_session.within_deadline(fn, deadline_s=deadline, abandon=abandon)
+        except pg_session.DeadlineExceeded as exc:
+            self._adbc = self._adbc_cur = None  # never touched again, not even by close()
+            raise ConnectionLost(f"read: {exc}: connection dropped") from exc
 
     def _stream_query(self, sql: str, params: Sequence[Any], *, rows: int) -> Iterator[pa.RecordBatch]:
         cur = self._reader()
@@ -332,7 +337,7 @@ class PostgresConnector(PgConstraints, SqlConnector):
     def _puller_source(self) -> PostgresConnector:
         if self._pull_src is None:
             url, timeout_s = self._source_url, self._timeout_ms / 1000
-            self._pull_src = _again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
+            self._pull_src = connect_again(lambda: PostgresConnector(url, statement_timeout_s=timeout_s))
         return self._pull_src
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
@@ -568,3 +573,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
         finally:
             if self._inspector_engine is not None:
                 self._inspector_engine.dispose()
+
+
+def _fetch_table(cur: Any, sql: str) -> pa.Table:
+    cur.execute(sql)
+    return cur.fetch_arrow_table()

@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from bulksync.engine.progress import Listener, ProgressEvent
 from bulksync.engine.result import SyncResult, TableResult
+from bulksync.engine.retry import retrying
 from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
@@ -35,6 +37,7 @@ from bulksync.spec import SyncSpec
 log = logging.getLogger("bulksync.jobs")
 WRITE_EVERY_S = 0.5  # progress writes per job: at most 2 a second
 CANCEL_POLL_S = 0.1  # how often a running job looks for a cancel request (a read, no write)
+FINISH_RETRIES = 6  # backoff 0.2 s doubling to 10 s: ~25 s for the job store to come back
 
 
 def runner_id() -> str:
@@ -182,7 +185,8 @@ def run_job(
     status, message = _outcome(job, beat, error, result)
     final = progress.final(result) if result is not None else progress.snapshot(force=True)
     journal.ended(status, final, message)
-    store.finish(
+    record = partial(
+        store.finish,
         job.id,
         owner,
         status=status,
@@ -190,6 +194,7 @@ def run_job(
         result=_public_result(result, book) if result else None,
         error=book.public(message) if message else None,
     )
+    retrying(record, retries=FINISH_RETRIES)  # the store restarting must not cost the job a re-run
     return status
 
 
@@ -334,6 +339,11 @@ class WorkerPool:
                 self._cancels[job.id] = cancel
             try:
                 run_job(self.store, job, self.settings, owner, listeners=self.listeners, cancel=cancel)
+            except SyncError as exc:  # the store stayed away: this thread must live on
+                log.warning(
+                    "%s: its end could not be recorded (%s); another runner takes it over from its "
+                    "checkpoints once its lease lapses", job.id, exc.message,
+                )  # fmt: skip
             finally:
                 with self._busy_lock:
                     self._busy -= 1

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bulksync.errors import PermanentError, UsageError, redact
+from bulksync.errors import ConnectionLost, PermanentError, UsageError, redact
 from bulksync.jobs.model import (
     FINAL,
     STATUSES,
@@ -152,7 +152,7 @@ class JobStore:
         self.engine.dispose()
 
     def transaction(self) -> AbstractContextManager[Connection]:
-        """One store transaction (job-store errors become a one-line PermanentError)."""
+        """One store transaction (a store that cannot be reached: a one-line ConnectionLost)."""
         return self._tx()
 
     @contextmanager
@@ -160,8 +160,8 @@ class JobStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise PermanentError(f"job store: {_one_line(exc)}") from exc
+        except sa.exc.OperationalError as exc:  # the store restarting, or away for a while
+            raise ConnectionLost(f"job store: {_one_line(exc)}") from exc
 
     # -- creating and reading -------------------------------------------------------------------
 
