@@ -12,10 +12,14 @@ Counted when each store ends (its requests included), from the recipe's per-stor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from bulksync.connectors.http import Tally
 from bulksync.recipes.stores_result import StoreOutcome
+
+if TYPE_CHECKING:
+    from bulksync.connectors.http import Tally
 
 _STORE_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, float("inf"))
 

@@ -15,12 +15,14 @@ on it, and a job starts with it as its estimate.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from bulksync.connectors.base import Connector
 from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
-from bulksync.engine.plan import check_table
 from bulksync.errors import ConnectError, PermanentError, SyncError, UnknownColumnError, UsageError
 from bulksync.spec import SyncSpec, TableSpec
+
+if TYPE_CHECKING:
+    from bulksync.connectors.base import Connector
 
 Path = tuple[str | int, ...]  # where in a table spec: ("name",), ("key", 1), ("filters", 0, "column")
 
@@ -58,6 +60,8 @@ def _check_table(spec: SyncSpec, number: int, table: TableSpec, source: Connecto
         except UnknownColumnError as exc:
             raise SpecError(exc, table=number, path=path) from exc
     try:
+        from bulksync.engine.plan import check_table  # with the first check, not with serve
+
         checked = check_table(spec, table, source)
     except UsageError as exc:  # no primary key and no key given
         raise SpecError(exc, table=number, path=("key",)) from exc

@@ -25,7 +25,6 @@ from typing import Any
 from bulksync.engine.progress import Listener, ProgressEvent
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.retry import retrying
-from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import PermanentError, SyncError, TransientError
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.journal import JobJournal
@@ -202,6 +201,8 @@ def _attempt(
     job: Job, settings: Settings, listeners: list[Listener], cancel: threading.Event
 ) -> tuple[SyncResult | None, SyncError | None]:
     """What is left of the job, run; its result and the error it stopped on, if any."""
+    from bulksync.engine.run import SyncFailed  # the engine loads with the first job, not with serve
+
     try:
         return _run_rest(job, spec_from_record(job.spec, settings), listeners, cancel), None
     except SyncFailed as failed:
@@ -234,6 +235,8 @@ def _run_rest(job: Job, spec: SyncSpec, listeners: list[Listener], cancel: threa
         for t in spec.tables
         if t.target in done
     ]
+    from bulksync.engine.run import sync
+
     result = (
         sync(spec.model_copy(update={**update, "tables": left}), listeners=listeners, cancel=cancel)
         if left

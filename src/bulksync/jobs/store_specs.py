@@ -12,14 +12,16 @@ reads ``stores``. Tokens are resolved again by whichever process runs the job, f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bulksync.connectors.http import Pagination, RetryPolicy
+from bulksync.connectors.http_options import Pagination, RetryPolicy
 from bulksync.errors import UsageError, redact
 from bulksync.jobs.specs import endpoint_record
 from bulksync.recipes.store_list import Store
-from bulksync.recipes.stores import StoreJob
 from bulksync.settings import Settings, StoreSyncSettings
+
+if TYPE_CHECKING:
+    from bulksync.recipes.stores import StoreJob
 
 KIND = "stores"
 
@@ -61,6 +63,8 @@ def store_job_from_record(
     only: set[str] | None = None,
 ) -> StoreJob:
     """The runnable job: destination and credentials resolved here; ``only`` these store codes."""
+    from bulksync.recipes.stores import StoreJob
+
     side, o = record["destination"], record["stores"]
     if "connection" in side:
         dest = settings.connection(side["connection"], role="destination connection")

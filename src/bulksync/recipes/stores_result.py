@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from bulksync.connectors.http import Tally
-from bulksync.recipes.store_tables import LogRow
+if TYPE_CHECKING:  # serve reads these results without loading httpx or pyarrow
+    from bulksync.connectors.http import Tally
+    from bulksync.recipes.store_tables import LogRow
 
 
 @dataclass
@@ -25,6 +26,8 @@ class StoreOutcome:
     duration_ms: int = 0
 
     def log_row(self, job_name: str, run_id: str, run_time: dt.datetime) -> LogRow:
+        from bulksync.recipes.store_tables import LogRow
+
         return LogRow(
             job_name, run_id, self.code, self.status, self.message, self.duration_ms, run_time,
             self.fetched, self.written, self.requests, self.retries,

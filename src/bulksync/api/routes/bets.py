@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from bulksync.api.deps import BetSettingsDep, Reader, SettingsDep, StoreDep, Writer
 from bulksync.api.errors import api_words, public_message, status_of
 from bulksync.api.schemas import BetBackgroundOut, BetRangeIn, BetStatusOut, BetSyncOut, Problem
-from bulksync.engine.run import SyncFailed, sync
 from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import dispatch
 from bulksync.jobs.launch import submit
@@ -131,6 +130,8 @@ async def _sync_or_background(
     if estimated > bets.background_threshold:
         started = await run_in_threadpool(_background, store, spec, settings, bets, estimated)
         return JSONResponse(started, status_code=status.HTTP_202_ACCEPTED)
+    from bulksync.engine.run import SyncFailed, sync  # the engine loads with the first sync
+
     warn = recipe.MemoryWarning(bets.memory_warning, log.warning)
     try:
         result = await run_in_threadpool(sync, spec, listeners=[request.app.state.metrics, warn])

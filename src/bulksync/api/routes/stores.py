@@ -10,7 +10,7 @@ PostgreSQL is a 422 at its field, an unreachable destination a 503, and nothing 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,14 +20,16 @@ from bulksync.api.deps import SettingsDep, StoreDep, Writer
 from bulksync.api.errors import FieldError
 from bulksync.api.routes.jobs import _CONFLICT as _ERRORS
 from bulksync.api.schemas import ConnectionName, JobOut, Problem
-from bulksync.connectors.http import Pagination, RetryPolicy
+from bulksync.connectors.http_options import Pagination, RetryPolicy
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import check_broker, dispatch, uses_broker
 from bulksync.jobs.store_specs import KIND, shared_limit_url, store_job_record
 from bulksync.recipes.store_list import Store, load_stores_table, token_for
-from bulksync.recipes.stores import StoreJob
 from bulksync.settings import Settings, get_store_settings
+
+if TYPE_CHECKING:  # the store sync (httpx, the engine) loads with the first job, not with serve
+    from bulksync.recipes.stores import StoreJob
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -98,6 +100,8 @@ async def create_store_sync(
 
 
 def _checked_job(body: StoreSyncCreate, settings: Settings) -> StoreJob:
+    from bulksync.recipes.stores import StoreJob
+
     try:
         dest = settings.connection(body.destination, role="destination connection")
     except UsageError as exc:
