@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     job_store: SecretStr | None = None
     job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
     job_tries: int = Field(default=3, ge=1, le=100)
+    # the fleet's sweeper sends a task's message again when it was queued but not started for
+    # this long (a broker that restarted without persistence lost it; a duplicate is harmless:
+    # the task row hands the partition to one worker). Unset: 10 leases, at least 60 s.
+    job_resend_seconds: float | None = Field(default=None, ge=1.0, le=86_400.0)
     # a running job logs each table's progress this often (logs/<job>.log, the server's log)
     job_log_seconds: float = Field(default=5.0, gt=0, le=3600.0)
     # log lines: json (one object per line), console (text), auto (json when stderr is no terminal)

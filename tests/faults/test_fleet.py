@@ -132,7 +132,9 @@ def test_broker_killed_and_restarted_under_the_fleet(
     dest = pg_dest.create_database(f"fleet_{name.lower()}_dest")
     cfg = fleetkit.settings(broker.url, store_url)
     store = JobStore(store_url, lease_s=fleetkit.LEASE_S)
-    workers = [fleetkit.Worker(tmp_path / f"w{n}.log", broker.url, store_url) for n in (1, 2)]
+    # what the restart lost is sent again after 10 s, not the default 60 (BULKSYNC_JOB_RESEND_SECONDS)
+    resend = {"BULKSYNC_JOB_RESEND_SECONDS": "10"}
+    workers = [fleetkit.Worker(tmp_path / f"w{n}.log", broker.url, store_url, env=resend) for n in (1, 2)]
     try:
         job = fleetkit.start_job(store, cfg, fleetkit.spec(fleet_source.path, dest))
 

@@ -159,7 +159,9 @@ class Sweeper(threading.Thread):
         self.fleet = fleet
         lease = fleet.store.lease
         self.every_s = max(1.0, lease.total_seconds() / 2)
-        self.resend_after = max(dt.timedelta(seconds=60), 10 * lease)
+        resend_s = fleet.settings.job_resend_seconds
+        default = max(dt.timedelta(seconds=60), 10 * lease)
+        self.resend_after = dt.timedelta(seconds=resend_s) if resend_s else default
         self._halt = threading.Event()
 
     def run(self) -> None:
