@@ -211,6 +211,8 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
             return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
         except sa.exc.NoSuchTableError:
             return None
+        except sa.exc.DBAPIError as exc:  # a KILL or a restart mid-reflection: lost, retried
+            raise self.translate(exc.orig or exc, context="catalog") from exc
         finally:
             inspector.bind.close()  # type: ignore[union-attr]
 

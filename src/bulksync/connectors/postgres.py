@@ -214,6 +214,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
         inspector = self._inspect()
         try:
             return list(inspector.get_table_names())
+        except sa.exc.DBAPIError as exc:  # a backend killed or a restart mid-reflection: lost, retried
+            raise self.translate(exc.orig or exc, context="catalog") from exc
         finally:
             inspector.bind.close()  # type: ignore[union-attr]
 
@@ -221,6 +223,8 @@ class PostgresConnector(PgConstraints, SqlConnector):
         inspector = self._inspect()
         try:
             return reflect_with(inspector, table) if inspector.has_table(table) else None
+        except sa.exc.DBAPIError as exc:
+            raise self.translate(exc.orig or exc, context="catalog") from exc
         finally:
             inspector.bind.close()  # type: ignore[union-attr]
 
