@@ -1,0 +1,202 @@
+"""PostgreSQL → PostgreSQL (a base of ``PostgresConnector``): tell whether two connections reach
+the same database, and move keyset chunks between them without decoding a row — within one
+database the server alone (``INSERT … SELECT``), between two the source's binary COPY streamed
+into ours. Both only when every column has the same type on both sides; otherwise the chunk
+goes through Arrow.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+
+from bulksync.connectors.base import ChunkQuery, Merged, Pulled
+from bulksync.connectors.pg_stream import CopyStream, relay
+from bulksync.connectors.sql import SqlConnector, chunk_bounds, column_list, quote
+from bulksync.errors import connect_again
+
+
+class PgPeers(SqlConnector):
+    """Same-database detection and the chunk pulls between two PostgreSQL connections."""
+
+    _pg: psycopg.Connection[Any]
+
+    @abc.abstractmethod
+    def open_peer(self, url: str) -> PgPeers:
+        """Another connection of this kind, with this one's statement timeout."""
+
+    @abc.abstractmethod
+    def _stage(self, table: str) -> str:
+        """The session's staging table for upserts into ``table``."""
+
+    @abc.abstractmethod
+    def _merge_stage(
+        self, table: str, stage: str, names: Sequence[str], key: Sequence[str], *, rows: int
+    ) -> Merged:
+        """Upsert the staged rows into ``table``, then empty the stage."""
+
+    def can_pull_from(self, source_url: str) -> bool:
+        from bulksync.connectors.registry import scheme_of
+
+        return scheme_of(source_url) in ("postgresql", "postgres")
+
+    def attach_source(self, source_url: str) -> None:
+        self._source_url = source_url
+        self._pull_src: PgPeers | None = None
+        self._same_types: dict[tuple[str, str], bool] = {}
+        self._local_names: dict[str, str | None] = {}
+        self._stream: CopyStream | None = None
+
+    def _puller_source(self) -> PgPeers:
+        if self._pull_src is None:
+            url = self._source_url
+            self._pull_src = connect_again(lambda: self.open_peer(url))
+        return self._pull_src
+
+    def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
+        """Move one keyset chunk source → here (in the open transaction).
+
+        Within one database the server moves it alone (``INSERT … SELECT``); between two it is
+        streamed as binary COPY, never decoded. Both are used only when every column has the
+        same type on both sides; otherwise the chunk goes through Arrow (``write_batch``).
+        """
+        src = self._puller_source()
+        if not self._types_match(src, query.table.name, target):
+            return self.pull_through_arrow(src, query, target, upsert_key)
+        local = self._local_name(src, query.table.name)
+        if local is not None:
+            return self.pull_local_chunk(local, query, target, upsert_key)
+        if len(query.order) == 1 and pa.types.is_integer(query.table.column(query.order[0]).type):
+            return self._stream_chunk(query, target, upsert_key)
+        count, last = chunk_bounds(src, query, quote(query.table.name), src._rows)
+        if last is None:
+            return Pulled(0, None, Merged())
+        names = column_list(query.table.names)
+        where, params = src.range_sql(query, upto=last)
+        select = f"SELECT {names} FROM {quote(query.table.name)}{where} ORDER BY {column_list(query.order)}"
+        into = self._stage(target) if upsert_key else quote(target)
+        try:
+            with (
+                src._pg.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT binary)", params) as out,
+                self._pg.cursor().copy(f"COPY {into} ({names}) FROM STDIN (FORMAT binary)") as into_copy,
+            ):
+                relay(src._pg.pgconn, into_copy)
+                while out.read():  # the end of the COPY and its result, through psycopg
+                    pass
+            merged = Merged.all_new(count)
+            if upsert_key:
+                merged = self._merge_stage(target, into, query.table.names, upsert_key, rows=count)
+        except psycopg.Error as exc:
+            self._drop_source()
+            raise self.translate(exc, context=f"copy into {target!r}") from exc
+        return Pulled(count, last, merged)
+
+    def _stream_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
+        """The next ``query.limit`` rows of the partition's one COPY stream (see ``pg_stream``)."""
+        key = query.order[0]
+        names = [key, *(n for n in query.table.names if n != key)]  # the key first: read from the row
+        cols = column_list(names)
+        what = (query.table.name, query.upto, query.filters)
+        after = None if query.after is None else int(query.after[0])
+        into = self._stage(target) if upsert_key else quote(target)
+        try:
+            stream = self._stream
+            if stream is None or stream.what != what or stream.position != after:
+                self._drop_source()  # a stream elsewhere in the range (a retry): start afresh
+                src = self._puller_source()
+                # one statement for the whole range: no statement timeout on the source; the
+                # destination's statements (each chunk) keep theirs
+                src._pg.execute("SET statement_timeout = 0")
+                where, params = src.range_sql(query)
+                select = f"SELECT {cols} FROM {quote(query.table.name)}{where} ORDER BY {quote(key)}"
+                copy_out = f"COPY ({select}) TO STDOUT (FORMAT binary)"
+                stream = self._stream = CopyStream.open(src._pg, copy_out, params, what, after)
+            with self._pg.cursor().copy(f"COPY {into} ({cols}) FROM STDIN (FORMAT binary)") as into_copy:
+                rows = stream.relay_chunk(into_copy, query.limit)
+            merged = Merged.all_new(rows)
+            if upsert_key and rows:
+                merged = self._merge_stage(target, into, names, upsert_key, rows=rows)
+            if stream.ended:
+                stream.finish()
+                self._stream = None
+        except psycopg.Error as exc:
+            self._drop_source()
+            raise self.translate(exc, context=f"copy into {target!r}") from exc
+        return Pulled(rows, (stream.position,) if rows else None, merged)
+
+    def _drop_source(self) -> None:
+        """Close the pulling connection: a COPY cut off midway leaves it unusable."""
+        self._stream = None
+        if self._pull_src is not None:
+            self._pull_src.close()
+            self._pull_src = None
+
+    def _local_name(self, src: PgPeers, table: str) -> str | None:
+        """The source table's schema-qualified name when this connection can read it itself.
+
+        That is when the source is this very database (and this user may read the table): the
+        chunk then never leaves the server, one ``INSERT … SELECT`` moves it. The name comes
+        from the source's catalog, so both sides mean the same table whatever their search_path.
+        """
+        if table not in self._local_names:
+            found = None
+            if self.same_database(src):
+                rows = src._rows(
+                    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.oid = %s::regclass",
+                    [quote(table)],
+                )
+                name = str(rows[0]["name"])
+                readable = self._rows("SELECT has_table_privilege(%s, 'SELECT') AS ok", [name])
+                found = name if readable[0]["ok"] else None
+            self._local_names[table] = found
+        return self._local_names[table]
+
+    def same_database(self, other: object) -> bool:
+        """True when ``other`` is connected to this very database (same server, same database).
+
+        ``other`` takes a random advisory lock; this connection looks for it in ``pg_locks``,
+        which lists the whole server's locks with the database they were taken in. Equal
+        names or addresses prove nothing (proxies, replicas, two servers on one port number).
+        """
+        if not isinstance(other, PgPeers):
+            return False
+        if other is self:
+            return True
+        high, low = secrets.randbits(31), secrets.randbits(31)
+        try:
+            pid = other._pg.execute("SELECT pg_backend_pid()").fetchone()
+            other._pg.execute("SELECT pg_advisory_lock(%s, %s)", [high, low])
+            try:
+                row = self._pg.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s "
+                    "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 2 "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    [pid[0] if pid else -1, high, low],
+                ).fetchone()
+            finally:
+                other._pg.execute("SELECT pg_advisory_unlock(%s, %s)", [high, low])
+        except psycopg.Error:
+            return False  # a server without advisory locks (a pooler, a replica): assume apart
+        return bool(row and row[0])
+
+    def _column_types(self, table: str) -> list[tuple[str, str]]:
+        rows = self._rows(
+            "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [quote(table)],
+        )
+        return [(r["name"], r["type"]) for r in rows]
+
+    def _types_match(self, src: PgPeers, table: str, target: str) -> bool:
+        if (table, target) not in self._same_types:
+            theirs = dict(src._column_types(table))
+            ours = dict(self._column_types(target))
+            self._same_types[(table, target)] = all(ours.get(n) == t for n, t in theirs.items())
+        return self._same_types[(table, target)]
