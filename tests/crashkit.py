@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
+import pymysql.converters
 import pymysql.cursors
+from pymysql.constants import FIELD_TYPE
 
 from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
@@ -358,10 +361,11 @@ class MariadbProbe:
 
     def __init__(self, url: str) -> None:
         u = parse_mysql_url(url)
-        self._conn = pymysql.connect(
-            host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
-            autocommit=True, charset="utf8mb4",
+        self._connect = partial(
+            pymysql.connect, host=u.host, port=u.port, user=u.user, password=u.password,
+            database=u.database, autocommit=True, charset="utf8mb4",
         )  # fmt: skip
+        self._conn = self._connect()
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row, or None when the table does not exist yet."""
@@ -391,9 +395,18 @@ class MariadbProbe:
 
     def digests(self) -> Digests:
         """(id, row hash) of every row in key order, streamed with an unbuffered cursor."""
-        with self._conn.cursor(pymysql.cursors.SSCursor) as cur:
-            cur.execute(f"SELECT {', '.join(NAMES)} FROM {TABLE} ORDER BY id")
-            return [(row[0], row_hash(row)) for row in cur]
+        # DATETIME(6) kept as the server's text (what ``_ts`` makes of a datetime anyway):
+        # PyMySQL's parse and our isoformat were a third of the oracle's time
+        conv = dict(pymysql.converters.conversions)
+        for kind in (FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP):
+            conv.pop(kind)
+        conn = self._connect(conv=conv)
+        try:
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:
+                cur.execute(f"SELECT {', '.join(NAMES)} FROM {TABLE} ORDER BY id")
+                return [(row[0], row_hash(row)) for row in cur]
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._conn.close()

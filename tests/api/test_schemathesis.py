@@ -42,7 +42,7 @@ def test_no_generated_request_gets_a_server_error(fuzzed_server: Server, tmp_pat
             sys.executable, "-m", "schemathesis.cli", "run", fuzzed_server.url + "/openapi.json",
             "--header", f"Authorization: Bearer {OPS}",
             "--checks", "not_a_server_error",
-            "--max-examples", "50",
+            "--max-examples", "30",  # seeded: the same requests every run (50 took 53 s of CI)
             "--phases", "examples,coverage,fuzzing",
             "--request-timeout", "60",
             "--seed", "20261123",
