@@ -67,7 +67,7 @@ def test_no_proxy_exempts_a_host(fresh_proxies: pytest.MonkeyPatch) -> None:
     with FakeStoreServer(FakeStores(stores=1)) as srv:
         fresh_proxies.setenv("HTTP_PROXY", srv.url)
         fresh_proxies.setenv("NO_PROXY", "no-such-store.invalid")
-        with pytest.raises(HttpTransient, match="cannot connect to no-such-store.invalid:80"):
+        with pytest.raises(HttpTransient, match=r"cannot connect to no-such-store\.invalid:80"):
             read(Endpoint(url=NOWHERE, label="store s0001"), Tally())
         assert srv.stats.as_dict()["requests"] == 0
 
