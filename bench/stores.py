@@ -8,7 +8,8 @@ a per-store token bucket. The seed's two designs only fetch (no database writes:
 them); the sequential one is timed on a sample of stores and scaled to all of them. bulksync
 fetches and upserts into PostgreSQL with the same limits configured as the API's, and the
 bound it is measured against is T* = max(slowest store's pages x max(L, 1/R), all pages / G,
-sum of pages x L / C).
+sum of pages x max(L, 1/R) / C): a store's page holds its slot for its latency, and for at least
+1/R when the store's own limit R is the slower of the two.
 """
 
 from __future__ import annotations
@@ -94,14 +95,12 @@ def fake_api(args: argparse.Namespace) -> Iterator[str]:
 
 
 def bound(args: argparse.Namespace, concurrency: int) -> float:
-    """T* = max(max_s P_s·max(L_s, 1/R), ΣP/G, Σ P_s·L_s / C)."""
+    """T* = max(max_s P_s·max(L_s, 1/R), ΣP/G, Σ P_s·max(L_s, 1/R) / C)."""
     cat = catalog_for(args)
     pages = {c: max(1, math.ceil(cat.count(c, args.kind) / args.page_size)) for c in cat.codes()}
     lat = {c: store_latency(cat, c, latency(args), vary=True) for c in cat.codes()}
-    slowest = max(p * max(lat[c], 1 / args.store_rate) for c, p in pages.items())
-    return max(
-        slowest, sum(pages.values()) / args.rate, sum(p * lat[c] for c, p in pages.items()) / concurrency
-    )
+    held = {c: p * max(lat[c], 1 / args.store_rate) for c, p in pages.items()}  # slot-seconds
+    return max(max(held.values()), sum(pages.values()) / args.rate, sum(held.values()) / concurrency)
 
 
 async def fetch_store(client: httpx.AsyncClient, base: str, code: str, args: argparse.Namespace) -> int:
