@@ -54,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--store-rate", type=float, default=10.0, help="the API's per-store requests/second")
     p.add_argument("--concurrency", type=int, default=None, help="default: 30 users, 20 videos")
     p.add_argument("--sequential-sample", type=int, default=10)
+    # bulksync alone, run with each build's src on PYTHONPATH in turn: an A/B of two builds
+    p.add_argument("--designs", default="sequential,batches,bulksync", help="which to run, comma-separated")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     return p.parse_args()
 
@@ -175,22 +177,32 @@ def main() -> None:
 def report(args: argparse.Namespace, conc: int, url: str) -> None:
     t_star = bound(args, conc)
     sample = catalog_for(args).codes()[: args.sequential_sample]
-    seq_s, seq = timed(args, lambda base: asyncio.run(seed_sequential(base, args, sample)))
-    seq_s *= args.stores / len(sample)
-    batch_s, batch = timed(args, lambda base: asyncio.run(seed_batches(base, args, conc)))
-    ours_s, ours = timed(args, lambda base: run_bulksync(base, args, conc, url))
+    designs: dict[str, Callable[[str], Any]] = {
+        "sequential": lambda base: asyncio.run(seed_sequential(base, args, sample)),
+        "batches": lambda base: asyncio.run(seed_batches(base, args, conc)),
+        "bulksync": lambda base: run_bulksync(base, args, conc, url),
+    }
+    names = {
+        "sequential": f"seed before: sequential (from {len(sample)} stores)",
+        "batches": f"seed after: batches of {conc}, fetch only",
+        "bulksync": "bulksync stores sync (fetch + upsert)",
+    }
+    walls: dict[str, float] = {}
+    rows = []
+    for design in args.designs.split(","):
+        secs, stats = timed(args, designs[design])
+        walls[design] = secs * (args.stores / len(sample) if design == "sequential" else 1)
+        rows.append((names[design], walls[design], stats))
     print(f"{args.stores} stores, {args.kind}, concurrency {conc}, API limits {args.rate}/s global, "
           f"{args.store_rate}/s per store, {latency(args) * 1000:.0f} ms a page; T* = {t_star:.2f} s; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"{'design':<44}{'wall s':>9}{'x T*':>7}{'CPU s':>7}{'requests':>10}{'429s':>7}")
-    for name, secs, st in [
-        (f"seed before: sequential (from {len(sample)} stores)", seq_s, seq),
-        (f"seed after: batches of {conc}, fetch only", batch_s, batch),
-        ("bulksync stores sync (fetch + upsert)", ours_s, ours),
-    ]:
+    for name, secs, st in rows:
         print(f"{name:<44}{secs:>9.2f}{secs / t_star:>7.2f}{st['cpu_s']:>7.2f}{st['requests']:>10}"
               f"{st['over_limit']:>7}")  # fmt: skip
-    print(f"bulksync vs the seed's batches: {batch_s / ours_s:.2f}x faster")
+    if "batches" in walls and "bulksync" in walls:
+        print(f"bulksync vs the seed's batches: {walls['batches'] / walls['bulksync']:.2f}x faster")
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
