@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bulksync.connectors.http import Endpoint, RetryPolicy, Tally, read_pages
+from bulksync.connectors.http import Endpoint, Pagination, RetryPolicy, Tally, read_pages
 from bulksync.connectors.http_errors import HttpTransient, map_transport
 from bulksync.connectors.http_pacing import Limits
 from bulksync.connectors.http_session import open_session, proxy_for
@@ -78,3 +80,37 @@ def test_a_transport_error_quoting_a_url_never_shows_the_token() -> None:
     error = map_transport(exc, "store s0001: GET /users", secret="s3cr3t-t0ken")
     assert isinstance(error, HttpTransient)
     assert "s3cr3t" not in str(error) and "store s0001: GET /users" in str(error)
+
+
+class _LongLinks(BaseHTTPRequestHandler):
+    """Two pages; the first names the second in a Link header of 12 KB (a long cursor)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        first = "page=2" not in self.path
+        body = b'{"data": [{"id": %d}]}' % (1 if first else 2)
+        self.send_response(200)
+        if first:
+            port = self.server.server_address[1]
+            nxt = f"http://127.0.0.1:{port}/users?page=2&cursor={'c' * 12_000}"
+            self.send_header("Link", f'<{nxt}>; rel="next"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_next_link_longer_than_8_kb_is_followed() -> None:
+    """aiohttp's default refuses header lines above 8 KB; h11, the client before it, took 16 KB."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LongLinks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/users"
+        records = read(Endpoint(url=url, label="store s0001", pagination=Pagination.LINK), Tally())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["id"] for r in records] == [1, 2]

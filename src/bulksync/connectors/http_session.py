@@ -22,6 +22,8 @@ from functools import lru_cache
 import aiohttp
 import certifi
 
+_HEADER_BYTES = 64 * 1024
+
 
 def tls_context() -> ssl.SSLContext:
     """Certifi's roots; one context for every connection (building one costs ~40 ms)."""
@@ -38,6 +40,9 @@ def open_session(*, connections: int = 100, tls: ssl.SSLContext | None = None) -
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,  # proxies: ``proxy_for``
         timeout=aiohttp.ClientTimeout(total=None),  # each request gives its own (``request_timeout``)
+        # next links carry cursors: aiohttp refuses a header line above 8 KB, httpx (h11) took 16 KB
+        max_line_size=_HEADER_BYTES,
+        max_field_size=_HEADER_BYTES,
     )
 
 
