@@ -8,7 +8,8 @@ a per-store token bucket. The seed's two designs only fetch (no database writes:
 them); the sequential one is timed on a sample of stores and scaled to all of them. bulksync
 fetches and upserts into PostgreSQL with the same limits configured as the API's, and the
 bound it is measured against is T* = max(slowest store's pages x max(L, 1/R), all pages / G,
-sum of pages x L / C).
+sum of pages x max(L, 1/R) / C): a store's page holds its slot for its latency, and for at least
+1/R when the store's own limit R is the slower of the two.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--store-rate", type=float, default=10.0, help="the API's per-store requests/second")
     p.add_argument("--concurrency", type=int, default=None, help="default: 30 users, 20 videos")
     p.add_argument("--sequential-sample", type=int, default=10)
+    # bulksync alone, run with each build's src on PYTHONPATH in turn: an A/B of two builds
+    p.add_argument("--designs", default="sequential,batches,bulksync", help="which to run, comma-separated")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     return p.parse_args()
 
@@ -94,14 +97,12 @@ def fake_api(args: argparse.Namespace) -> Iterator[str]:
 
 
 def bound(args: argparse.Namespace, concurrency: int) -> float:
-    """T* = max(max_s P_s·max(L_s, 1/R), ΣP/G, Σ P_s·L_s / C)."""
+    """T* = max(max_s P_s·max(L_s, 1/R), ΣP/G, Σ P_s·max(L_s, 1/R) / C)."""
     cat = catalog_for(args)
     pages = {c: max(1, math.ceil(cat.count(c, args.kind) / args.page_size)) for c in cat.codes()}
     lat = {c: store_latency(cat, c, latency(args), vary=True) for c in cat.codes()}
-    slowest = max(p * max(lat[c], 1 / args.store_rate) for c, p in pages.items())
-    return max(
-        slowest, sum(pages.values()) / args.rate, sum(p * lat[c] for c, p in pages.items()) / concurrency
-    )
+    held = {c: p * max(lat[c], 1 / args.store_rate) for c, p in pages.items()}  # slot-seconds
+    return max(max(held.values()), sum(pages.values()) / args.rate, sum(held.values()) / concurrency)
 
 
 async def fetch_store(client: httpx.AsyncClient, base: str, code: str, args: argparse.Namespace) -> int:
@@ -176,22 +177,32 @@ def main() -> None:
 def report(args: argparse.Namespace, conc: int, url: str) -> None:
     t_star = bound(args, conc)
     sample = catalog_for(args).codes()[: args.sequential_sample]
-    seq_s, seq = timed(args, lambda base: asyncio.run(seed_sequential(base, args, sample)))
-    seq_s *= args.stores / len(sample)
-    batch_s, batch = timed(args, lambda base: asyncio.run(seed_batches(base, args, conc)))
-    ours_s, ours = timed(args, lambda base: run_bulksync(base, args, conc, url))
+    designs: dict[str, Callable[[str], Any]] = {
+        "sequential": lambda base: asyncio.run(seed_sequential(base, args, sample)),
+        "batches": lambda base: asyncio.run(seed_batches(base, args, conc)),
+        "bulksync": lambda base: run_bulksync(base, args, conc, url),
+    }
+    names = {
+        "sequential": f"seed before: sequential (from {len(sample)} stores)",
+        "batches": f"seed after: batches of {conc}, fetch only",
+        "bulksync": "bulksync stores sync (fetch + upsert)",
+    }
+    walls: dict[str, float] = {}
+    rows = []
+    for design in args.designs.split(","):
+        secs, stats = timed(args, designs[design])
+        walls[design] = secs * (args.stores / len(sample) if design == "sequential" else 1)
+        rows.append((names[design], walls[design], stats))
     print(f"{args.stores} stores, {args.kind}, concurrency {conc}, API limits {args.rate}/s global, "
           f"{args.store_rate}/s per store, {latency(args) * 1000:.0f} ms a page; T* = {t_star:.2f} s; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"{'design':<44}{'wall s':>9}{'x T*':>7}{'CPU s':>7}{'requests':>10}{'429s':>7}")
-    for name, secs, st in [
-        (f"seed before: sequential (from {len(sample)} stores)", seq_s, seq),
-        (f"seed after: batches of {conc}, fetch only", batch_s, batch),
-        ("bulksync stores sync (fetch + upsert)", ours_s, ours),
-    ]:
+    for name, secs, st in rows:
         print(f"{name:<44}{secs:>9.2f}{secs / t_star:>7.2f}{st['cpu_s']:>7.2f}{st['requests']:>10}"
               f"{st['over_limit']:>7}")  # fmt: skip
-    print(f"bulksync vs the seed's batches: {batch_s / ours_s:.2f}x faster")
+    if "batches" in walls and "bulksync" in walls:
+        print(f"bulksync vs the seed's batches: {walls['batches'] / walls['bulksync']:.2f}x faster")
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

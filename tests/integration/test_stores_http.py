@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from bulksync.connectors.http import Endpoint, Pagination, RetryPolicy, Tally, read_pages
 from bulksync.connectors.http_errors import BadPage, HttpRefused, HttpTransient
 from bulksync.connectors.http_pacing import Limits
+from bulksync.connectors.http_session import open_session
 from bulksync.fakestores import FakeStores, FakeStoreServer, Fault
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.01, max_backoff_s=0.05)
@@ -45,7 +45,7 @@ def read_all(
 
     async def go() -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        async with httpx.AsyncClient() as client:
+        async with open_session() as client:
             pacer = Limits(rate=None, endpoint_rate=None).for_endpoint()
             async for page in read_pages(client, ep, start=None, pacer=pacer, policy=policy, tally=tally):
                 out += page.records
@@ -136,7 +136,7 @@ def _read_url(url: str) -> Tally:
     tally = Tally()
 
     async def go() -> None:
-        async with httpx.AsyncClient() as client:
+        async with open_session() as client:
             pacer = Limits(rate=None, endpoint_rate=None).for_endpoint()
             async for _ in read_pages(client, ep, start=None, pacer=pacer, policy=FAST, tally=tally):
                 pass

@@ -52,9 +52,10 @@ def test_version_answers_before_typer_or_anything_of_bulksync_loads() -> None:
     assert not found & (ENGINE | SERVICES | {"typer", "click", "rich", "pydantic", "pydantic_settings"})
 
 
-# Rich draws output, httpx and tenacity serve HTTP sources, pydantic-settings reads settings: a
-# command's help needs none of them (Typer itself may load pydantic to describe some options).
-HELP_NEEDS_NONE_OF = ENGINE | SERVICES | {"rich", "httpx", "tenacity", "pydantic_settings"}
+# Rich draws output, aiohttp and tenacity serve HTTP sources (httpx: the tests' client),
+# pydantic-settings reads settings: a command's help needs none of them (Typer itself may load
+# pydantic to describe some options).
+HELP_NEEDS_NONE_OF = ENGINE | SERVICES | {"rich", "aiohttp", "httpx", "tenacity", "pydantic_settings"}
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_a_copy_between_paths_and_urls_never_loads_the_settings(tmp_path: Path) 
 
 def test_serve_builds_its_app_without_the_engine_or_the_http_source() -> None:
     """An idle `bulksync serve` holds the API, the job store and the jackpot: pyarrow, numpy,
-    the drivers and httpx load with the first job that needs them (134 → 77 MB at start)."""
+    the drivers and the HTTP client load with the first job that needs them (134 → 77 MB at start)."""
     probe = (
         "import json, sys; from bulksync.api.app import create_app; create_app(); "
         "print(json.dumps(sorted(sys.modules)))"
@@ -104,4 +105,4 @@ def test_serve_builds_its_app_without_the_engine_or_the_http_source() -> None:
     )
     found = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert "fastapi" in found
-    assert not found & (ENGINE - {"sqlalchemy", "psycopg"} | {"httpx", "dramatiq", "pika"})
+    assert not found & (ENGINE - {"sqlalchemy", "psycopg"} | {"aiohttp", "httpx", "dramatiq", "pika"})

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bulksync.connectors.http_errors import BadPage, HttpRefused, HttpTransient, map_transport, waiter
 from bulksync.connectors.http_options import Pagination as Pagination
 from bulksync.connectors.http_options import RetryPolicy as RetryPolicy
+from bulksync.connectors.http_session import proxy_for, request_timeout
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Page:
 
 
 async def read_pages(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     ep: Endpoint,
     *,
     start: str | None,
@@ -92,7 +93,7 @@ async def read_pages(
 
 
 async def fetch_page(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     ep: Endpoint,
     cursor: str | None,
     *,
@@ -116,26 +117,32 @@ async def fetch_page(
     raise AssertionError("unreachable: tenacity reraises the last error")
 
 
-async def _get(client: httpx.AsyncClient, ep: Endpoint, cursor: str | None, tally: Tally) -> Page:
+async def _get(client: aiohttp.ClientSession, ep: Endpoint, cursor: str | None, tally: Tally) -> Page:
     url, params = _request(ep, cursor)
-    headers = {"Authorization": f"Bearer {ep.token.get_secret_value()}"} if ep.token else {}
+    secret = ep.token.get_secret_value() if ep.token else None
+    headers = {"Authorization": f"Bearer {secret}"} if secret else None
     tally.requests += 1
-    where = f"{ep.label}: GET {urlsplit(url).path}"
+    parts = urlsplit(url)
+    where = f"{ep.label}: GET {parts.path}"
     try:
-        # params=None, not {}: an empty dict would drop the query of a next link
-        request = client.stream("GET", url, params=params or None, headers=headers, timeout=ep.timeout_s)
+        # params=None, not {}: a next link keeps its own query
+        request = client.get(
+            url, params=params or None, headers=headers, timeout=request_timeout(ep.timeout_s),
+            allow_redirects=False, proxy=proxy_for(parts.scheme, parts.hostname or ""),
+        )  # fmt: skip
         async with request as resp:
-            tally.statuses[resp.status_code] = tally.statuses.get(resp.status_code, 0) + 1
+            tally.statuses[resp.status] = tally.statuses.get(resp.status, 0) + 1
             _check_status(resp, where, tally)
             raw = await _body(resp, ep, where)
-            link = resp.links.get("next", {}).get("url")
-    except httpx.HTTPError as exc:
-        raise map_transport(exc, where) from exc
-    return _parse(raw, ep, cursor, link, where)
+            nxt = resp.links.get("next")
+            link = None if nxt is None else nxt.get("url")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise map_transport(exc, where, secret=secret) from exc
+    return _parse(raw, ep, cursor, None if link is None else str(link), where)
 
 
 def _request(ep: Endpoint, cursor: str | None) -> tuple[str, dict[str, Any]]:
-    """The URL and query parameters of the page ``cursor`` points at."""
+    """The URL and query parameters (text, as the API reads them) of the page ``cursor`` points at."""
     at: dict[str, Any] = json.loads(cursor) if cursor else {}
     if "url" in at:  # a next link holds every parameter already
         return _with_token(str(at["url"]), ep), {}
@@ -150,11 +157,18 @@ def _request(ep: Endpoint, cursor: str | None) -> tuple[str, dict[str, Any]]:
         params["limit"] = ep.page_size
         if "cursor" in at:
             params["cursor"] = at["cursor"]
-    return ep.url, params
+    return ep.url, {k: _query_value(v) for k, v in params.items()}
 
 
-def _check_status(resp: httpx.Response, where: str, tally: Tally) -> None:
-    status = resp.status_code
+def _query_value(value: Any) -> str:
+    """A query value as text: true/false for booleans, empty for null, str() for the rest."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _check_status(resp: aiohttp.ClientResponse, where: str, tally: Tally) -> None:
+    status = resp.status
     if status < 400:
         return
     if status in (429, 503):
@@ -166,15 +180,15 @@ def _check_status(resp: httpx.Response, where: str, tally: Tally) -> None:
     raise HttpRefused(f"{where} answered {status} ({reason})")
 
 
-async def _body(resp: httpx.Response, ep: Endpoint, where: str) -> bytes:
+async def _body(resp: aiohttp.ClientResponse, ep: Endpoint, where: str) -> bytes:
     """The body, refused as soon as it is known to exceed the cap (before it is all read)."""
     cap = ep.max_page_bytes
-    declared = resp.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise BadPage(f"{where}: page of {int(declared):,} bytes is above the {cap:,}-byte cap")
+    declared = resp.content_length
+    if declared is not None and declared > cap:
+        raise BadPage(f"{where}: page of {declared:,} bytes is above the {cap:,}-byte cap")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.aiter_bytes():
+    async for chunk in resp.content.iter_any():
         size += len(chunk)
         if size > cap:
             raise BadPage(f"{where}: page larger than the {cap:,}-byte cap")

@@ -28,7 +28,11 @@ def records_to_batch(
     label: str = "",
 ) -> pa.RecordBatch:
     """The page's records as a batch of ``schema``; ``fixed`` values fill their columns (store_code)."""
-    unique = list({_key(r, key, label): r for r in records}.values())
+    keys = [r.get(key) for r in records]
+    if None in keys:
+        raise BadPage(f"{label}: a record has no {key!r}")
+    by_key = dict(zip(keys, records, strict=True))  # the last of a repeated key, at its first place
+    unique = records if len(by_key) == len(records) else list(by_key.values())
     arrays = []
     for col in schema.columns:
         try:
@@ -44,17 +48,14 @@ def records_to_batch(
         raise BadPage(f"{label}: a record lacks a required field ({exc})") from exc
 
 
-def _key(record: Mapping[str, Any], key: str, label: str) -> Any:
-    found = record.get(key)
-    if found is None:
-        raise BadPage(f"{label}: a record has no {key!r}")
-    return found
+# one encoder for every value (json.dumps with options builds a new one per call)
+_to_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
     """One column; ISO times with a zone are parsed by Arrow (vectorised), the rest by ``_value``."""
     if is_json(kind):  # any JSON value is a document, a string too ("x" is the document "x")
-        texts = [None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True) for v in values]
+        texts = [None if v is None else _to_json(v) for v in values]
         return pa.array(texts, pa.string()).cast(kind)
     if pa.types.is_timestamp(kind) and kind.tz is not None and all(isinstance(v, str | None) for v in values):
         return pa.array(values, pa.string()).cast(kind)
@@ -73,7 +74,7 @@ def _value(value: Any, kind: pa.DataType) -> Any:
         return None
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if isinstance(value, dict | list):
-            return json.dumps(value, ensure_ascii=False, sort_keys=True)
+            return _to_json(value)
         return value if isinstance(value, str) else json.dumps(value)
     if pa.types.is_timestamp(kind) and isinstance(value, str):
         stamp = dt.datetime.fromisoformat(value)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import httpx
+import aiohttp
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from bulksync.errors import PermanentError, TransientError
@@ -64,10 +64,19 @@ def waiter(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
-def map_transport(exc: httpx.HTTPError, where: str) -> TransientError:
-    """A transport failure as a retryable error naming what failed (never the headers)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return HttpTransient(f"{where}: timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return HttpTransient(f"{where}: the connection was closed without an answer")
-    return HttpTransient(f"{where}: {type(exc).__name__}: {exc}")
+def map_transport(
+    exc: aiohttp.ClientError | TimeoutError, where: str, *, secret: str | None
+) -> TransientError:
+    """A transport failure as a retryable error naming what failed; never the headers, and
+    ``secret`` (the token) is cut out should the client have quoted a URL holding it."""
+    if isinstance(exc, TimeoutError):  # aiohttp's connect/read timeouts are TimeoutErrors too
+        text = f"timed out ({type(exc).__name__})"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        text = "the connection was closed without an answer"
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake
+        text = f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if secret:
+        text = text.replace(secret, "***")
+    return HttpTransient(f"{where}: {text}")

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:  # serve reads these results without loading httpx or pyarrow
+if TYPE_CHECKING:  # serve reads these results without loading aiohttp or pyarrow
     from bulksync.connectors.http import Tally
     from bulksync.recipes.store_tables import LogRow
 

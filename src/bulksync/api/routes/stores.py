@@ -28,7 +28,7 @@ from bulksync.jobs.store_specs import KIND, shared_limit_url, store_job_record
 from bulksync.recipes.store_list import Store, load_stores_table, token_for
 from bulksync.settings import Settings, get_store_settings
 
-if TYPE_CHECKING:  # the store sync (httpx, the engine) loads with the first job, not with serve
+if TYPE_CHECKING:  # the store sync (aiohttp, the engine) loads with the first job, not with serve
     from bulksync.recipes.stores import StoreJob
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
