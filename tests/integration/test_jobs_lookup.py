@@ -149,3 +149,27 @@ def test_the_job_commands_reach_a_postgresql_store_without_sqlalchemy(pg_db: str
     store = JobStore(pg_db)
     assert store.get(ids[1]).status == "cancelled"
     store.close()
+
+
+def test_status_follow_reads_again_after_the_store_dropped_its_connection(pg_db: str) -> None:
+    """A restarted store (or a killed backend) is one ConnectionLost, then a new connection."""
+    import psycopg
+
+    from bulksync.errors import ConnectionLost
+
+    store = JobStore(pg_db)
+    job_id = store.create(kind="copy", spec=SPEC, max_attempts=3).id
+    store.close()
+    lookup = JobLookup(pg_db)
+    try:
+        assert lookup.get(job_id).status == "queued"
+        with psycopg.connect(pg_db, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(ConnectionLost, match="job store"):
+            lookup.get(job_id)
+        assert lookup.get(job_id).status == "queued"
+    finally:
+        lookup.close()

@@ -85,6 +85,7 @@ class JobLookup:
         self.sqlite = url.startswith("sqlite")
         self.where = redact(target) if target and "://" in target else url.removeprefix("sqlite:///")
         self.mark = "?" if self.sqlite else "%s"
+        self._url = url
         self._conn = self._sqlite(target, url) if self.sqlite else self._postgres(url)
         with self._tx() as cur:
             if self.sqlite:
@@ -127,6 +128,8 @@ class JobLookup:
             import psycopg
 
             lost = (psycopg.OperationalError,)
+            if self._conn.broken or self._conn.closed:  # the server restarted: `status --follow`
+                self._conn = self._postgres(self._url)  # looks again on a new connection
         try:
             if self.sqlite:
                 cur = self._conn.cursor()
