@@ -4,6 +4,8 @@ These commands read a row or two, so they skip what costs a short command most o
 (SQLAlchemy 0.3 s, pydantic-settings 0.2 s): the store's setting is read as ``Settings`` reads
 it, and the rows through ``sqlite3`` or psycopg with the statements ``JobStore`` issues
 (store.py, the single writer of everything else; it takes its store URL rules from here).
+Other ``BULKSYNC_*`` settings are not read, so a malformed one (a bad BULKSYNC_JOB_TRIES) does
+not stop these three commands; the commands that use it say so in one line.
 """
 
 from __future__ import annotations
