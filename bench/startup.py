@@ -5,7 +5,8 @@
 Prints one table: each command's median and best wall time and its peak RSS, beside its
 target, and — with a
 SQLite source and a PostgreSQL database — ``copy``'s time from the process start to its first
-committed batch, as the copy reports it (``first_batch_s`` of ``--json``). The machine is noisy:
+committed batch, as the copy reports it (``first_batch_from_process_start_s`` of ``--json``;
+``first_batch_s`` counts from the sync's start, after the imports). The machine is noisy:
 read the medians, and run it on a quiet machine before quoting a figure.
 """
 
@@ -32,6 +33,7 @@ TARGETS: list[tuple[list[str], float, float]] = [
     (["--help"], 0.15, 60),
     (["copy", "--help"], 0.4, 60),
     (["jobs"], 0.4, 60),
+    (["jobs", "--status", "queued"], 0.4, 60),
 ]
 
 
@@ -81,22 +83,25 @@ def measure(runs: int, source: Path | None, pg: str) -> list[Row]:
                 )
             )
         if source is not None:
-            firsts = []
+            firsts, in_sync = [], []
             for _ in range(max(1, runs // 2)):
                 command = [*cli, "copy", str(source), pg, "--table", "bets", "--mode", "replace"]
                 _, rss, out = timed([*command, "--json"], env)
-                firsts.append(float(json.loads(out)["first_batch_s"]))
-            median = statistics.median(firsts)
-            rows.append(
-                (
-                    "copy: start → first committed batch",
-                    f"{median:.3f}",
-                    f"{min(firsts):.3f}",
-                    f"{rss:.0f}",
-                    "≤ 0.5 s",
-                    "yes" if median <= 0.5 else "NO",
+                done = json.loads(out)
+                firsts.append(float(done["first_batch_from_process_start_s"]))
+                in_sync.append(float(done["first_batch_s"]))
+            for what, values in (("process start", firsts), ("sync start", in_sync)):
+                median = statistics.median(values)
+                rows.append(
+                    (
+                        f"copy: {what} → first committed batch",
+                        f"{median:.3f}",
+                        f"{min(values):.3f}",
+                        f"{rss:.0f}",
+                        "≤ 0.5 s" if what == "process start" else "-",
+                        ("yes" if median <= 0.5 else "NO") if what == "process start" else "-",
+                    )
                 )
-            )
     return rows
 
 

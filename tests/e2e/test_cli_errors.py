@@ -241,8 +241,9 @@ def test_a_malformed_setting_is_one_line_not_a_traceback(
 ) -> None:
     import os
 
+    # `resume` reads the settings (its tries, the broker); `jobs`, `status` and `cancel` read only
+    # BULKSYNC_JOB_STORE (jobs/lookup.py), so a malformed other setting does not stop them
     env = {**os.environ, name: value, "BULKSYNC_JOB_STORE": str(tmp_path / "jobs.db")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bulksync", "jobs"], capture_output=True, text=True, timeout=60, env=env
-    )
+    command = [sys.executable, "-m", "bulksync", "resume", "job_0"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert_error_line(proc, 2, fragment)

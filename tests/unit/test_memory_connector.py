@@ -321,3 +321,16 @@ def test_two_transactions_on_one_store_keep_both_commits() -> None:
         assert read_all_ids(url) == list(range(1, 21)), "one transaction's commit overwrote the other's"
     finally:
         MemoryConnector.drop_store(url.removeprefix("memory://"))
+
+
+def test_first_batch_counts_from_the_syncs_start_not_the_process(source_url: str, dest_url: str) -> None:
+    """A server or a worker runs syncs for days: a sync's time to its first batch is its own,
+    never the age of the process (a job record once said 1599 s)."""
+    time.sleep(0.3)  # this process is already older than the sync will take to its first batch
+    began = time.time()
+    result = sync(spec(source_url, dest_url))
+    took = time.time() - began
+    assert result.first_batch_s is not None and result.first_commit_at is not None
+    assert 0 < result.first_batch_s <= took  # the process is seconds older
+    assert began < result.first_commit_at <= began + took
+    assert result.to_dict()["first_batch_s"] == round(result.first_batch_s, 3)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from importlib.metadata import version
 
 import typer
 
@@ -51,6 +50,8 @@ app.command("serve")(serve_cmd.serve)
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import version  # 0.04 s (email, zipfile): only when asked
+
         typer.echo(f"bulksync {version('bulksync')}")
         raise typer.Exit()
 

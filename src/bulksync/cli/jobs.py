@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from bulksync.settings import Settings
     from bulksync.spec import SyncSpec
 
-# Each command imports what it needs when it runs: `bulksync jobs` never loads the engine, and
-# `--help` loads none of them.
+# Each command imports what it needs when it runs: `bulksync jobs`, `status` and `cancel` read
+# the store through the plain driver (jobs/lookup.py: no SQLAlchemy, no pydantic-settings, no
+# engine), and `--help` loads none of them.
 
 BackgroundOpt = Annotated[
     bool,
@@ -93,11 +94,10 @@ def list_jobs(
     """List background jobs, newest first: status, progress, records, what they move."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"use one of {', '.join(STATUSES)}", param_hint="--status")
-    from bulksync.jobs.launch import open_store
+    from bulksync.jobs.lookup import open_lookup
     from bulksync.jobs.specs import describe
-    from bulksync.settings import get_settings
 
-    store = open_store(get_settings(), create=False)
+    store = open_lookup()
     try:
         found = store.list(status=status, limit=limit)
     finally:
@@ -131,10 +131,9 @@ def status(
 ) -> None:
     """Show a job's status and progress; --follow until it ends."""
     from bulksync.cli.render import print_json
-    from bulksync.jobs.launch import open_store
-    from bulksync.settings import get_settings
+    from bulksync.jobs.lookup import open_lookup
 
-    store = open_store(get_settings(), create=False)
+    store = open_lookup()
     try:
         job = store.get(job_id)
         if follow:
@@ -152,10 +151,9 @@ def status(
 def cancel(job_id: JobArg) -> None:
     """Cancel a job: a queued job at once; a running one stops reading at once and commits
     nothing after the batch it is committing."""
-    from bulksync.jobs.launch import open_store
-    from bulksync.settings import get_settings
+    from bulksync.jobs.lookup import open_lookup
 
-    store = open_store(get_settings(), create=False)
+    store = open_lookup()
     try:
         job = store.request_cancel(job_id)
     finally:

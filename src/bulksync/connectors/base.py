@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -195,6 +195,15 @@ class Destination(Protocol):
         """Drop bookkeeping a finished sync left empty (checkpoint and reject tables)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SharesSchemas(Protocol):
+    """A destination that keeps the tables it described and can take one that another
+    connection of the same sync just described (optional: the writers of a table's partitions
+    then reflect it once between them, not once each before their first batch)."""
+
+    def adopt_schema(self, schema: TableSchema) -> None: ...
 
 
 class Connector(Source, Destination, Protocol):

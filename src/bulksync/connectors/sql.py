@@ -161,6 +161,10 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         self._described[table] = schema
         return schema
 
+    def adopt_schema(self, schema: TableSchema) -> None:
+        """Take ``schema`` as what ``find(schema.name)`` returns (``SharesSchemas``)."""
+        self._described[schema.name] = schema
+
     def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
         """The Arrow type a reflected column travels as (MySQL overrides TINYINT(1), UNSIGNED)."""
         return arrow_type(satype, dialect=self.dialect, where=where)
@@ -219,6 +223,15 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
                 span = self._rows(f"SELECT MIN({k}) AS lo, MAX({k}) AS hi FROM {name}")[0]
                 return TableStats(rows=estimate, min_key=span["lo"], max_key=span["hi"], exact=False)
         where, params = self.where_sql(table, filters)
+        if key is not None and not filters:
+            # each alone: SQLite counts from its smallest b-tree and reads MIN/MAX at the ends of
+            # the key (1M rows: 3 ms), but one scan for all three together (0.2 s)
+            k = quote(key)
+            row = self._rows(
+                f"SELECT (SELECT COUNT(*) FROM {name}) AS n, (SELECT MIN({k}) FROM {name}) AS lo, "
+                f"(SELECT MAX({k}) FROM {name}) AS hi"
+            )[0]
+            return TableStats(rows=int(row["n"] or 0), min_key=row["lo"], max_key=row["hi"])
         bounds = f", MIN({quote(key)}) AS lo, MAX({quote(key)}) AS hi" if key is not None else ""
         row = self._rows(f"SELECT COUNT(*) AS n{bounds} FROM {name}{where}", params)[0]
         return TableStats(rows=int(row["n"] or 0), min_key=row.get("lo"), max_key=row.get("hi"))

@@ -52,11 +52,6 @@ class MemoryGuard:
         self._trim = _malloc_trim()
         self._trimmed_at = time.monotonic()
 
-    @property
-    def process_started_at(self) -> float:
-        """When this process started (``time.time()`` scale)."""
-        return float(self._proc.create_time())
-
     def rss_mb(self) -> float:
         rss = float(self._proc.memory_info().rss) / 2**20
         with self._lock:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState
+from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState, SharesSchemas
 from bulksync.engine.batching import BatchSizer
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
@@ -25,6 +25,7 @@ from bulksync.engine.progress import ProgressTracker
 from bulksync.engine.retry import retrying
 from bulksync.engine.write import InsertFirst, WriteTarget, Written, commit_batch, insert_first_for
 from bulksync.errors import SyncError
+from bulksync.schema import TableSchema
 from bulksync.spec import SyncSpec
 
 _END = object()
@@ -43,6 +44,9 @@ class RunContext:
     cancel: threading.Event
     max_batch_bytes: int
     write_lock: threading.Lock | None = None  # set when the destination allows one writer
+    # tables the partitions' writers described, shared between them (_share_schema)
+    described: dict[str, TableSchema] = field(default_factory=dict)
+    describing: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -220,6 +224,7 @@ def _write_loop(
     outcome: PartitionOutcome,
 ) -> None:
     target = WriteTarget.of(plan, ctx.spec.mode, ctx.spec.batch_rows, ctx.spec.on_bad_value)
+    _share_schema(ctx, plan.write_to, dest.conn)
     insert_first = insert_first_for(dest.conn, target, ctx.spec.mode)
     if plan.keyless and state.rows:
         _start_over(ctx, plan, state, dest)
@@ -266,6 +271,24 @@ def _write_loop(
             return  # stopped between batches: the checkpoint is where we are
     mark_done(ctx, dest, state)
     outcome.finished = True
+
+
+def _share_schema(ctx: RunContext, table: str, conn: Connector) -> None:
+    """The writers of one table's partitions describe it once between them, before their first
+    batch: reflecting a PostgreSQL table takes 0.1-0.2 s, and they all start at the same moment."""
+    if not isinstance(conn, SharesSchemas):
+        return
+    with ctx.describing:
+        known = ctx.described.get(table)
+        if known is not None:
+            conn.adopt_schema(known)
+            return
+        try:
+            found = conn.find(table)
+        except SyncError:
+            return  # the first batch describes it again, under its retries
+        if found is not None:
+            ctx.described[table] = found
 
 
 def _start_over(ctx: RunContext, plan: TablePlan, state: PartitionState, dest: Reconnecting) -> None:

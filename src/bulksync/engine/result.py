@@ -46,7 +46,8 @@ class SyncResult:
     duration_s: float = 0.0
     memory_peak_mb: float = 0.0
     memory_pauses: int = 0
-    first_batch_s: float | None = None  # from the process's start to its first committed batch
+    first_batch_s: float | None = None  # from the sync's start (planning included) to its first commit
+    first_commit_at: float | None = None  # when that batch committed (time.time()); not in to_dict
     status: str = "succeeded"
     rejects_at: str = ""  # the destination table that holds rejected rows and their reasons
 

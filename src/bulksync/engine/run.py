@@ -51,9 +51,12 @@ def sync(
     cancel: threading.Event | None = None,
 ) -> SyncResult:
     """Move every table of ``spec``; resume from checkpoints; return what happened."""
+    began = time.time()  # first_batch_s counts from here: planning included, imports not
     with _planner(spec) as (checked, source, dest):
         plans = [plan_table(spec, c, source, dest) for c in checked]
-        result = _execute(spec, plans, dest, listeners=listeners, cancel=cancel, foreign_keys=True)
+        result = _execute(
+            spec, plans, dest, began=began, listeners=listeners, cancel=cancel, foreign_keys=True
+        )
         if result.status == "succeeded" and spec.mode is Mode.REPLACE:
             dest.tidy()  # a finished replace needs no checkpoints; empty bookkeeping goes
     if spec.verify and result.status == "succeeded":
@@ -90,14 +93,16 @@ def run_table(
     the table in or build its indexes. Raises ``CheckpointsGone`` when the destination holds no
     checkpoints for the table (a replace-mode table is swapped in: it has none left).
     """
+    began = time.time()
     chosen = [t for t in spec.tables if t.name == table]
     if not chosen:
         raise UsageError(f"table {table!r} is not part of this sync")
     with _planner(spec.model_copy(update={"tables": tuple(chosen)})) as (checked, source, dest):
         plan = plan_table(spec, checked[0], source, dest, resume_only=True)
         return _execute(
-            spec, [plan], dest, listeners=listeners, cancel=cancel, only=partitions, finish=finish
-        )
+            spec, [plan], dest, began=began, listeners=listeners, cancel=cancel, only=partitions,
+            finish=finish,
+        )  # fmt: skip
 
 
 @contextmanager
@@ -160,6 +165,7 @@ def _execute(
     plans: list[TablePlan],
     dest: Connector,
     *,
+    began: float,
     listeners: Iterable[Listener],
     cancel: threading.Event | None,
     only: Collection[int] | None = None,
@@ -167,7 +173,8 @@ def _execute(
     foreign_keys: bool = False,
 ) -> SyncResult:
     """Run the pending partitions of ``plans`` (those in ``only``), finishing tables if asked;
-    with ``foreign_keys``, create the foreign keys once every table succeeded."""
+    with ``foreign_keys``, create the foreign keys once every table succeeded. ``began``: when
+    the sync started (``time.time()``), before it planned."""
     started = time.monotonic()
     guard = MemoryGuard(spec.max_memory_mb)
     tracker = ProgressTracker(list(listeners), guard.rss_mb)
@@ -198,8 +205,9 @@ def _execute(
     result.duration_s = time.monotonic() - started
     result.memory_peak_mb = guard.peak_mb
     result.memory_pauses = guard.pauses
-    if tracker.first_commit_at is not None:  # from the start of the process, imports included
-        result.first_batch_s = tracker.first_commit_at - guard.process_started_at
+    if tracker.first_commit_at is not None:  # from the sync's start (a server runs many)
+        result.first_commit_at = tracker.first_commit_at
+        result.first_batch_s = tracker.first_commit_at - began
     if error is not None:
         result.status = "failed"
         raise SyncFailed(error, result) from error

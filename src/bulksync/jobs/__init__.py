@@ -1,8 +1,10 @@
 """Background jobs: a durable record per job, runners that claim them, progress as they go.
 
 statuses.py the job statuses, one vocabulary everywhere
-model.py    the bulksync_jobs table, Job and Progress
+job.py      Job and Progress, as read from a row (no SQLAlchemy)
+model.py    the bulksync_jobs table
 store.py    the job store: the single writer of job state (SQLite file or shared PostgreSQL)
+lookup.py   read and cancel jobs through sqlite3 / psycopg: `bulksync jobs|status|cancel`
 specs.py    a SyncSpec as a record holds it (connection names, never a password)
 runner.py   the embedded runner: claim, run with sync(), heartbeat, record the end
 preflight.py check both ends of a spec before a job is recorded (the API's 422, the CLI's line)

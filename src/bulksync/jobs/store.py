@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -27,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bulksync.errors import ConnectionLost, PermanentError, UsageError, redact
+from bulksync.jobs.lookup import StoreMissing, UnknownJobError, default_store_path, engine_url
+from bulksync.jobs.lookup import missing as _missing
 from bulksync.jobs.model import (
     FINAL,
     STATUSES,
@@ -57,47 +58,6 @@ __all__ = [
     "UnknownJobError",
     "default_store_path",
 ]
-
-
-class UnknownJobError(UsageError):
-    """No such job."""
-
-
-class StoreMissing(PermanentError):
-    """There is no job store where BULKSYNC_JOB_STORE (or the default) points."""
-
-
-def default_store_path() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "bulksync" / "jobs.db"
-
-
-def engine_url(target: str | None, *, create: bool = True) -> str:
-    """A SQLAlchemy URL for a store setting: a path, ``sqlite:///…`` or ``postgresql://…``.
-
-    Only with ``create`` is a SQLite store's folder made; without, a missing file is refused."""
-    if not target:
-        target = str(default_store_path())
-    if target.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + target.split("://", 1)[1]
-    if target.startswith(("sqlite:", "postgresql+")):
-        return target
-    if "://" in target:
-        raise UsageError(
-            f"BULKSYNC_JOB_STORE must be a SQLite path or a postgresql:// URL, not {redact(target)!r}"
-        )
-    path = Path(target).expanduser().resolve()
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
-def _missing(target: str | None, where: str) -> StoreMissing:
-    setting = "BULKSYNC_JOB_STORE" if target else "the default; BULKSYNC_JOB_STORE sets another"
-    return StoreMissing(
-        f"no job store at {where} ({setting}): check the path; a store is created by the first "
-        "--background job or by bulksync serve"
-    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
