@@ -50,6 +50,7 @@ class Result:
     latencies_ms: list[float]
     errors: int
     rss_mb: float | None = None
+    cpu_us: float | None = None  # the server's CPU (user + system) per request, µs
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -164,6 +165,11 @@ class Served:
             except OSError:
                 time.sleep(0.1)
 
+    def cpu_s(self) -> float:
+        """The server process's CPU seconds so far (user + system, every thread)."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def sample(self) -> None:
         try:
             self.peak = max(self.peak, psutil.Process(self.proc.pid).memory_info().rss / 2**20)
@@ -194,10 +200,12 @@ def run_http(served: Served, port: int, name: str, per_min: float, seconds: floa
     count = max(1, int(requests_per_s * seconds))
     payloads = bodies(uuid.uuid4().hex[:8], count, batch)
     served.peak = 0.0
+    cpu = served.cpu_s()
     started = time.perf_counter()
     latencies, errors = asyncio.run(sampled(served, open_loop(port, payloads, requests_per_s)))
     took = time.perf_counter() - started
-    return Result(name, per_min, count * batch / took * 60, latencies, errors, served.peak)
+    cpu_us = (served.cpu_s() - cpu) / count * 1e6
+    return Result(name, per_min, count * batch / took * 60, latencies, errors, served.peak, cpu_us)
 
 
 # -- the naive design and the ceiling, straight to PostgreSQL ----------------------------------------
@@ -310,7 +318,8 @@ def row(r: Result, target: str, ceiling_per_min: float) -> str:
         f"| {r.name} | {r.rate_per_min:,.0f} | {r.achieved_per_min:,.0f} | {r.pct(0.5):.1f} "
         f"| {r.pct(0.95):.1f} "
         f"| {r.pct(0.99):.1f} | {max(r.latencies_ms, default=float('nan')):.1f} | {r.errors} "
-        f"| {'' if r.rss_mb is None else f'{r.rss_mb:.0f}'} | {target} "
+        f"| {'' if r.rss_mb is None else f'{r.rss_mb:.0f}'} "
+        f"| {'' if r.cpu_us is None else f'{r.cpu_us:,.0f}'} | {target} "
         f"| {r.achieved_per_min / r.rate_per_min:.2f} | {r.achieved_per_min / ceiling_per_min:.3f} "
         f"| {'' if ok else 'errors'} |"
     )
@@ -334,7 +343,8 @@ def main() -> None:
     def note(r: Result, target: str) -> Result:
         results.append((r, target))
         said = f"{r.name} at {r.rate_per_min:,.0f}/min: achieved {r.achieved_per_min:,.0f}/min, "
-        print(f"{said}p95 {r.pct(0.95):.1f} ms, p99 {r.pct(0.99):.1f} ms, errors {r.errors}", flush=True)
+        cpu = "" if r.cpu_us is None else f", server CPU {r.cpu_us:,.0f} µs/request"
+        print(f"{said}p95 {r.pct(0.95):.1f} ms, p99 {r.pct(0.99):.1f} ms, errors {r.errors}{cpu}", flush=True)
         return r
 
     try:
@@ -362,8 +372,9 @@ def main() -> None:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {s:g} s per row")  # fmt: skip
     print(f"ceiling (our ledger transaction alone, 1 connection, no HTTP): {top:,.0f} contributions/min\n")
     print("| scenario | asked /min | achieved /min | p50 ms | p95 ms | p99 ms | max ms | errors "
-          "| server RSS MB | target | achieved ÷ asked | achieved ÷ ceiling | |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+          "| server RSS MB | server CPU µs/request | target | achieved ÷ asked "
+          "| achieved ÷ ceiling | |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for r, target in results:
         print(row(r, target, top))
     print(f"\naudit drift after every scenario: {left}")
