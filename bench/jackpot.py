@@ -142,7 +142,7 @@ async def open_loop(
 class Served:
     """``bulksync serve`` with the jackpot on ``db_url``, pinned to core 0; its peak RSS sampled."""
 
-    def __init__(self, db_url: str, port: int, workdir: Path) -> None:
+    def __init__(self, db_url: str, port: int, workdir: Path, extra: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
         env.update({
             "BULKSYNC_CONNECTIONS__LEDGER": db_url, "BULKSYNC_JACKPOT_CONNECTION": "ledger",
@@ -150,6 +150,7 @@ class Served:
             "BULKSYNC_API_TOKENS__BENCH__SCOPES": "*", "BULKSYNC_SERVE_THREADS": "0",
             "BULKSYNC_JOB_STORE": str(workdir / "jobs.db"), "BULKSYNC_JACKPOT_QUEUE_MAX": "1000000",
         })  # fmt: skip
+        env.update(extra or {})
         run = [sys.executable, "-m", "bulksync"]
         subprocess.run([*run, "jackpot", "init"], env=env, check=True, capture_output=True)
         self.log = open(workdir / "serve.log", "wb")
@@ -332,12 +333,16 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8799)
     p.add_argument("--find-max", default="150000,200000,300000", help="single-contribution rates/min to try")
     p.add_argument("--keep", action="store_true", help="keep the database")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting of the server, e.g. BULKSYNC_JACKPOT_COMMIT_GATHER_MS=0 (repeatable)",
+    )  # fmt: skip
     args = p.parse_args()
     os.sched_setaffinity(0, {1})  # the generator on core 1, the server on core 0
     db = fresh_db(args.pg)
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-jackpot-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)
-    served = Served(db, args.port, workdir)
+    served = Served(db, args.port, workdir, dict(kv.split("=", 1) for kv in args.set))
     results: list[tuple[Result, str]] = []
 
     def note(r: Result, target: str) -> Result:

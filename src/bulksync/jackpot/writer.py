@@ -102,10 +102,12 @@ class Writer:
         *,
         max_rows: int,
         queue_max: int,
+        gather_s: float = 0.0,
         connect_timeout_s: int,
         on_commit: Callable[[Commit], Awaitable[None]],
     ) -> None:
-        self.url, self.max_rows, self.queue_max = url, max_rows, queue_max
+        self.url, self.max_rows, self.queue_max, self.gather_s = url, max_rows, queue_max, gather_s
+        self._last_commit = float("-inf")  # when the last transaction ended (monotonic)
         self.connect_timeout_s = connect_timeout_s
         self.on_commit = on_commit
         self.queued = 0  # contributions waiting
@@ -140,10 +142,22 @@ class Writer:
             await self._ready.wait()
             self._ready.clear()
             while self._wins or self._contributions:
+                if self._busy():
+                    await asyncio.sleep(self.gather_s)  # more requests join this commit
                 wins = [r for r in self._drain_wins() if not r.future.done()]
                 contributions = [r for r in self._take_contributions() if not r.future.done()]
                 if wins or contributions:
                     await self._commit(wins, contributions)
+                    self._last_commit = time.monotonic()
+
+    def _busy(self) -> bool:
+        """Whether to gather before committing: commits back to back, no win waiting, room left."""
+        return (
+            self.gather_s > 0
+            and not self._wins
+            and self.queued < self.max_rows
+            and time.monotonic() - self._last_commit < self.gather_s
+        )
 
     def _drain_wins(self) -> list[_Request]:
         taken = list(self._wins)
