@@ -11,7 +11,9 @@ client down (no coordinated omission). Every latency is kept and the percentiles
 The server (``bulksync serve``) is pinned to core 0 and this generator to core 1 (``taskset``);
 PostgreSQL runs on both. The client speaks HTTP/1.1 over raw keep-alive sockets (a pool of
 connections) so it costs little CPU. The rate limit is off for the bench (one token would
-otherwise be held to 1,000 requests/min).
+otherwise be held to 1,000 requests/min). Each row also gives the server process's CPU time
+(user + system, ``psutil``) per request over the run: on a shared machine the latency depends
+on what the neighbours leave of core 0, the CPU per request much less.
 
 The naive design is the one the service replaces: one transaction per contribution that inserts
 its ledger row and updates the pool rows, from a pool of 32 connections, sent open-loop straight
