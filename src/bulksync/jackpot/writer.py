@@ -13,6 +13,7 @@ transaction go to the reset pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -114,6 +115,7 @@ class Writer:
         self._wins: deque[_Request] = deque()
         self._contributions: deque[_Request] = deque()
         self._ready = asyncio.Event()
+        self._win_waiting = asyncio.Event()
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     # -- the callers' side ----------------------------------------------------------------------
@@ -133,6 +135,7 @@ class Writer:
         request = _Request(asyncio.get_running_loop().create_future(), win=win)
         self._wins.append(request)
         self._ready.set()
+        self._win_waiting.set()
         return request.future
 
     # -- the writer task --------------------------------------------------------------------------
@@ -142,8 +145,10 @@ class Writer:
             await self._ready.wait()
             self._ready.clear()
             while self._wins or self._contributions:
-                if self._busy():
-                    await asyncio.sleep(self.gather_s)  # more requests join this commit
+                if self._busy():  # more requests join this commit; a win ends the wait
+                    self._win_waiting.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._win_waiting.wait(), self.gather_s)
                 wins = [r for r in self._drain_wins() if not r.future.done()]
                 contributions = [r for r in self._take_contributions() if not r.future.done()]
                 if wins or contributions:
