@@ -11,7 +11,9 @@ client down (no coordinated omission). Every latency is kept and the percentiles
 The server (``bulksync serve``) is pinned to core 0 and this generator to core 1 (``taskset``);
 PostgreSQL runs on both. The client speaks HTTP/1.1 over raw keep-alive sockets (a pool of
 connections) so it costs little CPU. The rate limit is off for the bench (one token would
-otherwise be held to 1,000 requests/min).
+otherwise be held to 1,000 requests/min). Each row also gives the server process's CPU time
+(user + system, ``psutil``) per request over the run: on a shared machine the latency depends
+on what the neighbours leave of core 0, the CPU per request much less.
 
 The naive design is the one the service replaces: one transaction per contribution that inserts
 its ledger row and updates the pool rows, from a pool of 32 connections, sent open-loop straight
@@ -50,6 +52,7 @@ class Result:
     latencies_ms: list[float]
     errors: int
     rss_mb: float | None = None
+    cpu_us: float | None = None  # the server's CPU (user + system) per request, µs
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -141,7 +144,7 @@ async def open_loop(
 class Served:
     """``bulksync serve`` with the jackpot on ``db_url``, pinned to core 0; its peak RSS sampled."""
 
-    def __init__(self, db_url: str, port: int, workdir: Path) -> None:
+    def __init__(self, db_url: str, port: int, workdir: Path, extra: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
         env.update({
             "BULKSYNC_CONNECTIONS__LEDGER": db_url, "BULKSYNC_JACKPOT_CONNECTION": "ledger",
@@ -149,6 +152,7 @@ class Served:
             "BULKSYNC_API_TOKENS__BENCH__SCOPES": "*", "BULKSYNC_SERVE_THREADS": "0",
             "BULKSYNC_JOB_STORE": str(workdir / "jobs.db"), "BULKSYNC_JACKPOT_QUEUE_MAX": "1000000",
         })  # fmt: skip
+        env.update(extra or {})
         run = [sys.executable, "-m", "bulksync"]
         subprocess.run([*run, "jackpot", "init"], env=env, check=True, capture_output=True)
         self.log = open(workdir / "serve.log", "wb")
@@ -163,6 +167,11 @@ class Served:
                 break
             except OSError:
                 time.sleep(0.1)
+
+    def cpu_s(self) -> float:
+        """The server process's CPU seconds so far (user + system, every thread)."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
 
     def sample(self) -> None:
         try:
@@ -194,10 +203,12 @@ def run_http(served: Served, port: int, name: str, per_min: float, seconds: floa
     count = max(1, int(requests_per_s * seconds))
     payloads = bodies(uuid.uuid4().hex[:8], count, batch)
     served.peak = 0.0
+    cpu = served.cpu_s()
     started = time.perf_counter()
     latencies, errors = asyncio.run(sampled(served, open_loop(port, payloads, requests_per_s)))
     took = time.perf_counter() - started
-    return Result(name, per_min, count * batch / took * 60, latencies, errors, served.peak)
+    cpu_us = (served.cpu_s() - cpu) / count * 1e6
+    return Result(name, per_min, count * batch / took * 60, latencies, errors, served.peak, cpu_us)
 
 
 # -- the naive design and the ceiling, straight to PostgreSQL ----------------------------------------
@@ -310,7 +321,8 @@ def row(r: Result, target: str, ceiling_per_min: float) -> str:
         f"| {r.name} | {r.rate_per_min:,.0f} | {r.achieved_per_min:,.0f} | {r.pct(0.5):.1f} "
         f"| {r.pct(0.95):.1f} "
         f"| {r.pct(0.99):.1f} | {max(r.latencies_ms, default=float('nan')):.1f} | {r.errors} "
-        f"| {'' if r.rss_mb is None else f'{r.rss_mb:.0f}'} | {target} "
+        f"| {'' if r.rss_mb is None else f'{r.rss_mb:.0f}'} "
+        f"| {'' if r.cpu_us is None else f'{r.cpu_us:,.0f}'} | {target} "
         f"| {r.achieved_per_min / r.rate_per_min:.2f} | {r.achieved_per_min / ceiling_per_min:.3f} "
         f"| {'' if ok else 'errors'} |"
     )
@@ -323,18 +335,23 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8799)
     p.add_argument("--find-max", default="150000,200000,300000", help="single-contribution rates/min to try")
     p.add_argument("--keep", action="store_true", help="keep the database")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting of the server, e.g. BULKSYNC_JACKPOT_COMMIT_GATHER_MS=0 (repeatable)",
+    )  # fmt: skip
     args = p.parse_args()
     os.sched_setaffinity(0, {1})  # the generator on core 1, the server on core 0
     db = fresh_db(args.pg)
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-jackpot-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)
-    served = Served(db, args.port, workdir)
+    served = Served(db, args.port, workdir, dict(kv.split("=", 1) for kv in args.set))
     results: list[tuple[Result, str]] = []
 
     def note(r: Result, target: str) -> Result:
         results.append((r, target))
         said = f"{r.name} at {r.rate_per_min:,.0f}/min: achieved {r.achieved_per_min:,.0f}/min, "
-        print(f"{said}p95 {r.pct(0.95):.1f} ms, p99 {r.pct(0.99):.1f} ms, errors {r.errors}", flush=True)
+        cpu = "" if r.cpu_us is None else f", server CPU {r.cpu_us:,.0f} µs/request"
+        print(f"{said}p95 {r.pct(0.95):.1f} ms, p99 {r.pct(0.99):.1f} ms, errors {r.errors}{cpu}", flush=True)
         return r
 
     try:
@@ -362,8 +379,9 @@ def main() -> None:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {s:g} s per row")  # fmt: skip
     print(f"ceiling (our ledger transaction alone, 1 connection, no HTTP): {top:,.0f} contributions/min\n")
     print("| scenario | asked /min | achieved /min | p50 ms | p95 ms | p99 ms | max ms | errors "
-          "| server RSS MB | target | achieved ÷ asked | achieved ÷ ceiling | |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+          "| server RSS MB | server CPU µs/request | target | achieved ÷ asked "
+          "| achieved ÷ ceiling | |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for r, target in results:
         print(row(r, target, top))
     print(f"\naudit drift after every scenario: {left}")

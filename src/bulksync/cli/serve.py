@@ -52,7 +52,8 @@ def serve(
     app = create_app(settings)
     # uvicorn's access log has method, path and status only: never a header, so never a token;
     # log_config=None: its lines go through logs.configure's handler like every other
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), server_header=False, log_config=None)
+    asgi = getattr(app.state, "asgi", app)  # the jackpot's fast path in front of the app, when on
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level.lower(), server_header=False, log_config=None)
     running = app.state.jobs_left_running
     if running:
         # the engine's partition threads would keep the interpreter alive until the job ends

@@ -50,6 +50,7 @@ class JackpotService:
         self._ledger: str | None = None  # the ledger's id: its key in the shared cache
         self.writer = Writer(
             url, max_rows=settings.commit_max_rows, queue_max=settings.queue_max,
+            gather_s=settings.commit_gather_ms / 1000,
             connect_timeout_s=settings.connect_timeout_s, on_commit=self._committed,
         )  # fmt: skip
         self.metrics = JackpotMetrics(registry or CollectorRegistry(), self._live)
@@ -100,13 +101,15 @@ class JackpotService:
         return result
 
     async def _wait(self, future: asyncio.Future[Any]) -> Any:
+        # one timer on the writer's own future rather than ``asyncio.wait_for`` (a second future
+        # and a callback per request); a request that expires is skipped by the writer if not
+        # yet taken, and committed but unanswered if it is (the client retries: "duplicate")
+        timeout = self.settings.request_timeout_s
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
         try:
-            return await asyncio.wait_for(future, self.settings.request_timeout_s)
-        except TimeoutError:
-            raise JackpotUnavailable(
-                f"the jackpot's database did not commit within {self.settings.request_timeout_s:g} s: "
-                "retry with the same ids"
-            ) from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _committed(self, commit: Commit) -> None:
         """After each commit, before its requests are answered: the caches, then the metrics."""
@@ -258,3 +261,10 @@ class JackpotService:
                     queued,
                     self.settings.alert_queue,
                 )
+
+
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(JackpotUnavailable(
+            f"the jackpot's database did not commit within {timeout:g} s: retry with the same ids"
+        ))  # fmt: skip

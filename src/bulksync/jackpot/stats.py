@@ -71,10 +71,20 @@ class JackpotMetrics:
         self._latency: deque[tuple[float, float, bool]] = deque()  # (when, seconds, ok)
         self._items: deque[tuple[float, int]] = deque()  # (when, contributions answered)
         self.hits = self.misses = 0
+        self._observe: dict[str, Callable[[float], None]] = {}
+        self._count: dict[tuple[str, int], Callable[[], None]] = {}
 
     def request(self, route: str, code: int, seconds: float, items: int = 0) -> None:
-        self.request_seconds.labels(route).observe(seconds)
-        self.requests.labels(route, str(code)).inc()
+        # the labelled children, looked up once: ``labels()`` locks and builds a key every call
+        # (~3 µs a request, measured, when a single contribution costs the server ~150 µs)
+        observe = self._observe.get(route)
+        if observe is None:
+            observe = self._observe[route] = self.request_seconds.labels(route).observe
+        observe(seconds)
+        count = self._count.get((route, code))
+        if count is None:
+            count = self._count[(route, code)] = self.requests.labels(route, str(code)).inc
+        count()
         now = time.monotonic()
         self._latency.append((now, seconds, code < 400 or code == 409))
         if items:
