@@ -187,7 +187,7 @@ def _two_tables(path: Path) -> dict[str, crashkit.Digests]:
 def test_a_resumed_job_skips_the_tables_it_finished_and_counts_each_row_once(
     tmp_path: Path, pg_db: str, store: JobStore
 ) -> None:
-    from bulksync.api.metrics import Metrics
+    from bulksync.metrics.process import Metrics
 
     digests = _two_tables(tmp_path / "two.db")
     settings = Settings()

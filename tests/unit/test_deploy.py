@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bulksync.api.metrics import Metrics
 from bulksync.connectors.http import Tally
 from bulksync.engine.progress import ProgressEvent
 from bulksync.jobs.store import JobStore
+from bulksync.metrics.process import Metrics
 from bulksync.recipes.stores_result import StoreOutcome
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -160,3 +160,18 @@ def test_serve_builds_its_app_without_the_engine_or_the_http_source() -> None:
     found = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert "fastapi" in found
     assert not found & (ENGINE - {"sqlalchemy", "psycopg"} | {"aiohttp", "httpx", "dramatiq", "pika"})
+
+
+def test_a_workers_metrics_load_prometheus_without_the_api() -> None:
+    """``bulksync worker --metrics-port`` builds its registry from ``bulksync.metrics``: no
+    FastAPI, Starlette or uvicorn in a worker (they lived under ``bulksync.api`` once)."""
+    probe = (
+        "import json, sys; from bulksync.metrics.process import Metrics; Metrics(None); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    found = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
+    assert "prometheus_client" in found
+    assert not found & ({"fastapi", "starlette", "uvicorn", "pydantic"} | ENGINE), found & ENGINE

@@ -5,7 +5,6 @@ runtime.py    the job store (opened lazily: the server starts while it is down) 
 deps.py       settings, store and bearer-token auth with scopes
 schemas.py    request and response bodies (connection names only, never a DSN)
 errors.py     every failure to a status code and one redacted line
-metrics.py    Prometheus: rows, batches, jobs by status, memory
 routes/       jobs.py (/api/v1/jobs), bets.py (seed 000's /api/sync-bets), health.py (/healthz, /metrics)
 """
 

@@ -17,11 +17,11 @@ from bulksync import dashboard
 from bulksync.api import errors
 from bulksync.api.deps import NO_TOKENS
 from bulksync.api.limits import BodyLimit
-from bulksync.api.metrics import Metrics
 from bulksync.api.routes import bets, health, jackpot, jobs
 from bulksync.api.routes import stores as store_routes
 from bulksync.api.runtime import Runtime
 from bulksync.jobs.store import JobStore
+from bulksync.metrics.process import Metrics
 from bulksync.settings import BetSyncSettings, Settings, get_bet_settings, get_settings
 
 log = logging.getLogger("bulksync.api")

@@ -12,8 +12,8 @@ import typer
 from bulksync.errors import UsageError
 
 if TYPE_CHECKING:
-    from bulksync.api.metrics import Metrics
     from bulksync.jobs.store import JobStore
+    from bulksync.metrics.process import Metrics
     from bulksync.settings import Settings
 
 ThreadsOpt = Annotated[
@@ -98,7 +98,7 @@ def _serve_metrics(port: int) -> tuple[Metrics]:
     """This worker's metrics (rows, batches, store API requests…) on ``port``, in a thread."""
     from prometheus_client import start_http_server
 
-    from bulksync.api.metrics import Metrics
+    from bulksync.metrics.process import Metrics
 
     metrics = Metrics(None)  # job counts come from serve: they are the same everywhere
     try:

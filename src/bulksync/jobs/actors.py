@@ -48,7 +48,7 @@ class Fleet:
     broker: dramatiq.Broker
     owner: str = field(default_factory=runner_id)
     halt: threading.Event = field(default_factory=threading.Event)  # set: the worker is stopping
-    # told of progress events and stores' ends (the worker's Prometheus metrics, api/metrics.py)
+    # told of progress events and stores' ends (the worker's Prometheus metrics, metrics/process.py)
     listeners: Sequence[Any] = ()
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ synchronous bet syncs pass to ``sync``), by each store's end and, at scrape time
     bulksync_job_store_up                    1 when the store answered the scrape
     bulksync_job_stall_seconds               the longest any running job's rows have not moved
     bulksync_memory_rss_bytes                resident memory of this process
-    bulksync_store_* / bulksync_stores_*     store syncs (api/store_metrics.py)
+    bulksync_store_* / bulksync_stores_*     store syncs (metrics/stores.py)
     process_* / python_*                     prometheus-client's standard process collectors
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -29,10 +30,13 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from bulksync.api.store_metrics import StoreMetrics
 from bulksync.engine.progress import ProgressEvent
 from bulksync.errors import SyncError
-from bulksync.jobs.store import STATUSES, JobStore
+from bulksync.jobs.statuses import STATUSES
+from bulksync.metrics.stores import StoreMetrics
+
+if TYPE_CHECKING:  # a worker's metrics never read the job store (serve's do): no SQLAlchemy there
+    from bulksync.jobs.store import JobStore
 
 _ROW_BUCKETS = (10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000, float("inf"))
 STALL_JOBS = 1000  # running jobs a scrape looks at for bulksync_job_stall_seconds
