@@ -45,7 +45,7 @@ BETS = TableSchema(
     indexes=(Index("bets_channel_idx", ("channel",)),),
 )
 
-_NAMES = ("Ana 🎲", "Zoë 🏇 “quoted”", "李小龍", "O'Brien, \"Bob\"", "tab\tnew\nline", "plain")
+_NAMES = ("Ana 🎲", "Zoë 🏇 “quoted”", "李小龍", 'O\'Brien, "Bob"', "tab\tnew\nline", "plain")
 
 
 def bets_schema(name: str = "bets") -> TableSchema:

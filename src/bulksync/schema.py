@@ -101,7 +101,6 @@ class TableSchema:
         return replace(self, name=name)
 
 
-
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
     generic = sql.as_generic() if hasattr(sql, "as_generic") else sql

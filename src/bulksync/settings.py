@@ -225,9 +225,7 @@ class StoreSyncSettings(BaseSettings):
     )
 
     sync_concurrency: int = Field(default=30, ge=1, le=1000, validation_alias="SYNC_CONCURRENCY")
-    video_sync_concurrency: int = Field(
-        default=20, ge=1, le=1000, validation_alias="VIDEO_SYNC_CONCURRENCY"
-    )
+    video_sync_concurrency: int = Field(default=20, ge=1, le=1000, validation_alias="VIDEO_SYNC_CONCURRENCY")
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     rate: float | None = Field(default=None, gt=0)  # requests/second for all stores together
     store_rate: float | None = Field(default=None, gt=0)  # requests/second for each store

@@ -216,6 +216,7 @@ def test_a_job_of_another_kind_shows_a_bar_per_store_and_lists_the_failed_ones(
 ) -> None:
     """Any kind of job is drawn from its record alone: a store sync (its entries are stores)
     recorded as a job, two of its five stores failed, shows five bars and says why two failed."""
+
     def store(phase: str, done: int, total: int, message: str = "") -> dict[str, Any]:
         return {"phase": phase, "rows_done": done, "rows_total": total, "message": message}
 

@@ -112,9 +112,7 @@ def test_misspelled_database_name(source: str, pg_dest: str) -> None:
 
 
 @pytest.mark.parametrize("side", ["source", "destination"])
-def test_wrong_credentials_never_show_the_password(
-    source: str, dest: Path, pg_dest: str, side: str
-) -> None:
+def test_wrong_credentials_never_show_the_password(source: str, dest: Path, pg_dest: str, side: str) -> None:
     bad = pg_dest.replace("postgresql://postgres@", "postgresql://nosuchuser:secret@")
     args = [bad, str(dest)] if side == "source" else [source, bad]
 

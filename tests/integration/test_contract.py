@@ -261,7 +261,8 @@ def test_stats_count_min_max_with_filters(loaded: Connector) -> None:
     )
     lo, hi = BASE_TIME + dt.timedelta(seconds=603), BASE_TIME + dt.timedelta(seconds=1203)
     wanted = [
-        r["id"] for r in bet_rows(range(1, ROWS + 1)).to_pylist()
+        r["id"]
+        for r in bet_rows(range(1, ROWS + 1)).to_pylist()
         if r["channel"] == "VN" and r["placed_at"] is not None and lo <= r["placed_at"] < hi
     ]
 

@@ -16,9 +16,7 @@ ROWS = {"players": 1_000, "matches": 2_000, "bets": 12_000, "odds": 3_000, "stat
 
 def test_generate_loads_every_table_with_its_indexes(pg_db: str) -> None:
     seen: list[tuple[str, int, int]] = []
-    rows = generate(
-        pg_db, rows_override=ROWS, batch_rows=5_000, on_progress=lambda *a: seen.append(a)
-    )
+    rows = generate(pg_db, rows_override=ROWS, batch_rows=5_000, on_progress=lambda *a: seen.append(a))
     assert rows == ROWS
     with psycopg.connect(pg_db) as db:
         for name, count in ROWS.items():

@@ -178,8 +178,9 @@ def test_replace_into_postgres_swaps_in_a_table_with_mapped_types(ends: tuple[st
                 seen.append(conn.execute("SELECT count(*) FROM bets").fetchone()[0])
 
     result = sync(
-        SyncSpec(source=src, destination=dst, tables=(TableSpec(name="bets"),), mode=Mode.REPLACE,
-                 batch_mb=0.05),
+        SyncSpec(
+            source=src, destination=dst, tables=(TableSpec(name="bets"),), mode=Mode.REPLACE, batch_mb=0.05
+        ),
         listeners=[peek],
     )
 
@@ -337,8 +338,9 @@ def test_sqlite_cursor_mixing_whole_and_fractional_seconds_is_read_once(tmp_path
     try:
         conn.create_table(bets_schema(), with_indexes=True)
         batch = bet_rows(range(1, ROWS + 1))
-        cursor = [updated_at_of(i) + dt.timedelta(microseconds=int(i % 1000 == 999)) for i in
-                  range(1, ROWS + 1)]
+        cursor = [
+            updated_at_of(i) + dt.timedelta(microseconds=int(i % 1000 == 999)) for i in range(1, ROWS + 1)
+        ]
         with conn.transaction() as tx:
             tx.write("bets", batch.set_column(5, "updated_at", pa.array(cursor, pa.timestamp("us"))))
     finally:

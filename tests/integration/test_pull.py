@@ -23,8 +23,13 @@ ROWS = 6_000
 
 def _spec(src: str, dst: str, mode: Mode = Mode.APPEND) -> SyncSpec:
     return SyncSpec(
-        source=src, destination=dst, tables=(TableSpec(name="bets"),), mode=mode,
-        workers=2, partition_min_rows=1_000, batch_mb=0.05,
+        source=src,
+        destination=dst,
+        tables=(TableSpec(name="bets"),),
+        mode=mode,
+        workers=2,
+        partition_min_rows=1_000,
+        batch_mb=0.05,
     )
 
 

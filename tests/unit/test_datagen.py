@@ -92,8 +92,20 @@ def test_batches_match_the_declared_schema_and_required_columns_have_no_nulls(
 
 def test_the_bets_table_has_the_fourteen_agreed_columns() -> None:
     assert TABLES["bets"].names == [
-        "id", "player_id", "match_id", "channel", "bet_type", "selection", "stake", "odds",
-        "potential_payout", "status", "placed_at", "settled_at", "updated_at", "is_live",
+        "id",
+        "player_id",
+        "match_id",
+        "channel",
+        "bet_type",
+        "selection",
+        "stake",
+        "odds",
+        "potential_payout",
+        "status",
+        "placed_at",
+        "settled_at",
+        "updated_at",
+        "is_live",
     ]
     assert TABLES["bets"].primary_key == ("id",)
 
@@ -190,9 +202,7 @@ def test_bad_requests_are_usage_errors(kwargs: dict[str, object], words: str) ->
 def test_generate_writes_tables_and_indexes_into_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "bets.db"
     seen: list[tuple[str, int, int]] = []
-    rows = generate(
-        str(path), rows_override=SMALL, batch_rows=5_000, on_progress=lambda *a: seen.append(a)
-    )
+    rows = generate(str(path), rows_override=SMALL, batch_rows=5_000, on_progress=lambda *a: seen.append(a))
     assert rows == SMALL
     with sqlite3.connect(path) as db:
         for name, count in SMALL.items():
@@ -219,9 +229,7 @@ def test_generate_replaces_or_refuses_existing_tables(tmp_path: Path) -> None:
         generate(url, tables=["players"], replace=False)
 
 
-def test_a_generator_failure_reaches_the_caller(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_generator_failure_reaches_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(_: object) -> pa.RecordBatch:
         raise RuntimeError("generator broke")
 

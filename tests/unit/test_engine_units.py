@@ -556,8 +556,8 @@ def test_sqlite_reads_inline_parameters_as_exact_literals() -> None:
     sql = 'SELECT "id" FROM "t" WHERE "note" = ? AND "id" > ? AND "odds" < ? AND "raw" = ? LIMIT ?'
     got = inline_literals(sql, ["x'); DROP TABLE t; --", 5, 1.5, b"\x00\xff", 100])
     assert got == (
-        "SELECT \"id\" FROM \"t\" WHERE \"note\" = 'x''); DROP TABLE t; --' AND \"id\" > 5 "
-        "AND \"odds\" < 1.5 AND \"raw\" = X'00ff' LIMIT 100"
+        'SELECT "id" FROM "t" WHERE "note" = \'x\'\'); DROP TABLE t; --\' AND "id" > 5 '
+        'AND "odds" < 1.5 AND "raw" = X\'00ff\' LIMIT 100'
     )
     assert inline_literals(sql, [float("nan"), 1, 1.0, b"", 1]) is None  # no exact literal: bind
     assert inline_literals(sql, ["a\x00b", 1, 1.0, b"", 1]) is None

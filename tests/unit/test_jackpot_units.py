@@ -70,7 +70,8 @@ def test_one_share_larger_than_seed_to_limit_wins_the_pool_as_often_as_it_fills_
     pool = PoolState("hot", 100, 100, 5000, 1_000_000, "EUR", must_hit_by_minor=300)  # 100 %, cap 50
     hits = add_shares({"hot": pool}, [(7, "big", 450)])  # 550: 300 paid → 350: 300 paid → 150
     assert [(h.win_id, h.before_minor, h.paid_minor, h.after_minor) for h in hits] == [
-        ("must_hit_by:hot:7", 550, 300, 350), ("must_hit_by:hot:7:2", 350, 300, 150)
+        ("must_hit_by:hot:7", 550, 300, 350),
+        ("must_hit_by:hot:7:2", 350, 300, 150),
     ]
     assert pool.amount_minor == 150
     assert add_shares({"hot": pool}, [(8, "small", 100)]) == [] and pool.amount_minor == 250

@@ -130,4 +130,3 @@ def _check(items: list[Contribution], settings: JackpotSettings, many: bool) -> 
             )
             found.append({"field": f"{at}.wager_amount", "message": message, "type": "too_large"})
     return found
-

@@ -30,9 +30,7 @@ ConnectionName = Annotated[
     ),
 ]
 TableName = Annotated[str, Field(pattern=TABLE_NAME, description="a table with every default")]
-JobStatus = Literal[
-    "queued", "running", "stopping", "lost", "succeeded", "partial", "failed", "cancelled"
-]
+JobStatus = Literal["queued", "running", "stopping", "lost", "succeeded", "partial", "failed", "cancelled"]
 assert JobStatus.__args__ == STATUSES  # type: ignore[attr-defined]  # one vocabulary everywhere
 
 

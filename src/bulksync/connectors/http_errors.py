@@ -1,8 +1,8 @@
 """The HTTP source's errors and how transport failures and Retry-After map onto retries.
 
-    TransientError ── HttpTransient   429, 503, other 5xx, timeout, dropped connection: retried
-    PermanentError ─┬ HttpRefused     any other 4xx (401, 403, 404): that endpoint fails
-                    └ BadPage         not JSON, no records, above the size cap, a repeating cursor
+TransientError ── HttpTransient   429, 503, other 5xx, timeout, dropped connection: retried
+PermanentError ─┬ HttpRefused     any other 4xx (401, 403, 404): that endpoint fails
+                └ BadPage         not JSON, no records, above the size cap, a repeating cursor
 """
 
 from __future__ import annotations

@@ -75,9 +75,9 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.TINYINT(display_width=1)
     if pa.types.is_integer(t):
         if pa.types.is_unsigned_integer(t):
-            return {8: mysql.TINYINT, 16: mysql.SMALLINT, 32: mysql.INTEGER, 64: mysql.BIGINT}[
-                t.bit_width
-            ](unsigned=True)
+            return {8: mysql.TINYINT, 16: mysql.SMALLINT, 32: mysql.INTEGER, 64: mysql.BIGINT}[t.bit_width](
+                unsigned=True
+            )
         return {8: mysql.TINYINT, 16: mysql.SMALLINT, 32: mysql.INTEGER, 64: mysql.BIGINT}[t.bit_width]()
     if pa.types.is_float32(t):
         return mysql.FLOAT()

@@ -68,9 +68,7 @@ class ProgressTracker:
             )
         self._emit(table, "planned")
 
-    def advance(
-        self, table: str, *, rows: int, nbytes: int, rejected: int = 0, seconds: float = 0.0
-    ) -> None:
+    def advance(self, table: str, *, rows: int, nbytes: int, rejected: int = 0, seconds: float = 0.0) -> None:
         """A batch of ``rows`` was committed (its write took ``seconds``)."""
         with self._lock:
             if self.first_commit_at is None:
@@ -85,9 +83,7 @@ class ProgressTracker:
     def phase(self, table: str, phase: str, message: str = "") -> None:
         self._emit(table, phase, message)
 
-    def _emit(
-        self, table: str, phase: str, message: str = "", batch: tuple[int, float] = (0, 0.0)
-    ) -> None:
+    def _emit(self, table: str, phase: str, message: str = "", batch: tuple[int, float] = (0, 0.0)) -> None:
         with self._lock:
             c = self._tables[table]
             elapsed = time.monotonic() - c.started

@@ -87,7 +87,7 @@ def _video(code: str, i: int, rng: random.Random) -> dict[str, Any]:
     return {
         "id": i,
         "user_id": rng.randint(1, 60),
-        "title": f"{code} video {i}" + rng.choice(["", " ✨", " \"quoted\""]),
+        "title": f"{code} video {i}" + rng.choice(["", " ✨", ' "quoted"']),
         "views": rng.randint(0, 10_000_000),
         "likes": rng.randint(0, 500_000),
         "duration_s": round(rng.uniform(3, 180), 2),

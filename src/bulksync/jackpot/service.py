@@ -147,8 +147,10 @@ class JackpotService:
                 self._remember(found[1])
                 return found[1]
         if (
-            self.shared is None or not self.shared.up
-        ) and time.monotonic() - self._cache_at < self.settings.cache_ttl_s and self._cache:
+            (self.shared is None or not self.shared.up)
+            and time.monotonic() - self._cache_at < self.settings.cache_ttl_s
+            and self._cache
+        ):
             self.metrics.cache(hit=True)
             return list(self._cache.values())
         self.metrics.cache(hit=False)

@@ -152,4 +152,3 @@ class Shared:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-

@@ -171,4 +171,3 @@ def _complete(fleet: Fleet, job_id: str, result: StoresResult) -> bool:
             write_job_progress(conn, job_id, lease=fleet.store.lease, renew=False)
             conn.execute(jobs.update().where(j.id == job_id).values(rows_per_s=0.0, eta_s=None))
     return won == 1
-

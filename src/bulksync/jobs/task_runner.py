@@ -192,9 +192,7 @@ def _attempt(
         told = [listener, *fleet.listeners]  # the task's progress, and the worker's metrics
         if task.kind == "finish":
             try:
-                return Attempt(
-                    run_table(spec, task.table, partitions=(), listeners=told, cancel=cancel)
-                )
+                return Attempt(run_table(spec, task.table, partitions=(), listeners=told, cancel=cancel))
             except CheckpointsGone:
                 if spec.mode is not Mode.REPLACE:
                     raise

@@ -32,9 +32,7 @@ class StoreMetrics:
             "bulksync_store_http_requests", "Requests to store APIs by HTTP status code", ["code"],
             registry=registry,
         )  # fmt: skip
-        self.retries = Counter(
-            "bulksync_store_http_retries", "Store API requests retried", registry=registry
-        )
+        self.retries = Counter("bulksync_store_http_retries", "Store API requests retried", registry=registry)
         self.rate_limited = Counter(
             "bulksync_store_http_rate_limited", "Store API answers 429 (rate limited)", registry=registry
         )

@@ -131,9 +131,7 @@ async def _run(
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
         outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
-        result = StoresResult.of(
-            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed
-        )
+        result = StoresResult.of(job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed)
         if result.status == "cancelled":
             return result  # the run stays open: resuming continues it
         row = LogRow(

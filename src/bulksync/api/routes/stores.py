@@ -79,8 +79,11 @@ class StoreSyncCreate(BaseModel):
     response_model=JobOut,
     responses={
         **_ERRORS,
-        422: {"model": Problem, "description": "bad body, unknown connection or credential name, "
-              "a global rate a RabbitMQ fleet has no Redis to share"},
+        422: {
+            "model": Problem,
+            "description": "bad body, unknown connection or credential name, "
+            "a global rate a RabbitMQ fleet has no Redis to share",
+        },
         503: {"model": Problem, "description": "the destination, the job store or the broker is unreachable"},
     },
 )
