@@ -103,7 +103,10 @@ class TableSchema:
 
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
-    generic = sql.as_generic() if hasattr(sql, "as_generic") else sql
+    try:
+        generic = sql.as_generic()
+    except NotImplementedError:  # NullType: a SQLite column without a declared type, for one
+        generic = sql
     if isinstance(sql, sa.JSON):  # PostgreSQL JSON and JSONB too: a document travels as its text
         return pa.json_()
     if isinstance(sql, postgresql.UUID | postgresql.ARRAY):

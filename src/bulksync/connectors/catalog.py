@@ -10,7 +10,7 @@ reads a whole table (columns, keys, indexes and these) through the inspector.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -153,9 +153,18 @@ def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
     found = inspector.get_columns(table)
     columns = [(str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in found]
     pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
-    indexes = tuple(
-        Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
-        for ix in inspector.get_indexes(table)
-        if ix.get("name") and all(ix["column_names"])  # expression indexes have no column names
-    )
-    return Reflected(columns, pk, indexes, inspected(inspector, table, list(found)))
+    indexes, not_created = [], []
+    for ix in inspector.get_indexes(table):
+        name = str(ix.get("name") or "")
+        if not name:
+            continue
+        if any(k.endswith("_where") and v for k, v in ix.get("dialect_options", {}).items()):
+            # built whole it would be wrong; UNIQUE, it could refuse the source's rows
+            not_created.append(f"index {name} is partial (… WHERE …): recreate it by hand")
+        elif not all(ix["column_names"]):  # expression indexes have no column names
+            not_created.append(f"index {name} is on an expression: recreate it by hand")
+        else:
+            indexes.append(Index(name, tuple(str(c) for c in ix["column_names"]), bool(ix["unique"])))
+    constraints = inspected(inspector, table, list(found))
+    constraints = replace(constraints, dropped=(*constraints.dropped, *not_created))
+    return Reflected(columns, pk, tuple(indexes), constraints)

@@ -203,7 +203,10 @@ def _hex(arr: pa.Array) -> pa.Array:
         values = np.frombuffer(raw, dtype=np.uint8, count=end - start, offset=start)
     digits = _HEX[values].reshape(-1)
     new_offsets = (offsets - start) * 2
+    # the validity bitmap of a slice (a batch split into statements, or bisected around a bad
+    # row) starts at bit arr.offset: is_valid() gives it re-based to bit 0
+    validity = arr.is_valid().buffers()[1] if arr.null_count else None
     return pa.StringArray.from_buffers(
         len(arr), pa.py_buffer(new_offsets.astype(np.int32).tobytes()), pa.py_buffer(digits.tobytes()),
-        arr.buffers()[0], arr.null_count,
+        validity, arr.null_count,
     )  # fmt: skip

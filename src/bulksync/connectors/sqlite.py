@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ from bulksync.errors import (
     SyncError,
     UsageError,
 )
-from bulksync.schema import Column, Index
+from bulksync.schema import Column, Index, TableSchema
 
 _DIALECT: Any = sqlite_dialect.dialect()
 _BAD_ROW_WORDS = ("constraint failed", "datatype mismatch", "too big")
@@ -108,6 +109,14 @@ def declared_type(declared: str | None) -> sa.types.TypeEngine[Any]:
     return resolved  # type: ignore[no-any-return]
 
 
+def _select_exact(col: Column) -> str:
+    name = quote(col.name)
+    t = col.type
+    if not (pa.types.is_string(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        return name
+    return f"CASE WHEN typeof({name}) = 'real' THEN CAST({name} AS TEXT) ELSE {name} END AS {name}"
+
+
 class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
@@ -150,6 +159,15 @@ class SqliteConnector(SqlConnector):
     def placeholder(self, n: int) -> str:
         return "?"
 
+    def select_list(self, table: TableSchema) -> str:
+        """Each column as stored, but a REAL bound for text or a number as SQLite's exact text.
+
+        The driver reads a column whose batch mixes text and REAL values (an untyped column, a
+        DECIMAL column holding '' or 'n/a') as text, and prints each REAL with 7 significant
+        digits: 1234567.89 would arrive as 1234570 without a word. CAST gives the round-trip text.
+        """
+        return ", ".join(_select_exact(c) for c in table.columns)
+
     def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
         # INTEGER, not BIGINT: SQLite integers are 64-bit anyway, and only an INTEGER PRIMARY KEY
         # is the rowid itself (no second index to maintain on every insert).
@@ -170,10 +188,23 @@ class SqliteConnector(SqlConnector):
         info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
         columns = [(c["name"], declared_type(c["type"]), not c["notnull"] and not c["pk"]) for c in info]
         pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
-        return Reflected(columns, pk, self._indexes(table), sqlite_constraints(self._rows, table, info))
+        indexes, not_created = self._indexes(table)
+        constraints = sqlite_constraints(self._rows, table, info)
+        # table_info leaves generated columns out (table_xinfo marks them hidden 2 or 3): say so
+        xinfo = self._query(f"PRAGMA table_xinfo({quote(table)})").to_pylist()
+        generated = [
+            f"column {c['name']} is generated (AS …): add it by hand" for c in xinfo if c["hidden"] in (2, 3)
+        ]
+        constraints = replace(constraints, dropped=(*constraints.dropped, *generated, *not_created))
+        return Reflected(columns, pk, indexes, constraints)
 
-    def _indexes(self, table: str) -> tuple[Index, ...]:
-        found = []
+    def _indexes(self, table: str) -> tuple[tuple[Index, ...], list[str]]:
+        """The plain-column indexes, and a note for each partial or expression index left out.
+
+        A partial index built whole would be wrong, and a UNIQUE one (``email`` unique among
+        rows ``WHERE deleted = 0``) would refuse the rows the source holds and fail the table.
+        """
+        found, not_created = [], []
         for ix in self._query(f"PRAGMA index_list({quote(table)})").to_pylist():
             if ix["origin"] == "pk":  # the primary key's own index
                 continue
@@ -181,9 +212,13 @@ class SqliteConnector(SqlConnector):
             names = tuple(c["name"] for c in sorted(cols, key=lambda c: c["seqno"]))
             # a UNIQUE constraint's index is named sqlite_autoindex_…, a name no one may create
             name = ix["name"] if ix["origin"] == "c" else f"{table}_{'_'.join(names)}_key"[:63]
-            if all(names):  # expression indexes have no column names
+            if ix["partial"]:
+                not_created.append(f"index {name} is partial (… WHERE …): recreate it by hand")
+            elif not all(names):  # expression indexes have no column names
+                not_created.append(f"index {name} is on an expression: recreate it by hand")
+            else:
                 found.append(Index(name, names, bool(ix["unique"])))
-        return tuple(found)
+        return tuple(found), not_created
 
     def param(self, column: Column, value: Any) -> Any:
         value = super().param(column, value)
