@@ -122,6 +122,10 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
         if generic.precision is None:
             return pa.float64() if dialect == "sqlite" else pa.decimal128(38, 10)
+        if not 0 < generic.precision <= 38:  # Arrow's decimal128 holds 38 digits
+            raise UnsupportedTypeError(
+                f"{where} has type {sql}: more than 38 digits, which bulksync cannot carry yet"
+            )
         return pa.decimal128(generic.precision, generic.scale or 0)
     if isinstance(generic, sa.Float):
         return pa.float32() if isinstance(sql, sa.REAL) and dialect != "sqlite" else pa.float64()

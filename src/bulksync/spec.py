@@ -120,5 +120,16 @@ class SyncSpec(BaseModel):
                 raise ValueError("--cursor only applies to --mode incremental")
         targets = [t.target for t in self.tables]
         if len(set(targets)) != len(targets):
-            raise ValueError("two tables would be written to the same destination table")
+            twice = sorted({t for t in targets if targets.count(t) > 1})
+            clashing = [t for t in self.tables if t.target in twice]
+            folded = all(t.target == t.name.lower() for t in clashing)
+            raise ValueError(
+                "two tables would be written to the same destination table: "
+                f"{' and '.join(repr(t.name) for t in clashing)} → {', '.join(repr(t) for t in twice)}"
+                + (
+                    " (folded to lower case: --keep-case keeps them apart, or --exclude one)"
+                    if folded
+                    else ""
+                )
+            )
         return self

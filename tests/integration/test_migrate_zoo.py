@@ -18,6 +18,8 @@ import pytest
 
 from bulksync import Mode, SyncResult, SyncSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
+from bulksync.modes import BadValue
+from helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +158,82 @@ def test_a_partial_unique_index_of_a_postgresql_source_is_reported_not_built(pg_
     rows = pg(pg_db2, "SELECT id, email, deleted FROM users ORDER BY id")
     assert rows == [(1, "a@x", True), (2, "a@x", False)]
     assert any("index users_email_live is partial" in n for n in table.not_carried)
+
+
+def pg_source_with_dates_beyond_python(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE ti (id int PRIMARY KEY, ts timestamptz, d date)")
+        conn.execute(
+            "INSERT INTO ti VALUES (1, 'infinity', '2024-01-01'), (2, '-infinity', 'infinity'),"
+            " (3, '2024-01-01 10:00+00', '4713-01-01 BC'), (4, '2024-01-01 10:00+00', '2024-01-02')"
+        )
+
+
+def test_infinite_and_bc_dates_of_a_postgresql_source_are_rejected_with_the_reason(
+    pg_db: str, tmp_path: Path
+) -> None:
+    """The driver read 'infinity' as a wrapped-around number: '<value out of range: …>' landed
+    in SQLite as the row's value, and into MariaDB the sync crashed with a traceback."""
+    pg_source_with_dates_beyond_python(pg_db)
+    dst = str(tmp_path / "out.db")
+
+    (table,) = migrate(pg_db, dst, ["ti"]).tables
+
+    assert (table.rows_written, table.rows_rejected) == (1, 3)
+    with sqlite3.connect(dst) as conn:
+        rows = conn.execute("SELECT id, ts, d FROM ti").fetchall()
+        reasons = dict(conn.execute("SELECT row_key, reason FROM _bulksync_rejects").fetchall())
+    assert rows == [(4, "2024-01-01 10:00:00", "2024-01-02")]
+    assert "'infinity' is PostgreSQL's infinity" in reasons["[1]"]
+    assert "'-4712-01-01' is outside years 1 to 9999" in reasons["[3]"]
+
+
+def test_infinite_dates_load_as_null_into_mariadb_when_asked(pg_db: str, mariadb_db: str) -> None:
+    pg_source_with_dates_beyond_python(pg_db)
+
+    spec = SyncSpec(
+        source=pg_db, destination=mariadb_db, tables=["ti"], mode=Mode.REPLACE, on_bad_value=BadValue.NULL
+    )
+    result = sync(spec)
+
+    assert result.status == "succeeded", [(t.table, t.error) for t in result.tables]
+    assert mariadb(mariadb_db, "SELECT id, ts IS NULL, d IS NULL FROM ti ORDER BY id") == [
+        (1, 1, 0),
+        (2, 1, 1),
+        (3, 0, 1),
+        (4, 0, 0),
+    ]
+
+
+def test_infinity_still_travels_between_two_postgresql_databases(pg_db: str, pg_db2: str) -> None:
+    pg_source_with_dates_beyond_python(pg_db)
+
+    migrate(pg_db, pg_db2, ["ti"])
+
+    assert pg(pg_db2, "SELECT id, ts::text, d::text FROM ti ORDER BY id")[:3] == [
+        (1, "infinity", "2024-01-01"),
+        (2, "-infinity", "infinity"),
+        (3, "2024-01-01 10:00:00+00", "4713-01-01 BC"),
+    ]
+
+
+def test_a_numeric_wider_than_38_digits_is_one_clear_line_not_a_traceback(pg_db: str, pg_db2: str) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE wide (id int PRIMARY KEY, n numeric(40, 10))")
+
+    proc = run_cli("migrate", pg_db, pg_db2)
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "wide.n has type NUMERIC(40, 10): more than 38 digits" in proc.stderr
+
+
+def test_tables_folded_onto_one_name_are_named_with_the_way_out(pg_db: str, pg_db2: str) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "Foo" (id int PRIMARY KEY)')
+        conn.execute("CREATE TABLE foo (id int PRIMARY KEY)")
+
+    proc = run_cli("migrate", pg_db, pg_db2)
+
+    assert proc.returncode == 2
+    assert "'Foo' and 'foo' → 'foo' (folded to lower case: --keep-case" in proc.stderr

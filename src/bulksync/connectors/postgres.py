@@ -31,8 +31,9 @@ from sqlalchemy.pool import NullPool
 
 from bulksync.connectors import pg_internal, pg_session
 from bulksync.connectors.base import Capabilities, Merged
-from bulksync.connectors.conform import conform
+from bulksync.connectors.conform import BadValue, conform
 from bulksync.connectors.pg_constraints import PgConstraints
+from bulksync.connectors.pg_dates import take_out_of_range
 from bulksync.connectors.pg_peers import PgPeers
 from bulksync.connectors.sql import (
     MERGE_SOURCE,
@@ -184,6 +185,11 @@ class PostgresConnector(PgConstraints, PgPeers):
             f"{quote(c.name)}::text AS {quote(c.name)}" if pa.types.is_decimal(c.type) else quote(c.name)
             for c in table.columns
         )
+
+    def take_unreadable(
+        self, raw: pa.Table | pa.RecordBatch
+    ) -> tuple[pa.Table | pa.RecordBatch, list[BadValue]]:
+        return take_out_of_range(raw)
 
     def _reader(self) -> Any:
         """The ADBC cursor for reads (binary COPY TO → Arrow in C), opened on first use."""

@@ -26,7 +26,7 @@ from bulksync.connectors.base import (
 )
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
-from bulksync.connectors.conform import conform_loose, with_bad_values
+from bulksync.connectors.conform import BadValue, conform_loose, with_bad_values
 from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
@@ -326,6 +326,12 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
 
     loose_text: ClassVar[bool] = False  # True: text may be invalid UTF-8 (SQLite does not check)
 
+    def take_unreadable(
+        self, raw: pa.Table | pa.RecordBatch
+    ) -> tuple[pa.Table | pa.RecordBatch, list[BadValue]]:
+        """``raw`` with each value its driver could not decode set to NULL, and a BadValue for it."""
+        return raw, []
+
     def conform_read(
         self, raw: pa.Table | pa.RecordBatch, query: ChunkQuery, keys: pa.Array | None = None
     ) -> pa.RecordBatch:
@@ -334,7 +340,9 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         Each BadValue carries its row's key (``keys``: a rowid per row, for a keyless table).
         A bad value in a key column stops the table: keyset pages cannot step past it.
         """
+        raw, early = self.take_unreadable(raw)
         batch, bad = conform_loose(raw, query.table.arrow_schema(), check_utf8=self.loose_text)
+        bad = early + bad
         if not bad:
             return batch
         for b in bad:
