@@ -23,6 +23,8 @@ _LIMITS: dict[str, tuple[int, str]] = {
     "mariadb": (64, "chars"),
 }
 
+_CASE_BLIND = {"sqlite", "mysql", "mariadb"}  # "Name" and "name" are one column there
+
 
 def dest_name(name: str, *, dialect: str, lower: bool) -> str:
     """``name`` as the destination stores it: folded when ``lower``, cut to the dialect's limit."""
@@ -40,15 +42,18 @@ def dest_name(name: str, *, dialect: str, lower: bool) -> str:
 def name_map(names: Sequence[str], *, table: str, dialect: str, lower: bool) -> dict[str, str]:
     """Each source column's destination name; refuse names that would land on one column."""
     mapped = {n: dest_name(n, dialect=dialect, lower=lower) for n in names}
+    case_blind = dialect in _CASE_BLIND
     landing: dict[str, list[str]] = defaultdict(list)
     for source, dest in mapped.items():
-        landing[dest].append(source)
+        landing[dest.lower() if case_blind else dest].append(source)
     clashes = [sources for sources in landing.values() if len(sources) > 1]
     if clashes:
         why = (
             "after folding to lower case and the destination's name length limit"
             if lower
-            else ("after the destination's name length limit")
+            else "(its column names ignore case)"
+            if case_blind
+            else "after the destination's name length limit"
         )
         listed = "; ".join(" and ".join(repr(s) for s in group) for group in clashes)
         hint = " (keep them apart with --keep-case)" if lower and _case_only(clashes, dialect) else ""

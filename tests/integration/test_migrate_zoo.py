@@ -237,3 +237,45 @@ def test_tables_folded_onto_one_name_are_named_with_the_way_out(pg_db: str, pg_d
 
     assert proc.returncode == 2
     assert "'Foo' and 'foo' → 'foo' (folded to lower case: --keep-case" in proc.stderr
+
+
+def test_tables_one_in_sqlite_are_refused_before_the_file_is_created(pg_db: str, tmp_path: Path) -> None:
+    """SQLite's table names ignore case: "Foo" and foo failed midway with a cryptic ALTER error."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "Foo" (id int PRIMARY KEY)')
+        conn.execute("CREATE TABLE foo (id int PRIMARY KEY)")
+    dst = tmp_path / "out.db"
+
+    proc = run_cli("migrate", pg_db, str(dst))
+
+    assert proc.returncode == 2
+    assert "tables 'Foo' and 'foo' would be one table in the destination" in proc.stderr
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("dest_kind", ["sqlite", "mariadb"])
+def test_columns_one_in_a_case_blind_destination_are_refused_naming_table_and_columns(
+    dest_kind: str, pg_db: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE people (id int PRIMARY KEY, "Name" text, name text)')
+    dst = str(tmp_path / "out.db") if dest_kind == "sqlite" else request.getfixturevalue("mariadb_db")
+
+    proc = run_cli("migrate", pg_db, dst)
+
+    assert proc.returncode == 2
+    assert "table 'people': columns 'Name' and 'name' would have one name in the destination" in proc.stderr
+
+
+def test_a_percent_in_a_column_name_is_refused_up_front(tmp_path: Path, pg_db: str) -> None:
+    """'growth %' landed as "growth %%" in PostgreSQL (and verify, upsert, a PostgreSQL read
+    crashed with a psycopg traceback; MariaDB failed with "Unknown column")."""
+    src = sqlite_file(
+        tmp_path / "pct.db", 'CREATE TABLE t (id INTEGER PRIMARY KEY, "growth %" REAL)', {"t": [(1, 2.5)]}
+    )
+
+    proc = run_cli("migrate", src, pg_db)
+
+    assert proc.returncode == 2
+    assert "table 't': column 'growth %' has a '%' in its name" in proc.stderr
+    assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]

@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from functools import partial
 
 from bulksync.connectors.base import Connector, PartitionState
-from bulksync.connectors.registry import open_connector, same_sqlite_file
+from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
 from bulksync.engine.constraints import (
     choose_foreign_keys,
     create_foreign_keys,
@@ -114,6 +114,8 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
         _check_memory_room(spec)
         if same_sqlite_file(spec.source, spec.destination):
             _refuse_copy_onto_itself(spec)
+        if scheme_of(spec.destination) == "sqlite":  # SQLite's table names ignore case
+            _refuse_names_equal_but_for_case(spec)
         # only now: bad input must not even create a SQLite file
         dest = open_connector(spec.destination, create=True, statement_timeout_s=spec.statement_timeout_s)
         try:
@@ -133,6 +135,18 @@ def _refuse_copy_onto_itself(spec: SyncSpec) -> None:
             raise UsageError(
                 f"source and destination are the same table {table.name!r} (one database): "
                 "give --dest-table another name"
+            )
+
+
+def _refuse_names_equal_but_for_case(spec: SyncSpec) -> None:
+    """Tables the destination would take for one ("Foo" is "foo" in SQLite) are refused up front."""
+    seen: dict[str, str] = {}
+    for table in spec.tables:
+        other = seen.setdefault(table.target.lower(), table.target)
+        if other != table.target:
+            raise UsageError(
+                f"tables {other!r} and {table.target!r} would be one table in the destination, whose "
+                "names ignore case: --exclude one, or copy it alone with --dest-table"
             )
 
 
