@@ -279,3 +279,40 @@ def test_a_percent_in_a_column_name_is_refused_up_front(tmp_path: Path, pg_db: s
     assert proc.returncode == 2
     assert "table 't': column 'growth %' has a '%' in its name" in proc.stderr
     assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]
+
+
+def test_a_postgresql_numeric_key_moves_every_row(pg_db: str, mariadb_db: str) -> None:
+    """The NUMERIC key is read as text, and ORDER BY id meant that text: chunks ordered
+    '10' < '9' while the keyset compared numbers; half the rows were skipped, exit 0."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE money (id numeric(10, 0) PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO money SELECT g, repeat('x', 50) FROM generate_series(1, 5000) g")
+
+    result = sync(SyncSpec(source=pg_db, destination=mariadb_db, tables=["money"], batch_mb=0.02))
+
+    assert result.status == "succeeded"
+    assert result.tables[0].rows_read == 5000
+    assert mariadb(mariadb_db, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM money") == [
+        (5000, 5000, 1, 5000)
+    ]
+
+
+def test_numbers_in_an_untyped_sqlite_key_move_every_row(tmp_path: Path, pg_db: str) -> None:
+    """An untyped key holding numbers is read as text: the next chunk started after the text
+    '525', past every number (SQLite sorts numbers before text); 526 of 5003 rows, exit 0."""
+    src = sqlite_file(
+        tmp_path / "untyped_key.db",
+        "CREATE TABLE m (k PRIMARY KEY, v TEXT)",
+        {"m": [(i, "x" * 50) for i in range(5000)] + [("a", "y"), ("b", "z"), (2.5, "r")]},
+    )
+
+    result = sync(SyncSpec(source=src, destination=pg_db, tables=["m"], batch_mb=0.02))
+
+    assert result.status == "succeeded"
+    assert result.tables[0].rows_read == 5003
+    assert pg(pg_db, "SELECT count(*), count(DISTINCT k) FROM m") == [(5003, 5003)]
+    assert pg(pg_db, "SELECT k FROM m WHERE k IN ('2.5', 'a', '4999') ORDER BY k") == [
+        ("2.5",),
+        ("4999",),
+        ("a",),
+    ]

@@ -286,9 +286,14 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     def chunk_sql(self, q: ChunkQuery, *, schema: str = "") -> tuple[str, list[Any]]:
         where, params = self.range_sql(q)
         params.append(q.limit)
+        table = f"{schema}{quote(q.table.name)}"
+        # ORDER BY the table's columns, qualified: a bare name means the select list's column of
+        # that name, which select_list may have turned into text (a NUMERIC key read as text
+        # sorts '10' before '9' while the keyset compares numbers, and chunks skipped rows)
+        order = ", ".join(f"{table}.{quote(c)}" for c in q.order)
         sql = (
-            f"SELECT {self.select_list(q.table)} FROM {schema}{quote(q.table.name)}{where}"
-            f" ORDER BY {column_list(q.order)} LIMIT {self.placeholder(len(params))}"
+            f"SELECT {self.select_list(q.table)} FROM {table}{where}"
+            f" ORDER BY {order} LIMIT {self.placeholder(len(params))}"
         )
         return sql, params
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bulksync.connectors.base import Capabilities, ChunkQuery, Merged, Pulled
+from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
@@ -109,6 +110,28 @@ def declared_type(declared: str | None) -> sa.types.TypeEngine[Any]:
     return resolved  # type: ignore[no-any-return]
 
 
+def _numbers_in_text(satype: sa.types.TypeEngine[Any], declared: str | None) -> bool:
+    """A column read as text whose SQLite affinity is not TEXT: it may hold numbers as numbers."""
+    upper = (declared or "").upper()
+    is_text = isinstance(satype, sa.String | sa.types.NullType)  # NullType: no declared type
+    return is_text and not any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_REAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|-?Inf")  # as CAST(real AS TEXT) prints
+
+
+def _number_of(value: Any) -> Any:
+    """``value`` as the number SQLite stored, when it is the text of one (see ``_select_exact``)."""
+    if not isinstance(value, str):
+        return value
+    if _INTEGER.fullmatch(value) and -(2**63) <= int(value) < 2**63:
+        return int(value)
+    if _REAL.fullmatch(value):
+        return float(value)
+    return value
+
+
 def _select_exact(col: Column) -> str:
     name = quote(col.name)
     t = col.type
@@ -137,6 +160,7 @@ class SqliteConnector(SqlConnector):
         if create and not path.parent.is_dir():
             raise ConnectError(f"folder {str(path.parent)!r} for SQLite file does not exist")
         self.path = path
+        self._loose_text: dict[str, frozenset[str]] = {}  # table → its text columns holding numbers
         super().__init__(safe_url=str(path), sa_dialect=_DIALECT)
         try:
             self._conn = adbc_sqlite.connect(str(path), autocommit=True)
@@ -158,6 +182,35 @@ class SqliteConnector(SqlConnector):
 
     def placeholder(self, n: int) -> str:
         return "?"
+
+    def range_sql(self, q: ChunkQuery, *, upto: Key | None = None) -> tuple[str, list[Any]]:
+        """Keyset bounds in a column read as text that SQLite stores numbers in (no declared
+        type, or one SQLite gives NUMERIC affinity) are bound as the numbers they were.
+
+        SQLite orders every number before every text: bound as text, '525' (read from the
+        number 525) is past all numbers, and the next chunk skipped every numeric key after it.
+        """
+        loose = self._numbers_in_text(q.table.name)
+        if loose & set(q.order):
+
+            def native(key: Key | None) -> Key | None:
+                if key is None:
+                    return None
+                return tuple(_number_of(v) if c in loose else v for c, v in zip(q.order, key, strict=True))
+
+            q = replace(q, after=native(q.after), upto=native(q.upto))
+            upto = native(upto)
+        return super().range_sql(q, upto=upto)
+
+    def _numbers_in_text(self, table: str) -> frozenset[str]:
+        """The columns of ``table`` read as text that may hold numbers (asked once per table:
+        a schema adopted from another connection was not reflected on this one)."""
+        if table not in self._loose_text:
+            info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
+            self._loose_text[table] = frozenset(
+                c["name"] for c in info if _numbers_in_text(declared_type(c["type"]), c["type"])
+            )
+        return self._loose_text[table]
 
     def select_list(self, table: TableSchema) -> str:
         """Each column as stored, but a REAL bound for text or a number as SQLite's exact text.
