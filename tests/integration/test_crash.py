@@ -178,6 +178,9 @@ def test_kill9_three_times_then_the_copy_into_sqlite_is_exact(source: Source, tm
     dest = tmp_path / "dest.db"
     probe = crashkit.SqliteProbe(dest)
     cmd = crashkit.copy_command(str(source.path), str(dest), "append")
+    # SQLite's own pull grows its chunks to 64x --batch-mb: at 0.5 MB the 200K rows took 0.66 s in
+    # a few commits, and a kill landed after the end; 0.01 MB keeps them small (~100 commits)
+    cmd[cmd.index("--batch-mb") + 1] = "0.01"
     crash_and_finish(cmd, probe, seed=SEED + 5)
     assert_exact(source, crashkit.sqlite_digests(dest), lambda: probe.count("_bulksync_rejects"))
 
