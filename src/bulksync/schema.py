@@ -105,8 +105,8 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
     try:
         generic = sql.as_generic()
-    except NotImplementedError:  # NullType: a SQLite column without a declared type, for one
-        generic = sql
+    except NotImplementedError:  # NullType has no generic form (SQLite: a column declared
+        generic = sql  # without a type); it is carried as text at the end of this function
     if isinstance(sql, sa.JSON):  # PostgreSQL JSON and JSONB too: a document travels as its text
         return pa.json_()
     if isinstance(sql, postgresql.UUID | postgresql.ARRAY):

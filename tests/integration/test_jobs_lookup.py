@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,6 @@ from bulksync.jobs.store import JobStore
 pytestmark = [pytest.mark.integration]
 
 SPEC = {"source": {"url": "/tmp/a.db"}, "destination": {"url": "/tmp/b.db"}, "tables": [{"name": "t"}]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "jobs.db")
-    else:
-        yield request.getfixturevalue("pg_db")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[JobStore]:
-    s = JobStore(store_url, lease_s=30)
-    yield s
-    s.close()
 
 
 def _every_status(store: JobStore) -> dict[str, str]:

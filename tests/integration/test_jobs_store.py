@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,21 +20,6 @@ from bulksync.spec import SyncSpec, TableSpec
 pytestmark = [pytest.mark.integration]
 
 SPEC = {"source": {"url": "/tmp/a.db"}, "destination": {"url": "/tmp/b.db"}, "tables": [{"name": "t"}]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "jobs.db")
-    else:
-        yield request.getfixturevalue("pg_db")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[JobStore]:
-    s = JobStore(store_url, lease_s=30)
-    yield s
-    s.close()
 
 
 def _claim_in_process(url: str, ids: list[str], start: float, out: multiprocessing.Queue[str]) -> None:
