@@ -53,8 +53,10 @@ def test_worker_frozen_past_its_lease(
     frozen = fleetkit.Worker(tmp_path / "frozen.log", private_redis, store_url)
     taker = fleetkit.Worker(tmp_path / "taker.log", private_redis, store_url)
     try:
-        # a writer blocked by the frozen one's open transaction gives up (and retries) after 5 s
-        sync = fleetkit.spec(fleet_source.path, dest, statement_timeout_s=5.0)
+        # a writer blocked by the frozen one's open transaction gives up (and retries) after 5 s;
+        # 100-row batches: a partition spans several progress writes (0.5 s apart), so the frozen
+        # worker can be seen mid-partition (with 500-row batches a partition ended between two)
+        sync = fleetkit.spec(fleet_source.path, dest, statement_timeout_s=5.0, chunk_rows=100)
         job = fleetkit.start_job(store, cfg, sync)
         mine = f":{frozen.pid}:"
 
