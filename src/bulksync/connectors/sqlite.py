@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-import re
 from collections.abc import Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pull
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
+from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -117,29 +117,6 @@ def _numbers_in_text(satype: sa.types.TypeEngine[Any], declared: str | None) -> 
     return is_text and not any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
-_REAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|-?Inf")  # as CAST(real AS TEXT) prints
-
-
-def _number_of(value: Any) -> Any:
-    """``value`` as the number SQLite stored, when it is the text of one (see ``_select_exact``)."""
-    if not isinstance(value, str):
-        return value
-    if _INTEGER.fullmatch(value) and -(2**63) <= int(value) < 2**63:
-        return int(value)
-    if _REAL.fullmatch(value):
-        return float(value)
-    return value
-
-
-def _select_exact(col: Column) -> str:
-    name = quote(col.name)
-    t = col.type
-    if not (pa.types.is_string(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
-        return name
-    return f"CASE WHEN typeof({name}) = 'real' THEN CAST({name} AS TEXT) ELSE {name} END AS {name}"
-
-
 class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
@@ -160,7 +137,8 @@ class SqliteConnector(SqlConnector):
         if create and not path.parent.is_dir():
             raise ConnectError(f"folder {str(path.parent)!r} for SQLite file does not exist")
         self.path = path
-        self._loose_text: dict[str, frozenset[str]] = {}  # table → its text columns holding numbers
+        self._declared: dict[str, dict[str, str]] = {}  # table → column → its declared type
+        self._exact_reads: set[str] = set()  # tables a chunk of had REALs read as text
         super().__init__(safe_url=str(path), sa_dialect=_DIALECT)
         try:
             self._conn = adbc_sqlite.connect(str(path), autocommit=True)
@@ -196,30 +174,54 @@ class SqliteConnector(SqlConnector):
             def native(key: Key | None) -> Key | None:
                 if key is None:
                     return None
-                return tuple(_number_of(v) if c in loose else v for c, v in zip(q.order, key, strict=True))
+                return tuple(number_of(v) if c in loose else v for c, v in zip(q.order, key, strict=True))
 
             q = replace(q, after=native(q.after), upto=native(q.upto))
             upto = native(upto)
         return super().range_sql(q, upto=upto)
 
-    def _numbers_in_text(self, table: str) -> frozenset[str]:
-        """The columns of ``table`` read as text that may hold numbers (asked once per table:
-        a schema adopted from another connection was not reflected on this one)."""
-        if table not in self._loose_text:
+    def _declared_types(self, table: str) -> dict[str, str]:
+        """Each column's declared type (asked once per table: a schema adopted from another
+        connection was not reflected on this one)."""
+        if table not in self._declared:
             info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
-            self._loose_text[table] = frozenset(
-                c["name"] for c in info if _numbers_in_text(declared_type(c["type"]), c["type"])
-            )
-        return self._loose_text[table]
+            self._declared[table] = {c["name"]: c["type"] or "" for c in info}
+        return self._declared[table]
+
+    def _numbers_in_text(self, table: str) -> frozenset[str]:
+        """The columns of ``table`` read as text that may hold numbers."""
+        declared = self._declared_types(table).items()
+        return frozenset(name for name, d in declared if _numbers_in_text(declared_type(d), d))
+
+    def _text_only(self, table: str) -> frozenset[str]:
+        """The columns of ``table`` that cannot hold a REAL (TEXT affinity)."""
+        return frozenset(name for name, d in self._declared_types(table).items() if text_affinity(d))
 
     def select_list(self, table: TableSchema) -> str:
-        """Each column as stored, but a REAL bound for text or a number as SQLite's exact text.
+        """Each column as stored, but a REAL in a column read as text as SQLite's exact text
+        (and in float and decimal columns too once a chunk of the table needed it: see
+        ``sqlite_reals``)."""
+        exact = table.name in self._exact_reads
+        return select_list(table, self._text_only(table.name), exact=exact)
 
-        The driver reads a column whose batch mixes text and REAL values (an untyped column, a
-        DECIMAL column holding '' or 'n/a') as text, and prints each REAL with 7 significant
-        digits: 1234567.89 would arrive as 1234570 without a word. CAST gives the round-trip text.
-        """
-        return ", ".join(_select_exact(c) for c in table.columns)
+    def _read_exact(self, sql: str, params: Sequence[Any], table: TableSchema) -> pa.Table:
+        """Run a chunk read; read the chunk again with every REAL cast when the driver returned
+        a float or decimal column as text (its REALs then carry only 7 significant digits)."""
+        raw = self._query(sql, params)
+        text_only = self._text_only(table.name)
+        if not reals_as_text(raw.schema, table, text_only):
+            return raw
+        cheap, exact = (select_list(table, text_only, exact=e) for e in (False, True))
+        if exact in sql:  # read with the cast already
+            return raw
+        if cheap not in sql:  # the SQL is built here from select_list: a bug, not data
+            raise PermanentError(f"table {table.name!r}: cannot re-read a chunk exactly")
+        self._exact_reads.add(table.name)
+        return self._query(sql.replace(cheap, exact, 1), params)
+
+    def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
+        sql, params = self.chunk_sql(query)
+        return self.conform_read(self._read_exact(sql, params, query.table), query)
 
     def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
         # INTEGER, not BIGINT: SQLite integers are 64-bit anyway, and only an INTEGER PRIMARY KEY
@@ -335,7 +337,7 @@ class SqliteConnector(SqlConnector):
         )
         after = -(2**63)
         while True:
-            raw = self._query(sql, [*params, after, query.limit]).combine_chunks()
+            raw = self._read_exact(sql, [*params, after, query.limit], query.table).combine_chunks()
             if raw.num_rows:
                 rowids = raw.column(0).chunk(0)
                 after = rowids[raw.num_rows - 1].as_py()

@@ -1,0 +1,123 @@
+"""REALs next to text in a SQLite float/decimal column keep every digit on every read path.
+
+The ADBC driver reads such a chunk as text with 7 significant digits; the SQLite connector reads
+a clean chunk as it is and re-reads a chunk whose float or decimal column came back as text
+(``connectors/sqlite_reals.py``). These tests put the first text value at each place a chunk
+can meet it: the table's first row, deep inside a chunk, the last and first rows of two chunks,
+the last row; and go through each reader of SQLite rows: keyset chunks, the keyless rowid
+pages, SQLite → SQLite's fallback when the destination refuses a pulled chunk, and verify.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bulksync import Mode, SyncSpec, TableSpec, VerifySpec, sync, verify
+from bulksync.connectors.base import ChunkQuery
+from bulksync.connectors.sqlite import SqliteConnector
+
+pytestmark = pytest.mark.integration
+
+ROWS = 3000
+CHUNK = 1000
+
+
+def price(i: int) -> Decimal:
+    return Decimal(f"{1_000_000 + i}.25")  # 10 digits: 7 would print 1000123.25 as 1000123
+
+
+def ratio(i: int) -> float:
+    return i + 0.123456789
+
+
+def prices_db(path: Path, text_at: set[int], *, keyless: bool = False) -> str:
+    """``prices`` with ids 1..ROWS; the rows in ``text_at`` hold '' and 'n/a' instead of numbers."""
+    key = "" if keyless else " PRIMARY KEY"
+    rows = [
+        (i, "" if i in text_at else price(i), "n/a" if i in text_at else ratio(i)) for i in range(1, ROWS + 1)
+    ]
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"CREATE TABLE prices (id INTEGER{key}, price DECIMAL(12,2), ratio REAL)")
+        conn.executemany("INSERT INTO prices VALUES (?, ?, ?)", [(i, str(p), r) for i, p, r in rows])
+        conn.commit()
+    return str(path)
+
+
+def expected(text_at: set[int]) -> list[tuple[Any, ...]]:
+    return [(i, price(i), ratio(i)) for i in range(1, ROWS + 1) if i not in text_at]
+
+
+@pytest.mark.parametrize("text_at", [1, 500, CHUNK, CHUNK + 1, ROWS], ids=lambda i: f"text-at-{i}")
+def test_keyset_chunks_keep_every_digit_wherever_the_first_text_is(tmp_path: Path, text_at: int) -> None:
+    conn = SqliteConnector(prices_db(tmp_path / "p.db", {text_at}))
+    try:
+        schema = conn.describe("prices")
+        rows: list[tuple[Any, ...]] = []
+        after = None
+        while True:
+            batch = conn.read_chunk(ChunkQuery(schema, ("id",), CHUNK, after))
+            rows += zip(*(batch.column(c).to_pylist() for c in ("id", "price", "ratio")), strict=True)
+            if batch.num_rows < CHUNK:
+                break
+            after = (rows[-1][0],)
+    finally:
+        conn.close()
+
+    assert [r for r in rows if r[0] != text_at] == expected({text_at})
+    assert [r for r in rows if r[0] == text_at] == [(text_at, None, None)]  # the bad values
+
+
+@pytest.mark.parametrize("keyless", [False, True], ids=["keyset", "keyless"])
+def test_a_copy_to_postgres_keeps_every_digit(tmp_path: Path, pg_db: str, keyless: bool) -> None:
+    text_at = {1200, 2999}
+    src = prices_db(tmp_path / "p.db", text_at, keyless=keyless)
+
+    result = sync(
+        SyncSpec(source=src, destination=pg_db, tables=["prices"], mode=Mode.REPLACE, batch_mb=0.02)
+    )
+
+    assert result.status == "succeeded" and result.tables[0].rows_rejected == len(text_at)
+    with psycopg.connect(pg_db) as conn:
+        rows = conn.execute("SELECT id, price, ratio FROM prices ORDER BY id").fetchall()
+    assert rows == expected(text_at)
+
+
+def test_sqlite_to_sqlite_fallback_of_a_refused_chunk_keeps_every_digit(tmp_path: Path) -> None:
+    """The destination refuses a row: the pulled chunk is read through Arrow instead."""
+    text_at = {1500}
+    src = prices_db(tmp_path / "p.db", text_at)
+    dst = str(tmp_path / "d.db")
+    with closing(sqlite3.connect(dst)) as conn:
+        conn.execute(
+            "CREATE TABLE prices (id INTEGER PRIMARY KEY CHECK (id <> 1700), price DECIMAL(12,2), ratio REAL)"
+        )
+        conn.commit()
+
+    result = sync(SyncSpec(source=src, destination=dst, tables=(TableSpec(name="prices"),)))
+
+    assert result.failed_rows == 2  # 1500 ('' is no decimal) and 1700 (refused by the CHECK)
+    with closing(sqlite3.connect(dst)) as conn:
+        rows = conn.execute("SELECT id, CAST(price AS TEXT), ratio FROM prices ORDER BY id").fetchall()
+    assert [(i, Decimal(p), r) for i, p, r in rows] == expected({1500, 1700})
+
+
+def test_verify_sees_a_digit_the_7_digit_text_would_hide(tmp_path: Path, pg_db: str) -> None:
+    src = prices_db(tmp_path / "p.db", set())
+    sync(SyncSpec(source=src, destination=pg_db, tables=["prices"]))
+    with closing(sqlite3.connect(src)) as conn:  # one text value: its chunk is read as text
+        conn.execute("UPDATE prices SET ratio = 'n/a' WHERE id = 1233")
+        conn.commit()
+    with psycopg.connect(pg_db) as conn:  # 1234.123456789 → 1234.12 (as '1.234123e+03' reads)
+        conn.execute("UPDATE prices SET ratio = 1234.123 WHERE id = 1234")
+
+    spec = VerifySpec(source=src, destination=pg_db, tables=(TableSpec(name="prices"),), chunk_rows=CHUNK)
+    (verdict,) = verify(spec).tables
+
+    assert 1234 in [k[0] for k in verdict.findings["different"].examples]
