@@ -144,3 +144,25 @@ def test_only_a_column_that_needs_it_is_cast_until_a_chunk_shows_text(tmp_path: 
         ]
     finally:
         c.close()
+
+
+def test_an_integer_column_holding_a_real_and_text_neither_rounds_nor_loses_big_integers(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """A REAL among integers makes the driver read the chunk's column as doubles (2**53 + 1
+    comes back as 2**53) or, with text there too, as 7-digit text (1234567.89 → 1234568): the
+    chunk is re-read exactly, so the integers arrive as stored and the REALs are rejected rows."""
+    path = tmp_path / "ints.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, big INTEGER)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            [(1, 5, 2**53 + 1), (2, 1234567.89, 2**53 + 3), (3, "abc", 2.5), (4, 7, 1)],
+        )
+        conn.commit()
+    sync(SyncSpec(source=str(path), destination=pg_db, tables=(TableSpec(name="t"),)))
+    with psycopg.connect(pg_db) as conn:
+        loaded = conn.execute("SELECT id, n, big FROM t ORDER BY id").fetchall()
+        rejected = conn.execute("SELECT row_key FROM bulksync.rejects WHERE tbl = 't' ORDER BY 1").fetchall()
+    assert loaded == [(1, 5, 2**53 + 1), (4, 7, 1)]
+    assert [r[0] for r in rejected] == ["[2]", "[3]"]

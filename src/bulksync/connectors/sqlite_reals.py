@@ -8,7 +8,8 @@ number through it cost a fifth of a copy's CPU. So the cast is selected only whe
 
 - a column the plan reads as text and SQLite can store a REAL in (it has no TEXT affinity):
   always, because nothing in the driver's text tells a REAL's digits from text;
-- a float or decimal column: only for a chunk the driver returned it as text in. That chunk is
+- a float, decimal or integer column: only for a chunk the driver returned it as text in (an
+  integer column: as anything but integers). That chunk is
   read again whole with the cast (never spliced: the two reads may see different rows), and
   the table's later chunks are read with the cast straight away (a column with text in one
   chunk usually has it in the next).
@@ -48,7 +49,7 @@ def number_of(value: Any) -> Any:
 
 
 def _holds_numbers(t: pa.DataType) -> bool:
-    return bool(pa.types.is_floating(t) or pa.types.is_decimal(t))
+    return bool(pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_integer(t))
 
 
 def _cast_reals(name: str) -> str:
@@ -74,12 +75,18 @@ def select_list(table: TableSchema, text_only: frozenset[str], *, exact: bool) -
 
 
 def reals_as_text(raw: pa.Schema, table: TableSchema, text_only: frozenset[str]) -> bool:
-    """True when the driver read a float or decimal column that can hold REALs as anything
-    but numbers: the chunk may carry REALs printed with 7 digits."""
+    """True when the driver read a number column that can hold REALs as anything but numbers
+    (the chunk may carry REALs printed with 7 digits), or an integer column as anything but
+    integers: a REAL among integers makes the driver read them all as doubles, and an integer
+    past 2**53 so read comes back changed (9007199254740993 → 9007199254740992)."""
     for col in table.columns:
         if col.name in text_only or not _holds_numbers(col.type):
             continue
         got = raw.field(col.name).type if col.name in raw.names else pa.null()
-        if not (pa.types.is_integer(got) or pa.types.is_floating(got) or pa.types.is_null(got)):
+        if pa.types.is_integer(col.type):
+            exact = pa.types.is_integer(got) or pa.types.is_null(got)
+        else:
+            exact = pa.types.is_integer(got) or pa.types.is_floating(got) or pa.types.is_null(got)
+        if not exact:
             return True
     return False
