@@ -9,6 +9,7 @@ on one destination name; that is refused before anything is created, naming ever
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -16,7 +17,7 @@ from bulksync.errors import UsageError
 from bulksync.schema import Index, TableSchema
 
 # dialect → (longest identifier, counted in "bytes" of UTF-8 or in "chars")
-_LIMITS: dict[str, tuple[int, str]] = {
+NAME_LIMITS: dict[str, tuple[int, str]] = {
     "postgresql": (63, "bytes"),
     "postgres": (63, "bytes"),
     "mysql": (64, "chars"),
@@ -30,13 +31,31 @@ def dest_name(name: str, *, dialect: str, lower: bool) -> str:
     """``name`` as the destination stores it: folded when ``lower``, cut to the dialect's limit."""
     if lower:
         name = name.lower()
-    limit, unit = _LIMITS.get(dialect, (0, ""))
+    limit, unit = NAME_LIMITS.get(dialect, (0, ""))
     if not limit:
         return name
     if unit == "chars":
         return name[:limit]
     # PostgreSQL cuts at a character boundary below 63 bytes, never inside a UTF-8 sequence
     return name.encode()[:limit].decode(errors="ignore")
+
+
+DERIVED_LIMIT = 63  # bytes of UTF-8: fits PostgreSQL (63 bytes) and MariaDB (64 characters)
+
+
+def fitted_name(base: str, suffix: str = "") -> str:
+    """``base + suffix`` (a staging table, an index, a constraint named after a table) if it fits
+    in ``DERIVED_LIMIT`` bytes; else ``base`` cut, a hash of the whole name, then ``suffix``.
+
+    The destination would cut a long name itself (PostgreSQL) or refuse it (MariaDB): the cut
+    name of ``orders_with_a_long_name__bulksync_new`` could be the table itself, and two long
+    names sharing their first 63 bytes would be one index. The hash keeps them apart."""
+    whole = base + suffix
+    if len(whole.encode()) <= DERIVED_LIMIT:
+        return whole
+    tag = "_" + hashlib.sha1(whole.encode()).hexdigest()[:8]
+    room = DERIVED_LIMIT - len((tag + suffix).encode())
+    return base.encode()[: max(room, 0)].decode(errors="ignore") + tag + suffix
 
 
 def name_map(names: Sequence[str], *, table: str, dialect: str, lower: bool) -> dict[str, str]:

@@ -54,6 +54,7 @@ from bulksync.errors import (
     connect_again,
     redact,
 )
+from bulksync.naming import fitted_name
 from bulksync.schema import TableSchema, is_json
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -387,7 +388,7 @@ class PostgresConnector(PgConstraints, PgPeers):
             "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             [quote(table)],
         ).fetchone()
-        wanted = f"{table}_pkey"[:63]
+        wanted = fitted_name(table, "_pkey")
         if row and row[0] != wanted:
             self._execute(f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(row[0])} TO {quote(wanted)}")
 

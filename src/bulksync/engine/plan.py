@@ -19,7 +19,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.errors import SchemaMismatchError, UsageError
-from bulksync.naming import name_map, renamed_columns
+from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns
 from bulksync.schema import Index, TableSchema
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
@@ -96,6 +96,7 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         schema.column(table.order_by)
         order = (table.order_by, *key)
     _refuse_percent_names(spec, table.name, schema.names)
+    _refuse_unholdable_target(spec, table)
     columns = name_map(
         schema.names, table=table.name, dialect=_dialect(spec.destination), lower=spec.lower_names
     )
@@ -115,6 +116,19 @@ def _refuse_percent_names(spec: SyncSpec, table: str, names: list[str]) -> None:
         raise UsageError(
             f"table {table!r}: column {percent[0]!r} has a '%' in its name, which bulksync cannot "
             "carry to or from PostgreSQL or MariaDB yet: rename it in the source (or --exclude the table)"
+        )
+
+
+def _refuse_unholdable_target(spec: SyncSpec, table: TableSpec) -> None:
+    """A destination name past the dialect's limit: PostgreSQL would cut it (and the cut name
+    could be another table's), MariaDB refuses it midway. Refused before anything is created."""
+    dialect = _dialect(spec.destination)
+    target = table.target
+    if dest_name(target, dialect=dialect, lower=False) != target:
+        limit, unit = NAME_LIMITS[dialect]
+        raise UsageError(
+            f"table {table.name!r}: the destination name {target!r} is longer than {dialect}'s "
+            f"{limit} {unit}: rename it in the source (or --exclude it, or copy it with --dest-table)"
         )
 
 
@@ -150,7 +164,7 @@ def plan_table(
         spec=table,
         source=schema,
         final=final,
-        write_to=table.target + STAGING_SUFFIX if spec.mode is Mode.REPLACE else table.target,
+        write_to=fitted_name(table.target, STAGING_SUFFIX) if spec.mode is Mode.REPLACE else table.target,
         key=key,
         order=order,
         sync_id=ident,
@@ -216,7 +230,7 @@ def _target_schema(
 
 
 def _index_name(table: str, ix: Index) -> str:
-    return f"{table}_{'_'.join(ix.columns)}_idx"[:63]
+    return fitted_name(f"{table}_{'_'.join(ix.columns)}", "_idx")
 
 
 def _read_order(spec: SyncSpec, plan: TablePlan, source: Source) -> tuple[str, ...]:
