@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from bulksync.errors import UnknownColumnError
+from bulksync.errors import UnknownColumnError, UsageError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 _UNHOLDABLE = re.compile(r"[\x00-\x1f\x7f]")
@@ -36,7 +36,7 @@ def check_identifier(name: str, what: str = "name") -> str:
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if some database could hold it; whether it exists is the catalog's say."""
     if not name or _UNHOLDABLE.search(name) or len(name) > LONGEST_NAME:
-        raise UnknownColumnError(
+        raise UsageError(
             f"invalid {what} {name!r}: a name must be 1 to {LONGEST_NAME} characters without a NUL, "
             "a line break or another control character"
         )

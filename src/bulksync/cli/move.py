@@ -154,9 +154,14 @@ def migrate(
     """Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel,
     then their foreign keys, identity columns, defaults and portable CHECKs.
 
-    Tables without a primary key are copied whole. Into PostgreSQL, names are folded to lower
-    case (--keep-case keeps them). Exit code 0: done; 1: failed (or --verify found a
-    difference); 2: bad usage; 3: done, but rows went to the reject table (see the summary).
+    Tables without a primary key are copied whole. Every table is carried whatever its name
+    (spaces, quotes, unicode, reserved words); into PostgreSQL, names are folded to lower case
+    (--keep-case keeps them). A table the destination cannot hold (its name too long, or one
+    with another's after folding) stops the migration before anything is created: no table is
+    ever left out with exit 0.
+
+    Exit code 0: done, every table; 1: failed (or --verify found a difference); 2: bad usage,
+    nothing changed; 3: done, but rows went to the reject table (see the summary).
     """
     from bulksync.cli.render import print_warning
     from bulksync.connectors.extras import not_carried

@@ -95,7 +95,7 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     elif table.order_by is not None and table.order_by not in key and key:
         schema.column(table.order_by)
         order = (table.order_by, *key)
-    _refuse_percent_names(spec, table.name, schema.names)
+    _refuse_percent_names(spec, table, schema.names)
     _refuse_unholdable_target(spec, table)
     columns = name_map(
         schema.names, table=table.name, dialect=_dialect(spec.destination), lower=spec.lower_names
@@ -103,18 +103,26 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     return CheckedTable(table, schema, key, order, columns)
 
 
-def _refuse_percent_names(spec: SyncSpec, table: str, names: list[str]) -> None:
-    """A "%" in a column name breaks the statements psycopg and PyMySQL format with parameters
-    (reads, upserts, verify): refused before anything is written, not a traceback midway."""
-    percent = [n for n in names if "%" in n]
-    if percent and {_dialect(spec.source), _dialect(spec.destination)} & {
+def _refuse_percent_names(spec: SyncSpec, table: TableSpec, names: list[str]) -> None:
+    """A "%" in a table or column name breaks the statements psycopg and PyMySQL format with
+    parameters (reads, upserts, verify): refused before anything is written, not a traceback midway."""
+    if not {_dialect(spec.source), _dialect(spec.destination)} & {
         "postgresql",
         "postgres",
         "mysql",
         "mariadb",
     }:
+        return
+    where = "" if table.name == table.target else f" (written to {table.target!r})"
+    if "%" in table.name or "%" in table.target:
         raise UsageError(
-            f"table {table!r}: column {percent[0]!r} has a '%' in its name, which bulksync cannot "
+            f"table {table.name!r}{where} has a '%' in its name, which bulksync cannot carry to or from "
+            "PostgreSQL or MariaDB yet: rename it in the source (or --exclude the table)"
+        )
+    percent = [n for n in names if "%" in n]
+    if percent:
+        raise UsageError(
+            f"table {table.name!r}: column {percent[0]!r} has a '%' in its name, which bulksync cannot "
             "carry to or from PostgreSQL or MariaDB yet: rename it in the source (or --exclude the table)"
         )
 
