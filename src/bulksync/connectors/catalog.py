@@ -46,13 +46,13 @@ def as_is(name: str) -> str:
 
 
 def foreign_keys_of(
-    inspector: sa.Inspector, table: str, names: Callable[[str], str] = as_is
+    inspector: sa.Inspector, table: str, read_name: Callable[[str], str] = as_is
 ) -> tuple[tuple[ForeignKey, ...], list[str]]:
     """The table's foreign keys through SQLAlchemy, and notes on those that cannot travel."""
     found, dropped = [], []
     for fk in inspector.get_foreign_keys(table):
-        columns = tuple(names(str(c)) for c in fk["constrained_columns"])
-        name = names(str(fk.get("name") or "")) or fitted_name(f"{table}_{'_'.join(columns)}", "_fkey")
+        columns = tuple(read_name(str(c)) for c in fk["constrained_columns"])
+        name = read_name(str(fk.get("name") or "")) or fitted_name(f"{table}_{'_'.join(columns)}", "_fkey")
         if fk.get("referred_schema"):
             dropped.append(
                 f"fk {name}: refers to {fk['referred_schema']}.{fk['referred_table']} in another schema"
@@ -63,8 +63,8 @@ def foreign_keys_of(
             ForeignKey(
                 name,
                 columns,
-                names(str(fk["referred_table"])),
-                tuple(names(str(c)) for c in fk["referred_columns"]),
+                read_name(str(fk["referred_table"])),
+                tuple(read_name(str(c)) for c in fk["referred_columns"]),
                 on_delete=action(options.get("ondelete")),
                 on_update=action(options.get("onupdate")),
             )
@@ -73,7 +73,7 @@ def foreign_keys_of(
 
 
 def inspected(
-    inspector: sa.Inspector, table: str, columns: list[Any], names: Callable[[str], str] = as_is
+    inspector: sa.Inspector, table: str, columns: list[Any], read_name: Callable[[str], str] = as_is
 ) -> Constraints:
     """PostgreSQL's (and, for foreign keys, any SQLAlchemy dialect's) constraints of ``table``.
 
@@ -81,7 +81,7 @@ def inspected(
     SQLAlchemy marks autoincrement) and an identity column are identity columns.
     """
     dialect = inspector.dialect.name
-    fks, dropped = foreign_keys_of(inspector, table, names)
+    fks, dropped = foreign_keys_of(inspector, table, read_name)
     if dialect == "mysql":  # the rest comes from information_schema: ``mysql_constraints``
         return Constraints(foreign_keys=fks, dropped=tuple(dropped))
     identity, defaults = set(), []
@@ -158,15 +158,15 @@ class Reflected:
     constraints: Constraints = field(default_factory=Constraints)
 
 
-def reflect_with(inspector: sa.Inspector, table: str, names: Callable[[str], str] = as_is) -> Reflected:
+def reflect_with(inspector: sa.Inspector, table: str, read_name: Callable[[str], str] = as_is) -> Reflected:
     """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy;
-    ``names`` undoes what the dialect's reflection left escaped in a name."""
+    ``read_name`` undoes what the dialect's reflection left escaped in a name."""
     found = inspector.get_columns(table)
-    columns = [(names(str(c["name"])), c["type"], bool(c.get("nullable", True))) for c in found]
-    pk = tuple(names(str(c)) for c in inspector.get_pk_constraint(table).get("constrained_columns") or ())
+    columns = [(read_name(str(c["name"])), c["type"], bool(c.get("nullable", True))) for c in found]
+    pk = tuple(read_name(str(c)) for c in inspector.get_pk_constraint(table).get("constrained_columns") or ())
     indexes, not_created = [], []
     for ix in inspector.get_indexes(table):
-        name = names(str(ix.get("name") or ""))
+        name = read_name(str(ix.get("name") or ""))
         if not name:
             continue
         if any(k.endswith("_where") and v for k, v in ix.get("dialect_options", {}).items()):
@@ -175,7 +175,9 @@ def reflect_with(inspector: sa.Inspector, table: str, names: Callable[[str], str
         elif not all(ix["column_names"]):  # expression indexes have no column names
             not_created.append(f"index {name} is on an expression: recreate it by hand")
         else:
-            indexes.append(Index(name, tuple(names(str(c)) for c in ix["column_names"]), bool(ix["unique"])))
-    constraints = inspected(inspector, table, list(found), names)
+            indexes.append(
+                Index(name, tuple(read_name(str(c)) for c in ix["column_names"]), bool(ix["unique"]))
+            )
+    constraints = inspected(inspector, table, list(found), read_name)
     constraints = replace(constraints, dropped=(*constraints.dropped, *not_created))
     return Reflected(columns, pk, tuple(indexes), constraints)

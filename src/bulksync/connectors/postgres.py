@@ -373,7 +373,7 @@ class PostgresConnector(PgConstraints, PgPeers):
         return Merged(int(found[0]), int(found[1]))
 
     def _stage(self, table: str) -> str:
-        stage = quote("_bs_stage_" + table)
+        stage = quote(fitted_name("_bs_stage_" + table))  # one per table, however long its name
         # Emptied by DELETE after each merge (TRUNCATE makes a new file: ~5 ms a batch) and
         # truncated in place at every commit, so its dead rows never pile up.
         self._pg.execute(
