@@ -58,6 +58,29 @@ def fitted_name(base: str, suffix: str = "") -> str:
     return base.encode()[: max(room, 0)].decode(errors="ignore") + tag + suffix
 
 
+_INDEX_NAMES_PER_TABLE = {"mysql", "mariadb"}  # elsewhere one name per database (schema)
+_FOREIGN_KEY_NAMES_PER_TABLE = {"postgresql", "postgres", "sqlite"}  # MariaDB: per database
+
+
+def side_by_side(schema: TableSchema, *, source: str, dest: str) -> TableSchema:
+    """``schema`` (named as the destination table) with index and foreign key names that other
+    tables' cannot clash with in ``dest``: a name the ``source`` dialect keeps unique only within
+    its table (MariaDB's ``ix`` on two tables, PostgreSQL's ``fk`` on two) gets the table's name
+    in front where ``dest`` wants it unique in the whole database. Depends on this table alone,
+    so every worker that plans it names the same."""
+    table = schema.name
+
+    def own(name: str) -> str:
+        return name if name.startswith(table + "_") else fitted_name(f"{table}_{name}")
+
+    indexes, fks = schema.indexes, schema.foreign_keys
+    if source in _INDEX_NAMES_PER_TABLE and dest not in _INDEX_NAMES_PER_TABLE:
+        indexes = tuple(dataclasses.replace(ix, name=own(ix.name)) for ix in indexes)
+    if source in _FOREIGN_KEY_NAMES_PER_TABLE and dest not in _FOREIGN_KEY_NAMES_PER_TABLE:
+        fks = tuple(dataclasses.replace(fk, name=own(fk.name)) for fk in fks)
+    return dataclasses.replace(schema, indexes=indexes, foreign_keys=fks)
+
+
 def name_map(names: Sequence[str], *, table: str, dialect: str, lower: bool) -> dict[str, str]:
     """Each source column's destination name; refuse names that would land on one column."""
     mapped = {n: dest_name(n, dialect=dialect, lower=lower) for n in names}

@@ -331,3 +331,34 @@ def test_kill9_mid_migrate_of_a_weirdly_named_table_then_the_same_command_ends_e
     assert [tuple(map(int, r)) for r in got] == [tuple(map(int, r)) for r in want]
     left = query("postgresql", pg_db, "SELECT tablename FROM pg_tables WHERE tablename LIKE '%%bulksync%%'")
     assert left == []
+
+
+def test_names_unique_per_table_in_the_source_stay_apart_where_the_destination_wants_them_unique(
+    pg_db: str, pg_db2: str, mariadb_db: str, mariadb_db2: str
+) -> None:
+    """MariaDB names indexes per table, PostgreSQL foreign keys per table: ``ix`` on two MariaDB
+    tables was one index in PostgreSQL (the second silently not built), ``fk`` on two PostgreSQL
+    tables one foreign key in MariaDB; both exit 0."""
+    tables = [
+        "CREATE TABLE p (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, p INTEGER, v INTEGER, "
+        "CONSTRAINT {a} FOREIGN KEY (p) REFERENCES p (id))",
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, p INTEGER, v INTEGER, "
+        "CONSTRAINT {b} FOREIGN KEY (p) REFERENCES p (id))",
+        "CREATE INDEX {ix} ON a (v)",
+        "CREATE INDEX ix ON b (v)",
+        "INSERT INTO p VALUES (1)",
+        "INSERT INTO a VALUES (1, 1, 1)",
+        "INSERT INTO b VALUES (1, 1, 1)",
+    ]
+    for sql in tables:  # a PostgreSQL schema holds one index named ix, a MariaDB database one fk
+        query("postgresql", pg_db, sql.format(a="fk", b="fk", ix="ix_a"))
+        query("mariadb", mariadb_db, sql.format(a="fk", b="fk_b", ix="ix"))
+
+    into_pg = run_cli("migrate", mariadb_db, pg_db2, "--quiet")
+    into_mariadb = run_cli("migrate", pg_db, mariadb_db2, "--quiet")
+
+    assert into_pg.returncode == 0, into_pg.stderr
+    assert into_mariadb.returncode == 0, into_mariadb.stderr
+    assert "v" in indexed("postgresql", pg_db2, "a") and "v" in indexed("postgresql", pg_db2, "b")
+    assert {(c, p) for c, p, _ in foreign_keys("mariadb", mariadb_db2)} == {("a", "p"), ("b", "p")}

@@ -19,7 +19,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.errors import SchemaMismatchError, UsageError
-from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns
+from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
 from bulksync.schema import Index, TableSchema
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
@@ -164,7 +164,11 @@ def plan_table(
     partition is done) and ``CheckpointsGone`` is raised when there are none.
     """
     table, schema, key, order = checked.spec, checked.schema, checked.key, checked.order
-    final = _target_schema(schema, table, key, checked.columns)
+    final = side_by_side(
+        _target_schema(schema, table, key, checked.columns),
+        source=_dialect(spec.source),
+        dest=_dialect(spec.destination),
+    )
     ident = make_sync_id(
         source=_safe(spec.source), destination=_safe(spec.destination), table=table, mode=spec.mode
     )
