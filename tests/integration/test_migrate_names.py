@@ -296,41 +296,44 @@ def test_names_the_destination_cannot_hold_are_refused_before_anything_is_create
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("dst_kind", ["postgresql", "mariadb"])
 def test_kill9_mid_migrate_of_a_weirdly_named_table_then_the_same_command_ends_equal(
-    tmp_path: Path, pg_db: str
+    dst_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     name = 'Bets "Live"; 2024-Q1 Ünïcode punters, a long name'  # its staging name is hashed
     rows = 150_000
-    source = tmp_path / "app.db"
+    source, dst = tmp_path / "app.db", url_of(dst_kind, "dst", request, tmp_path)
     with sqlite3.connect(source) as conn:
         conn.execute(f'CREATE TABLE {q(name)} ("Bet Id" INTEGER PRIMARY KEY, "stake €" REAL, "who`" TEXT)')
         conn.executemany(
             f"INSERT INTO {q(name)} VALUES (?, ?, ?)",
             ((i, i / 4, f"user {i % 977}") for i in range(1, rows + 1)),
         )
-    staging = q(fitted_name(name.lower(), "__bulksync_new"))
-    cmd = [sys.executable, "-m", "bulksync", "migrate", str(source), pg_db, "--batch-mb", "0.2"]
-    probe = crashkit.PgProbe(pg_db)
+    there = landed(name, dst_kind)
+    staging = fitted_name(there, "__bulksync_new")
+    assert staging != there + "__bulksync_new"
+    cmd = [sys.executable, "-m", "bulksync", "migrate", str(source), dst, "--batch-mb", "0.2"]
+    probe: crashkit.PgProbe | crashkit.MariadbProbe
+    if dst_kind == "postgresql":
+        probe, quoted = crashkit.PgProbe(dst), q(staging)
+    else:  # the probe's session has no ANSI_QUOTES
+        probe, quoted = crashkit.MariadbProbe(dst), "`" + staging.replace("`", "``") + "`"
     try:
         kill = crashkit.run_and_kill(
-            cmd, count=lambda: probe.count(staging), settle=probe.settle, threshold=rows // 3, delay_s=0.01
+            cmd, count=lambda: probe.count(quoted), settle=probe.settle, threshold=rows // 3, delay_s=0.01
         )
         assert kill.after < rows, "the kill came after the table was loaded"
-        assert probe.row(f"SELECT count(*) FROM {crashkit.PgProbe.state_table}") != (0,)
+        assert probe.row(f"SELECT count(*) FROM {probe.state_table}") != (0,)  # checkpoints to resume from
         done = crashkit.run_to_end([*cmd, "--quiet", "--verify"], timeout_s=300)
     finally:
         probe.close()
 
     assert "DIFFERENT" not in done.stdout + done.stderr
-    want = query(
-        "sqlite", str(source), f'SELECT count(*), sum("Bet Id"), count(DISTINCT "who`") FROM {q(name)}'
-    )
-    got = query(
-        "postgresql", pg_db, f'SELECT count(*), sum("bet id"), count(DISTINCT "who`") FROM {q(name.lower())}'
-    )
+    digest = 'SELECT count(*), count(DISTINCT {id}), sum({id}), count(DISTINCT "who`") FROM {table}'
+    want = query("sqlite", str(source), digest.format(id=q("Bet Id"), table=q(name)))
+    got = query(dst_kind, dst, digest.format(id=q(landed("Bet Id", dst_kind)), table=q(there)))
     assert [tuple(map(int, r)) for r in got] == [tuple(map(int, r)) for r in want]
-    left = query("postgresql", pg_db, "SELECT tablename FROM pg_tables WHERE tablename LIKE '%%bulksync%%'")
-    assert left == []
+    assert not {t for t in table_names(dst_kind, dst) if t.endswith(("__bulksync_new", "__bulksync_old"))}
 
 
 def test_names_unique_per_table_in_the_source_stay_apart_where_the_destination_wants_them_unique(
