@@ -310,7 +310,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
         """The exact SQL of one keyset page, values inlined (what ``read_chunk`` sends)."""
         where, params = self.range_sql(query)
         # connectorx runs the query on its own connection, without ANSI_QUOTES: backticks.
-        # ``where`` holds identifiers and %s markers only (no values), so this swap is exact.
+        # ``where`` holds identifiers and %s markers only (no values): each is re-quoted.
         where = ticked(where)
         cols = ", ".join(
             f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
