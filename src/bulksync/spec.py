@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bulksync.identifiers import check_identifier
+from bulksync.identifiers import check_name
 from bulksync.modes import DEFAULT_BATCH_MB
 from bulksync.modes import BadValue as BadValue
 from bulksync.modes import Mode as Mode
@@ -23,7 +23,7 @@ class Filter(BaseModel):
 
     @model_validator(mode="after")
     def _plain_column(self) -> Filter:
-        check_identifier(self.column, "filter column")
+        check_name(self.column, "filter column")
         return self
 
     def describe(self) -> str:
@@ -47,15 +47,15 @@ class TableSpec(BaseModel):
 
     @model_validator(mode="after")
     def _plain_names(self) -> TableSpec:
-        check_identifier(self.name, "table name")
+        check_name(self.name, "table name")
         if self.dest_name is not None:
-            check_identifier(self.dest_name, "destination table name")
+            check_name(self.dest_name, "destination table name")
         for col in self.key:
-            check_identifier(col, "key column")
+            check_name(col, "key column")
         if self.cursor is not None:
-            check_identifier(self.cursor, "cursor column")
+            check_name(self.cursor, "cursor column")
         if self.order_by is not None:
-            check_identifier(self.order_by, "order column")
+            check_name(self.order_by, "order column")
             if self.cursor is not None:
                 raise ValueError("order_by and cursor both set the read order: give one")
         return self

@@ -100,6 +100,38 @@ def test_migrate_copies_every_table(source: str, tmp_path: Path) -> None:
     assert ("channel",) in sqlite_indexes(str(dest), "wagers").values()
 
 
+def test_a_table_of_any_name_is_copied_and_named_as_it_is(tmp_path: Path, pg_db: str) -> None:
+    """``--table 'Order "Lines"; 2024'`` and ``--dest-table``: the rows land in exactly that table,
+    and the progress, the summary and the JSON name it as the user wrote it."""
+    import sqlite3
+
+    import psycopg
+
+    name, there = 'Order "Lines"; 2024 Ünï', "Order Lines `copy`"
+    src = tmp_path / "odd.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute('CREATE TABLE "Order ""Lines""; 2024 Ünï" ("Line Id" INTEGER PRIMARY KEY, "note;" TEXT)')
+        conn.executemany(
+            'INSERT INTO "Order ""Lines""; 2024 Ünï" VALUES (?, ?)', [(i, f"n{i}") for i in range(1, 51)]
+        )
+
+    shown = bulksync("copy", str(src), pg_db, "--table", name, "--dest-table", there)
+    as_json = bulksync(
+        "copy", str(src), pg_db, "--table", name, "--dest-table", there, "--mode", "upsert", "--json"
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert f"{there}: done 50/50 rows (100.0%)" in shown.stderr  # progress names where rows go
+    assert name in shown.stderr.split("bulksync: succeeded")[1]  # the summary's table column
+    assert as_json.returncode == 0, as_json.stderr
+    assert [t["table"] for t in json.loads(as_json.stdout)["tables"]] == [name]
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute('SELECT count(*), max("Line Id") FROM "Order Lines `copy`"').fetchone() == (
+            50,
+            50,
+        )
+
+
 def test_help_mentions_environment_variables() -> None:
     proc = bulksync("--help")
 

@@ -128,23 +128,53 @@ def test_wrong_credentials_never_show_the_password(source: str, dest: Path, pg_d
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        pytest.param(["--table", "bets; DROP TABLE x"], "table name 'bets; DROP TABLE x'", id="table"),
         pytest.param(
-            ["--table", "bets", "--dest-table", "x; DROP TABLE x"],
-            "destination table name 'x; DROP TABLE x'",
-            id="dest-table",
+            ["--table", "bets; DROP TABLE x"], "table 'bets; DROP TABLE x' does not exist", id="table"
+        ),
+        pytest.param(["--table", 'a"b'], "table 'a\"b' does not exist", id="quote"),
+        pytest.param(["--table", "t --"], "table 't --' does not exist", id="comment"),
+        pytest.param(
+            ["--table", "bets`; DROP TABLE x"], "table 'bets`; DROP TABLE x' does not exist", id="tick"
         ),
         pytest.param(
             ["--table", "bets", "--where", "id) OR 1=1; DROP TABLE x; --=1"],
-            "filter column 'id) OR 1'",
+            "no column 'id) OR 1'",
             id="where",
         ),
+        pytest.param(["--table", "bets", "--key", 'id" DESC; --'], "no column 'id\" DESC; --'", id="key"),
     ],
 )
-def test_injection_shaped_names_are_refused(source: str, pg_dest: str, args: list[str], said: str) -> None:
+def test_injection_shaped_names_are_not_in_the_catalog(
+    source: str, pg_dest: str, args: list[str], said: str
+) -> None:
+    """Names are looked up in the source catalog and quoted everywhere: an injection-shaped
+    name is a table or column the source does not have."""
     proc = bulksync("copy", source, pg_dest, *args)
 
-    assert_error_line(proc, 1, f"invalid {said}", "letters, digits and underscores")
+    assert_error_line(proc, 1, said)
+    assert_untouched(pg_dest)
+
+
+@pytest.mark.parametrize("name", ["a\nb", "a\x01b", "", "t" * 256])
+def test_a_name_no_database_could_hold_is_bad_usage(source: str, pg_dest: str, name: str) -> None:
+    proc = bulksync("copy", source, pg_dest, "--table", "bets", "--dest-table", name)
+
+    assert_error_line(proc, 2, "invalid destination table name", "without a NUL, a line break")
+    assert_untouched(pg_dest)
+
+
+def test_a_table_name_past_the_destinations_limit_is_refused_before_anything_is_created(
+    tmp_path: Path, pg_dest: str
+) -> None:
+    """80 bytes: PostgreSQL would cut the name to 63 (maybe onto another table's)."""
+    src = tmp_path / "long.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE bets (id INTEGER PRIMARY KEY)")
+        conn.execute(f'CREATE TABLE "{"é" * 40}" (id INTEGER PRIMARY KEY)')
+
+    proc = bulksync("migrate", str(src), pg_dest)
+
+    assert_error_line(proc, 2, f"table '{'é' * 40}'", "longer than postgresql's 63 bytes", "--exclude")
     assert_untouched(pg_dest)
 
 

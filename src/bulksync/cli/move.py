@@ -11,7 +11,7 @@ import typer
 from bulksync.cli import options as o
 from bulksync.cli.jobs import BackgroundOpt
 from bulksync.cli.options import resolve_connection
-from bulksync.errors import SyncError, UsageError
+from bulksync.errors import UsageError
 from bulksync.identifiers import check_identifier
 from bulksync.modes import DEFAULT_BATCH_MB, BadValue, Mode
 
@@ -154,9 +154,14 @@ def migrate(
     """Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel,
     then their foreign keys, identity columns, defaults and portable CHECKs.
 
-    Tables without a primary key are copied whole. Into PostgreSQL, names are folded to lower
-    case (--keep-case keeps them). Exit code 0: done; 1: failed (or --verify found a
-    difference); 2: bad usage; 3: done, but rows went to the reject table (see the summary).
+    Tables without a primary key are copied whole. Every table is carried whatever its name
+    (spaces, quotes, unicode, reserved words); into PostgreSQL, names are folded to lower case
+    (--keep-case keeps them). A table the destination cannot hold (its name too long, or one
+    with another's after folding) stops the migration before anything is created: no table is
+    ever left out with exit 0.
+
+    Exit code 0: done, every table; 1: failed (or --verify found a difference); 2: bad usage,
+    nothing changed; 3: done, but rows went to the reject table (see the summary).
     """
     from bulksync.cli.render import print_warning
     from bulksync.connectors.extras import not_carried
@@ -169,14 +174,12 @@ def migrate(
     conn = open_connector(source)
     try:
         names = [n for n in conn.list_tables() if n not in set(exclude or ())]
-        skipped = [n for n in names if not _plain(n)]
         extras = not_carried(conn)
     finally:
         conn.close()
-    names = [n for n in names if n not in skipped]
     if not names:
         raise typer.BadParameter(f"no tables to migrate in {safe_url(source)!r}")
-    for what in [*(f"table {n!r}: its name is not a plain identifier" for n in skipped), *extras]:
+    for what in extras:
         print_warning(f"not migrated: {what}")
     tables = tuple(
         TableSpec(name=n, dest_name=n.lower() if lower and n.lower() != n else None) for n in names
@@ -203,14 +206,6 @@ def migrate(
         background=background,
         kind="migrate",
     )
-
-
-def _plain(name: str) -> bool:
-    try:
-        check_identifier(name, "table name")
-    except SyncError:
-        return False
-    return True
 
 
 def _into_schema(dest: str, schema: str) -> str:

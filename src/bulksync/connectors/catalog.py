@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from bulksync.connectors.checks import portable_check
 from bulksync.connectors.defaults import portable_default
+from bulksync.naming import fitted_name
 from bulksync.schema import Check, ForeignKey, Index
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None
@@ -40,11 +41,18 @@ def action(text: Any) -> str | None:
     return word if word in ACTIONS else None
 
 
-def foreign_keys_of(inspector: sa.Inspector, table: str) -> tuple[tuple[ForeignKey, ...], list[str]]:
+def as_is(name: str) -> str:
+    return name
+
+
+def foreign_keys_of(
+    inspector: sa.Inspector, table: str, read_name: Callable[[str], str] = as_is
+) -> tuple[tuple[ForeignKey, ...], list[str]]:
     """The table's foreign keys through SQLAlchemy, and notes on those that cannot travel."""
     found, dropped = [], []
     for fk in inspector.get_foreign_keys(table):
-        name = str(fk.get("name") or f"{table}_{'_'.join(fk['constrained_columns'])}_fkey"[:63])
+        columns = tuple(read_name(str(c)) for c in fk["constrained_columns"])
+        name = read_name(str(fk.get("name") or "")) or fitted_name(f"{table}_{'_'.join(columns)}", "_fkey")
         if fk.get("referred_schema"):
             dropped.append(
                 f"fk {name}: refers to {fk['referred_schema']}.{fk['referred_table']} in another schema"
@@ -54,9 +62,9 @@ def foreign_keys_of(inspector: sa.Inspector, table: str) -> tuple[tuple[ForeignK
         found.append(
             ForeignKey(
                 name,
-                tuple(str(c) for c in fk["constrained_columns"]),
-                str(fk["referred_table"]),
-                tuple(str(c) for c in fk["referred_columns"]),
+                columns,
+                read_name(str(fk["referred_table"])),
+                tuple(read_name(str(c)) for c in fk["referred_columns"]),
                 on_delete=action(options.get("ondelete")),
                 on_update=action(options.get("onupdate")),
             )
@@ -64,14 +72,16 @@ def foreign_keys_of(inspector: sa.Inspector, table: str) -> tuple[tuple[ForeignK
     return tuple(found), dropped
 
 
-def inspected(inspector: sa.Inspector, table: str, columns: list[Any]) -> Constraints:
+def inspected(
+    inspector: sa.Inspector, table: str, columns: list[Any], read_name: Callable[[str], str] = as_is
+) -> Constraints:
     """PostgreSQL's (and, for foreign keys, any SQLAlchemy dialect's) constraints of ``table``.
 
     ``columns``: the inspector's ``get_columns`` dicts. A serial column (a ``nextval`` default
     SQLAlchemy marks autoincrement) and an identity column are identity columns.
     """
     dialect = inspector.dialect.name
-    fks, dropped = foreign_keys_of(inspector, table)
+    fks, dropped = foreign_keys_of(inspector, table, read_name)
     if dialect == "mysql":  # the rest comes from information_schema: ``mysql_constraints``
         return Constraints(foreign_keys=fks, dropped=tuple(dropped))
     identity, defaults = set(), []
@@ -148,14 +158,15 @@ class Reflected:
     constraints: Constraints = field(default_factory=Constraints)
 
 
-def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
-    """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy."""
+def reflect_with(inspector: sa.Inspector, table: str, read_name: Callable[[str], str] = as_is) -> Reflected:
+    """Columns, keys, plain-column indexes and constraints of ``table`` through SQLAlchemy;
+    ``read_name`` undoes what the dialect's reflection left escaped in a name."""
     found = inspector.get_columns(table)
-    columns = [(str(c["name"]), c["type"], bool(c.get("nullable", True))) for c in found]
-    pk = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+    columns = [(read_name(str(c["name"])), c["type"], bool(c.get("nullable", True))) for c in found]
+    pk = tuple(read_name(str(c)) for c in inspector.get_pk_constraint(table).get("constrained_columns") or ())
     indexes, not_created = [], []
     for ix in inspector.get_indexes(table):
-        name = str(ix.get("name") or "")
+        name = read_name(str(ix.get("name") or ""))
         if not name:
             continue
         if any(k.endswith("_where") and v for k, v in ix.get("dialect_options", {}).items()):
@@ -164,7 +175,9 @@ def reflect_with(inspector: sa.Inspector, table: str) -> Reflected:
         elif not all(ix["column_names"]):  # expression indexes have no column names
             not_created.append(f"index {name} is on an expression: recreate it by hand")
         else:
-            indexes.append(Index(name, tuple(str(c) for c in ix["column_names"]), bool(ix["unique"])))
-    constraints = inspected(inspector, table, list(found))
+            indexes.append(
+                Index(name, tuple(read_name(str(c)) for c in ix["column_names"]), bool(ix["unique"]))
+            )
+    constraints = inspected(inspector, table, list(found), read_name)
     constraints = replace(constraints, dropped=(*constraints.dropped, *not_created))
     return Reflected(columns, pk, tuple(indexes), constraints)

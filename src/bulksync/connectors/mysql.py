@@ -39,6 +39,8 @@ from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.conform import conform
 from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
+from bulksync.connectors.mysql_names import tick as _tick
+from bulksync.connectors.mysql_names import ticked, unescaped
 from bulksync.connectors.mysql_peers import MysqlPeers, require_unique
 from bulksync.connectors.mysql_types import (
     decode_column,
@@ -68,6 +70,7 @@ from bulksync.errors import (
     connect_again,
     unknown_table,
 )
+from bulksync.naming import fitted_name
 from bulksync.schema import Column, TableSchema
 
 _DIALECT: Any = mysql_dialect.dialect()
@@ -207,7 +210,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
             return None
         inspector = self._inspect()
         try:
-            found = reflect_with(inspector, table)
+            found = reflect_with(inspector, table, unescaped)
             return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
         except sa.exc.NoSuchTableError:
             return None
@@ -249,7 +252,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
         for ix in final.indexes:
             self._execute(self.index_sql(staging, ix))
         self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = %s", [sync_id])
-        old = f"{final.name}__bulksync_old"
+        old = fitted_name(final.name, "__bulksync_old")
         self._execute(f"DROP TABLE IF EXISTS {quote(old)}")
         if final.name in self._table_names():
             detached = self.detach_references(final.name)  # else InnoDB moves them onto ``old``
@@ -285,7 +288,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
         cols = ", ".join(
             f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
         )
-        sql = f"SELECT {cols} FROM {_tick(query.table.name)}{where.replace(chr(34), '`')}"
+        sql = f"SELECT {cols} FROM {_tick(query.table.name)}{ticked(where)}"
         sql = self._mogrify(sql, params) if params else sql
         pre = ["SET time_zone = '+00:00'", "SET max_statement_time = 0"]
         try:
@@ -307,8 +310,8 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
         """The exact SQL of one keyset page, values inlined (what ``read_chunk`` sends)."""
         where, params = self.range_sql(query)
         # connectorx runs the query on its own connection, without ANSI_QUOTES: backticks.
-        # ``where`` holds identifiers and %s markers only (no values), so this swap is exact.
-        where = where.replace('"', "`")
+        # ``where`` holds identifiers and %s markers only (no values): each is re-quoted.
+        where = ticked(where)
         cols = ", ".join(
             f"{select_expression(c, _tick(c.name))} AS {_tick(c.name)}" for c in query.table.columns
         )
@@ -489,7 +492,3 @@ class MysqlConnector(MysqlConstraints, MysqlPeers):
                 self._engine.dispose()
             if self._spool is not None:
                 shutil.rmtree(self._spool, ignore_errors=True)
-
-
-def _tick(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"

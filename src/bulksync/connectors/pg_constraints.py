@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
 from bulksync.errors import BadRowsError
+from bulksync.naming import fitted_name
 from bulksync.schema import ForeignKey
 
 
@@ -55,7 +56,7 @@ class PgConstraints(ConstraintDdl):
                 f"AS n FROM {name}",
                 [seq],
             )
-            wanted = f"{table}_{col}_seq"[:63]
+            wanted = fitted_name(f"{table}_{col}", "_seq")
             free = self._rows("SELECT to_regclass(%s) IS NULL AS free", [quote(wanted)])[0]["free"]
             if free:  # created on the staging table: named after it
                 self._execute(f"ALTER SEQUENCE {seq} RENAME TO {quote(wanted)}")

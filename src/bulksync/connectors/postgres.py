@@ -54,6 +54,7 @@ from bulksync.errors import (
     connect_again,
     redact,
 )
+from bulksync.naming import fitted_name
 from bulksync.schema import TableSchema, is_json
 
 _DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -372,7 +373,7 @@ class PostgresConnector(PgConstraints, PgPeers):
         return Merged(int(found[0]), int(found[1]))
 
     def _stage(self, table: str) -> str:
-        stage = quote("_bs_stage_" + table)
+        stage = quote(fitted_name("_bs_stage_" + table))  # one per table, however long its name
         # Emptied by DELETE after each merge (TRUNCATE makes a new file: ~5 ms a batch) and
         # truncated in place at every commit, so its dead rows never pile up.
         self._pg.execute(
@@ -387,7 +388,7 @@ class PostgresConnector(PgConstraints, PgPeers):
             "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             [quote(table)],
         ).fetchone()
-        wanted = f"{table}_pkey"[:63]
+        wanted = fitted_name(table, "_pkey")
         if row and row[0] != wanted:
             self._execute(f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(row[0])} TO {quote(wanted)}")
 

@@ -39,7 +39,7 @@ from bulksync.spec import Filter
 
 STATE_TABLE = "_bulksync_state"
 REJECT_TABLE = "_bulksync_rejects"
-INTERNAL = (STATE_TABLE, REJECT_TABLE)
+INTERNAL, WORK = (STATE_TABLE, REJECT_TABLE), ("__bulksync_new", "__bulksync_old")
 
 
 def statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
@@ -127,9 +127,8 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     def _reflect(self, table: str) -> Reflected | None:
         """The table's columns (as SQLAlchemy types), primary key and indexes; None if absent."""
 
-    def list_tables(self) -> list[str]:
-        names = self._table_names()
-        return sorted(n for n in names if n not in INTERNAL and "__bulksync_" not in n)
+    def list_tables(self) -> list[str]:  # a user's table may hold "__bulksync_": only ours end so
+        return sorted(n for n in self._table_names() if n not in INTERNAL and not n.endswith(WORK))
 
     def describe(self, table: str) -> TableSchema:
         found = self.find(table)

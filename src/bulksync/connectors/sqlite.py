@@ -29,6 +29,7 @@ from bulksync.errors import (
     SyncError,
     UsageError,
 )
+from bulksync.naming import fitted_name
 from bulksync.schema import Column, Index, TableSchema
 
 _DIALECT: Any = sqlite_dialect.dialect()
@@ -266,7 +267,7 @@ class SqliteConnector(SqlConnector):
             cols = self._query(f"PRAGMA index_info({quote(ix['name'])})").to_pylist()
             names = tuple(c["name"] for c in sorted(cols, key=lambda c: c["seqno"]))
             # a UNIQUE constraint's index is named sqlite_autoindex_…, a name no one may create
-            name = ix["name"] if ix["origin"] == "c" else f"{table}_{'_'.join(names)}_key"[:63]
+            name = ix["name"] if ix["origin"] == "c" else fitted_name(f"{table}_{'_'.join(names)}", "_key")
             if ix["partial"]:
                 not_created.append(f"index {name} is partial (… WHERE …): recreate it by hand")
             elif not all(names):  # expression indexes have no column names

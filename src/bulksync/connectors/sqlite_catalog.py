@@ -16,6 +16,7 @@ from bulksync.connectors.checks import check_of_tokens
 from bulksync.connectors.ddl import quote
 from bulksync.connectors.defaults import portable_default
 from bulksync.connectors.expressions import NotPortable, Token, tokenize
+from bulksync.naming import fitted_name
 from bulksync.schema import Check, ForeignKey
 
 Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -81,7 +82,9 @@ def foreign_keys(query: Query, table: str, tokens: list[Token], dropped: list[st
                     f"fk on ({', '.join(columns)}): refers to {parent}, which has no matching primary key"
                 )
                 continue
-        name = named.get(tuple(c.lower() for c in columns)) or f"{table}_{'_'.join(columns)}_fkey"[:63]
+        name = named.get(tuple(c.lower() for c in columns)) or fitted_name(
+            f"{table}_{'_'.join(columns)}", "_fkey"
+        )
         found.append(
             ForeignKey(
                 name, columns, parent, referred, action(parts[0]["on_delete"]), action(parts[0]["on_update"])
@@ -130,8 +133,8 @@ def _checks(table: str, tokens: list[Token], names: list[str], dropped: list[str
 
 def _check_name(table: str, check: Check, taken: set[str]) -> str:
     """PostgreSQL's name for an unnamed CHECK: ``table_column_check``, numbered if taken."""
-    base = f"{table}_{check.columns[0]}_check" if len(check.columns) == 1 else f"{table}_check"
-    name, n = base[:63], 1
+    base = f"{table}_{check.columns[0]}" if len(check.columns) == 1 else table
+    name, n = fitted_name(base, "_check"), 1
     while name in taken:
-        name, n = f"{base[:60]}{n}", n + 1
+        name, n = fitted_name(base, f"_check{n}"), n + 1
     return name

@@ -19,7 +19,7 @@ import pyarrow as pa
 from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.errors import SchemaMismatchError, UsageError
-from bulksync.naming import name_map, renamed_columns
+from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
 from bulksync.schema import Index, TableSchema
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
@@ -95,26 +95,48 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     elif table.order_by is not None and table.order_by not in key and key:
         schema.column(table.order_by)
         order = (table.order_by, *key)
-    _refuse_percent_names(spec, table.name, schema.names)
+    _refuse_percent_names(spec, table, schema.names)
+    _refuse_unholdable_target(spec, table)
     columns = name_map(
         schema.names, table=table.name, dialect=_dialect(spec.destination), lower=spec.lower_names
     )
     return CheckedTable(table, schema, key, order, columns)
 
 
-def _refuse_percent_names(spec: SyncSpec, table: str, names: list[str]) -> None:
-    """A "%" in a column name breaks the statements psycopg and PyMySQL format with parameters
-    (reads, upserts, verify): refused before anything is written, not a traceback midway."""
-    percent = [n for n in names if "%" in n]
-    if percent and {_dialect(spec.source), _dialect(spec.destination)} & {
+def _refuse_percent_names(spec: SyncSpec, table: TableSpec, names: list[str]) -> None:
+    """A "%" in a table or column name breaks the statements psycopg and PyMySQL format with
+    parameters (reads, upserts, verify): refused before anything is written, not a traceback midway."""
+    if not {_dialect(spec.source), _dialect(spec.destination)} & {
         "postgresql",
         "postgres",
         "mysql",
         "mariadb",
     }:
+        return
+    where = "" if table.name == table.target else f" (written to {table.target!r})"
+    if "%" in table.name or "%" in table.target:
         raise UsageError(
-            f"table {table!r}: column {percent[0]!r} has a '%' in its name, which bulksync cannot "
+            f"table {table.name!r}{where} has a '%' in its name, which bulksync cannot carry to or from "
+            "PostgreSQL or MariaDB yet: rename it in the source (or --exclude the table)"
+        )
+    percent = [n for n in names if "%" in n]
+    if percent:
+        raise UsageError(
+            f"table {table.name!r}: column {percent[0]!r} has a '%' in its name, which bulksync cannot "
             "carry to or from PostgreSQL or MariaDB yet: rename it in the source (or --exclude the table)"
+        )
+
+
+def _refuse_unholdable_target(spec: SyncSpec, table: TableSpec) -> None:
+    """A destination name past the dialect's limit: PostgreSQL would cut it (and the cut name
+    could be another table's), MariaDB refuses it midway. Refused before anything is created."""
+    dialect = _dialect(spec.destination)
+    target = table.target
+    if dest_name(target, dialect=dialect, lower=False) != target:
+        limit, unit = NAME_LIMITS[dialect]
+        raise UsageError(
+            f"table {table.name!r}: the destination name {target!r} is longer than {dialect}'s "
+            f"{limit} {unit}: rename it in the source (or --exclude it, or copy it with --dest-table)"
         )
 
 
@@ -142,7 +164,11 @@ def plan_table(
     partition is done) and ``CheckpointsGone`` is raised when there are none.
     """
     table, schema, key, order = checked.spec, checked.schema, checked.key, checked.order
-    final = _target_schema(schema, table, key, checked.columns)
+    final = side_by_side(
+        _target_schema(schema, table, key, checked.columns),
+        source=_dialect(spec.source),
+        dest=_dialect(spec.destination),
+    )
     ident = make_sync_id(
         source=_safe(spec.source), destination=_safe(spec.destination), table=table, mode=spec.mode
     )
@@ -150,7 +176,7 @@ def plan_table(
         spec=table,
         source=schema,
         final=final,
-        write_to=table.target + STAGING_SUFFIX if spec.mode is Mode.REPLACE else table.target,
+        write_to=fitted_name(table.target, STAGING_SUFFIX) if spec.mode is Mode.REPLACE else table.target,
         key=key,
         order=order,
         sync_id=ident,
@@ -216,7 +242,7 @@ def _target_schema(
 
 
 def _index_name(table: str, ix: Index) -> str:
-    return f"{table}_{'_'.join(ix.columns)}_idx"[:63]
+    return fitted_name(f"{table}_{'_'.join(ix.columns)}", "_idx")
 
 
 def _read_order(spec: SyncSpec, plan: TablePlan, source: Source) -> tuple[str, ...]:

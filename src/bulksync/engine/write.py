@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from bulksync.connectors.base import Destination, Merged, PartitionState, Reject, Transaction
 from bulksync.connectors.conform import BadValue, bad_values
 from bulksync.engine.plan import TablePlan
-from bulksync.errors import BadRowsError, PermanentError
+from bulksync.errors import BadRowsError, PermanentError, SyncError
 from bulksync.spec import BadValue as OnBadValue
 from bulksync.spec import Mode
 
@@ -39,6 +39,13 @@ class WriteTarget:
     statement_rows: int | None = None  # rows per write statement (None: the whole batch)
     row_key: tuple[str, ...] = ()  # the key's names in a batch (the source's), for rejects
     on_bad_value: OnBadValue = OnBadValue.REJECT
+    final_table: str = ""  # the table the user asked for, when ``table`` is its staging table
+
+    def in_user_words(self, message: str) -> str:
+        """``message`` naming the user's table where the database named the staging table."""
+        if not self.final_table or self.final_table == self.table:
+            return message
+        return message.replace(self.table, self.final_table)
 
     @classmethod
     def of(
@@ -57,6 +64,7 @@ class WriteTarget:
             statement_rows=statement_rows,
             row_key=plan.key,
             on_bad_value=on_bad_value,
+            final_table=plan.final.name,
         )
 
 
@@ -144,6 +152,20 @@ def commit_batch(
     insert_first: InsertFirst | None = None,
 ) -> Written:
     """Write ``batch`` and ``state`` atomically; isolate bad rows if the batch is refused."""
+    try:
+        return _commit_batch(dest, target, batch, state, insert_first)
+    except SyncError as exc:  # same error, same retry decision: only the staging name goes
+        exc.args = (target.in_user_words(exc.message),)
+        raise
+
+
+def _commit_batch(
+    dest: Destination,
+    target: WriteTarget,
+    batch: pa.RecordBatch,
+    state: PartitionState,
+    insert_first: InsertFirst | None,
+) -> Written:
     upsert_key = target.key if target.upsert else ()
     batch, early, nulled = _take_bad_values(target, batch)
     try:
@@ -160,7 +182,7 @@ def commit_batch(
         return Written(batch.num_rows, len(early) - nulled, nulled, merged)
     except BadRowsError as exc:
         if target.on_bad_value is OnBadValue.FAIL:
-            why = f"table {target.source_table!r}: {exc.message} (--on-bad-value fail)"
+            why = f"table {target.source_table!r}: {target.in_user_words(exc.message)} (--on-bad-value fail)"
             raise PermanentError(why) from exc
         if not dest.capabilities.savepoints or batch.num_rows == 0:
             raise
@@ -248,7 +270,8 @@ def _isolate(
         tx.release(name)
         if batch.num_rows == 1:
             row = batch.to_pylist()[0]
-            return [Reject(tuple(row[k] for k in target.row_key), row, exc.message)], Merged()
+            reason = target.in_user_words(exc.message)
+            return [Reject(tuple(row[k] for k in target.row_key), row, reason)], Merged()
         half = batch.num_rows // 2
         first, first_merged = _isolate(tx, target, batch.slice(0, half), upsert_key, depth=depth + 1)
         rest, rest_merged = _isolate(tx, target, batch.slice(half), upsert_key, depth=depth + 1)
