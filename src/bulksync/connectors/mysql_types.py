@@ -26,6 +26,7 @@ from bulksync.schema import Column, arrow_type, is_json
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 _VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
+_DECIMAL_MAX, _DECIMAL_SCALE_MAX = 65, 30  # MariaDB's widest DECIMAL
 _WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
 
 
@@ -54,11 +55,8 @@ def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.Data
     if isinstance(satype, mysql.DOUBLE | mysql.REAL):
         return pa.float64()
     if isinstance(satype, sa.Numeric) and not isinstance(satype, sa.Float):
-        if satype.precision is not None and satype.precision > 38:
-            raise UnsupportedTypeError(
-                f"{where} is DECIMAL({satype.precision},{satype.scale}): more than 38 digits "
-                "do not fit Arrow's decimal128"
-            )
+        if satype.precision is not None and satype.precision > 38:  # up to DECIMAL(65, 30)
+            return pa.decimal256(satype.precision, satype.scale or 0)
     if isinstance(satype, mysql.TIMESTAMP):
         return pa.timestamp("us", tz="UTC")  # an instant: read in UTC whatever the server's zone
     if isinstance(satype, mysql.JSON):
@@ -83,12 +81,12 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.FLOAT()
     if pa.types.is_floating(t):
         return mysql.DOUBLE()
-    if pa.types.is_decimal(t):
-        return mysql.DECIMAL(t.precision, t.scale)
+    if pa.types.is_decimal(t):  # an unconstrained NUMERIC: the widest DECIMAL there is
+        return mysql.DECIMAL(min(t.precision, _DECIMAL_MAX), min(t.scale, _DECIMAL_SCALE_MAX))
     if pa.types.is_timestamp(t):
-        # an instant is a TIMESTAMP (stored in UTC, 1970..2038; outside that range a row is
-        # rejected, never truncated); a wall-clock time is a DATETIME
-        return mysql.TIMESTAMP(fsp=6) if t.tz is not None else mysql.DATETIME(fsp=6)
+        # an instant is its UTC wall time in a DATETIME: a TIMESTAMP column holds only
+        # 1970..2038 and would reject every other instant
+        return mysql.DATETIME(fsp=6)
     if pa.types.is_date32(t) or pa.types.is_date64(t):
         return mysql.DATE()
     if pa.types.is_time(t):

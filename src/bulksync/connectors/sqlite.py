@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
-from bulksync.connectors.sqlite_catalog import sqlite_constraints
+from bulksync.connectors.sqlite_catalog import sqlite_constraints, unenforced_lengths
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -212,6 +212,13 @@ class SqliteConnector(SqlConnector):
             )
         return self._loose_text[table]
 
+    def numbers_as_text(self, table: str, column: str) -> bool:
+        """True when ``column``, read as text, holds numbers (which SQLite orders first)."""
+        if column not in self._numbers_in_text(table):
+            return False
+        typed = f"SELECT 1 AS found FROM {quote(table)} WHERE typeof({quote(column)}) IN ('integer', 'real') LIMIT 1"
+        return bool(self._rows(typed))
+
     def select_list(self, table: TableSchema) -> str:
         """Each column as stored, but a REAL bound for text or a number as SQLite's exact text.
 
@@ -240,6 +247,7 @@ class SqliteConnector(SqlConnector):
             return None
         info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
         columns = [(c["name"], declared_type(c["type"]), not c["notnull"] and not c["pk"]) for c in info]
+        columns, unenforced = unenforced_lengths(self._rows, table, columns)
         pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
         indexes, not_created = self._indexes(table)
         constraints = sqlite_constraints(self._rows, table, info)
@@ -248,7 +256,8 @@ class SqliteConnector(SqlConnector):
         generated = [
             f"column {c['name']} is generated (AS …): add it by hand" for c in xinfo if c["hidden"] in (2, 3)
         ]
-        constraints = replace(constraints, dropped=(*constraints.dropped, *generated, *not_created))
+        dropped = (*constraints.dropped, *unenforced, *generated, *not_created)
+        constraints = replace(constraints, dropped=dropped)
         return Reflected(columns, pk, indexes, constraints)
 
     def _indexes(self, table: str) -> tuple[tuple[Index, ...], list[str]]:

@@ -11,6 +11,8 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
+
 from bulksync.connectors.catalog import Constraints, action
 from bulksync.connectors.checks import check_of_tokens
 from bulksync.connectors.ddl import quote
@@ -43,6 +45,34 @@ def sqlite_constraints(query: Query, table: str, info: list[dict[str, Any]]) -> 
     fks = foreign_keys(query, table, tokens or [], dropped)
     checks = _checks(table, tokens or [], names, dropped)
     return Constraints(_rowid_alias(info, tokens), tuple(defaults), fks, checks, tuple(dropped))
+
+
+Columns = list[tuple[str, sa.types.TypeEngine[Any], bool]]
+
+
+def unenforced_lengths(query: Query, table: str, columns: Columns) -> tuple[Columns, list[str]]:
+    """``columns`` without each declared length (``VARCHAR(10)``) the stored values exceed.
+
+    SQLite never enforces a length: 500 characters sit in a ``VARCHAR(10)`` column. Such a
+    column travels as text without a length (as pgloader casts SQLite's varchar), noted with
+    the longest value found; a length every value fits is kept. One scan of the table, and
+    only for a table that declares lengths.
+    """
+    sized = [(i, name, t.length) for i, (name, t, _) in enumerate(columns) if getattr(t, "length", None)]
+    if not sized:
+        return columns, []
+    longest = ", ".join(f"MAX(LENGTH({quote(name)})) AS m{i}" for i, name, _ in sized)
+    found = query(f"SELECT {longest} FROM {quote(table)}", [])[0]
+    kept, notes = list(columns), []
+    for i, name, length in sized:
+        most = found[f"m{i}"]
+        if most is not None and int(most) > length:
+            kept[i] = (name, sa.Text(), columns[i][2])
+            notes.append(
+                f"{name}: length {length} not carried (SQLite never enforced it and a value has "
+                f"{int(most)} characters): created without a length"
+            )
+    return kept, notes
 
 
 def _rowid_alias(info: list[dict[str, Any]], tokens: list[Token] | None) -> frozenset[str]:
