@@ -140,6 +140,8 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     if isinstance(generic, sa.Date):
         return pa.date32()
     if isinstance(generic, sa.Time):
+        if getattr(sql, "timezone", False):  # the driver hands it over as undecoded bytes
+            raise UnsupportedTypeError(f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet")
         return pa.time64("us")
     if isinstance(generic, sa.LargeBinary):
         return pa.binary()

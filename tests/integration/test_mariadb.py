@@ -21,6 +21,7 @@ from bulksync import Filter, Mode, SyncResult, SyncSpec, TableSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import ConflictError, ConnectError, SyncError, UnknownTableError
+from bulksync.modes import BadValue
 from helpers import expected_rows, make_bets, merged, table_rows, write_bets
 
 pytestmark = pytest.mark.integration
@@ -214,9 +215,11 @@ def test_every_type_round_trips_mariadb_to_mariadb(mariadb_db: str, mariadb_db2:
     assert types == {
         "id": "bigint(20) unsigned", "flag": "tinyint(1)", "small": "smallint(6)",
         "amount": "decimal(38,10)", "money": "decimal(12,2)", "at": "datetime(6)",
-        "instant": "timestamp(6)", "day": "date", "clock": "time(6)", "doc": "longtext",
+        "instant": "datetime(6)", "day": "date", "clock": "time(6)", "doc": "longtext",
         "payload": "longblob", "note": "longtext", "code": "varchar(20)", "ratio": "double",
     }  # fmt: skip
+    # an instant is its UTC wall time in a DATETIME(6): a TIMESTAMP holds only 1970..2038, and a
+    # PostgreSQL timestamptz beyond that range was rejected (test_migrate_types.py)
 
 
 def test_every_type_round_trips_through_postgres_and_back(
@@ -244,7 +247,9 @@ def _legacy(url: str, ddl: str, rows: str) -> None:
         conn.close()
 
 
-def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
+@pytest.mark.parametrize("on_bad_value", [BadValue.REJECT, BadValue.NULL])
+def test_zero_dates_are_rejected_or_null_when_asked(on_bad_value: BadValue, mariadb_db: str, pg_db: str) -> None:
+    """A zero DATE or DATETIME has no value elsewhere: it was read as NULL without a word."""
     _legacy(
         mariadb_db,
         "CREATE TABLE legacy (id INT PRIMARY KEY, d DATE, at DATETIME, ts TIMESTAMP NULL)",
@@ -252,8 +257,15 @@ def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
         "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL)",
     )
 
-    sync(SyncSpec(source=mariadb_db, destination=pg_db, tables=(TableSpec(name="legacy"),)))
+    spec = SyncSpec(
+        source=mariadb_db, destination=pg_db, tables=(TableSpec(name="legacy"),), on_bad_value=on_bad_value
+    )
+    result = sync(spec)
 
+    if on_bad_value is BadValue.REJECT:
+        assert result.failed_rows == 2
+        assert rows_of(pg_db, "legacy") == [(3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None)]
+        return
     assert rows_of(pg_db, "legacy") == [
         (1, None, None, None),
         (2, None, None, None),

@@ -2,9 +2,10 @@
 
 Reads: each column is selected as an expression connectorx decodes exactly (DECIMAL as text,
 TIMESTAMP as UTC epoch microseconds, TIME as microseconds) and cast to the schema's Arrow type.
-Zero dates (``0000-00-00``, ``2024-00-15``) have no Arrow value: they are read as NULL (a NOT NULL
-destination column then rejects the row with the database's reason). We never write one:
-the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
+DATE and DATETIME are read as their text: a zero date (``0000-00-00``, ``2024-00-15``) has no
+Arrow value, so it fails its cast like any invalid value and its row is rejected with the
+reason (``--on-bad-value``), never read as NULL. A zero TIMESTAMP is still read as NULL. We never
+write one: the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
 
 Writes: a batch becomes tab-separated text in LOAD DATA's default escaping (``\\N`` for NULL,
 backslash escapes for tab, newline, backslash, NUL), built with Arrow compute kernels, never
@@ -122,7 +123,7 @@ def select_expression(col: Column, ident: str) -> str:
     if pa.types.is_timestamp(t) and t.tz is not None:
         return f"IF({zero}, NULL, CAST(UNIX_TIMESTAMP({ident}) * 1000000 AS SIGNED))"
     if pa.types.is_timestamp(t) or pa.types.is_date32(t):
-        return f"IF({zero}, NULL, {ident})"
+        return f"CAST({ident} AS CHAR)"  # a zero date: a value that fails its cast (see above)
     if pa.types.is_time(t):
         return f"CAST(TIME_TO_SEC({ident}) * 1000000 AS SIGNED)"
     return ident
