@@ -23,7 +23,6 @@ from sqlalchemy.dialects import postgresql
 from bulksync.errors import UnknownColumnError, UnsupportedTypeError, UsageError
 from bulksync.identifiers import check_identifier as check_identifier
 
-
 # An unconstrained NUMERIC (PostgreSQL's ``numeric`` without a precision) in flight: 46 digits
 # before the point and 30 after it (MariaDB's widest DECIMAL is (65, 30)). Into PostgreSQL it is
 # created as plain ``numeric`` again; a value with more digits is rejected with its reason.
@@ -141,7 +140,9 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
         return pa.date32()
     if isinstance(generic, sa.Time):
         if getattr(sql, "timezone", False):  # the driver hands it over as undecoded bytes
-            raise UnsupportedTypeError(f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet")
+            raise UnsupportedTypeError(
+                f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet"
+            )
         return pa.time64("us")
     if isinstance(generic, sa.LargeBinary):
         return pa.binary()

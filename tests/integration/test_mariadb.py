@@ -248,7 +248,9 @@ def _legacy(url: str, ddl: str, rows: str) -> None:
 
 
 @pytest.mark.parametrize("on_bad_value", [BadValue.REJECT, BadValue.NULL])
-def test_zero_dates_are_rejected_or_null_when_asked(on_bad_value: BadValue, mariadb_db: str, pg_db: str) -> None:
+def test_zero_dates_are_rejected_or_null_when_asked(
+    on_bad_value: BadValue, mariadb_db: str, pg_db: str
+) -> None:
     """A zero DATE or DATETIME has no value elsewhere: it was read as NULL without a word."""
     _legacy(
         mariadb_db,

@@ -16,9 +16,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_migrate_zoo import mariadb, pg, sqlite_file
 
 from bulksync import Mode, SyncResult, SyncSpec, TableSpec, VerifySpec, sync, verify
-from test_migrate_zoo import mariadb, pg, sqlite_file
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,8 @@ def rejects(url: str) -> dict[str, str]:
         with sqlite3.connect(url) as conn:
             return dict(conn.execute("SELECT row_key, reason FROM _bulksync_rejects").fetchall())
     if url.startswith("mysql"):
-        return {k: r for k, r in mariadb(url, "SELECT row_key, reason FROM _bulksync_rejects")}
-    return {k: r for k, r in pg(url, "SELECT row_key, reason FROM bulksync.rejects")}
+        return dict(mariadb(url, "SELECT row_key, reason FROM _bulksync_rejects"))
+    return dict(pg(url, "SELECT row_key, reason FROM bulksync.rejects"))
 
 
 def test_a_sqlite_varchar_holding_longer_text_arrives_whole_in_postgresql(tmp_path: Path, pg_db: str) -> None:
@@ -61,13 +61,20 @@ def test_a_sqlite_varchar_holding_longer_text_arrives_whole_in_postgresql(tmp_pa
         (2, 5, 20),
         (3, None, None),
     ]
-    types = pg(pg_db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-               "WHERE attrelid = 'people'::regclass AND attname IN ('name', 'code') ORDER BY attname")  # fmt: skip
+    types = pg(
+        pg_db,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'people'::regclass AND attname IN ('name', 'code') ORDER BY attname",
+    )
     assert types == [("character varying(20)",), ("text",)]  # code fits its length: kept
-    assert any(n.startswith("name: length 10 not carried") and "500 characters" in n for n in table.not_carried)
+    assert any(
+        n.startswith("name: length 10 not carried") and "500 characters" in n for n in table.not_carried
+    )
 
 
-def test_a_sqlite_varchar_holding_longer_text_arrives_whole_in_mariadb(tmp_path: Path, mariadb_db: str) -> None:
+def test_a_sqlite_varchar_holding_longer_text_arrives_whole_in_mariadb(
+    tmp_path: Path, mariadb_db: str
+) -> None:
     src = sqlite_file(
         tmp_path / "names.db",
         "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(10))",
@@ -211,7 +218,10 @@ def test_minus_zero_travels_between_postgresql_databases(pg_db: str, pg_db2: str
 
     migrate(pg_db, pg_db2, ["z"])
 
-    assert [(i, math.copysign(1, f)) for i, f in pg(pg_db2, "SELECT id, f FROM z ORDER BY id")] == [(1, -1), (2, 1)]
+    assert [(i, math.copysign(1, f)) for i, f in pg(pg_db2, "SELECT id, f FROM z ORDER BY id")] == [
+        (1, -1),
+        (2, 1),
+    ]
 
 
 # -- verify: equal copies are equal, and differences still show -------------------------------

@@ -99,7 +99,15 @@ def test_null_blobs_stay_null_in_mariadb_when_a_batch_is_split(tmp_path: Path, m
     src = sqlite_file(
         tmp_path / "files.db",
         "CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB, ratio REAL)",
-        {"files": [(1, b"\x00a", float("inf")), (2, b"", 1.0), (3, None, 1.0), (4, None, 1.0), (5, b"z", 0.5)]},
+        {
+            "files": [
+                (1, b"\x00a", float("inf")),
+                (2, b"", 1.0),
+                (3, None, 1.0),
+                (4, None, 1.0),
+                (5, b"z", 0.5),
+            ]
+        },
     )
 
     result = migrate(src, mariadb_db, ["files"])

@@ -216,8 +216,8 @@ class SqliteConnector(SqlConnector):
         """True when ``column``, read as text, holds numbers (which SQLite orders first)."""
         if column not in self._numbers_in_text(table):
             return False
-        typed = f"SELECT 1 AS found FROM {quote(table)} WHERE typeof({quote(column)}) IN ('integer', 'real') LIMIT 1"
-        return bool(self._rows(typed))
+        number = f"typeof({quote(column)}) IN ('integer', 'real')"
+        return bool(self._rows(f"SELECT 1 AS found FROM {quote(table)} WHERE {number} LIMIT 1"))
 
     def select_list(self, table: TableSchema) -> str:
         """Each column as stored, but a REAL bound for text or a number as SQLite's exact text.

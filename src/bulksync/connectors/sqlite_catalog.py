@@ -58,7 +58,8 @@ def unenforced_lengths(query: Query, table: str, columns: Columns) -> tuple[Colu
     the longest value found; a length every value fits is kept. One scan of the table, and
     only for a table that declares lengths.
     """
-    sized = [(i, name, t.length) for i, (name, t, _) in enumerate(columns) if getattr(t, "length", None)]
+    declared = [(i, name, int(getattr(t, "length", None) or 0)) for i, (name, t, _) in enumerate(columns)]
+    sized = [(i, name, length) for i, name, length in declared if length > 0]
     if not sized:
         return columns, []
     longest = ", ".join(f"MAX(LENGTH({quote(name)})) AS m{i}" for i, name, _ in sized)
