@@ -282,3 +282,20 @@ def test_verify_calls_a_numeric_key_copied_into_sqlite_equal(pg_db: str, tmp_pat
     with sqlite3.connect(dst) as conn:
         conn.execute("UPDATE money SET v = 'y' WHERE id = 500")
     assert [k for (k,) in check(pg_db, dst, "money").findings["different"].examples] == [Decimal(500)]
+
+
+def test_a_chunk_pulled_through_arrow_rejects_what_it_cannot_convert(pg_db: str, pg_db2: str) -> None:
+    """Between two PostgreSQL databases whose column types differ, chunks go through Arrow:
+    'infinity' (no Arrow value) landed there as NULL, read = written, exit 0."""
+    pg_run(
+        pg_db,
+        "CREATE TABLE ti (id int PRIMARY KEY, ts timestamptz)",
+        "INSERT INTO ti VALUES (1, 'infinity'), (2, '2024-01-01 10:00+00')",
+    )
+    pg_run(pg_db2, "CREATE TABLE ti (id int PRIMARY KEY, ts timestamp)")  # another type: no raw COPY
+
+    (table,) = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["ti"], mode=Mode.APPEND)).tables
+
+    assert (table.rows_written, table.rows_rejected) == (1, 1)
+    assert pg(pg_db2, "SELECT id, ts FROM ti") == [(2, dt.datetime(2024, 1, 1, 10))]
+    assert "infinity" in rejects(pg_db2)["[1]"]

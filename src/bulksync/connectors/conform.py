@@ -245,6 +245,13 @@ def bad_values(batch: pa.RecordBatch) -> list[BadValue]:
     return [BadValue(r, c, v, why, tuple(k)) for r, c, v, why, k in json.loads(meta[_BAD_KEY])]
 
 
+def refuse_bad_values(batch: pa.RecordBatch, table: str) -> None:
+    """Raise ``BadRowsError`` if ``batch`` carries BadValues: a path that writes batches as they
+    are (a pulled chunk) must not load their NULLs in place of the values without a word."""
+    if bad_values(batch):
+        raise BadRowsError(f"table {table!r}: values no rule converts to their column's type")
+
+
 def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Re-express a batch in SQLite's storage classes (REAL, TEXT, INTEGER, BLOB)."""
     fields, arrays = [], []

@@ -26,14 +26,14 @@ from bulksync.connectors.base import (
 )
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
-from bulksync.connectors.conform import BadValue, bad_values, conform_loose, with_bad_values
+from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
 from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
-from bulksync.errors import BadRowsError, SyncError, UnsupportedTypeError, unknown_table
+from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
 from bulksync.spec import Filter
 
@@ -316,8 +316,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         while count < query.limit:
             step = replace(query, after=last or query.after, limit=min(PULL_STEP_ROWS, query.limit - count))
             batch = src.read_chunk(step)
-            if bad_values(batch):  # the engine moves this chunk again with bad-value handling
-                raise BadRowsError(f"table {query.table.name!r}: values no rule converts")
+            refuse_bad_values(batch, query.table.name)  # the engine moves it again, rejecting them
             if batch.num_rows:
                 merged += self.write_batch(target, batch, upsert_key)
                 count += batch.num_rows
