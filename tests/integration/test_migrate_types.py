@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymysql
 import pytest
 from test_migrate_zoo import mariadb, pg, sqlite_file
 
 from bulksync import Mode, SyncResult, SyncSpec, TableSpec, VerifySpec, sync, verify
+from bulksync.connectors.mysql_url import parse_mysql_url
+from helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +36,11 @@ def pg_run(url: str, *statements: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for sql in statements:
             conn.execute(sql)
+
+
+def mariadb_conn(url: str) -> Any:
+    u = parse_mysql_url(url)
+    return pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database)
 
 
 def rejects(url: str) -> dict[str, str]:
@@ -299,3 +307,31 @@ def test_a_chunk_pulled_through_arrow_rejects_what_it_cannot_convert(pg_db: str,
     assert (table.rows_written, table.rows_rejected) == (1, 1)
     assert pg(pg_db2, "SELECT id, ts FROM ti") == [(2, dt.datetime(2024, 1, 1, 10))]
     assert "infinity" in rejects(pg_db2)["[1]"]
+
+
+def test_a_bigint_unsigned_beyond_sqlite_integers_is_a_rejected_row(mariadb_db: str, tmp_path: Path) -> None:
+    """SQLite's INTEGER is signed 64-bit: 2**64 - 1 failed the whole table."""
+    conn = mariadb_conn(mariadb_db)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, u BIGINT UNSIGNED)")
+        cur.execute("INSERT INTO big VALUES (1, 18446744073709551615), (2, 9223372036854775807), (3, 0)")
+    conn.commit()
+    conn.close()
+    dst = str(tmp_path / "out.db")
+
+    (table,) = migrate(mariadb_db, dst, ["big"]).tables
+
+    assert (table.rows_written, table.rows_rejected) == (2, 1)
+    with sqlite3.connect(dst) as out:
+        assert out.execute("SELECT id, u FROM big ORDER BY id").fetchall() == [(2, 2**63 - 1), (3, 0)]
+    assert "outside the range of int64" in rejects(dst)["[1]"]
+
+
+def test_time_with_time_zone_is_refused_in_one_line(pg_db: str, tmp_path: Path) -> None:
+    """Its bytes reached Arrow undecoded: every row was rejected with a reason made of bytes."""
+    pg_run(pg_db, "CREATE TABLE shifts (id int PRIMARY KEY, starts timetz)")
+
+    proc = run_cli("migrate", pg_db, str(tmp_path / "out.db"))
+
+    assert proc.returncode == 1
+    assert "shifts.starts has type TIME WITH TIME ZONE which bulksync cannot carry yet" in proc.stderr

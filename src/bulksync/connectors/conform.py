@@ -65,6 +65,8 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
             # (isolated and rejected with this reason), never rounded
             holds = _decimal_sql(target) if pa.types.is_decimal(target) else "a 64-bit float"
             raise BadRowsError(f"column {name!r}: a value has more digits than {holds} holds") from exc
+        if pa.types.is_integer(arr.type) and pa.types.is_integer(target):  # BIGINT UNSIGNED → SQLite
+            raise BadRowsError(f"column {name!r}: a value is outside the range of {target}") from exc
         raise UnsupportedTypeError(
             f"column {name!r}: cannot convert {arr.type} values to {target}: {exc}"
         ) from exc
