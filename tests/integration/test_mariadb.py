@@ -256,7 +256,8 @@ def test_zero_dates_are_rejected_or_null_when_asked(
         mariadb_db,
         "CREATE TABLE legacy (id INT PRIMARY KEY, d DATE, at DATETIME, ts TIMESTAMP NULL)",
         "INSERT INTO legacy VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), "
-        "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL)",
+        "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL), "
+        "(4, '2024-05-02', '2024-05-02 10:00:00', '0000-00-00 00:00:00')",
     )
 
     spec = SyncSpec(
@@ -265,13 +266,14 @@ def test_zero_dates_are_rejected_or_null_when_asked(
     result = sync(spec)
 
     if on_bad_value is BadValue.REJECT:
-        assert result.failed_rows == 2
+        assert result.failed_rows == 3
         assert rows_of(pg_db, "legacy") == [(3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None)]
         return
     assert rows_of(pg_db, "legacy") == [
         (1, None, None, None),
         (2, None, None, None),
         (3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None),
+        (4, dt.date(2024, 5, 2), dt.datetime(2024, 5, 2, 10), None),
     ]
 
 

@@ -1,11 +1,11 @@
 """MySQL/MariaDB types ↔ Arrow, and Arrow batches → the text ``LOAD DATA`` reads.
 
 Reads: each column is selected as an expression connectorx decodes exactly (DECIMAL as text,
-TIMESTAMP as UTC epoch microseconds, TIME as microseconds) and cast to the schema's Arrow type.
-DATE and DATETIME are read as their text: a zero date (``0000-00-00``, ``2024-00-15``) has no
-Arrow value, so it fails its cast like any invalid value and its row is rejected with the
-reason (``--on-bad-value``), never read as NULL. A zero TIMESTAMP is still read as NULL. We never
-write one: the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
+TIME as microseconds) and cast to the schema's Arrow type. DATE, DATETIME and TIMESTAMP are read
+as their text (a TIMESTAMP's is UTC: the session's time zone is +00:00): a zero date
+(``0000-00-00``, ``2024-00-15``) has no Arrow value, so it fails its cast like any invalid value
+and its row is rejected with the reason (``--on-bad-value``), never read as NULL. We never write
+one: the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
 
 Writes: a batch becomes tab-separated text in LOAD DATA's default escaping (``\\N`` for NULL,
 backslash escapes for tab, newline, backslash, NUL), built with Arrow compute kernels, never
@@ -117,11 +117,8 @@ def native_decimal(t: pa.DataType) -> bool:
 def select_expression(col: Column, ident: str) -> str:
     """What to SELECT for ``col`` so connectorx decodes it exactly."""
     t = col.type
-    zero = f"MONTH({ident}) = 0 OR DAYOFMONTH({ident}) = 0"
     if pa.types.is_decimal(t) and not native_decimal(t):
         return f"CAST({ident} AS CHAR)"  # connectorx decodes DECIMAL through a 28-digit type
-    if pa.types.is_timestamp(t) and t.tz is not None:
-        return f"IF({zero}, NULL, CAST(UNIX_TIMESTAMP({ident}) * 1000000 AS SIGNED))"
     if pa.types.is_timestamp(t) or pa.types.is_date32(t):
         return f"CAST({ident} AS CHAR)"  # a zero date: a value that fails its cast (see above)
     if pa.types.is_time(t):
