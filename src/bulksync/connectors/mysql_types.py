@@ -28,6 +28,9 @@ from bulksync.schema import Column, arrow_type, is_json
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 _VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
 _DECIMAL_MAX, _DECIMAL_SCALE_MAX = 65, 30  # MariaDB's widest DECIMAL
+# UTC, spelled so that an instant read from a MariaDB TIMESTAMP (so within 1970..2038) is told
+# from any other (PostgreSQL's timestamptz is "UTC"): into MariaDB it is a TIMESTAMP again
+TIMESTAMP_TZ = "+00:00"
 _WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
 
 
@@ -58,8 +61,8 @@ def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.Data
     if isinstance(satype, sa.Numeric) and not isinstance(satype, sa.Float):
         if satype.precision is not None and satype.precision > 38:  # up to DECIMAL(65, 30)
             return pa.decimal256(satype.precision, satype.scale or 0)
-    if isinstance(satype, mysql.TIMESTAMP):
-        return pa.timestamp("us", tz="UTC")  # an instant: read in UTC whatever the server's zone
+    if isinstance(satype, mysql.TIMESTAMP):  # an instant, read in UTC whatever the server's zone
+        return pa.timestamp("us", tz=TIMESTAMP_TZ)
     if isinstance(satype, mysql.JSON):
         return pa.string()  # the document's text, exactly as stored
     if isinstance(satype, sa.types._Binary):
@@ -86,8 +89,8 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.DECIMAL(min(t.precision, _DECIMAL_MAX), min(t.scale, _DECIMAL_SCALE_MAX))
     if pa.types.is_timestamp(t):
         # an instant is its UTC wall time in a DATETIME: a TIMESTAMP column holds only
-        # 1970..2038 and would reject every other instant
-        return mysql.DATETIME(fsp=6)
+        # 1970..2038 and would reject every other instant (but those of a TIMESTAMP)
+        return mysql.TIMESTAMP(fsp=6) if t.tz == TIMESTAMP_TZ else mysql.DATETIME(fsp=6)
     if pa.types.is_date32(t) or pa.types.is_date64(t):
         return mysql.DATE()
     if pa.types.is_time(t):
@@ -131,8 +134,6 @@ def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa
     t = col.type
     if native_decimal(t) and pa.types.is_decimal(arr.type) and arr.type != t:
         return arr.cast(t)  # scale 10 → the column's: exact (safe cast refuses any loss)
-    if pa.types.is_timestamp(t) and t.tz is not None and pa.types.is_integer(arr.type):
-        return arr.cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")).cast(t)
     if pa.types.is_time(t) and pa.types.is_integer(arr.type):
         micros = arr.cast(pa.int64())
         bad = pc.or_(pc.less(micros, 0), pc.greater_equal(micros, 86_400 * 10**6))
