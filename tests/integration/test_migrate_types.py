@@ -118,7 +118,8 @@ def test_postgresql_instants_outside_1970_2038_land_in_mariadb_as_utc(pg_db: str
         (4, dt.datetime(1000, 1, 1)),
     ]
     column = (
-        "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME = 'at'"
+        "SELECT COLUMN_TYPE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME = 'at'"
     )
     assert mariadb(mariadb_db, column) == [("datetime(6)",)]
     assert verify(VerifySpec(source=pg_db, destination=mariadb_db, tables=(TableSpec(name="events"),))).equal
