@@ -163,6 +163,9 @@ def test_an_unconstrained_numeric_keeps_every_digit_into_mariadb(pg_db: str, mar
     reasons = rejects(mariadb_db)
     assert "not a valid decimal" in reasons["[5]"]  # 31 digits after the point: never rounded
     assert "[6]" in reasons and "[7]" in reasons  # 41 digits before it; NaN
+    verdict = verify(VerifySpec(source=pg_db, destination=mariadb_db, tables=(TableSpec(name="amounts"),)))
+    findings = {kind: f.rows for kind, f in verdict.tables[0].findings.items() if f.rows}
+    assert findings == {"missing": 3}  # the rejected rows; every landed value compares equal
 
 
 def test_an_unconstrained_numeric_stays_unconstrained_between_postgresql_databases(
