@@ -23,6 +23,11 @@ from sqlalchemy.dialects import postgresql
 from bulksync.errors import UnknownColumnError, UnsupportedTypeError, UsageError
 from bulksync.identifiers import check_identifier as check_identifier
 
+# An unconstrained NUMERIC (PostgreSQL's ``numeric`` without a precision) in flight: 46 digits
+# before the point and 30 after it (MariaDB's widest DECIMAL is (65, 30)). Into PostgreSQL it is
+# created as plain ``numeric`` again; a value with more digits is rejected with its reason.
+UNBOUNDED_NUMERIC = pa.decimal256(76, 30)
+
 
 @dataclass(frozen=True)
 class Column:
@@ -121,7 +126,7 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
         return pa.int64() if dialect == "sqlite" else pa.int32()
     if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
         if generic.precision is None:
-            return pa.float64() if dialect == "sqlite" else pa.decimal128(38, 10)
+            return pa.float64() if dialect == "sqlite" else UNBOUNDED_NUMERIC
         if not 0 < generic.precision <= 38:  # Arrow's decimal128 holds 38 digits
             raise UnsupportedTypeError(
                 f"{where} has type {sql}: more than 38 digits, which bulksync cannot carry yet"
@@ -134,6 +139,10 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     if isinstance(generic, sa.Date):
         return pa.date32()
     if isinstance(generic, sa.Time):
+        if getattr(sql, "timezone", False):  # the driver hands it over as undecoded bytes
+            raise UnsupportedTypeError(
+                f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet"
+            )
         return pa.time64("us")
     if isinstance(generic, sa.LargeBinary):
         return pa.binary()
@@ -167,6 +176,8 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     for hit, sqltype in mapping:
         if hit:
             return sqltype
+    if t == UNBOUNDED_NUMERIC:
+        return sa.Numeric()
     if pa.types.is_decimal(t):
         return sa.Numeric(t.precision, t.scale)
     if is_json(t):  # JSONB on PostgreSQL: indexable, comparable (an upsert skips equal documents)

@@ -21,6 +21,7 @@ from bulksync import Filter, Mode, SyncResult, SyncSpec, TableSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import ConflictError, ConnectError, SyncError, UnknownTableError
+from bulksync.modes import BadValue
 from helpers import expected_rows, make_bets, merged, table_rows, write_bets
 
 pytestmark = pytest.mark.integration
@@ -244,20 +245,33 @@ def _legacy(url: str, ddl: str, rows: str) -> None:
         conn.close()
 
 
-def test_zero_dates_are_read_as_null(mariadb_db: str, pg_db: str) -> None:
+@pytest.mark.parametrize("on_bad_value", [BadValue.REJECT, BadValue.NULL])
+def test_zero_dates_are_rejected_or_null_when_asked(
+    on_bad_value: BadValue, mariadb_db: str, pg_db: str
+) -> None:
+    """A zero DATE or DATETIME has no value elsewhere: it was read as NULL without a word."""
     _legacy(
         mariadb_db,
         "CREATE TABLE legacy (id INT PRIMARY KEY, d DATE, at DATETIME, ts TIMESTAMP NULL)",
         "INSERT INTO legacy VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), "
-        "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL)",
+        "(2, '2024-00-15', '2024-05-00 10:00:00', NULL), (3, '2024-05-01', '2024-05-01 10:00:00', NULL), "
+        "(4, '2024-05-02', '2024-05-02 10:00:00', '0000-00-00 00:00:00')",
     )
 
-    sync(SyncSpec(source=mariadb_db, destination=pg_db, tables=(TableSpec(name="legacy"),)))
+    spec = SyncSpec(
+        source=mariadb_db, destination=pg_db, tables=(TableSpec(name="legacy"),), on_bad_value=on_bad_value
+    )
+    result = sync(spec)
 
+    if on_bad_value is BadValue.REJECT:
+        assert result.failed_rows == 3
+        assert rows_of(pg_db, "legacy") == [(3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None)]
+        return
     assert rows_of(pg_db, "legacy") == [
         (1, None, None, None),
         (2, None, None, None),
         (3, dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10), None),
+        (4, dt.date(2024, 5, 2), dt.datetime(2024, 5, 2, 10), None),
     ]
 
 

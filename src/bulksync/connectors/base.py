@@ -206,5 +206,15 @@ class SharesSchemas(Protocol):
     def adopt_schema(self, schema: TableSchema) -> None: ...
 
 
+@runtime_checkable
+class LooseLengths(Protocol):
+    """A source that never enforced declared lengths (SQLite: 500 characters in a VARCHAR(10))."""
+
+    def longest_beyond(self, table: TableSchema) -> dict[str, int]:
+        """Each column of ``table`` with a declared length that a stored value exceeds, with the
+        longest value's length (one scan, asked only when a destination table is created)."""
+        ...
+
+
 class Connector(Source, Destination, Protocol):
     """A connector that is both (SQLite, PostgreSQL, memory)."""

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.errors import UnsupportedTypeError
+from bulksync.errors import BadRowsError, UnsupportedTypeError
 
 _BAD_KEY = b"bulksync.bad_values"
 _TRUE = ["1", "t", "true", "y", "yes", "on"]
@@ -60,13 +60,29 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     try:
         return _convert(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        if pa.types.is_decimal(arr.type) and (pa.types.is_decimal(target) or pa.types.is_floating(target)):
+            # a value with more digits than its destination column holds: that row is refused
+            # (isolated and rejected with this reason), never rounded
+            holds = _decimal_sql(target) if pa.types.is_decimal(target) else "a 64-bit float"
+            raise BadRowsError(f"column {name!r}: a value has more digits than {holds} holds") from exc
+        if pa.types.is_integer(arr.type) and pa.types.is_integer(target):  # BIGINT UNSIGNED → SQLite
+            raise BadRowsError(f"column {name!r}: a value is outside the range of {target}") from exc
         raise UnsupportedTypeError(
             f"column {name!r}: cannot convert {arr.type} values to {target}: {exc}"
         ) from exc
 
 
+def _decimal_sql(t: pa.DataType) -> str:
+    return f"DECIMAL({t.precision}, {t.scale})"
+
+
 def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
     """The cast, or the lossless rule for loose values when the plain cast refuses."""
+    if pa.types.is_float64(target) and pa.types.is_decimal(arr.type):
+        return _exact_doubles(arr)
+    if pa.types.is_decimal(target) and pa.types.is_integer(arr.type):
+        # Arrow casts an int64 only to a decimal of 19 digits or more: widen, then narrow (safe)
+        return arr.cast(pa.decimal256(76, target.scale)).cast(target)
     if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
         # half away from zero, as PostgreSQL rounds; overflow raises, never wraps
         return pc.round(arr, target.scale, round_mode="half_towards_infinity").cast(target)
@@ -85,6 +101,31 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
             zoned = pa.timestamp(target.unit, tz="UTC")
             return arr.cast(pa.timestamp(target.unit) if target.tz else zoned).cast(target)
         raise
+
+
+def narrow_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with each decimal256 column as a decimal128 that holds its values exactly.
+
+    For an encoder that knows only decimal128 (pgpq): the widest scale whose 38 digits hold
+    every value of the column is taken; a value no decimal128 holds refuses its row.
+    """
+    if not any(pa.types.is_decimal256(t) for t in batch.schema.types):
+        return batch
+    arrays = list(batch.columns)
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_decimal256(field.type):
+            arrays[i] = _narrow(arrays[i], field.name)
+    fields = [f.with_type(a.type) for f, a in zip(batch.schema, arrays, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, batch.schema.metadata))
+
+
+def _narrow(arr: pa.Array, name: str) -> pa.Array:
+    for scale in range(min(arr.type.scale, 38), -1, -1):
+        try:
+            return arr.cast(pa.decimal128(38, scale))
+        except pa.ArrowInvalid:
+            continue
+    raise BadRowsError(f"column {name!r}: a value has more than 38 significant digits")
 
 
 def _bool_from_text(arr: pa.Array) -> pa.Array:
@@ -124,7 +165,7 @@ def conform_loose(
             arr = arr.storage
         try:
             arrays.append(cast_array(arr, field.type, field.name))
-        except UnsupportedTypeError:
+        except (UnsupportedTypeError, BadRowsError):
             fixed, failed = _split_cast(arr, field.type, 0)
             arrays.append(fixed)
             bad += [BadValue(row, field.name, _text(arr, row), why) for row, why in failed]
@@ -206,13 +247,22 @@ def bad_values(batch: pa.RecordBatch) -> list[BadValue]:
     return [BadValue(r, c, v, why, tuple(k)) for r, c, v, why, k in json.loads(meta[_BAD_KEY])]
 
 
+def refuse_bad_values(batch: pa.RecordBatch, table: str) -> None:
+    """Raise ``BadRowsError`` if ``batch`` carries BadValues: a path that writes batches as they
+    are (a pulled chunk) must not load their NULLs in place of the values without a word."""
+    if bad_values(batch):
+        raise BadRowsError(f"table {table!r}: values no rule converts to their column's type")
+
+
 def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Re-express a batch in SQLite's storage classes (REAL, TEXT, INTEGER, BLOB)."""
     fields, arrays = [], []
     for field, arr in zip(batch.schema, batch.columns, strict=True):
         t = field.type
         if pa.types.is_decimal(t):
-            arr = _decimal_double(arr)
+            arr = _decimal_double(arr, field.name)
+        elif pa.types.is_floating(t) and pc.any(pc.is_nan(arr)).as_py():
+            raise BadRowsError(f"column {field.name!r}: NaN, which SQLite would store as NULL")
         elif pa.types.is_timestamp(t):
             arr = _timestamp_text(arr)
         elif pa.types.is_date32(t) or pa.types.is_time64(t):
@@ -222,14 +272,35 @@ def to_sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _decimal_double(arr: pa.Array) -> pa.Array:
-    """The nearest double to each decimal (Arrow's direct cast can be off by one ulp)."""
+def _decimal_double(arr: pa.Array, name: str) -> pa.Array:
+    """The nearest double to each decimal (Arrow's direct cast can be off by one ulp).
+
+    SQLite keeps a DECIMAL as a REAL: up to 15 significant digits always come back as they
+    were; a wider value that would not refuses its row (never rounded without a word).
+    """
     t = arr.type
     if t.precision <= 15:
         # unscaled value and 10**scale are exact doubles; IEEE division rounds correctly
         unscaled = pc.multiply(arr, pa.scalar(10**t.scale, pa.int64())).cast(pa.int64(), safe=False)
         return pc.divide(unscaled.cast(pa.float64()), float(10**t.scale))
-    return arr.cast(pa.string()).cast(pa.float64())
+    try:
+        return _exact_doubles(arr)
+    except pa.ArrowInvalid as exc:
+        raise BadRowsError(f"column {name!r}: a value has {exc}") from exc
+
+
+def _exact_doubles(arr: pa.Array) -> pa.Array:
+    """Decimals as doubles, when each double reads back (as its shortest text) as the very
+    same number; ``ArrowInvalid`` when one has more significant digits than a double keeps."""
+    doubles = arr.cast(pa.string()).cast(pa.float64())
+    wide = pa.decimal256(76, arr.type.scale)
+    try:
+        same = pc.all(pc.equal(doubles.cast(pa.string()).cast(wide), arr.cast(wide))).as_py()
+    except pa.ArrowInvalid:
+        same = False
+    if same is False:
+        raise pa.ArrowInvalid("more significant digits than a 64-bit float keeps")
+    return doubles
 
 
 def _timestamp_text(arr: pa.Array) -> pa.Array:

@@ -1,10 +1,11 @@
 """MySQL/MariaDB types ↔ Arrow, and Arrow batches → the text ``LOAD DATA`` reads.
 
 Reads: each column is selected as an expression connectorx decodes exactly (DECIMAL as text,
-TIMESTAMP as UTC epoch microseconds, TIME as microseconds) and cast to the schema's Arrow type.
-Zero dates (``0000-00-00``, ``2024-00-15``) have no Arrow value: they are read as NULL (a NOT NULL
-destination column then rejects the row with the database's reason). We never write one:
-the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
+TIME as microseconds) and cast to the schema's Arrow type. DATE, DATETIME and TIMESTAMP are read
+as their text (a TIMESTAMP's is UTC: the session's time zone is +00:00): a zero date
+(``0000-00-00``, ``2024-00-15``) has no Arrow value, so it fails its cast like any invalid value
+and its row is rejected with the reason (``--on-bad-value``), never read as NULL. We never write
+one: the session's ``sql_mode`` has NO_ZERO_DATE and NO_ZERO_IN_DATE.
 
 Writes: a batch becomes tab-separated text in LOAD DATA's default escaping (``\\N`` for NULL,
 backslash escapes for tab, newline, backslash, NUL), built with Arrow compute kernels, never
@@ -26,6 +27,10 @@ from bulksync.schema import Column, arrow_type, is_json
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 _VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
+_DECIMAL_MAX, _DECIMAL_SCALE_MAX = 65, 30  # MariaDB's widest DECIMAL
+# UTC, spelled so that an instant read from a MariaDB TIMESTAMP (so within 1970..2038) is told
+# from any other (PostgreSQL's timestamptz is "UTC"): into MariaDB it is a TIMESTAMP again
+TIMESTAMP_TZ = "+00:00"
 _WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
 
 
@@ -54,13 +59,10 @@ def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.Data
     if isinstance(satype, mysql.DOUBLE | mysql.REAL):
         return pa.float64()
     if isinstance(satype, sa.Numeric) and not isinstance(satype, sa.Float):
-        if satype.precision is not None and satype.precision > 38:
-            raise UnsupportedTypeError(
-                f"{where} is DECIMAL({satype.precision},{satype.scale}): more than 38 digits "
-                "do not fit Arrow's decimal128"
-            )
-    if isinstance(satype, mysql.TIMESTAMP):
-        return pa.timestamp("us", tz="UTC")  # an instant: read in UTC whatever the server's zone
+        if satype.precision is not None and satype.precision > 38:  # up to DECIMAL(65, 30)
+            return pa.decimal256(satype.precision, satype.scale or 0)
+    if isinstance(satype, mysql.TIMESTAMP):  # an instant, read in UTC whatever the server's zone
+        return pa.timestamp("us", tz=TIMESTAMP_TZ)
     if isinstance(satype, mysql.JSON):
         return pa.string()  # the document's text, exactly as stored
     if isinstance(satype, sa.types._Binary):
@@ -83,12 +85,12 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.FLOAT()
     if pa.types.is_floating(t):
         return mysql.DOUBLE()
-    if pa.types.is_decimal(t):
-        return mysql.DECIMAL(t.precision, t.scale)
+    if pa.types.is_decimal(t):  # an unconstrained NUMERIC: the widest DECIMAL there is
+        return mysql.DECIMAL(min(t.precision, _DECIMAL_MAX), min(t.scale, _DECIMAL_SCALE_MAX))
     if pa.types.is_timestamp(t):
-        # an instant is a TIMESTAMP (stored in UTC, 1970..2038; outside that range a row is
-        # rejected, never truncated); a wall-clock time is a DATETIME
-        return mysql.TIMESTAMP(fsp=6) if t.tz is not None else mysql.DATETIME(fsp=6)
+        # an instant is its UTC wall time in a DATETIME: a TIMESTAMP column holds only
+        # 1970..2038 and would reject every other instant (but those of a TIMESTAMP)
+        return mysql.TIMESTAMP(fsp=6) if t.tz == TIMESTAMP_TZ else mysql.DATETIME(fsp=6)
     if pa.types.is_date32(t) or pa.types.is_date64(t):
         return mysql.DATE()
     if pa.types.is_time(t):
@@ -118,13 +120,10 @@ def native_decimal(t: pa.DataType) -> bool:
 def select_expression(col: Column, ident: str) -> str:
     """What to SELECT for ``col`` so connectorx decodes it exactly."""
     t = col.type
-    zero = f"MONTH({ident}) = 0 OR DAYOFMONTH({ident}) = 0"
     if pa.types.is_decimal(t) and not native_decimal(t):
         return f"CAST({ident} AS CHAR)"  # connectorx decodes DECIMAL through a 28-digit type
-    if pa.types.is_timestamp(t) and t.tz is not None:
-        return f"IF({zero}, NULL, CAST(UNIX_TIMESTAMP({ident}) * 1000000 AS SIGNED))"
     if pa.types.is_timestamp(t) or pa.types.is_date32(t):
-        return f"IF({zero}, NULL, {ident})"
+        return f"CAST({ident} AS CHAR)"  # a zero date: a value that fails its cast (see above)
     if pa.types.is_time(t):
         return f"CAST(TIME_TO_SEC({ident}) * 1000000 AS SIGNED)"
     return ident
@@ -135,8 +134,6 @@ def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa
     t = col.type
     if native_decimal(t) and pa.types.is_decimal(arr.type) and arr.type != t:
         return arr.cast(t)  # scale 10 → the column's: exact (safe cast refuses any loss)
-    if pa.types.is_timestamp(t) and t.tz is not None and pa.types.is_integer(arr.type):
-        return arr.cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")).cast(t)
     if pa.types.is_time(t) and pa.types.is_integer(arr.type):
         micros = arr.cast(pa.int64())
         bad = pc.or_(pc.less(micros, 0), pc.greater_equal(micros, 86_400 * 10**6))

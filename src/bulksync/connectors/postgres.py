@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from bulksync.connectors import pg_internal, pg_session
 from bulksync.connectors.base import Capabilities, Merged
-from bulksync.connectors.conform import BadValue, conform
+from bulksync.connectors.conform import BadValue, conform, narrow_decimals
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_dates import take_out_of_range
 from bulksync.connectors.pg_peers import PgPeers
@@ -306,7 +306,7 @@ class PostgresConnector(PgConstraints, PgPeers):
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
         wanted = schema.arrow_schema()
-        data = conform(batch, pa.schema([f.with_nullable(True) for f in wanted]))
+        data = narrow_decimals(conform(batch, pa.schema([f.with_nullable(True) for f in wanted])))
         target = quote(table)
         try:
             if upsert_key:

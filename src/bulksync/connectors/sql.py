@@ -26,7 +26,7 @@ from bulksync.connectors.base import (
 )
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
-from bulksync.connectors.conform import BadValue, conform_loose, with_bad_values
+from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
 from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
@@ -315,6 +315,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         while count < query.limit:
             step = replace(query, after=last or query.after, limit=min(PULL_STEP_ROWS, query.limit - count))
             batch = src.read_chunk(step)
+            refuse_bad_values(batch, query.table.name)  # the engine moves it again, rejecting them
             if batch.num_rows:
                 merged += self.write_batch(target, batch, upsert_key)
                 count += batch.num_rows

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
-from bulksync.connectors.sqlite_catalog import sqlite_constraints
+from bulksync.connectors.sqlite_catalog import longest_beyond, sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.errors import (
     BadRowsError,
@@ -197,6 +197,16 @@ class SqliteConnector(SqlConnector):
     def _text_only(self, table: str) -> frozenset[str]:
         """The columns of ``table`` that cannot hold a REAL (TEXT affinity)."""
         return frozenset(name for name, d in self._declared_types(table).items() if text_affinity(d))
+
+    def longest_beyond(self, table: TableSchema) -> dict[str, int]:  # LooseLengths
+        return longest_beyond(self._rows, table)
+
+    def numbers_as_text(self, table: str, column: str) -> bool:
+        """True when ``column``, read as text, holds numbers (which SQLite orders first)."""
+        if column not in self._numbers_in_text(table):
+            return False
+        number = f"typeof({quote(column)}) IN ('integer', 'real')"
+        return bool(self._rows(f"SELECT 1 AS found FROM {quote(table)} WHERE {number} LIMIT 1"))
 
     def select_list(self, table: TableSchema) -> str:
         """Each column as stored, but a REAL in a column read as text as SQLite's exact text

@@ -9,6 +9,7 @@ each side's Arrow column is brought to that kind's canonical value before hashin
     float     either side floating point      float64 bits; -0.0 → 0.0; every NaN → one NaN
     decimal   decimals (or decimal and int)   the exact unscaled integer at the larger of the
                                               two scales (1.5 and 1.50 agree)
+    wide      either side a decimal256        the number's text at the larger scale
     ts        timestamps (or ts and date)     int64 microseconds since 1970; tz-aware values as
                                               their UTC instant, naive ones as UTC wall time
     date      dates                           int64 days since 1970-01-01
@@ -125,9 +126,9 @@ def kind_of(name: str, source: pa.DataType, dest: pa.DataType) -> Kind:
 
     if both(numeric) and either(pa.types.is_floating):
         return Kind(name, "float")
-    if either(pa.types.is_decimal) and all(intlike(t) or pa.types.is_decimal128(t) for t in types):
+    if either(pa.types.is_decimal) and all(intlike(t) or pa.types.is_decimal(t) for t in types):
         scale = max(getattr(t, "scale", 0) for t in types)
-        return Kind(name, "decimal", scale)
+        return Kind(name, "wide" if either(pa.types.is_decimal256) else "decimal", scale)
     if both(pa.types.is_timestamp) or (
         either(pa.types.is_timestamp) and all(pa.types.is_timestamp(t) or pa.types.is_date(t) for t in types)
     ):
@@ -159,6 +160,8 @@ def _words(arr: pa.Array, kind: Kind) -> np.ndarray:
         return _float_words(arr)
     if tag == "decimal":
         return _decimal_words(arr, kind)
+    if tag == "wide":  # beyond 38 digits: the text of the number at the kind's scale
+        return _bytes(arr.fill_null(0).cast(pa.decimal256(76, kind.scale)).cast(pa.string()))
     if tag in ("bytes", "text"):
         return _bytes(arr if tag == "bytes" else arr.cast(pa.string()))
     if tag in ("ts", "date") and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):

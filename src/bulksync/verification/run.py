@@ -126,6 +126,13 @@ def _readers(
         )
     verdict = TableVerdict(table.name, d_full.name, tuple(key))
     verdict.ignored_columns = [n for n in d_full.names if n not in to.values()]
+    mixed = [c for c in key if _mixed_key(src, table.name, c) != _mixed_key(dst, d_full.name, to[c])]
+    if mixed:  # numbers and text in one key: SQLite orders them otherwise than the other side
+        order = ()
+        verdict.notes.append(
+            f"key {', '.join(mixed)} holds numbers and text, which the two sides order differently: "
+            "compared in one pass, rows paired on the key"
+        )
 
     def side(conn: Connector, schema: TableSchema, name: dict[str, str]) -> SideReader:
         return SideReader(
@@ -142,6 +149,13 @@ def _readers(
 
     same = {n: n for n in s_schema.names}
     return verdict, side(src, s_schema, same), side(dst, d_schema, to)
+
+
+def _mixed_key(conn: Connector, table: str, column: str) -> bool:
+    """True when SQLite holds numbers in this key column read as text (it sorts them before
+    every text, numerically; the other side, if not SQLite, sorts them as text)."""
+    holds = getattr(conn, "numbers_as_text", None)
+    return bool(holds and holds(table, column))
 
 
 def _dest_table(dst: Connector, table: TableSpec) -> str:
