@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from bulksync.connectors.checks import portable_check
@@ -149,10 +150,20 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
 
 
 @dataclass(frozen=True)
-class Reflected:
-    """A table as a catalog describes it, before mapping to Arrow."""
+class Declared:
+    """A column type a connector resolved to Arrow itself, without SQLAlchemy (its reflection
+    by hand: SQLite's PRAGMAs, PostgreSQL's catalog). ``length``: VARCHAR(n)'s n."""
 
-    columns: list[tuple[str, sa.types.TypeEngine[Any], bool]]
+    arrow: pa.DataType
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Reflected:
+    """A table as a catalog describes it, before mapping to Arrow: each column's type either a
+    SQLAlchemy type (mapped by the connector's ``arrow_type_of``) or already ``Declared``."""
+
+    columns: Sequence[tuple[str, sa.types.TypeEngine[Any] | Declared, bool]]
     primary_key: tuple[str, ...]
     indexes: tuple[Index, ...]
     constraints: Constraints = field(default_factory=Constraints)

@@ -24,6 +24,7 @@ from bulksync.connectors.base import (
     Reject,
     TableStats,
 )
+from bulksync.connectors.catalog import Declared as Declared
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
 from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
@@ -147,9 +148,13 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         columns = tuple(
             Column(
                 name=name,
-                type=self.arrow_type_of(satype, where=f"{table}.{name}"),
+                type=(
+                    satype.arrow
+                    if isinstance(satype, Declared)
+                    else self.arrow_type_of(satype, where=f"{table}.{name}")
+                ),
                 nullable=nullable,
-                length=getattr(satype, "length", None),
+                length=satype.length if isinstance(satype, Declared) else getattr(satype, "length", None),
                 identity=name in extra.identity,
                 default=defaults.get(name),
             )
