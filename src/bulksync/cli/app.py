@@ -7,7 +7,6 @@ that is no command) is drawn from ``COMMANDS``, whose short help stands in for e
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Collection
@@ -251,7 +250,9 @@ def _leave(code: int) -> None:
     and SQLAlchemy down afterwards costs 0.1-0.4 s of a short command's wall time for nothing.
     Logs and the standard streams are flushed first.
     """
-    logging.shutdown()
+    logging = sys.modules.get("logging")  # loaded by whatever logged: --help never does
+    if logging is not None:
+        logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
