@@ -25,7 +25,7 @@ sys.argv = ["bulksync", *json.loads(sys.argv[1])]
 real_exit = os._exit
 def report(code=0):
     sys.stdout.flush()
-    sys.stderr.write("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})) + "\\n")
+    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
     sys.stderr.flush()
     real_exit(code)
 os._exit = report
@@ -38,13 +38,19 @@ report(0)
 """
 
 
-def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
+def modules(*args: str, env: dict[str, str] | None = None, code: int = 0) -> set[str]:
+    """Every module ``bulksync *args`` imported, in a fresh interpreter (stdout, stderr: pipes)."""
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=60, env=env
     )
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == code, proc.stderr
     return set(json.loads(line.removeprefix("MODULES ")))
+
+
+def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level packages ``bulksync *args`` imported."""
+    return {m.split(".")[0] for m in modules(*args, env=env)}
 
 
 def test_version_answers_before_typer_or_anything_of_bulksync_loads() -> None:
@@ -67,6 +73,28 @@ def test_help_builds_the_commands_without_the_engine_or_its_drivers(args: tuple[
 
 def test_the_command_list_loads_typer_and_nothing_heavier() -> None:
     assert not loaded("--help") & (HELP_NEEDS_NONE_OF | {"pydantic"})
+
+
+COMMAND_MODULES = {
+    f"bulksync.cli.{m}"
+    for m in ("move", "generate", "verify", "jobs", "worker", "serve", "bets", "stores", "jackpot", "render")
+}
+
+
+@pytest.mark.parametrize("args", [(), ("--help",), ("cpy",)])
+def test_the_command_list_imports_no_command_module(args: tuple[str, ...]) -> None:
+    """``bulksync``, ``--help`` and an unknown name draw the list from cli/app.py's table."""
+    found = modules(*args, code=0 if args == ("--help",) else 2)  # no command: usage, exit 2
+    assert "bulksync.cli.app" in found and not found & COMMAND_MODULES
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [(("copy", "--help"), "bulksync.cli.move"), (("stores", "sync", "--help"), "bulksync.cli.stores")],
+)
+def test_a_command_imports_its_own_module_and_no_other(args: tuple[str, ...], module: str) -> None:
+    found = modules(*args)
+    assert module in found and not found & (COMMAND_MODULES - {module})
 
 
 # `jobs`, `status` and `cancel` read a row or two: through sqlite3 or psycopg (jobs/lookup.py),
@@ -132,17 +160,25 @@ def test_the_job_commands_read_the_store_setting_as_the_settings_do(
     assert job_store_setting() == expected
 
 
-def test_a_copy_between_paths_and_urls_never_loads_the_settings(tmp_path: Path) -> None:
-    """Only a bare word can name a configured connection: a path or URL is taken as given."""
+@pytest.mark.parametrize("output", ["--quiet", "--json", None])
+def test_a_copy_between_paths_and_urls_never_loads_the_settings_nor_rich_in_a_pipe(
+    tmp_path: Path, output: str | None
+) -> None:
+    """Only a bare word can name a configured connection: a path or URL is taken as given. With
+    stdout and stderr not a terminal, progress and JSON are plain lines: no Rich (0.03 s) either;
+    a copy that prints its summary table loads Rich for that alone."""
     import sqlite3
 
     src = tmp_path / "src.db"
     with sqlite3.connect(src) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, str(i)) for i in range(100)])
-    found = loaded("copy", str(src), str(tmp_path / "dst.db"), "--table", "t", "--quiet")
+    env = {k: v for k, v in os.environ.items() if k not in ("TTY_COMPATIBLE", "FORCE_COLOR")}
+    args = ("copy", str(src), str(tmp_path / "dst.db"), "--table", "t")
+    found = loaded(*args, *([output] if output else []), env=env)
     assert "pyarrow" in found  # it did copy
     assert "pydantic_settings" not in found
+    assert ("rich" in found) == (output is None)
     with sqlite3.connect(tmp_path / "dst.db") as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (100,)
 

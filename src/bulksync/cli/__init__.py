@@ -1,7 +1,8 @@
-"""The ``bulksync`` command line (Typer); ``render.py`` is the only module that draws.
+"""The ``bulksync`` command line (Typer); ``render.py`` draws (Rich, on a terminal only),
+``plain.py`` writes lines everywhere else.
 
 ``main`` answers ``--version`` before Typer and the command modules are imported at all; every
-other invocation goes to ``app.main``.
+other invocation goes to ``app.main``, which builds only the command it runs.
 """
 
 from __future__ import annotations

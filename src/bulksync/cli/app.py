@@ -1,51 +1,176 @@
-"""The ``bulksync`` command: one Typer app; errors become one line and an exit code."""
+"""The ``bulksync`` command: one Typer app; errors become one line and an exit code.
+
+A process builds only the command it runs: ``bulksync copy …`` imports ``cli/move.py`` and
+none of the other command modules. The command list (bare ``bulksync``, ``--help``, a name
+that is no command) is drawn from ``COMMANDS``, whose short help stands in for each module.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+from collections.abc import Callable, Collection
+from importlib import import_module
+from typing import Any, Literal, NamedTuple
 
 import typer
 
-from bulksync.cli import bets as bets_cmd
-from bulksync.cli import generate as generate_cmd
-from bulksync.cli import jackpot as jackpot_cmd
-from bulksync.cli import jobs as jobs_cmd
-from bulksync.cli import move
-from bulksync.cli import serve as serve_cmd
-from bulksync.cli import stores as stores_cmd
-from bulksync.cli import verify as verify_cmd
-from bulksync.cli import worker as worker_cmd
 from bulksync.errors import SyncError, redact
 
-app = typer.Typer(
-    name="bulksync",
-    help="Move millions of rows between databases fast, in flat memory, losing nothing.",
-    no_args_is_help=True,
-    epilog=(
-        "Options can also come from the environment (BULKSYNC_PARTITIONS, BULKSYNC_MAX_MEMORY_MB, "
-        "BULKSYNC_BATCH_MB, BULKSYNC_MODE, …): each command's --help names them. After a crash, "
-        "run the same command again: it continues from the last committed batch."
+
+class Entry(NamedTuple):
+    """One command of ``bulksync``: where it lives and the first paragraph of its help."""
+
+    target: str  # "module:attr" under bulksync.cli: a function, or a Typer sub-app
+    kind: Literal["command", "sub-app"]
+    help: str  # what the command list shows (shortened there as Click shortens a docstring)
+
+
+# In the order of ``bulksync --help`` (Typer lists commands, then sub-apps). tests/unit/
+# test_cli_app.py checks each help text against the command's own docstring.
+COMMANDS: dict[str, Entry] = {
+    "copy": Entry(
+        "move:copy",
+        "command",
+        "Copy tables from SOURCE to DEST; re-run after a crash to continue where it stopped.",
     ),
-    pretty_exceptions_enable=False,  # never print locals: they may hold a DSN with a password
-    add_completion=False,
-    rich_markup_mode=None,  # plain help wraps long env var names instead of cutting them off
-)
-app.command("copy")(move.copy)
-app.command("migrate")(move.migrate)
-app.command("generate")(generate_cmd.generate)
-app.command("verify")(verify_cmd.verify_cmd)
-app.add_typer(bets_cmd.app, name="bets")
-app.add_typer(stores_cmd.app, name="stores")
-app.add_typer(stores_cmd.fake_app, name="fake-stores")
-app.add_typer(jackpot_cmd.app, name="jackpot")
-app.command("jobs")(jobs_cmd.list_jobs)
-app.command("status")(jobs_cmd.status)
-app.command("cancel")(jobs_cmd.cancel)
-app.command("resume")(jobs_cmd.resume)
-app.command("worker")(worker_cmd.worker)
-app.command("serve")(serve_cmd.serve)
+    "migrate": Entry(
+        "move:migrate",
+        "command",
+        "Copy every table of SOURCE to DEST: schema, keys and indexes created, tables in parallel, "
+        "then their foreign keys, identity columns, defaults and portable CHECKs.",
+    ),
+    "generate": Entry(
+        "generate:generate",
+        "command",
+        "Generate players, matches, bets, odds and statcast with consistent relationships.",
+    ),
+    "verify": Entry(
+        "verify:verify_cmd",
+        "command",
+        "Compare tables of SOURCE and DEST chunk by chunk (counts and row checksums); read-only.",
+    ),
+    "jobs": Entry(
+        "jobs:list_jobs",
+        "command",
+        "List background jobs, newest first: status, progress, records, what they move.",
+    ),
+    "status": Entry("jobs:status", "command", "Show a job's status and progress; --follow until it ends."),
+    "cancel": Entry(
+        "jobs:cancel",
+        "command",
+        "Cancel a job: a queued job at once; a running one stops reading at once and commits "
+        "nothing after the batch it is committing.",
+    ),
+    "resume": Entry(
+        "jobs:resume",
+        "command",
+        "Queue a failed or cancelled job again (or one whose runner died) and run it: it continues "
+        "from its last committed batch.",
+    ),
+    "worker": Entry(
+        "worker:worker",
+        "command",
+        "Run partition tasks of distributed jobs (BULKSYNC_BROKER_URL, a shared BULKSYNC_JOB_STORE) "
+        "until SIGTERM or Ctrl-C; start one on every machine that should help.",
+    ),
+    "serve": Entry(
+        "serve:serve",
+        "command",
+        "Serve the dashboard (/) and the HTTP API (/docs), running jobs on worker threads; Ctrl-C stops.",
+    ),
+    "bets": Entry(
+        "bets:app",
+        "sub-app",
+        "Sync bets by day, date range and channel from the source connection "
+        "(BET_SYNC_SOURCE_CONNECTION, default dk) into the bets table, upserted on the bet id.",
+    ),
+    "stores": Entry(
+        "stores:app",
+        "sub-app",
+        "Sync users or videos of hundreds of rate-limited store APIs into PostgreSQL.",
+    ),
+    "fake-stores": Entry(
+        "stores:fake_app", "sub-app", "A fake store API on localhost, for demos and the benchmark."
+    ),
+    "jackpot": Entry(
+        "jackpot:app", "sub-app", "The jackpot's ledger (BULKSYNC_JACKPOT_CONNECTION): init, audit."
+    ),
+}
+
+
+def load(name: str) -> Any:
+    """The function or Typer sub-app of command ``name``, its module imported now."""
+    module, _, attr = COMMANDS[name].target.partition(":")
+    return getattr(import_module(f"bulksync.cli.{module}"), attr)
+
+
+def build_app(command: str | None) -> typer.Typer:
+    """The ``bulksync`` app with ``command`` alone when it is one of ``COMMANDS``; else every
+    command described from the table, none of their modules imported (the command list)."""
+    if command in COMMANDS:
+        return _build(real={command})
+    return _build(real=())
+
+
+def _build(*, real: Collection[str]) -> typer.Typer:
+    """The root app: the commands named in ``real`` as they are, with the others (when ``real``
+    is not one command) as stand-ins that carry only their help."""
+    app = _root_app()
+    for name, entry in COMMANDS.items():
+        if name in real:
+            found = load(name)
+        elif len(real) == 1:
+            continue  # `bulksync copy …` needs no other command
+        elif entry.kind == "sub-app":
+            found = typer.Typer(help=entry.help)
+        else:
+            found = _described(name)
+        if entry.kind == "sub-app":
+            app.add_typer(found, name=name)
+        else:
+            app.command(name, help=None if name in real else entry.help)(found)
+    return app
+
+
+def _described(name: str) -> Callable[[], None]:
+    def stand_in() -> None:  # never run: the command named in argv is built for real
+        raise RuntimeError(f"bulksync {name}: built from its description only")
+
+    return stand_in
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``bulksync.cli.app.app``: the whole app, every command module imported (tests, docs)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    full = _build(real=COMMANDS)
+    globals()["app"] = full
+    return full
+
+
+def asked(argv: list[str]) -> str | None:
+    """The command ``argv`` runs: its first word after ``bulksync`` when nothing precedes it
+    (``bulksync --help copy`` lists the commands)."""
+    return argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+
+
+def _root_app() -> typer.Typer:
+    app = typer.Typer(
+        name="bulksync",
+        help="Move millions of rows between databases fast, in flat memory, losing nothing.",
+        no_args_is_help=True,
+        epilog=(
+            "Options can also come from the environment (BULKSYNC_PARTITIONS, BULKSYNC_MAX_MEMORY_MB, "
+            "BULKSYNC_BATCH_MB, BULKSYNC_MODE, …): each command's --help names them. After a crash, "
+            "run the same command again: it continues from the last committed batch."
+        ),
+        pretty_exceptions_enable=False,  # never print locals: they may hold a DSN with a password
+        add_completion=False,
+        rich_markup_mode=None,  # plain help wraps long env var names instead of cutting them off
+    )
+    app.callback()(_root)
+    return app
 
 
 def _version(value: bool) -> None:
@@ -56,7 +181,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     show_version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
@@ -98,7 +222,7 @@ def main() -> None:
 
 def _run() -> None:
     try:
-        app()  # usage errors are Typer's: message + exit code 2
+        build_app(asked(sys.argv))()  # usage errors are Typer's: message + exit code 2
     except SyncError as exc:
         print_error(exc.message)
         sys.exit(exc.exit_code)
@@ -114,7 +238,7 @@ def _run() -> None:
 
 
 def print_error(message: str) -> None:
-    from bulksync.cli.render import print_error as shown  # Rich only when there is an error
+    from bulksync.cli.plain import print_error as shown
 
     shown(message)
 
@@ -126,7 +250,9 @@ def _leave(code: int) -> None:
     and SQLAlchemy down afterwards costs 0.1-0.4 s of a short command's wall time for nothing.
     Logs and the standard streams are flushed first.
     """
-    logging.shutdown()
+    logging = sys.modules.get("logging")  # loaded by whatever logged: --help never does
+    if logging is not None:
+        logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -60,7 +60,8 @@ def sync_bets(
 ) -> None:
     """Sync the bets of today, the last --days-back N days, or --start-date..--end-date (idempotent)."""
     from bulksync.cli.jobs import submit_background
-    from bulksync.cli.render import ProgressView, print_fields, print_json, print_warning
+    from bulksync.cli.plain import print_json, print_warning, progress_view
+    from bulksync.cli.render import print_fields
     from bulksync.engine.run import SyncFailed, sync
     from bulksync.recipes import bets as recipe  # here, not at start-up of every command
     from bulksync.settings import get_bet_settings, get_settings
@@ -85,7 +86,7 @@ def sync_bets(
         return
     listeners = [recipe.MemoryWarning(bets.memory_warning, print_warning)]
     interval = bets.progress_interval if bets.enable_progress_log else None
-    with ProgressView(enabled=not quiet and bets.enable_progress_log, log_every_rows=interval) as view:
+    with progress_view(enabled=not quiet and bets.enable_progress_log, log_every_rows=interval) as view:
         try:
             result = sync(spec, listeners=[view, *listeners])
         except SyncFailed as failed:

@@ -44,7 +44,7 @@ def generate(
     the generated tables are dropped, recreated and filled one transaction per batch; other
     tables are left alone.
     """
-    from bulksync.cli.render import ProgressView, err, print_json
+    from bulksync.cli.plain import print_json, print_line, progress_view
     from bulksync.datagen import generate as run_generate
     from bulksync.engine.memory import MemoryGuard
     from bulksync.engine.progress import ProgressTracker
@@ -55,7 +55,7 @@ def generate(
     last_day = _day(until) if until else dt.datetime.now(dt.UTC).date()
     guard = MemoryGuard(max_mb=10**6)
     started = time.monotonic()
-    with ProgressView(enabled=not quiet) as view:
+    with progress_view(enabled=not quiet) as view:
         tracker = ProgressTracker([view], guard.rss_mb)
         seen: dict[str, int] = {}
 
@@ -92,7 +92,7 @@ def generate(
             }
         )
     elif not quiet:
-        err.print(
+        print_line(
             f"generated {total:,} rows in {seconds:.2f}s ({total / max(seconds, 1e-9):,.0f} rows/s, "
             f"peak memory {guard.peak_mb:.0f} MB): "
             + ", ".join(f"{k} {v:,}" for k, v in counts.items())

@@ -21,13 +21,6 @@ if TYPE_CHECKING:
 # the store through the plain driver (jobs/lookup.py: no SQLAlchemy, no pydantic-settings, no
 # engine), and `--help` loads none of them.
 
-BackgroundOpt = Annotated[
-    bool,
-    typer.Option(
-        "--background",
-        help="record a job (BULKSYNC_JOB_STORE), run it in a detached process and print its id at once",
-    ),
-]
 JobArg = Annotated[str, typer.Argument(help="job id, as printed by --background or bulksync jobs")]
 
 
@@ -40,7 +33,7 @@ def submit_background(
     A job that could only fail (an unknown table or column, a destination that cannot be
     reached) is refused here in one line, as the foreground command would refuse it, and
     nothing is recorded."""
-    from bulksync.cli.render import print_json
+    from bulksync.cli.plain import print_json
     from bulksync.jobs.launch import log_path, open_store, submit
     from bulksync.jobs.preflight import check_ends
     from bulksync.jobs.specs import spec_record
@@ -103,7 +96,7 @@ def list_jobs(
     finally:
         store.close()
     if json_out:
-        from bulksync.cli.render import print_json  # Rich: only for the JSON document
+        from bulksync.cli.plain import print_json
 
         print_json({"jobs": [j.to_dict() for j in found]})
         return
@@ -130,7 +123,7 @@ def status(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Show a job's status and progress; --follow until it ends."""
-    from bulksync.cli.render import print_json
+    from bulksync.cli.plain import print_json
     from bulksync.jobs.lookup import open_lookup
 
     store = open_lookup()
@@ -192,11 +185,11 @@ def resume(
 
 
 def _follow(get: Callable[[str], Job], job: Job, *, interval: float, quiet: bool) -> Job:
-    from bulksync.cli.render import ProgressView, print_error
+    from bulksync.cli.plain import print_error, progress_view
     from bulksync.errors import SyncError
 
     shown: dict[str, tuple[object, ...]] = {}
-    with ProgressView(enabled=not quiet) as view:
+    with progress_view(enabled=not quiet) as view:
         while True:
             for table, t in job.progress.tables.items():
                 key = (t.get("phase"), t.get("rows_done"), t.get("rows_total"))

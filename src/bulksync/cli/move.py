@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bulksync.cli import options as o
-from bulksync.cli.jobs import BackgroundOpt
-from bulksync.cli.options import resolve_connection
+from bulksync.cli.options import BackgroundOpt, resolve_connection
 from bulksync.errors import UsageError
 from bulksync.identifiers import check_identifier
 from bulksync.modes import DEFAULT_BATCH_MB, BadValue, Mode
@@ -19,7 +18,8 @@ if TYPE_CHECKING:
     from bulksync.engine.result import SyncResult
     from bulksync.spec import SyncSpec
 
-# The engine, connectors and pydantic load when a command runs, not for --help.
+# The engine, connectors and pydantic load when a command runs, not for --help; the job
+# store with --background; Rich to draw on a terminal or to print a summary.
 
 EXIT_REJECTS = 3  # done, but some rows are in the reject table (or loaded with a NULL value)
 
@@ -163,7 +163,7 @@ def migrate(
     Exit code 0: done, every table; 1: failed (or --verify found a difference); 2: bad usage,
     nothing changed; 3: done, but rows went to the reject table (see the summary).
     """
-    from bulksync.cli.render import print_warning
+    from bulksync.cli.plain import print_warning
     from bulksync.connectors.extras import not_carried
     from bulksync.connectors.registry import open_connector, safe_url, scheme_of
     from bulksync.spec import SyncSpec, TableSpec
@@ -221,14 +221,15 @@ def _into_schema(dest: str, schema: str) -> str:
 def _run(
     spec: SyncSpec, *, json_out: bool, quiet: bool, background: bool = False, kind: str = "copy"
 ) -> None:
-    from bulksync.cli.jobs import submit_background
-    from bulksync.cli.render import ProgressView, print_json, print_summary
+    from bulksync.cli.plain import print_json, progress_view
     from bulksync.engine.run import SyncFailed, sync
 
     if background:
+        from bulksync.cli.jobs import submit_background
+
         submit_background(spec, kind=kind, json_out=json_out)
         return
-    with ProgressView(enabled=not quiet) as view:
+    with progress_view(enabled=not quiet) as view:
         try:
             result = sync(spec, listeners=[view])
         except SyncFailed as failed:
@@ -245,6 +246,8 @@ def _run(
     if json_out:
         print_json({**result.to_dict(), "first_batch_from_process_start_s": _since_process_start(result)})
     elif not quiet or result.recorded_rows or result.verify_failed:
+        from bulksync.cli.render import print_summary
+
         print_summary(result)
     if result.verify_failed:
         raise typer.Exit(1)

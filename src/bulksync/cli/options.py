@@ -47,7 +47,7 @@ UntilOpt = Annotated[
 def _deprecated_workers(ctx: typer.Context, param: typer.CallbackParam, value: int) -> int:
     """``--workers``/``BULKSYNC_WORKERS``, the old names of ``--partitions``: still honoured, with
     a note (``--workers`` means threads on ``serve``, tasks on ``worker``: one word, one meaning)."""
-    from bulksync.cli.render import print_warning
+    from bulksync.cli.plain import print_warning
 
     found = ctx.get_parameter_source(param.name or "")
     source = found.name if found is not None else ""  # typer may carry its own copy of click
@@ -126,6 +126,13 @@ ForeignKeysOpt = Annotated[
         "--foreign-keys/--no-foreign-keys",
         envvar="BULKSYNC_FOREIGN_KEYS",
         help="create the source's foreign keys between the migrated tables once all are loaded",
+    ),
+]
+BackgroundOpt = Annotated[
+    bool,
+    typer.Option(
+        "--background",
+        help="record a job (BULKSYNC_JOB_STORE), run it in a detached process and print its id at once",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")]

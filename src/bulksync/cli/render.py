@@ -1,4 +1,7 @@
-"""Drawing progress and results: Rich bars on a terminal, plain log lines otherwise.
+"""Drawing progress and results with Rich: bars on a terminal, tables and summaries.
+
+Where nothing is drawn (stderr not a terminal), progress, JSON, warnings and errors are
+``plain.py``'s and this module is not imported.
 
 Nothing is ever cut: where output is not a terminal (a pipe, a log, CI) lines are as long as
 they need to be, and a table too wide for the terminal it is drawn on becomes one line per row
@@ -32,6 +35,7 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
+from bulksync.cli.plain import ProgressLog, up_to_date
 from bulksync.engine.progress import ProgressEvent
 from bulksync.engine.result import SyncResult
 
@@ -69,19 +73,14 @@ class _RowsColumn(ProgressColumn):
         return Text(f"{int(task.completed):,}/{total:,}", style="green")
 
 
-def up_to_date(e: ProgressEvent) -> bool:
-    """A table done without a row to move while its source has some: earlier runs (append,
-    incremental) delivered them all. Not a failure at 0 %: nothing was new."""
-    return e.phase == "done" and e.rows_done == 0 < e.rows_total
-
-
 class _MemColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         return Text(f"{task.fields.get('rss', 0.0):.0f} MB", style="magenta")
 
 
 class ProgressView:
-    """A listener for ProgressEvents: one bar per table, or a log line every few seconds."""
+    """A listener for ProgressEvents: one bar per table on a terminal, else plain.ProgressLog's
+    lines."""
 
     def __init__(
         self,
@@ -94,10 +93,9 @@ class ProgressView:
         self.enabled = enabled
         self._busy = busy_phases  # the phase of a table at work: unlabelled bar, throttled log
         self.live = enabled and err.is_terminal
-        self._log_every = log_every_s
-        self._last_log: dict[str, float] = {}
-        self._log_rows = log_every_rows  # log lines every N rows instead of every few seconds
-        self._logged_rows: dict[str, int] = {}
+        self._log = ProgressLog(
+            enabled=enabled, log_every_s=log_every_s, log_every_rows=log_every_rows, busy_phases=busy_phases
+        )
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
@@ -135,7 +133,7 @@ class ProgressView:
         if self.live:
             self._update_bar(event)
         else:
-            self._log_line(event)
+            self._log(event)
 
     def _update_bar(self, e: ProgressEvent) -> None:
         with self._lock:
@@ -153,28 +151,6 @@ class ProgressView:
                 rss=e.rss_mb,
                 up_to_date=fresh,
             )
-
-    def _log_line(self, e: ProgressEvent) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if e.phase in self._busy:
-                if self._log_rows is not None:
-                    if e.rows_done - self._logged_rows.get(e.table, 0) < self._log_rows:
-                        return
-                elif now - self._last_log.get(e.table, 0.0) < self._log_every:
-                    return
-            self._last_log[e.table] = now
-            self._logged_rows[e.table] = e.rows_done
-        if up_to_date(e):
-            err.print(f"{e.table}: already up to date: no new rows since the last run", markup=False)
-            return
-        eta = f"{e.eta_s:.0f}s" if e.eta_s is not None else "?"
-        err.print(
-            f"{e.table}: {e.phase} {e.rows_done:,}/{e.rows_total:,} rows ({e.percent:.1f}%) "
-            f"{e.rows_per_s:,.0f} rows/s ETA {eta} RSS {e.rss_mb:.0f} MB"
-            + (f" rejected {e.rejected:,}" if e.rejected else "")
-            + (f" — {e.message}" if e.message else "")
-        )
 
 
 def print_table(
@@ -372,11 +348,6 @@ def print_verify_summary(result: VerifyResult) -> None:
 
 def _key(key: tuple[Any, ...]) -> str:
     return "(" + ", ".join(str(v) for v in key) + ")" if len(key) != 1 else str(key[0])
-
-
-def print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
-    sys.stdout.flush()
 
 
 def print_fields(title: str, fields: list[tuple[str, str]]) -> None:

@@ -135,7 +135,7 @@ def sync_cmd(
     with StoresView(enabled=not quiet and not json_out) as view:
         result = sync_stores(job, view)
     if json_out:
-        from bulksync.cli.render import print_json
+        from bulksync.cli.plain import print_json
 
         print_json(result.as_dict())
     elif not quiet:

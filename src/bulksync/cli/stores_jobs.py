@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bulksync.cli.jobs import _start
-from bulksync.cli.render import print_json
+from bulksync.cli.plain import print_json
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import check_broker

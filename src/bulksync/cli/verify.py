@@ -84,7 +84,8 @@ def verify_cmd(
     """
     if dest_table and len(table) != 1:
         raise typer.BadParameter("--dest-table needs exactly one --table")
-    from bulksync.cli.render import ProgressView, print_json, print_verify_summary
+    from bulksync.cli.plain import print_json, progress_view
+    from bulksync.cli.render import print_verify_summary
     from bulksync.spec import TableSpec
     from bulksync.verification import VerifySpec, verify
 
@@ -101,7 +102,7 @@ def verify_cmd(
         max_examples=examples,
         statement_timeout_s=statement_timeout,
     )
-    with ProgressView(enabled=not quiet, busy_phases=("verifying",)) as view:
+    with progress_view(enabled=not quiet, busy_phases=("verifying",)) as view:
         result = verify(spec, listeners=[view])
     if json_out:
         print_json(result.to_dict())
