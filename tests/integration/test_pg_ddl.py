@@ -105,7 +105,8 @@ def _write(conn: PostgresConnector, case: DdlCase) -> None:
 
 
 def catalog(url: str, schema: str, table: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Columns (type, NOT NULL, identity, default), constraints and indexes of ``schema.table``."""
+    """Columns (type, NOT NULL, identity, default), constraints, indexes and identity sequences
+    of ``schema.table``."""
     with psycopg.connect(with_schema(url, schema)) as conn:
         oid = conn.execute("SELECT %s::regclass::oid", [quote(table)]).fetchone()
         assert oid is not None
@@ -167,14 +168,14 @@ def test_the_connector_describes_it_as_the_oracles_and_a_row_round_trips(
         assert ours == old.describe(case.name)
         query = ChunkQuery(table=ours, order=ours.primary_key, limit=10)
         for conn in (new, old):
-            assert conn.read_chunk(query).to_pylist() == [case.row | _nulls(case)]
+            assert conn.read_chunk(query).to_pylist() == [_read_back(case)]
     finally:
         new.close()
         old.close()
 
 
-def _nulls(case: DdlCase) -> dict[str, Any]:
-    """The row as read back: a column the case leaves out is NULL."""
+def _read_back(case: DdlCase) -> dict[str, Any]:
+    """The case's row as read back: a column it leaves out is NULL."""
     return {c.name: case.row.get(c.name) for c in case.schema.columns}
 
 
