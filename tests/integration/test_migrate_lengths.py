@@ -33,6 +33,7 @@ PEOPLE = (
 )
 LONG = {
     1: ("name", "N" * 40),  # the first batch
+    10_001: ("name", "M" * 25),  # and the second partition's first: both widen it at once
     9_000: ("code", "é" * 7),  # a late batch of the first partition; 14 bytes, 7 characters
     19_000: ("city", "c" * 30),  # only in the second partition
     12_000: ("pad", "ab" + " " * 10),  # trailing spaces: PostgreSQL would cut them silently

@@ -123,3 +123,14 @@ def test_the_check_costs_little_per_million_rows(kind: str) -> None:
 
     assert found == {}
     assert took < 0.5
+
+
+def test_a_null_whose_slot_spans_bytes_is_not_taken_for_a_long_value() -> None:
+    """Arrow lets a null's offsets cover bytes: the byte pass may count them, the character
+    count then leaves the null out."""
+    offsets = pa.py_buffer(bytes(pa.array([0, 20, 22], pa.int32()).buffers()[1]))
+    validity = pa.py_buffer(bytes([0b10]))
+    values = pa.Array.from_buffers(pa.string(), 2, [validity, offsets, pa.py_buffer(b"x" * 20 + b"ok")])
+
+    assert values.to_pylist() == [None, "ok"]
+    assert too_long(batch(name=values), {"name": 2}) == {}
