@@ -6,7 +6,7 @@ connection between threads. Capabilities tell the engine what the destination ca
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -26,6 +26,8 @@ class Capabilities:
     transactional: bool = True
     savepoints: bool = True
     parallel_writes: bool = True  # False: one writer at a time (SQLite)
+    # VARCHAR(n) refuses (or cuts) longer text; SQLite stores 500 characters in a VARCHAR(10)
+    enforces_lengths: bool = True
 
 
 @dataclass(frozen=True)
@@ -207,12 +209,22 @@ class SharesSchemas(Protocol):
 
 
 @runtime_checkable
-class LooseLengths(Protocol):
-    """A source that never enforced declared lengths (SQLite: 500 characters in a VARCHAR(10))."""
+class WidensText(Protocol):
+    """A destination that can drop the length of a text column of a table this sync created
+    (``connectors/text_lengths.py``), so text a source never held to its length lands whole."""
 
-    def longest_beyond(self, table: TableSchema) -> dict[str, int]:
-        """Each column of ``table`` with a declared length that a stored value exceeds, with the
-        longest value's length (one scan, asked only when a destination table is created)."""
+    def text_lengths(self, table: str) -> dict[str, int | None]:
+        """Each text column of ``table`` with its length in characters (None: unbounded), as
+        the catalog has it now."""
+        ...
+
+    def widen_text(self, table: TableSchema, longest: Mapping[str, int]) -> None:
+        """Give each column of ``longest`` (destination names) a type that holds text of that
+        many characters, keeping NULL-ability and default; outside any transaction of ours.
+
+        Idempotent and safe when partitions on other connections widen the same columns; what
+        a key cannot hold stays as long as a key can be (its longer values are refused).
+        """
         ...
 
 

@@ -61,6 +61,7 @@ from bulksync.connectors.sql import (
     reflect_with,
     statements,
 )
+from bulksync.connectors.text_lengths import MysqlTextLengths
 from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
     BadRowsError,
@@ -82,7 +83,7 @@ _STAGE = quote("_bs_stage")
 _LOAD_SAVEPOINT = "bs_load"
 
 
-class MysqlConnector(MysqlConstraints, MysqlPeers):
+class MysqlConnector(MysqlConstraints, MysqlPeers, MysqlTextLengths):
     """A MySQL or MariaDB database as source and destination."""
 
     dialect: ClassVar[str] = "mysql"

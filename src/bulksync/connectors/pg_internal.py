@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bulksync.naming import fitted_name
+
 if TYPE_CHECKING:
     from bulksync.connectors.postgres import PostgresConnector
 
@@ -18,6 +20,12 @@ SCHEMA = "bulksync"
 STATE_TABLE = f"{SCHEMA}.sync_state"
 REJECT_TABLE = f"{SCHEMA}.rejects"
 _LEGACY = (("_bulksync_state", STATE_TABLE), ("_bulksync_rejects", REJECT_TABLE))
+
+
+def stage_name(table: str) -> str:
+    """The session's temporary staging table for upserts into ``table`` (one per table, however
+    long its name)."""
+    return fitted_name("_bs_stage_" + table)
 
 
 def ensure_tables(conn: PostgresConnector) -> None:

@@ -42,6 +42,7 @@ from bulksync.connectors.sql import (
     reflect_with,
     statements,
 )
+from bulksync.connectors.text_lengths import PgTextLengths
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -120,7 +121,7 @@ def _encoder(schema: pa.Schema) -> pgpq.ArrowToPostgresBinaryEncoder:
     return pgpq.ArrowToPostgresBinaryEncoder.new_with_encoders(schema, encoders)
 
 
-class PostgresConnector(PgConstraints, PgPeers):
+class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     """A PostgreSQL database as source and destination."""
 
     dialect: ClassVar[str] = "postgresql"
@@ -380,7 +381,7 @@ class PostgresConnector(PgConstraints, PgPeers):
         return Merged(int(found[0]), int(found[1]))
 
     def _stage(self, table: str) -> str:
-        stage = quote(fitted_name("_bs_stage_" + table))  # one per table, however long its name
+        stage = quote(pg_internal.stage_name(table))
         # Emptied by DELETE after each merge (TRUNCATE makes a new file: ~5 ms a batch) and
         # truncated in place at every commit, so its dead rows never pile up.
         self._pg.execute(

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
-from bulksync.connectors.sqlite_catalog import longest_beyond, sqlite_constraints
+from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.errors import (
     BadRowsError,
@@ -129,7 +129,7 @@ class SqliteConnector(SqlConnector):
     # committed fails at once with "database is locked" instead of waiting (WAL snapshots)
     begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
     # One writer at a time: SQLite has a single write lock per file.
-    capabilities = Capabilities(parallel_writes=False)
+    capabilities = Capabilities(parallel_writes=False, enforces_lengths=False)
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
         path = sqlite_path(url)
@@ -197,9 +197,6 @@ class SqliteConnector(SqlConnector):
     def _text_only(self, table: str) -> frozenset[str]:
         """The columns of ``table`` that cannot hold a REAL (TEXT affinity)."""
         return frozenset(name for name, d in self._declared_types(table).items() if text_affinity(d))
-
-    def longest_beyond(self, table: TableSchema) -> dict[str, int]:  # LooseLengths
-        return longest_beyond(self._rows, table)
 
     def numbers_as_text(self, table: str, column: str) -> bool:
         """True when ``column``, read as text, holds numbers (which SQLite orders first)."""

@@ -17,7 +17,7 @@ from bulksync.connectors.ddl import quote
 from bulksync.connectors.defaults import portable_default
 from bulksync.connectors.expressions import NotPortable, Token, tokenize
 from bulksync.naming import fitted_name
-from bulksync.schema import Check, ForeignKey, TableSchema
+from bulksync.schema import Check, ForeignKey
 
 Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 
@@ -44,25 +44,6 @@ def sqlite_constraints(query: Query, table: str, info: list[dict[str, Any]]) -> 
     fks = foreign_keys(query, table, tokens or [], dropped)
     checks = _checks(table, tokens or [], names, dropped)
     return Constraints(_rowid_alias(info, tokens), tuple(defaults), fks, checks, tuple(dropped))
-
-
-def longest_beyond(query: Query, table: TableSchema) -> dict[str, int]:
-    """The columns of ``table`` whose declared length (``VARCHAR(10)``) a stored value exceeds,
-    each with the longest value's length.
-
-    SQLite never enforces a length: 500 characters sit in a ``VARCHAR(10)`` column. One scan of
-    the table, and only for a table that declares lengths.
-    """
-    sized = [(i, c.name, c.length) for i, c in enumerate(table.columns) if c.length]
-    if not sized:
-        return {}
-    longest = ", ".join(f"MAX(LENGTH({quote(name)})) AS m{i}" for i, name, _ in sized)
-    found = query(f"SELECT {longest} FROM {quote(table.name)}", [])[0]
-    return {
-        name: int(found[f"m{i}"])
-        for i, name, length in sized
-        if found[f"m{i}"] is not None and int(found[f"m{i}"]) > int(length or 0)
-    }
 
 
 def _rowid_alias(info: list[dict[str, Any]], tokens: list[Token] | None) -> frozenset[str]:

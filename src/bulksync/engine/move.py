@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState, SharesSchemas
 from bulksync.engine.batching import BatchSizer
+from bulksync.engine.lengths import TextFitter
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
 from bulksync.engine.progress import ProgressTracker
@@ -205,6 +206,10 @@ def _commit_one(
     return commit_batch(dest.conn, target, batch, state, insert_first)
 
 
+def _fit(fitter: TextFitter, batch: pa.RecordBatch, dest: Reconnecting) -> None:
+    fitter.fit(batch, dest.conn)
+
+
 def _put(out: queue.Queue[object], item: object, halted: Callable[[], bool]) -> None:
     while not halted():
         try:
@@ -228,6 +233,7 @@ def _write_loop(
     insert_first = insert_first_for(dest.conn, target, ctx.spec.mode)
     if plan.keyless and state.rows:
         _start_over(ctx, plan, state, dest)
+    fitter = TextFitter(plan.final.renamed(plan.write_to), plan.unenforced)
     lock: AbstractContextManager[Any] = ctx.write_lock or nullcontext()
     while True:
         try:
@@ -249,6 +255,9 @@ def _write_loop(
         with lock:
             if ctx.cancel.is_set() or ctx.stop.is_set():
                 return  # stopped while waiting for the one writer's turn: nothing new committed
+            if fitter:  # a text column too narrow for this batch is widened before its transaction
+                fit = partial(_fit, fitter, item, dest)
+                retrying(fit, retries=ctx.spec.retries, reconnect=dest.reconnect)
             written = retrying(
                 partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,

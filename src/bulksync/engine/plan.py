@@ -16,8 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import Destination, LooseLengths, PartitionState, Source, TableStats
+from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
+from bulksync.engine.lengths import TextLimit, unenforced_lengths
 from bulksync.errors import SchemaMismatchError, UsageError
 from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
 from bulksync.schema import Index, TableSchema
@@ -43,6 +44,9 @@ class TablePlan:
     build_indexes: bool = False
     resumed_rows: int = 0
     stats: TableStats | None = None  # the source's figures for ``filters``, once asked
+    # lengths to check in each batch (a table this sync created, from a source that never
+    # enforced them): see ``engine/lengths.py``
+    unenforced: tuple[TextLimit, ...] = ()
 
     @property
     def pending(self) -> list[PartitionState]:
@@ -193,8 +197,6 @@ def plan_table(
             f"{plan.write_to!r}) for this sync any more"
         )
     if resume_only or (unfinished and dest.find(plan.write_to) is not None):
-        if not key:  # a worker taking a keyless table over creates its staging table again
-            _fit_lengths(spec, plan, checked, source)
         plan.states = previous
         for state in previous:
             state.fenced = True  # each batch commits only on the checkpoint it was read at
@@ -203,14 +205,14 @@ def plan_table(
     else:
         plan.order = _read_order(spec, plan, source)
         _fresh_states(spec, plan, source, previous)
-        if spec.mode is Mode.REPLACE or dest.find(plan.write_to) is None:  # to be created
-            _fit_lengths(spec, plan, checked, source)
         created = _prepare_destination(spec, plan, dest)
         for state in plan.states:
             state.created_table = created
         dest.reset_states(ident, plan.states)
         for state in plan.states:
             state.prior, state.fenced = state.last, True
+    if spec.mode is Mode.REPLACE or any(s.created_table for s in plan.states):  # this sync's table
+        plan.unenforced = unenforced_lengths(source, dest, read=schema, made=plan.final)
     # only a table this sync created gets the source's secondary indexes, after the load
     plan.build_indexes = (
         spec.mode is not Mode.REPLACE
@@ -326,31 +328,6 @@ def _partition_bounds(
     cuts = [lo + (hi - lo) * i // parts for i in range(1, parts)]
     edges: list[tuple[Any, ...] | None] = [after, *[(c,) for c in cuts], None]
     return list(itertools.pairwise(edges))
-
-
-def _fit_lengths(spec: SyncSpec, plan: TablePlan, checked: CheckedTable, source: Source) -> None:
-    """Create without its length each column whose declared length the source never enforced
-    and a stored value exceeds (SQLite: 500 characters in a VARCHAR(10)); pgloader drops every
-    such length, this keeps the ones the data fits. Asked only when the table is created, and
-    not for a SQLite destination (it does not enforce them either)."""
-    if not isinstance(source, LooseLengths) or _dialect(spec.destination) == "sqlite":
-        return
-    beyond = source.longest_beyond(checked.schema)
-    if not beyond:
-        return
-    dest_names = {checked.columns.get(name, name): (name, most) for name, most in beyond.items()}
-    columns, notes = [], []
-    for col in plan.final.columns:
-        if col.name in dest_names and col.length:
-            name, most = dest_names[col.name]
-            notes.append(
-                f"{name}: length {col.length} not carried (SQLite never enforced it and a value has "
-                f"{most} characters): created without a length"
-            )
-            col = dataclasses.replace(col, length=None)
-        columns.append(col)
-    dropped = (*plan.final.dropped, *notes)
-    plan.final = dataclasses.replace(plan.final, columns=tuple(columns), dropped=dropped)
 
 
 def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> bool:

@@ -23,6 +23,7 @@ from bulksync.engine.constraints import (
     note_not_carried,
     set_identity,
 )
+from bulksync.engine.lengths import note_widened
 from bulksync.engine.memory import HIGH_WATER, MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
 from bulksync.engine.plan import CheckedTable, TablePlan, check_table, plan_table
@@ -216,6 +217,8 @@ def _execute(
     finally:
         with _moving_lock:
             _moving -= 1
+    for plan, table in zip(plans, result.tables, strict=True):
+        note_widened(plan, table, dest, source=scheme_of(spec.source), retries=spec.retries)
     result.duration_s = time.monotonic() - started
     result.memory_peak_mb = guard.peak_mb
     result.memory_pauses = guard.pauses
