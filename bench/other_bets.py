@@ -111,7 +111,8 @@ def derive_row(row: tuple[Any, ...], rng: random.Random, pool: list[str]) -> tup
 
 
 def derive(source: Path, target: Path, *, table: str = TABLE) -> None:
-    """Write ``target`` from ``source``: the same schema (table and indexes), the rows derived.
+    """Write ``target`` from ``source``: the same schema (table and indexes), page size and
+    journal mode, the rows derived.
 
     Rows are read in the source's id order and written under their new ids, so the table's
     b-tree is filled in random key order (its pages end up fragmented, unlike the generator's).
@@ -123,6 +124,9 @@ def derive(source: Path, target: Path, *, table: str = TABLE) -> None:
         schema = src.execute(
             "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL", (table,)
         ).fetchall()
+        ((page_size,),) = src.execute("PRAGMA page_size").fetchall()
+        ((journal_mode,),) = src.execute("PRAGMA journal_mode").fetchall()
+        dest.execute(f"PRAGMA page_size = {int(page_size)}")  # before the first table: the same file shape
         dest.execute("PRAGMA journal_mode = OFF")
         dest.execute("PRAGMA synchronous = OFF")
         dest.execute("PRAGMA cache_size = -1048576")  # 1 GiB: random-order inserts touch every page
@@ -133,6 +137,7 @@ def derive(source: Path, target: Path, *, table: str = TABLE) -> None:
         dest.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", _derived(rows))
         dest.execute("COMMIT")
         dest.executescript(";".join(sql for kind, sql in schema if kind == "index"))
+        dest.execute(f"PRAGMA journal_mode = {journal_mode}")  # WAL, as the generator leaves it
     finally:
         dest.close()
         src.close()

@@ -38,6 +38,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("bets")
     source, target = folder / "bets.db", folder / "bets-other.db"
     with sqlite3.connect(source) as conn:
+        conn.execute("PRAGMA page_size = 16384")  # what the generator leaves
+        conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
         conn.executemany(
             "INSERT INTO bets VALUES (?, ?, ?, 'MY', 'over_under', ?, 19.73, 1.393, ?, 'won', "
@@ -63,6 +65,8 @@ def test_same_table_and_indexes_every_row_once(files: tuple[Path, Path]) -> None
     source, target = files
     schema = "SELECT type, name, sql FROM sqlite_master ORDER BY name"
     assert _rows(target, schema) == _rows(source, schema)
+    for pragma in ("page_size", "journal_mode"):
+        assert _rows(target, f"PRAGMA {pragma}") == _rows(source, f"PRAGMA {pragma}") != [(4096,)]
     assert _rows(target, "SELECT count(*), count(DISTINCT id) FROM bets") == [(ROWS, ROWS)]
     ids = [row[0] for row in _rows(source, "SELECT id FROM bets ORDER BY id")]
     new_ids = [mix63(i, 0x2545F4914F6CDD1D) for i in ids]
