@@ -170,7 +170,7 @@ def big(bench: Bench) -> list[Tool]:
     data = bench.data if bench.data in DATA_SETS else "generated"
     sized = dataclasses.replace(bench, rows=rows, source_db=source_path(data, rows, data_dir))
 
-    def generated_first(then: Callable[[], object] | None) -> Callable[[], None]:
+    def source_first(then: Callable[[], object] | None) -> Callable[[], None]:
         def setup() -> None:
             ensure_source(data, rows=rows, data_dir=data_dir)
             if then is not None:
@@ -180,7 +180,7 @@ def big(bench: Bench) -> list[Tool]:
 
     wanted = ("duckdb", "ceiling", "ceiling_x2", "bulksync")
     return [
-        dataclasses.replace(tool, setup=generated_first(tool.setup))
+        dataclasses.replace(tool, setup=source_first(tool.setup))
         for tool in sqlite_to_pg(sized)
         if tool.name in wanted
     ]
