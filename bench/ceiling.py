@@ -11,7 +11,15 @@ import sys
 
 from bench.bets import TABLE
 from bench.context import Bench
-from bench.postgres import copy_from_file, copy_to_file, count_rows, psql, reset_table
+from bench.postgres import (
+    copy_from_file,
+    copy_to_file,
+    count_rows,
+    note_table,
+    psql,
+    reset_table,
+    table_note,
+)
 
 
 class CeilingFiles:
@@ -51,9 +59,12 @@ class CeilingFiles:
         copy_to_file(bench.pg, table, self.whole)
 
     def fill(self, table: str = TABLE) -> None:
-        """Make ``table`` hold exactly the source's rows (reload it only when its count is off)."""
-        if count_rows(self.bench.pg, table) == self.bench.rows:
+        """Make ``table`` hold exactly the source's rows: reload it unless its comment names the
+        source file (the count alone cannot tell the generated rows from the other data set's)."""
+        pg, source = self.bench.pg, str(self.bench.source_db)
+        if table_note(pg, table) == source and count_rows(pg, table) == self.bench.rows:
             return
         self.ensure()
-        reset_table(self.bench.pg, table)
-        psql(self.bench.pg, copy_from_file(table, self.whole))
+        reset_table(pg, table)
+        psql(pg, copy_from_file(table, self.whole))
+        note_table(pg, table, source)

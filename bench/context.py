@@ -30,6 +30,7 @@ class Bench:
     source_db: Path
     pg: str
     out_dir: Path
+    data: str = "generated"  # the data set (``--data``), or "source-db"
     mariadb: str = "mysql://root@127.0.0.1:3306/bench"  # the MariaDB source's database
     repeat: int = 1
     only: frozenset[str] = frozenset()

@@ -1,4 +1,5 @@
-"""The source SQLite file: made by ``bulksync generate``, or a copy of ``--source-db``."""
+"""The source SQLite file: made by ``bulksync generate`` (``--data generated``), derived from that
+with other value distributions (``--data other``, ``other_bets.py``), or a copy of ``--source-db``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 from bench.bets import TABLE
 from bench.context import bulksync_command
+from bench.other_bets import derive
 
 SEED = 42
+DATA_SETS = ("generated", "other")
 
 
 def count_sqlite_rows(path: Path, table: str = TABLE) -> int:
@@ -55,6 +58,27 @@ def generate_source(*, rows: int, data_dir: Path) -> Path:
             "Pass --source-db PATH to benchmark an existing SQLite file instead."
         )
     partial.rename(target)
+    return _checked(target, rows)
+
+
+def source_path(data: str, rows: int, data_dir: Path) -> Path:
+    """Where ``ensure_source`` keeps the ``data`` file of ``rows`` rows."""
+    generated = generated_path(rows, data_dir)
+    return generated if data == "generated" else generated.with_name(f"{generated.stem}-{data}.db")
+
+
+def ensure_source(data: str, *, rows: int, data_dir: Path) -> Path:
+    """The ``data`` file of ``rows`` rows, made once (the other one from the generated one)."""
+    generated = generate_source(rows=rows, data_dir=data_dir)
+    if data == "generated":
+        return generated
+    target = source_path(data, rows, data_dir)
+    if not target.exists() or target.stat().st_mtime < generated.stat().st_mtime:
+        partial = target.with_suffix(".partial.db")
+        partial.unlink(missing_ok=True)
+        print(f"deriving {target.name} from {generated.name}", file=sys.stderr, flush=True)
+        derive(generated, partial)
+        partial.rename(target)
     return _checked(target, rows)
 
 

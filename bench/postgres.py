@@ -62,6 +62,19 @@ def count_rows(dsn: str, table: str) -> int:
         return int(row[0]) if row else -1
 
 
+def table_note(dsn: str, table: str) -> str | None:
+    """The comment on ``table`` (None without one, or without the table)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (table,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+
+def note_table(dsn: str, table: str, note: str) -> None:
+    """Set the comment on ``table`` (``reset_table`` drops it with the table)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(table), sql.Literal(note)))
+
+
 def server_version(dsn: str) -> str:
     """The server's ``version()`` string."""
     with psycopg.connect(dsn, autocommit=True) as conn:

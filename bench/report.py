@@ -44,21 +44,22 @@ def render(machine: dict[str, Any], setup: dict[str, Any], results: Results) -> 
         + " / ".join(f"{x:.2f}" for x in machine["load_average"]),
         f"- {machine['postgresql']}",
         *([f"- {machine['mariadb']}"] if machine.get("mariadb") else []),
-        f"- source: `{setup['source_db']}` ({setup['rows']:,} rows), best of {setup['repeat']}, "
+        f"- data: {setup['data']}, source `{setup['source_db']}` ({setup['rows']:,} rows), "
+        f"best of {setup['repeat']}, "
         f"peak RSS by {machine['rss_method']}",
         "- seconds: wall time of the whole process (start-up and imports included)",
     ]
     for name, by_tool in results.items():
-        lines += ["", *_table(name, by_tool)]
+        lines += ["", *_table(name, by_tool, setup["data"])]
     lines += ["", "## Targets", "", *(_targets(results) or ["- none set for these scenarios"])]
     return "\n".join(lines) + "\n"
 
 
-def _table(scenario: str, by_tool: dict[str, Result]) -> list[str]:
+def _table(scenario: str, by_tool: dict[str, Result], data: str) -> list[str]:
     spec = SCENARIOS[scenario]
     subject = by_tool.get(spec.subject)
     subject_rate = subject.rows_per_s if subject else None
-    lines = [f"## {spec.title}", "", HEADER, RULE]
+    lines = [f"## {spec.title}, data: {data}", "", HEADER, RULE]
     notes = []
     for result in by_tool.values():
         lines.append(_row(result, subject_rate))

@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench import startup
 from bench.context import REPO_ROOT, Bench
-from bench.dataset import copy_source, generate_source
+from bench.dataset import DATA_SETS, copy_source, ensure_source
 from bench.mariadb import server_version as mariadb_version
 from bench.measure import QUIET_BELOW_PCT
 from bench.postgres import ensure_database, server_version
@@ -42,6 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--source-db",
         type=Path,
         help="reuse this SQLite file (copied first) instead of running `bulksync generate`",
+    )
+    parser.add_argument(
+        "--data",
+        choices=DATA_SETS,
+        default="generated",
+        help="without --source-db: the generated bets (seed 42), or the same rows with other value "
+        "distributions (sparse 63-bit ids, 30%% NULLs, multibyte text, full-precision decimals, "
+        "microsecond timestamps over decades; bench/other_bets.py); also the big race's data",
     )
     parser.add_argument(
         "--pg",
@@ -84,8 +92,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=900.0,
         help="seconds before an attempt is killed and its tool reported FAILED (0: no limit)",
     )
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/out/results.json")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results JSON (bench/out/results.json; results-other.json with --data other)",
+    )
+    args = parser.parse_args(argv)
+    if args.source_db is not None and args.data != "generated":
+        parser.error("--data names a data set to make; --source-db brings its own")
+    if args.out is None:
+        suffix = "" if args.data == "generated" else f"-{args.data}"
+        args.out = REPO_ROOT / f"bench/out/results{suffix}.json"
+    return args
 
 
 def make_bench(args: argparse.Namespace) -> Bench:
@@ -94,10 +112,11 @@ def make_bench(args: argparse.Namespace) -> Bench:
     if args.source_db is not None:
         source = copy_source(args.source_db.resolve(), rows=args.rows, data_dir=data_dir)
     else:
-        source = generate_source(rows=args.rows, data_dir=data_dir)
+        source = ensure_source(args.data, rows=args.rows, data_dir=data_dir)
     return Bench(
         rows=args.rows,
         source_db=source,
+        data="source-db" if args.source_db is not None else args.data,
         pg=args.pg,
         mariadb=args.mariadb,
         out_dir=out_dir,
@@ -155,7 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_info(server_version(bench.pg))
     if any(SCENARIOS[name].mariadb for name, tools in planned.items() if tools):
         machine["mariadb"] = mariadb_version(bench.mariadb)
-    setup = {"source_db": str(bench.source_db), "rows": bench.rows, "repeat": bench.repeat}
+    setup = {
+        "data": bench.data,
+        "source_db": str(bench.source_db),
+        "rows": bench.rows,
+        "repeat": bench.repeat,
+    }
     report = render(machine, setup, results)
     header: dict[str, Any] = {"machine": machine, "setup": setup}
     if args.startup_runs > 0:

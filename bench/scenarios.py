@@ -14,7 +14,7 @@ from bench import mariadb
 from bench.bets import TABLE, sqlite_ddl
 from bench.ceiling import CeilingFiles
 from bench.context import Bench, bulksync_command
-from bench.dataset import count_sqlite_rows, generate_source, generated_path
+from bench.dataset import DATA_SETS, count_sqlite_rows, ensure_source, source_path
 from bench.postgres import (
     copy_from_file,
     count_rows,
@@ -162,15 +162,17 @@ def upsert(bench: Bench) -> list[Tool]:
 
 def big(bench: Bench) -> list[Tool]:
     """SQLite → PostgreSQL at ``--big-rows`` (10 M): DuckDB, the ceilings and bulksync again,
-    where the fixed cost of starting up no longer hides the rate (and the RSS must stay flat)."""
+    where the fixed cost of starting up no longer hides the rate (and the RSS must stay flat);
+    on the same ``--data`` as the rest (the generated data after ``--source-db``)."""
     if bench.big_rows is None:
         return []
     rows, data_dir = bench.big_rows, bench.data_dir
-    sized = dataclasses.replace(bench, rows=rows, source_db=generated_path(rows, data_dir))
+    data = bench.data if bench.data in DATA_SETS else "generated"
+    sized = dataclasses.replace(bench, rows=rows, source_db=source_path(data, rows, data_dir))
 
-    def generated_first(then: Callable[[], object] | None) -> Callable[[], None]:
+    def source_first(then: Callable[[], object] | None) -> Callable[[], None]:
         def setup() -> None:
-            generate_source(rows=rows, data_dir=data_dir)
+            ensure_source(data, rows=rows, data_dir=data_dir)
             if then is not None:
                 then()
 
@@ -178,7 +180,7 @@ def big(bench: Bench) -> list[Tool]:
 
     wanted = ("duckdb", "ceiling", "ceiling_x2", "bulksync")
     return [
-        dataclasses.replace(tool, setup=generated_first(tool.setup))
+        dataclasses.replace(tool, setup=source_first(tool.setup))
         for tool in sqlite_to_pg(sized)
         if tool.name in wanted
     ]
