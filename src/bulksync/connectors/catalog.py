@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from bulksync.connectors.checks import portable_check
 from bulksync.connectors.defaults import portable_default
 from bulksync.naming import fitted_name
 from bulksync.schema import Check, ForeignKey, Index
+
+if TYPE_CHECKING:  # only the inspector's callers import SQLAlchemy (start-up time)
+    import sqlalchemy as sa
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
