@@ -27,7 +27,7 @@ import pyarrow as pa
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
-from bulksync.connectors import pg_internal, pg_session
+from bulksync.connectors import pg_internal, pg_reflect, pg_session
 from bulksync.connectors.base import Capabilities, Merged
 from bulksync.connectors.conform import BadValue, conform, narrow_decimals
 from bulksync.connectors.pg_constraints import PgConstraints
@@ -37,7 +37,6 @@ from bulksync.connectors.sql import (
     MERGE_SOURCE,
     Reflected,
     quote,
-    reflect_with,
     statements,
 )
 from bulksync.errors import (
@@ -136,9 +135,7 @@ class PostgresConnector(PgConstraints, PgPeers):
             )
         super().__init__(safe_url=safe_pg_url(url))
         self._url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-        self._sa_url = self._url.replace("postgresql://", "postgresql+psycopg://", 1)
         self._timeout_ms = int(statement_timeout_s * 1000)
-        self._inspector_engine: sa.Engine | None = None
         self._adbc: Any = None
         self._adbc_cur: Any = None
         self._in_tx = False
@@ -208,38 +205,14 @@ class PostgresConnector(PgConstraints, PgPeers):
             self._adbc_cur.execute(f"SET statement_timeout = {self._timeout_ms}")
         return self._adbc_cur
 
-    def _inspect(self) -> sa.Inspector:
-        import sqlalchemy as sa
-        from sqlalchemy.pool import NullPool
-
-        if self._inspector_engine is None:
-            self._inspector_engine = sa.create_engine(self._sa_url, poolclass=NullPool)
-        try:
-            return sa.inspect(self._inspector_engine.connect())
-        except sa.exc.OperationalError as exc:
-            raise ConnectError(f"cannot read the catalog of {self.safe_url}") from exc
+    # The catalog is read on the writing session (its search_path is the connector's schema):
+    # by hand, not through SQLAlchemy's inspector (see ``pg_reflect``).
 
     def _table_names(self) -> list[str]:
-        import sqlalchemy as sa
-
-        inspector = self._inspect()
-        try:
-            return list(inspector.get_table_names())
-        except sa.exc.DBAPIError as exc:  # a backend killed or a restart mid-reflection: lost, retried
-            raise self.translate(exc.orig or exc, context="catalog") from exc
-        finally:
-            inspector.bind.close()  # type: ignore[union-attr]
+        return pg_reflect.table_names(self._rows)
 
     def _reflect(self, table: str) -> Reflected | None:
-        import sqlalchemy as sa
-
-        inspector = self._inspect()
-        try:
-            return reflect_with(inspector, table) if inspector.has_table(table) else None
-        except sa.exc.DBAPIError as exc:
-            raise self.translate(exc.orig or exc, context="catalog") from exc
-        finally:
-            inspector.bind.close()  # type: ignore[union-attr]
+        return pg_reflect.reflect(self._rows, table)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
@@ -427,9 +400,6 @@ class PostgresConnector(PgConstraints, PgPeers):
                 self._adbc.close()
         except (psycopg.Error, adbc_driver_manager.Error):
             pass  # closing a connection the server already dropped
-        finally:
-            if self._inspector_engine is not None:
-                self._inspector_engine.dispose()
 
 
 @functools.cache
