@@ -1,5 +1,7 @@
-"""What the SQL connectors share: catalog reflection and DDL (SQLAlchemy Core), keyset SQL,
-checkpoint and reject tables. The data path itself goes through each connector's ADBC driver.
+"""What the SQL connectors share: catalog reflection and DDL, keyset SQL, checkpoint and reject
+tables. The data path itself goes through each connector's ADBC driver. SQLite's and
+PostgreSQL's catalogs are read by hand (``sqlite_types``, ``pg_reflect``), MariaDB's through
+SQLAlchemy's inspector; DDL is compiled by SQLAlchemy, imported only when a table is created.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
 
     @abc.abstractmethod
     def _reflect(self, table: str) -> Reflected | None:
-        """The table's columns (as SQLAlchemy types), primary key and indexes; None if absent."""
+        """The table's columns (as ``Declared`` or SQLAlchemy types), keys and indexes; None if absent."""
 
     def list_tables(self) -> list[str]:  # a user's table may hold "__bulksync_": only ours end so
         return sorted(n for n in self._table_names() if n not in INTERNAL and not n.endswith(WORK))
