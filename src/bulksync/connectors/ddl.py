@@ -134,16 +134,21 @@ def _foreign_key(meta: sa.MetaData, table: sa.Table, fk: ForeignKey) -> sa.Forei
     )
 
 
-def add_foreign_key_sql(table: str, fk: ForeignKey, *, suffix: str = "") -> str:
-    """``ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY`` (actions come from a fixed list)."""
+def foreign_key_clause(fk: ForeignKey) -> str:
+    """``CONSTRAINT … FOREIGN KEY … REFERENCES …`` (actions come from a fixed list)."""
     sql = (
-        f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(fk.name)} FOREIGN KEY ({column_list(fk.columns)}) "
+        f"CONSTRAINT {quote(fk.name)} FOREIGN KEY ({column_list(fk.columns)}) "
         f"REFERENCES {quote(fk.referred_table)} ({column_list(fk.referred_columns)})"
     )
     for clause, act in (("ON DELETE", fk.on_delete), ("ON UPDATE", fk.on_update)):
         if act is not None:
             sql += f" {clause} {act}"
-    return sql + suffix
+    return sql
+
+
+def add_foreign_key_sql(table: str, fk: ForeignKey, *, suffix: str = "") -> str:
+    """``ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY`` (``foreign_key_clause``)."""
+    return f"ALTER TABLE {quote(table)} ADD {foreign_key_clause(fk)}{suffix}"
 
 
 def orphans_sql(table: str, fk: ForeignKey) -> str:

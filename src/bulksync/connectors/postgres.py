@@ -27,7 +27,7 @@ import pyarrow as pa
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
-from bulksync.connectors import pg_internal, pg_reflect, pg_session
+from bulksync.connectors import pg_ddl, pg_internal, pg_reflect, pg_session
 from bulksync.connectors.base import Capabilities, Merged
 from bulksync.connectors.conform import BadValue, conform, narrow_decimals
 from bulksync.connectors.pg_constraints import PgConstraints
@@ -174,6 +174,13 @@ class PostgresConnector(PgConstraints, PgPeers):
 
     def tidy(self) -> None:
         """Nothing to tidy: the bookkeeping lives in its own schema, and its rows are gone."""
+
+    def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
+        """``SqlConnector.create_table`` with the DDL as text (``pg_ddl``), not SQLAlchemy's."""
+        self._execute(pg_ddl.create_table_sql(schema, with_foreign_keys=self.declares_foreign_keys))
+        self._described.pop(schema.name, None)
+        if with_indexes:
+            self.create_indexes(schema)
 
     def placeholder(self, n: int) -> str:
         return "%s"
