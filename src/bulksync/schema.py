@@ -14,11 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from bulksync.errors import UnknownColumnError, UnsupportedTypeError, UsageError
 from bulksync.identifiers import check_identifier as check_identifier
@@ -27,6 +25,9 @@ from bulksync.identifiers import check_identifier as check_identifier
 # before the point and 30 after it (MariaDB's widest DECIMAL is (65, 30)). Into PostgreSQL it is
 # created as plain ``numeric`` again; a value with more digits is rejected with its reason.
 UNBOUNDED_NUMERIC = pa.decimal256(76, 30)
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by the functions that map its types (start-up time)
+    import sqlalchemy as sa
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class TableSchema:
 
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
     try:
         generic = sql.as_generic()
     except NotImplementedError:  # NullType has no generic form (SQLite: a column declared
@@ -160,6 +164,9 @@ def is_json(t: pa.DataType) -> bool:
 
 def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     """Map an Arrow type back to a portable SQLAlchemy type for CREATE TABLE."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
     t = col.type
     mapping: list[tuple[bool, sa.types.TypeEngine[Any]]] = [
         (pa.types.is_boolean(t), sa.Boolean()),

@@ -133,10 +133,6 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy
 """
 
 
-NOT_YET = "schema.py/ddl.py import SQLAlchemy at module level until task nosa lands"
-
-
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_rendering_a_create_table_loads_no_sqlalchemy() -> None:
     proc = subprocess.run([sys.executable, "-c", RENDER], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

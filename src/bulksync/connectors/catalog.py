@@ -1,8 +1,10 @@
 """Foreign keys, CHECKs, identity columns and defaults as a catalog describes them, made portable.
 
-PostgreSQL is read through SQLAlchemy's inspector. MariaDB's foreign keys too, but its defaults,
-AUTO_INCREMENT and CHECKs come from ``information_schema`` (SQLAlchemy misses column-level
-CHECKs and the defaults of TEXT columns). SQLite has its own module (``sqlite_catalog``).
+PostgreSQL's catalog is read by hand (``pg_reflect``), MariaDB's foreign keys through
+SQLAlchemy's inspector, but its defaults, AUTO_INCREMENT and CHECKs from ``information_schema``
+(SQLAlchemy misses column-level CHECKs and the defaults of TEXT columns). SQLite has its own
+module (``sqlite_catalog``). ``portable_constraints`` and ``portable_foreign_key`` make any of
+them portable.
 Whatever cannot travel becomes a line of ``Constraints.dropped``, never silence. ``reflect_with``
 reads a whole table (columns, keys, indexes and these) through the inspector.
 """
@@ -11,15 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from bulksync.connectors.checks import portable_check
 from bulksync.connectors.defaults import portable_default
 from bulksync.naming import fitted_name
 from bulksync.schema import Check, ForeignKey, Index
+
+if TYPE_CHECKING:  # only the inspector's callers import SQLAlchemy (start-up time)
+    import sqlalchemy as sa
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT")  # NO ACTION is the default: None
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -46,30 +50,56 @@ def as_is(name: str) -> str:
     return name
 
 
+def portable_foreign_key(
+    table: str,
+    name: str,
+    columns: tuple[str, ...],
+    referred: tuple[str | None, str, tuple[str, ...]],
+    *,
+    on_delete: Any = None,
+    on_update: Any = None,
+) -> ForeignKey | str:
+    """A foreign key as it travels, or why it cannot (it refers to a table in another schema).
+
+    ``referred``: the referred table's schema (None: the connection's own), name and columns.
+    """
+    schema, referred_table, referred_columns = referred
+    name = name or fitted_name(f"{table}_{'_'.join(columns)}", "_fkey")
+    if schema:
+        return f"fk {name}: refers to {schema}.{referred_table} in another schema"
+    return ForeignKey(
+        name,
+        columns,
+        referred_table,
+        referred_columns,
+        on_delete=action(on_delete),
+        on_update=action(on_update),
+    )
+
+
 def foreign_keys_of(
     inspector: sa.Inspector, table: str, read_name: Callable[[str], str] = as_is
 ) -> tuple[tuple[ForeignKey, ...], list[str]]:
     """The table's foreign keys through SQLAlchemy, and notes on those that cannot travel."""
     found, dropped = [], []
     for fk in inspector.get_foreign_keys(table):
-        columns = tuple(read_name(str(c)) for c in fk["constrained_columns"])
-        name = read_name(str(fk.get("name") or "")) or fitted_name(f"{table}_{'_'.join(columns)}", "_fkey")
-        if fk.get("referred_schema"):
-            dropped.append(
-                f"fk {name}: refers to {fk['referred_schema']}.{fk['referred_table']} in another schema"
-            )
-            continue
         options = fk.get("options") or {}
-        found.append(
-            ForeignKey(
-                name,
-                columns,
+        made = portable_foreign_key(
+            table,
+            read_name(str(fk.get("name") or "")),
+            tuple(read_name(str(c)) for c in fk["constrained_columns"]),
+            (
+                fk.get("referred_schema"),
                 read_name(str(fk["referred_table"])),
                 tuple(read_name(str(c)) for c in fk["referred_columns"]),
-                on_delete=action(options.get("ondelete")),
-                on_update=action(options.get("onupdate")),
-            )
+            ),
+            on_delete=options.get("ondelete"),
+            on_update=options.get("onupdate"),
         )
+        if isinstance(made, str):
+            dropped.append(made)
+        else:
+            found.append(made)
     return tuple(found), dropped
 
 
@@ -85,12 +115,37 @@ def inspected(
     fks, dropped = foreign_keys_of(inspector, table, read_name)
     if dialect == "mysql":  # the rest comes from information_schema: ``mysql_constraints``
         return Constraints(foreign_keys=fks, dropped=tuple(dropped))
+    described = [
+        (
+            str(col["name"]),
+            col.get("default"),
+            bool(
+                col.get("identity")
+                or (col.get("autoincrement") is True and str(col.get("default") or "").startswith("nextval("))
+            ),
+        )
+        for col in columns
+    ]
+    checks = [(str(ck["name"]), str(ck["sqltext"])) for ck in inspector.get_check_constraints(table)]
+    return portable_constraints(described, checks, foreign_keys=(fks, dropped), dialect=dialect)
+
+
+def portable_constraints(
+    columns: Sequence[tuple[str, str | None, bool]],
+    checks: Sequence[tuple[str, str]],
+    *,
+    foreign_keys: tuple[tuple[ForeignKey, ...], Sequence[str]],
+    dialect: str,
+) -> Constraints:
+    """Identity columns, defaults and CHECKs as they travel, whoever read the catalog.
+
+    ``columns``: (name, default expression, is identity); ``checks``: (name, expression);
+    ``foreign_keys``: those that travel and the notes on those that cannot.
+    """
+    fks, dropped = foreign_keys[0], list(foreign_keys[1])
     identity, defaults = set(), []
-    for col in columns:
-        name, text = str(col["name"]), col.get("default")
-        if col.get("identity") or (
-            col.get("autoincrement") is True and str(text or "").startswith("nextval(")
-        ):
+    for name, text, is_identity in columns:
+        if is_identity:
             identity.add(name)
             continue
         value, why = portable_default(text, dialect=dialect)
@@ -98,15 +153,15 @@ def inspected(
             defaults.append((name, value))
         elif why:
             dropped.append(f"{name}: {why}")
-    names = [str(c["name"]) for c in columns]
-    checks = []
-    for ck in inspector.get_check_constraints(table):
-        made = portable_check(str(ck["name"]), str(ck["sqltext"]), dialect=dialect, columns=names)
+    names = [name for name, _, _ in columns]
+    found = []
+    for name, text in checks:
+        made = portable_check(name, text, dialect=dialect, columns=names)
         if isinstance(made, str):
             dropped.append(made)
         else:
-            checks.append(made)
-    return Constraints(frozenset(identity), tuple(defaults), fks, tuple(checks), tuple(dropped))
+            found.append(made)
+    return Constraints(frozenset(identity), tuple(defaults), fks, tuple(found), tuple(dropped))
 
 
 def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Constraints:

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from bulksync.connectors.checks import render_check
 from bulksync.connectors.defaults import render_default
 from bulksync.errors import PermanentError, SyncError
 from bulksync.schema import Column, ForeignKey, TableSchema
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where a table is built (start-up time)
+    import sqlalchemy as sa
 
 
 def quote(name: str) -> str:
@@ -84,6 +86,8 @@ def table_of(
     with_foreign_keys: bool,
 ) -> sa.Table:
     """``schema`` as a SQLAlchemy table for ``CreateTable`` in ``dialect``."""
+    import sqlalchemy as sa
+
     meta = sa.MetaData()
     identities = identity_columns(schema, dialect=dialect)
     cols = []
@@ -113,6 +117,8 @@ def table_of(
 
 def _foreign_key(meta: sa.MetaData, table: sa.Table, fk: ForeignKey) -> sa.ForeignKeyConstraint:
     """The clause of ``fk``; its parent table is a stub in ``meta`` (only its name is rendered)."""
+    import sqlalchemy as sa
+
     parent = meta.tables.get(fk.referred_table)
     if parent is None:
         parent = sa.Table(fk.referred_table, meta)

@@ -92,7 +92,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers, MysqlTextLengths):
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
         self._url: MysqlUrl = parse_mysql_url(url)
-        super().__init__(safe_url=safe_mysql_url(url), sa_dialect=_DIALECT)
+        super().__init__(safe_url=safe_mysql_url(url))
         self._timeout_s = max(statement_timeout_s, 0.001)
         self._engine: sa.Engine | None = None
         self._spool: str | None = None
@@ -159,6 +159,9 @@ class MysqlConnector(MysqlConstraints, MysqlPeers, MysqlTextLengths):
             raise ConnectError(f"cannot read the catalog of {self.safe_url}: {error_text(exc.orig)}") from exc
 
     # -- statements ---------------------------------------------------------------------------
+
+    def sa_dialect(self) -> sa.Dialect:
+        return _DIALECT  # type: ignore[no-any-return]
 
     def placeholder(self, n: int) -> str:
         return "%s"

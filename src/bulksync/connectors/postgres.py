@@ -12,9 +12,10 @@ each chunk with ``INSERT … SELECT`` (no rows cross the wire at all).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.parse import quote as urlquote
 
@@ -23,13 +24,10 @@ import pgpq
 import psycopg
 import psycopg.rows
 import pyarrow as pa
-import sqlalchemy as sa
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.pool import NullPool
 
-from bulksync.connectors import pg_ddl, pg_internal, pg_session
+from bulksync.connectors import pg_ddl, pg_internal, pg_reflect, pg_session
 from bulksync.connectors.base import Capabilities, Merged
 from bulksync.connectors.conform import BadValue, conform, narrow_decimals
 from bulksync.connectors.pg_constraints import PgConstraints
@@ -39,7 +37,6 @@ from bulksync.connectors.sql import (
     MERGE_SOURCE,
     Reflected,
     quote,
-    reflect_with,
     statements,
 )
 from bulksync.connectors.text_lengths import PgTextLengths
@@ -58,7 +55,9 @@ from bulksync.errors import (
 from bulksync.naming import fitted_name
 from bulksync.schema import TableSchema, is_json
 
-_DIALECT: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
+if TYPE_CHECKING:  # imported only for DDL (start-up time: see SqlConnector.sa_dialect)
+    import sqlalchemy as sa
+
 _CONFLICT_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, timeout
 # the server is going away or not there yet: admin shutdown / pg_terminate_backend, crash
 # shutdown, "the database system is starting up"
@@ -135,11 +134,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
                 "the PostgreSQL URL has more than one '@': write an '@' inside the user name or "
                 "password as %40"
             )
-        super().__init__(safe_url=safe_pg_url(url), sa_dialect=_DIALECT)
+        super().__init__(safe_url=safe_pg_url(url))
         self._url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-        self._sa_url = self._url.replace("postgresql://", "postgresql+psycopg://", 1)
         self._timeout_ms = int(statement_timeout_s * 1000)
-        self._inspector_engine: sa.Engine | None = None
         self._adbc: Any = None
         self._adbc_cur: Any = None
         self._in_tx = False
@@ -164,6 +161,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             self._in_tx = False
             self._pg = connect_again(self._connect)
         return self._pg
+
+    def sa_dialect(self) -> sa.Dialect:
+        return _sa_dialect()
 
     def ensure_internal_tables(self) -> None:
         if self._internal_ready:
@@ -213,31 +213,14 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             self._adbc_cur.execute(f"SET statement_timeout = {self._timeout_ms}")
         return self._adbc_cur
 
-    def _inspect(self) -> sa.Inspector:
-        if self._inspector_engine is None:
-            self._inspector_engine = sa.create_engine(self._sa_url, poolclass=NullPool)
-        try:
-            return sa.inspect(self._inspector_engine.connect())
-        except sa.exc.OperationalError as exc:
-            raise ConnectError(f"cannot read the catalog of {self.safe_url}") from exc
+    # The catalog is read on the writing session (its search_path is the connector's schema):
+    # by hand, not through SQLAlchemy's inspector (see ``pg_reflect``).
 
     def _table_names(self) -> list[str]:
-        inspector = self._inspect()
-        try:
-            return list(inspector.get_table_names())
-        except sa.exc.DBAPIError as exc:  # a backend killed or a restart mid-reflection: lost, retried
-            raise self.translate(exc.orig or exc, context="catalog") from exc
-        finally:
-            inspector.bind.close()  # type: ignore[union-attr]
+        return pg_reflect.table_names(self._rows)
 
     def _reflect(self, table: str) -> Reflected | None:
-        inspector = self._inspect()
-        try:
-            return reflect_with(inspector, table) if inspector.has_table(table) else None
-        except sa.exc.DBAPIError as exc:
-            raise self.translate(exc.orig or exc, context="catalog") from exc
-        finally:
-            inspector.bind.close()  # type: ignore[union-attr]
+        return pg_reflect.reflect(self._rows, table)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
@@ -425,9 +408,13 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
                 self._adbc.close()
         except (psycopg.Error, adbc_driver_manager.Error):
             pass  # closing a connection the server already dropped
-        finally:
-            if self._inspector_engine is not None:
-                self._inspector_engine.dispose()
+
+
+@functools.cache
+def _sa_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _fetch_table(cur: Any, sql: str) -> pa.Table:

@@ -1,5 +1,7 @@
-"""What the SQL connectors share: catalog reflection and DDL (SQLAlchemy Core), keyset SQL,
-checkpoint and reject tables. The data path itself goes through each connector's ADBC driver.
+"""What the SQL connectors share: catalog reflection and DDL, keyset SQL, checkpoint and reject
+tables. The data path itself goes through each connector's ADBC driver. SQLite's and
+PostgreSQL's catalogs are read by hand (``sqlite_types``, ``pg_reflect``), MariaDB's through
+SQLAlchemy's inspector; DDL is compiled by SQLAlchemy, imported only when a table is created.
 """
 
 from __future__ import annotations
@@ -8,11 +10,9 @@ import abc
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-import sqlalchemy as sa
-from sqlalchemy.schema import CreateTable
 
 from bulksync.connectors.base import (
     Capabilities,
@@ -37,6 +37,9 @@ from bulksync.connectors.sql_merge import MergeSql
 from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
 from bulksync.spec import Filter
+
+if TYPE_CHECKING:  # imported where DDL is compiled or a SQLAlchemy type mapped (start-up time)
+    import sqlalchemy as sa
 
 STATE_TABLE = "_bulksync_state"
 REJECT_TABLE = "_bulksync_rejects"
@@ -91,10 +94,15 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     state_table: ClassVar[str] = STATE_TABLE
     reject_table: ClassVar[str] = REJECT_TABLE
 
-    def __init__(self, *, safe_url: str, sa_dialect: sa.Dialect) -> None:
+    def __init__(self, *, safe_url: str) -> None:
         self.safe_url = safe_url
-        self.sa_dialect = sa_dialect
         self._described: dict[str, TableSchema] = {}
+
+    @abc.abstractmethod
+    def sa_dialect(self) -> sa.Dialect:
+        """SQLAlchemy's dialect that compiles this database's DDL (made on first use: importing
+        SQLAlchemy and a dialect costs 0.2-0.45 s of start-up that a copy into an existing table
+        never needs)."""
 
     # -- placeholders and parameters (overridden per dialect) ---------------------------------
 
@@ -126,7 +134,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
 
     @abc.abstractmethod
     def _reflect(self, table: str) -> Reflected | None:
-        """The table's columns (as SQLAlchemy types), primary key and indexes; None if absent."""
+        """The table's columns (as ``Declared`` or SQLAlchemy types), keys and indexes; None if absent."""
 
     def list_tables(self) -> list[str]:  # a user's table may hold "__bulksync_": only ours end so
         return sorted(n for n in self._table_names() if n not in INTERNAL and not n.endswith(WORK))
@@ -184,7 +192,9 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
             options=self.table_options(),
             with_foreign_keys=self.declares_foreign_keys,
         )
-        self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect)))
+        from sqlalchemy.schema import CreateTable
+
+        self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect())))
         self._described.pop(schema.name, None)
         if with_indexes:
             self.create_indexes(schema)

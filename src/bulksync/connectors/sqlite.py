@@ -8,19 +8,18 @@ import math
 from collections.abc import Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
-import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import conform, to_sqlite_storage
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
+from bulksync.connectors.sqlite_types import declared_arrow, numbers_in_text
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -32,9 +31,17 @@ from bulksync.errors import (
 from bulksync.naming import fitted_name
 from bulksync.schema import Column, Index, TableSchema
 
-_DIALECT: Any = sqlite_dialect.dialect()
+if TYPE_CHECKING:  # imported only for DDL (start-up time: see SqlConnector.sa_dialect)
+    import sqlalchemy as sa
+
 _BAD_ROW_WORDS = ("constraint failed", "datatype mismatch", "too big")
 _BUSY_WORDS = ("database is locked", "database table is locked", "busy")
+
+
+def _sa_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect()
 
 
 def sqlite_path(url: str) -> Path:
@@ -93,31 +100,6 @@ def inline_literals(sql: str, params: Sequence[Any]) -> str | None:
     return "".join(out)
 
 
-def declared_type(declared: str | None) -> sa.types.TypeEngine[Any]:
-    """The type a SQLite column's declaration means, as SQLAlchemy resolves it, case-blind.
-
-    SQLAlchemy looks type names up case-sensitively, so ``varchar(20)`` or ``datetime`` (as
-    many applications write them) fell to SQLite's affinity rules as NUMERIC. A name it does
-    not know (``uuid``, ``money``) gets NUMERIC affinity in SQLite too, but such columns hold
-    whatever they were given: text carries them without loss. JSON is text in SQLite.
-    """
-    text = (declared or "").upper().strip()
-    resolved = _DIALECT._resolve_type_affinity(text)
-    base = text.split("(")[0].strip()
-    if isinstance(resolved, sa.JSON) or (
-        isinstance(resolved, sa.Numeric) and base not in _DIALECT.ischema_names
-    ):
-        return sa.Text()
-    return resolved  # type: ignore[no-any-return]
-
-
-def _numbers_in_text(satype: sa.types.TypeEngine[Any], declared: str | None) -> bool:
-    """A column read as text whose SQLite affinity is not TEXT: it may hold numbers as numbers."""
-    upper = (declared or "").upper()
-    is_text = isinstance(satype, sa.String | sa.types.NullType)  # NullType: no declared type
-    return is_text and not any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
-
-
 class SqliteConnector(SqlConnector):
     """A SQLite file as source and destination."""
 
@@ -140,7 +122,7 @@ class SqliteConnector(SqlConnector):
         self.path = path
         self._declared: dict[str, dict[str, str]] = {}  # table → column → its declared type
         self._exact_reads: set[str] = set()  # tables a chunk of had REALs read as text
-        super().__init__(safe_url=str(path), sa_dialect=_DIALECT)
+        super().__init__(safe_url=str(path))
         try:
             self._conn = adbc_sqlite.connect(str(path), autocommit=True)
         except adbc_driver_manager.Error as exc:
@@ -158,6 +140,9 @@ class SqliteConnector(SqlConnector):
         except SyncError as exc:
             self.close()
             raise ConnectError(f"cannot use SQLite file {str(path)!r}: {exc.message}") from exc
+
+    def sa_dialect(self) -> sa.Dialect:
+        return _sa_dialect()
 
     def placeholder(self, n: int) -> str:
         return "?"
@@ -192,7 +177,7 @@ class SqliteConnector(SqlConnector):
     def _numbers_in_text(self, table: str) -> frozenset[str]:
         """The columns of ``table`` read as text that may hold numbers."""
         declared = self._declared_types(table).items()
-        return frozenset(name for name, d in declared if _numbers_in_text(declared_type(d), d))
+        return frozenset(name for name, d in declared if numbers_in_text(d))
 
     def _text_only(self, table: str) -> frozenset[str]:
         """The columns of ``table`` that cannot hold a REAL (TEXT affinity)."""
@@ -232,6 +217,8 @@ class SqliteConnector(SqlConnector):
         return self.conform_read(self._read_exact(sql, params, query.table), query)
 
     def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
+        import sqlalchemy as sa
+
         # INTEGER, not BIGINT: SQLite integers are 64-bit anyway, and only an INTEGER PRIMARY KEY
         # is the rowid itself (no second index to maintain on every insert).
         if pa.types.is_integer(col.type):
@@ -249,7 +236,10 @@ class SqliteConnector(SqlConnector):
         if table not in self._table_names():
             return None
         info = self._query(f"PRAGMA table_info({quote(table)})").to_pylist()
-        columns = [(c["name"], declared_type(c["type"]), not c["notnull"] and not c["pk"]) for c in info]
+        columns = []
+        for c in info:
+            declared = declared_arrow(c["type"], where=f"{table}.{c['name']}")
+            columns.append((c["name"], declared, not (c["notnull"] or c["pk"])))
         pk = tuple(c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"])
         indexes, not_created = self._indexes(table)
         constraints = sqlite_constraints(self._rows, table, info)
