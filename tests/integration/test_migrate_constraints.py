@@ -559,3 +559,27 @@ def test_appending_more_rows_moves_the_identity_past_them(tmp_path: Path, pg_db:
 
     assert ids(pg_db, "customers") == [1, 2, 5, 9, 10, 11]
     assert insert_customer(pg_db)[0] == 12
+
+
+def test_a_percent_sign_in_a_default_and_a_check_lands_as_one_in_mariadb(
+    tmp_path: Path, mariadb_db: str
+) -> None:
+    """SQLAlchemy's MySQL DDL wrote '50% off' as '50%% off' (its format paramstyle), and the
+    statement ran without parameters: the default kept both signs and every row broke the CHECK."""
+    src = str(tmp_path / "src.db")
+    conn = sqlite3.connect(src)
+    with conn:
+        conn.execute(
+            "CREATE TABLE deals (id INTEGER PRIMARY KEY, label TEXT DEFAULT '50% off' "
+            "CONSTRAINT deals_label_check CHECK (label IN ('50% off', '100%')))"
+        )
+        conn.execute("INSERT INTO deals (id, label) VALUES (1, '100%'), (2, '50% off')")
+    conn.close()
+
+    result = sync(SyncSpec(source=src, destination=mariadb_db, tables=["deals"], mode=Mode.REPLACE))
+
+    assert [(t.status, t.rows_written, t.rows_rejected) for t in result.tables] == [("succeeded", 2, 0)]
+    run_sql(mariadb_db, ["INSERT INTO deals (id) VALUES (3)"])
+    assert refused(mariadb_db, "INSERT INTO deals (id, label) VALUES (4, '5%')")
+    rows = run_sql(mariadb_db, ["SELECT id, label FROM deals ORDER BY id"])
+    assert rows == [(1, "100%"), (2, "50% off"), (3, "50% off")]

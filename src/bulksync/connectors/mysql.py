@@ -74,7 +74,9 @@ from bulksync.errors import (
 from bulksync.naming import fitted_name
 from bulksync.schema import Column, TableSchema
 
-_DIALECT: Any = mysql_dialect.dialect()
+# DDL is compiled to text and run without parameters: the default paramstyle (format) would
+# write a '%' in a default or a CHECK as '%%', which MariaDB then keeps as two characters
+_DIALECT: Any = mysql_dialect.dialect(paramstyle="named")
 _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO"  # a copied 0 in an AUTO_INCREMENT stays 0
