@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 SCHEMA = "bulksync"
 STATE_TABLE = f"{SCHEMA}.sync_state"
 REJECT_TABLE = f"{SCHEMA}.rejects"
+# the advisory lock (one bigint: apart from the two-int keys of ``same_database``) held while
+# the bookkeeping schema and tables are created
+DDL_LOCK = 0x62756C6B73796E63  # "bulksync"
 _LEGACY = (("_bulksync_state", STATE_TABLE), ("_bulksync_rejects", REJECT_TABLE))
 
 

@@ -168,9 +168,15 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     def ensure_internal_tables(self) -> None:
         if self._internal_ready:
             return
-        pg_internal.ensure_tables(self)
-        super().ensure_internal_tables()
-        pg_internal.adopt_legacy_tables(self)
+        # CREATE … IF NOT EXISTS is not safe against itself: two syncs starting together in a
+        # fresh database both create, and one fails on pg_type's unique index. One at a time.
+        self._execute(f"SELECT pg_advisory_lock({pg_internal.DDL_LOCK})")
+        try:
+            pg_internal.ensure_tables(self)
+            super().ensure_internal_tables()
+            pg_internal.adopt_legacy_tables(self)
+        finally:
+            self._execute(f"SELECT pg_advisory_unlock({pg_internal.DDL_LOCK})")
         self._internal_ready = True
 
     def tidy(self) -> None:
