@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import os
 import sqlite3
 import subprocess
@@ -279,3 +280,39 @@ def merged(result: Any) -> tuple[int, int, int]:
     """(inserted, updated, unchanged) over a SyncResult's tables."""
     d = result.to_dict()
     return d["rows_inserted"], d["rows_updated"], d["rows_unchanged"]
+
+
+# Runs the real entry point in a fresh interpreter and reports, at exit, every module imported.
+CLI_PROBE = """
+import json, os, sys
+sys.argv = ["bulksync", *json.loads(sys.argv[1])]
+real_exit = os._exit
+def report(code=0):
+    sys.stdout.flush()
+    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+    sys.stderr.flush()
+    real_exit(code)
+os._exit = report
+from bulksync.cli import main
+try:
+    main()
+except SystemExit as exc:
+    report(exc.code if isinstance(exc.code, int) else 1)
+report(0)
+"""
+
+
+def cli_imports(
+    args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``bulksync *args`` in a fresh interpreter (stdout, stderr: pipes): its result and every
+    module it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    return proc, set(json.loads(line.removeprefix("MODULES ")))

@@ -11,50 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import make_bets, run_cli
+from helpers import cli_imports, make_bets, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ROWS = 500
-PROBE = """
-import json, os, sys
-sys.argv = ["bulksync", *json.loads(sys.argv[1])]
-real_exit = os._exit
-def report(code=0):
-    sys.stdout.flush()
-    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
-    sys.stderr.flush()
-    real_exit(code)
-os._exit = report
-from bulksync.cli import main
-try:
-    main()
-except SystemExit as exc:
-    report(exc.code if isinstance(exc.code, int) else 1)
-report(0)
-"""
 
 
 def copy_modules(*args: str) -> set[str]:
     """The top-level packages ``bulksync copy *args --json`` imported (it must succeed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSYNC_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(["copy", *args, "--json"])],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    proc, found = cli_imports(["copy", *args, "--json"], env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["processed_rows"] == ROWS
-    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
-    return {m.split(".")[0] for m in json.loads(line.removeprefix("MODULES "))}
+    return {m.split(".")[0] for m in found}
 
 
 @pytest.fixture

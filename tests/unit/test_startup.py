@@ -16,36 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cli_imports
+
 ENGINE = {"pyarrow", "numpy", "sqlalchemy", "adbc_driver_manager", "psycopg", "pymysql", "connectorx", "pgpq"}
 SERVICES = {"dramatiq", "fastapi", "uvicorn", "redis", "pika", "prometheus_client"}
-
-PROBE = """
-import json, os, sys
-sys.argv = ["bulksync", *json.loads(sys.argv[1])]
-real_exit = os._exit
-def report(code=0):
-    sys.stdout.flush()
-    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
-    sys.stderr.flush()
-    real_exit(code)
-os._exit = report
-from bulksync.cli import main
-try:
-    main()
-except SystemExit as exc:
-    report(exc.code if isinstance(exc.code, int) else 1)
-report(0)
-"""
 
 
 def modules(*args: str, env: dict[str, str] | None = None, code: int = 0) -> set[str]:
     """Every module ``bulksync *args`` imported, in a fresh interpreter (stdout, stderr: pipes)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=60, env=env
-    )
-    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    proc, found = cli_imports(args, env=env)
     assert proc.returncode == code, proc.stderr
-    return set(json.loads(line.removeprefix("MODULES ")))
+    return found
 
 
 def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
