@@ -149,17 +149,17 @@ def test_the_table_reads_back_as_the_oracles(database: Built, case: DdlCase) -> 
     )
 
 
-def _percent_xfail(case: DdlCase) -> Any:
-    if "%" not in case.name + "".join(case.schema.names):
-        return case
-    why = "a '%' in a name breaks psycopg's client-side binding of a read (engine/plan.py refuses it)"
-    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=why))
+def _has_percent(case: DdlCase) -> bool:
+    return "%" in case.name + "".join(case.schema.names)
 
 
-@pytest.mark.parametrize("case", [_percent_xfail(c) for c in CASES], ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_the_connector_describes_it_as_the_oracles_and_a_row_round_trips(
     database: Built, case: DdlCase
 ) -> None:
+    """A '%' in a name is created and described right, but a read of it breaks psycopg's
+    client-side binding (engine/plan.py refuses such names up front): that read is pinned as
+    failing, so the day it works this test says so."""
     assert database.failed.get(case.name) is None
     new = PostgresConnector(with_schema(database.url, NEW))
     old = PostgresConnector(with_schema(database.url, OLD))
@@ -168,7 +168,11 @@ def test_the_connector_describes_it_as_the_oracles_and_a_row_round_trips(
         assert ours == old.describe(case.name)
         query = ChunkQuery(table=ours, order=ours.primary_key, limit=10)
         for conn in (new, old):
-            assert conn.read_chunk(query).to_pylist() == [_read_back(case)]
+            if _has_percent(case):
+                with pytest.raises(psycopg.ProgrammingError, match="placeholders"):
+                    conn.read_chunk(query)
+            else:
+                assert conn.read_chunk(query).to_pylist() == [_read_back(case)]
     finally:
         new.close()
         old.close()
