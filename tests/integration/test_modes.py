@@ -16,7 +16,7 @@ import pytest
 from bulksync import Filter, Mode, SyncResult, SyncSpec, TableSpec, sync
 from bulksync.connectors.base import PartitionState
 from bulksync.connectors.registry import open_connector
-from bulksync.connectors.sql import SqlTransaction
+from bulksync.connectors.sql_transaction import SqlTransaction
 from bulksync.engine.progress import ProgressEvent
 from bulksync.schema import TableSchema
 from helpers import (

@@ -209,6 +209,17 @@ class SharesSchemas(Protocol):
 
 
 @runtime_checkable
+class FindsKeys(Protocol):
+    """A transaction that can say which rows of a batch have a key their table holds already
+    (optional: without it an append that meets such keys bisects the batch to find them)."""
+
+    def existing_keys(self, table: str, key: Sequence[str], batch: pa.RecordBatch) -> list[bool]:
+        """For each row of ``batch`` (laid out as ``table``'s columns): True only when ``table``
+        holds a row with the same ``key`` (destination names)."""
+        ...
+
+
+@runtime_checkable
 class WidensText(Protocol):
     """A destination that can drop the length of a text column of a table this sync created
     (``connectors/text_lengths.py``), so text a source never held to its length lands whole."""

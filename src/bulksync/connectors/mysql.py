@@ -90,6 +90,7 @@ class MysqlConnector(MysqlConstraints, MysqlPeers, MysqlTextLengths):
 
     dialect: ClassVar[str] = "mysql"
     begin_sql: ClassVar[str] = "START TRANSACTION"
+    max_params: ClassVar[int] = 10_000
     capabilities = Capabilities()
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:

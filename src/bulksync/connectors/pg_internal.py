@@ -9,8 +9,12 @@ interrupted sync still resumes from its checkpoints.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bulksync.connectors.base import Reject
+from bulksync.engine.checkpoint import encode_key
 from bulksync.naming import fitted_name
 
 if TYPE_CHECKING:
@@ -63,3 +67,13 @@ def adopt_legacy_tables(conn: PostgresConnector) -> None:
         except BaseException:
             conn._execute("ROLLBACK")
             raise
+
+
+def copy_rejects(conn: PostgresConnector, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
+    """Record ``rejects`` with one COPY in the open transaction (a ``--restart`` over rows that are
+    there already rejects every row of a batch: one INSERT each cost more than the copy)."""
+    cols = "sync_id, tbl, row_key, row_data, reason"
+    with conn._session().cursor().copy(f"COPY {REJECT_TABLE} ({cols}) FROM STDIN") as copy:
+        for r in rejects:
+            row = json.dumps(r.row, default=str)
+            copy.write_row((sync_id, table, encode_key(r.key) or "", row, r.reason))

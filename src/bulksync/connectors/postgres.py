@@ -28,7 +28,7 @@ from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
 from bulksync.connectors import pg_ddl, pg_internal, pg_reflect, pg_session
-from bulksync.connectors.base import Capabilities, Merged
+from bulksync.connectors.base import Capabilities, Merged, Reject
 from bulksync.connectors.conform import BadValue, conform, narrow_decimals
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_dates import take_out_of_range
@@ -127,6 +127,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     capabilities = Capabilities()
     state_table: ClassVar[str] = pg_internal.STATE_TABLE
     reject_table: ClassVar[str] = pg_internal.REJECT_TABLE
+    max_params: ClassVar[int] = 10_000
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> None:
         if urlsplit(url).netloc.count("@") > 1:
@@ -181,6 +182,12 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
 
     def tidy(self) -> None:
         """Nothing to tidy: the bookkeeping lives in its own schema, and its rows are gone."""
+
+    def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
+        try:
+            pg_internal.copy_rejects(self, sync_id, table, rejects)
+        except psycopg.Error as exc:
+            raise self.translate(exc, context=f"record rejects of {table!r}") from exc
 
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
         """``SqlConnector.create_table`` with the DDL as text (``pg_ddl``), not SQLAlchemy's."""

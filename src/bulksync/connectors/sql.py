@@ -19,9 +19,7 @@ from bulksync.connectors.base import (
     ChunkQuery,
     Key,
     Merged,
-    PartitionState,
     Pulled,
-    Reject,
     TableStats,
 )
 from bulksync.connectors.catalog import Declared as Declared
@@ -34,6 +32,7 @@ from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
+from bulksync.connectors.sql_transaction import SqlTransaction
 from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
 from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
 from bulksync.spec import Filter
@@ -486,37 +485,3 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Close the data connection."""
-
-
-class SqlTransaction:
-    """The Transaction protocol over one SQL connector's open transaction."""
-
-    def __init__(self, connector: SqlConnector) -> None:
-        self._c = connector
-
-    def write(
-        self,
-        table: str,
-        batch: pa.RecordBatch,
-        *,
-        upsert_key: Sequence[str] = (),
-        statement_rows: int | None = None,
-    ) -> Merged:
-        return self._c.write_batch(table, batch, upsert_key, statement_rows)
-
-    def savepoint(self, name: str) -> None:
-        self._c._execute(f"SAVEPOINT {name}")
-
-    def rollback_to(self, name: str) -> None:
-        self._c._execute(f"ROLLBACK TO SAVEPOINT {name}")
-
-    def release(self, name: str) -> None:
-        self._c._execute(f"RELEASE SAVEPOINT {name}")
-
-    def save_state(self, state: PartitionState) -> None:
-        if state.fenced:
-            self._c.check_fence(state)
-        self._c.upsert_state(state)
-
-    def save_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
-        self._c.insert_rejects(sync_id, table, rejects)

@@ -24,6 +24,7 @@ class Bookkeeping:
     state_table: ClassVar[str]
     reject_table: ClassVar[str]
     begin_sql: ClassVar[str] = "BEGIN"
+    max_params: ClassVar[int] = 999  # bound parameters one statement may carry (SQLite's old floor)
 
     if TYPE_CHECKING:  # the connector this is mixed into runs the statements
 
@@ -124,9 +125,17 @@ class Bookkeeping:
         )
 
     def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
-        marks = ", ".join(self.placeholder(i) for i in range(1, 6))
-        for r in rejects:
+        """Record ``rejects``, as many rows per INSERT as the dialect's parameters allow (a
+        --restart over rows already there rejects every row of a batch)."""
+        per = max(1, self.max_params // 5)
+        for start in range(0, len(rejects), per):
+            part = rejects[start : start + per]
+            n = iter(range(1, 5 * len(part) + 1))
+            rows = ", ".join("(" + ", ".join(self.placeholder(next(n)) for _ in range(5)) + ")" for _ in part)
+            params: list[Any] = []
+            for r in part:
+                params += [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason]
             self._execute(
-                f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES ({marks})",
-                [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason],
+                f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES {rows}",
+                params,
             )
