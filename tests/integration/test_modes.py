@@ -152,6 +152,26 @@ def test_append_rerun_copies_only_new_rows(ends: tuple[str, str]) -> None:
     assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 101))
 
 
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.INCREMENTAL])
+def test_a_rerun_after_the_destination_table_was_dropped_copies_every_row_again(
+    ends: tuple[str, str], mode: Mode
+) -> None:
+    """The checkpoints say "delivered up to key N"; with the table gone, so are those rows."""
+    src, dst = ends
+    make_bets(src, ROWS)
+    run(src, dst, mode)
+    conn = open_connector(dst)
+    try:
+        conn.drop_table("bets")
+    finally:
+        conn.close()
+
+    again = run(src, dst, mode)
+
+    assert again.processed_rows == ROWS
+    assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 1))
+
+
 def _stale_destination(dst: str) -> None:
     """An older ``bets`` in the destination: other rows, other values, no secondary index."""
     conn = open_connector(dst, create=True)

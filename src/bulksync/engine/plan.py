@@ -203,6 +203,8 @@ def plan_table(
         plan.resumed_rows = sum(s.rows for s in previous)
         plan.order = _order_of_states(plan, previous)
     else:
+        if previous and dest.find(plan.write_to) is None:
+            previous = []  # the table earlier runs delivered into is gone, and what they delivered
         plan.order = _read_order(spec, plan, source)
         _fresh_states(spec, plan, source, previous)
         created = _prepare_destination(spec, plan, dest)
