@@ -15,6 +15,7 @@ from bench.postgres import (
     copy_from_file,
     copy_to_file,
     count_rows,
+    has_bench_ddl,
     note_table,
     psql,
     reset_table,
@@ -60,9 +61,15 @@ class CeilingFiles:
 
     def fill(self, table: str = TABLE) -> None:
         """Make ``table`` hold exactly the source's rows: reload it unless its comment names the
-        source file (the count alone cannot tell the generated rows from the other data set's)."""
+        source file (the count alone cannot tell the generated rows from the other data set's)
+        and its columns have the bench's types (else PostgreSQL → PostgreSQL measures another
+        path: other types than the destination's)."""
         pg, source = self.bench.pg, str(self.bench.source_db)
-        if table_note(pg, table) == source and count_rows(pg, table) == self.bench.rows:
+        if (
+            table_note(pg, table) == source
+            and count_rows(pg, table) == self.bench.rows
+            and has_bench_ddl(pg, table)
+        ):
             return
         self.ensure()
         reset_table(pg, table)

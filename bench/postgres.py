@@ -69,6 +69,20 @@ def table_note(dsn: str, table: str) -> str | None:
         return None if row is None or row[0] is None else str(row[0])
 
 
+def has_bench_ddl(dsn: str, table: str) -> bool:
+    """Whether ``table``'s columns have exactly the types ``pg_ddl`` gives them (an earlier run
+    may have left a table of bulksync's making, with other types, under the same comment)."""
+    types = (
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) "
+        "FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(pg_ddl("pg_temp.bench_ddl_probe"))
+        want = conn.execute(types, ("pg_temp.bench_ddl_probe",)).fetchone()
+        have = conn.execute(types, (table,)).fetchone()
+    return bool(want and have and want[0] == have[0])
+
+
 def note_table(dsn: str, table: str, note: str) -> None:
     """Set the comment on ``table`` (``reset_table`` drops it with the table)."""
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -119,6 +119,44 @@ def test_pg_to_pg_into_other_column_types_goes_through_arrow(pg_db: str, pg_db2:
         assert a.execute(query).fetchall() == b.execute(query).fetchall()
 
 
+@pytest.mark.parametrize(
+    ("dest_types", "streamed"),
+    [
+        ("code text, note varchar(50), amount numeric(14,2)", True),  # same binary form, room to spare
+        ("code varchar(11), note text, amount numeric(14,2)", False),  # shorter: through Arrow
+        ("code text, note text, amount numeric(14,3)", False),  # another scale: through Arrow
+    ],
+    ids=["wider", "shorter-text", "other-scale"],
+)
+def test_pg_to_pg_streams_into_wider_types_of_the_same_binary_form(
+    pg_db: str, pg_db2: str, dest_types: str, streamed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """varchar(12) into text, numeric(12,2) into numeric(14,2): the raw binary COPY still holds
+    (a hand-made destination rarely repeats the source's lengths); anything narrower or of
+    another scale is converted through Arrow, where a value that does not fit is a reject."""
+    opened: list[Any] = []
+    real_open = CopyStream.open.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        CopyStream, "open", classmethod(lambda cls, *a: opened.append(a[1]) or real_open(cls, *a))
+    )
+    with psycopg.connect(pg_db) as conn:
+        conn.execute(
+            "CREATE TABLE t (id bigint PRIMARY KEY, code varchar(12), note varchar(40), amount numeric(12,2))"
+        )
+        conn.execute(
+            "INSERT INTO t SELECT i, 'c' || i, CASE WHEN i % 4 = 0 THEN NULL ELSE repeat('é', i % 40) END, "
+            "i * 1.25 - 500 FROM generate_series(1, 3000) AS i"
+        )
+    with psycopg.connect(pg_db2) as conn:
+        conn.execute(f"CREATE TABLE t (id bigint PRIMARY KEY, {dest_types})")
+    result = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=(TableSpec(name="t"),), chunk_rows=700))
+    assert (result.processed_rows, result.failed_rows) == (3000, 0)
+    assert bool(opened) is streamed
+    query = "SELECT id, code, note, amount FROM t ORDER BY id"
+    with psycopg.connect(pg_db) as a, psycopg.connect(pg_db2) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
 def test_a_pulled_chunk_that_goes_through_arrow_is_read_a_step_at_a_time(
     pg_db: str, pg_db2: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -198,5 +198,39 @@ class PgPeers(SqlConnector):
         if (table, target) not in self._same_types:
             theirs = dict(src._column_types(table))
             ours = dict(self._column_types(target))
-            self._same_types[(table, target)] = all(ours.get(n) == t for n, t in theirs.items())
+            self._same_types[(table, target)] = all(
+                n in ours and same_binary_form(t, ours[n]) for n, t in theirs.items()
+            )
         return self._same_types[(table, target)]
+
+
+_TEXT = ("text", "character varying")
+
+
+def same_binary_form(source: str, dest: str) -> bool:
+    """Whether a value of type ``source`` (``format_type`` text) in binary COPY form loads into
+    a column of type ``dest`` as the same value, with nothing cut, rounded or reinterpreted.
+
+    Equal types, text into text of no smaller length (``varchar(n)`` and ``text`` share their
+    binary form), and numbers into a numeric of the same scale and no smaller precision. Not
+    ``char(n)`` (padding), timestamps of other precision (rounded) or with/without time zone
+    (the instant would be read in another zone).
+    """
+    if source == dest:
+        return True
+    (s_base, s_mod), (d_base, d_mod) = _split_type(source), _split_type(dest)
+    if s_base in _TEXT and d_base in _TEXT:
+        return not d_mod or (bool(s_mod) and int(s_mod[0]) <= int(d_mod[0]))
+    if s_base == d_base == "numeric" and s_mod:
+        return not d_mod or (int(s_mod[0]) <= int(d_mod[0]) and s_mod[1:] == d_mod[1:])
+    return False
+
+
+def _split_type(formatted: str) -> tuple[str, list[str]]:
+    """``'numeric(12,2)'`` → ``('numeric', ['12', '2'])``; ``'text'`` → ``('text', [])``."""
+    base, _, mods = formatted.partition("(")
+    if not mods:
+        return formatted, []
+    if not mods.endswith(")") or base.endswith("[]"):
+        return formatted, []
+    return base, [m.strip() for m in mods[:-1].split(",")]
