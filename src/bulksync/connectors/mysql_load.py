@@ -1,0 +1,117 @@
+"""MariaDB writes (a base of ``MysqlConnector``): a batch as LOAD DATA LOCAL INFILE text under a
+savepoint (any warning undoes it: ``BadRowsError``), upserts through a temporary stage table
+merged with ``INSERT … ON DUPLICATE KEY UPDATE``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pymysql
+
+from bulksync.connectors.base import Merged
+from bulksync.connectors.conform import conform
+from bulksync.connectors.mysql_peers import require_unique
+from bulksync.connectors.mysql_types import is_hex_column, tsv_payload
+from bulksync.connectors.sql import MERGE_SOURCE, SqlConnector, column_list, quote, statements
+from bulksync.errors import BadRowsError, ConnectionLost
+from bulksync.schema import Column
+
+_STAGE = quote("_bs_stage")
+_LOAD_SAVEPOINT = "bs_load"
+
+
+class MysqlLoad(SqlConnector):
+    """LOAD DATA writes and stage-table upserts on the connector's PyMySQL connection."""
+
+    _conn: pymysql.connections.Connection[Any]
+    _spool: str | None
+
+    def write_batch(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        statement_rows: int | None = None,
+    ) -> Merged:
+        schema = self.describe(table)
+        data = conform(batch, schema.arrow_schema())
+        if data.num_rows == 0:
+            return Merged()
+        if not upsert_key:
+            for part in statements(data, statement_rows):
+                self._load(quote(table), part, schema.columns, table)
+            return Merged.all_new(data.num_rows)
+        require_unique(schema, upsert_key)
+        self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
+        self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
+        for part in statements(data, statement_rows):
+            self._load(_STAGE, part, schema.columns, table)
+        source = f"{_STAGE} AS {MERGE_SOURCE}"
+        merged = self.merge(table, source, schema.names, upsert_key, rows=data.num_rows)
+        self._execute(f"DROP TEMPORARY TABLE {_STAGE}")
+        return merged
+
+    def _load(self, target: str, data: pa.RecordBatch, columns: Sequence[Column], table: str) -> None:
+        """LOAD DATA one batch under a savepoint; any warning undoes it and raises BadRowsError."""
+        path = self._spool_path()
+        with open(path, "wb") as out:
+            out.write(tsv_payload(data))
+        names, sets = [], []
+        for i, col in enumerate(columns):
+            if is_hex_column(col.type):
+                names.append(f"@bs{i}")
+                sets.append(f"{quote(col.name)} = UNHEX(@bs{i})")
+            else:
+                names.append(quote(col.name))
+        sql = (
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {target} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({', '.join(names)})" + (f" SET {', '.join(sets)}" if sets else "")
+        )
+        self._execute(f"SAVEPOINT {_LOAD_SAVEPOINT}")
+        try:
+            with self._conn.cursor() as cur:
+                loaded = cur.execute(sql, [path])
+                warned = cur.warning_count
+            if warned or loaded != data.num_rows:
+                reason = self._first_warning() or f"{loaded} of {data.num_rows} rows loaded"
+                self._execute(f"ROLLBACK TO SAVEPOINT {_LOAD_SAVEPOINT}")
+                raise BadRowsError(f"write to {table!r}: {reason}")
+        except pymysql.Error as exc:
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+        except AttributeError as exc:  # PyMySQL sending the file on the socket a KILL closed
+            if self._conn.open:
+                raise
+            closed = f"write to {table!r}: the server closed the connection mid-LOAD DATA"
+            raise ConnectionLost(closed) from exc
+        finally:
+            os.truncate(path, 0)  # the batch's text does not linger on disk
+        self._execute(f"RELEASE SAVEPOINT {_LOAD_SAVEPOINT}")
+
+    def _first_warning(self) -> str:
+        rows = self._rows("SHOW WARNINGS LIMIT 1")
+        return str(rows[0]["Message"]) if rows else ""
+
+    def _spool_path(self) -> str:
+        if self._spool is None:
+            self._spool = tempfile.mkdtemp(prefix="bulksync-mysql-")
+        return os.path.join(self._spool, "batch.tsv")
+
+    # -- merges ------------------------------------------------------------------------------
+
+    def upsert_sql(self, table: str, stage: str, names: Sequence[str], key: Sequence[str]) -> str:
+        cols = column_list(names)
+        rest = [n for n in names if n not in key] or list(key[:1])
+        sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
+        head = f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {stage}"
+        return f"{head} ON DUPLICATE KEY UPDATE {sets}"
+
+    @staticmethod
+    def updated_of(changed_beyond_inserts: int) -> int:
+        """MariaDB counts an updated row twice (and one set to its own values not at all)."""
+        return changed_beyond_inserts // 2
