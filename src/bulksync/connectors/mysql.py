@@ -3,8 +3,8 @@
 Reads go through connectorx (Rust, the MySQL binary protocol decoded to Arrow without Python
 objects). Writes, DDL and checkpoints go through PyMySQL on one autocommit connection with
 explicit transactions: a batch is encoded to LOAD DATA text by Arrow kernels (``mysql_types``)
-and loaded inside the transaction that also carries its checkpoint (``mysql_load``). ``bench/mysql_drivers.py``
-measured the alternatives (README, "MySQL/MariaDB driver choice").
+and loaded inside the transaction that also carries its checkpoint (``mysql_load``).
+``bench/mysql_drivers.py`` measured the alternatives (README, "MySQL/MariaDB driver choice").
 
 LOAD DATA *LOCAL* cannot stop mid-file, so the server turns a duplicate key or a bad value into
 a warning instead of an error: every load runs under a savepoint and a load with any warning
