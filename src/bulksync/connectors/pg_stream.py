@@ -116,10 +116,14 @@ class CopyStream:
         if self._pending is not None:
             buf += self._pending
             rows, last, self._pending = 1, self._pending, None
+        get_copy_data, deadline_s = pgconn.get_copy_data, deadline_of(self._conn)
         while rows < limit and not self.ended:
-            data = _next_message(pgconn, deadline_of(self._conn))
-            if data is None:
-                raise psycopg.OperationalError("the source ended its COPY without the binary trailer")
+            nbytes, data = get_copy_data(1)  # the common case inline: a row libpq holds already
+            if nbytes <= 0:
+                waited = _next_message(pgconn, deadline_s) if nbytes == 0 else None
+                if waited is None:
+                    raise psycopg.OperationalError("the source ended its COPY without the binary trailer")
+                data = waited
             if len(data) == 2 and data == TRAILER:
                 self.ended = True
                 break
