@@ -110,7 +110,6 @@ class TableSchema:
 def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa.DataType:
     """Map a reflected SQLAlchemy type to the Arrow type that carries it without loss."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql
 
     try:
         generic = sql.as_generic()
@@ -118,7 +117,7 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
         generic = sql  # without a type); it is carried as text at the end of this function
     if isinstance(sql, sa.JSON):  # PostgreSQL JSON and JSONB too: a document travels as its text
         return pa.json_()
-    if isinstance(sql, postgresql.UUID | postgresql.ARRAY):
+    if isinstance(sql, sa.Uuid | sa.ARRAY):  # (PostgreSQL's UUID and ARRAY are these)
         raise UnsupportedTypeError(f"{where} has type {sql} which bulksync cannot carry yet")
     if isinstance(generic, sa.Boolean):
         return pa.bool_()
