@@ -130,3 +130,21 @@ def test_a_key_the_lookup_cannot_match_is_still_found_by_bisection(tmp_path: Pat
     assert "duplicate" in found["AB7"].lower() and "already in" in found["ab7"]
     codes = {r[0] for r in table_rows(mariadb_db, "codes", key=("code",))}
     assert codes == {f"ab{i}" for i in range(500)} | {"new1", "new2"}
+
+
+def test_rejects_of_wide_rows_are_recorded_within_the_servers_packet_limit(
+    tmp_path: Path, mariadb_db: str
+) -> None:
+    """200 rejected rows of 100 KB each: 20 MB of reject records, more than one MariaDB packet
+    (16 MB by default) holds, so they cannot all go in one INSERT."""
+    source = tmp_path / "wide.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("CREATE TABLE wide (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.executemany("INSERT INTO wide VALUES (?, ?)", [(i, f"{i:06d}" * 17_000) for i in range(200)])
+    spec = {"source": str(source), "destination": mariadb_db, "tables": [TableSpec(name="wide")]}
+    sync(SyncSpec(**spec))
+
+    again = sync(SyncSpec(**spec, restart=True))
+
+    assert (again.processed_rows, again.failed_rows) == (0, 200)
+    assert sorted(k[0] for k, _ in rejects(mariadb_db)) == list(range(200))

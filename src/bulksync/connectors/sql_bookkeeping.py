@@ -17,6 +17,8 @@ from bulksync.connectors.base import PartitionState, Reject
 from bulksync.engine.checkpoint import decode_key, encode_key
 from bulksync.errors import FencedOut, SyncError
 
+REJECT_STATEMENT_BYTES = 4 << 20
+
 
 class Bookkeeping:
     """The checkpoint and reject tables' statements; dialects override the SQL that differs."""
@@ -125,17 +127,28 @@ class Bookkeeping:
         )
 
     def insert_rejects(self, sync_id: str, table: str, rejects: Sequence[Reject]) -> None:
-        """Record ``rejects``, as many rows per INSERT as the dialect's parameters allow (a
-        --restart over rows already there rejects every row of a batch)."""
+        """Record ``rejects``, many rows per INSERT (a --restart over rows already there rejects
+        every row of a batch): as many as the dialect's parameters allow, and about
+        ``REJECT_STATEMENT_BYTES`` of row data at most (MariaDB's packet limit)."""
         per = max(1, self.max_params // 5)
-        for start in range(0, len(rejects), per):
-            part = rejects[start : start + per]
-            n = iter(range(1, 5 * len(part) + 1))
-            rows = ", ".join("(" + ", ".join(self.placeholder(next(n)) for _ in range(5)) + ")" for _ in part)
-            params: list[Any] = []
-            for r in part:
-                params += [sync_id, table, encode_key(r.key) or "", json.dumps(r.row, default=str), r.reason]
-            self._execute(
-                f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES {rows}",
-                params,
-            )
+        params: list[Any] = []
+        size = 0
+        for r in rejects:
+            row = json.dumps(r.row, default=str)
+            params += [sync_id, table, encode_key(r.key) or "", row, r.reason]
+            size += len(row) + len(r.reason)
+            if len(params) >= 5 * per or size >= REJECT_STATEMENT_BYTES:
+                self._insert_reject_rows(params)
+                params, size = [], 0
+        if params:
+            self._insert_reject_rows(params)
+
+    def _insert_reject_rows(self, params: list[Any]) -> None:
+        n = iter(range(1, len(params) + 1))
+        rows = ", ".join(
+            "(" + ", ".join(self.placeholder(next(n)) for _ in range(5)) + ")"
+            for _ in range(len(params) // 5)
+        )
+        self._execute(
+            f"INSERT INTO {self.reject_table} (sync_id, tbl, row_key, row_data, reason) VALUES {rows}", params
+        )
