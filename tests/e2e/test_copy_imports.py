@@ -1,5 +1,5 @@
 """A SQLite → PostgreSQL ``copy`` never imports SQLAlchemy: into an existing table, a new one, or
-one it replaces.
+one it replaces; nor does a MariaDB → PostgreSQL one (``mysql_reflect`` reads its catalog).
 
 SQLAlchemy and its PostgreSQL dialect cost 0.2-0.45 s of start-up before the first row (issue
 15): both catalogs are read by hand (``sqlite_types``, ``pg_reflect``) and PostgreSQL's CREATE
@@ -54,3 +54,11 @@ def test_copy_replacing_a_table_imports_no_sqlalchemy(source: str, pg_db: str) -
     made = run_cli("copy", source, pg_db, "--table", "bets")
     assert made.returncode == 0, made.stderr
     assert "sqlalchemy" not in copy_modules(source, pg_db, "--table", "bets", "--mode", "replace")
+
+
+def test_copy_from_mariadb_imports_no_sqlalchemy(source: str, pg_db: str, mariadb_db: str) -> None:
+    made = run_cli("copy", source, mariadb_db, "--table", "bets")  # (creating it does import it)
+    assert made.returncode == 0, made.stderr
+    found = copy_modules(mariadb_db, pg_db, "--table", "bets")
+    assert "connectorx" in found  # it did read MariaDB
+    assert "sqlalchemy" not in found

@@ -18,27 +18,26 @@ with ``ANSI_QUOTES`` so the shared SQL's double-quoted identifiers work, and a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote as urlquote
 
 import connectorx
 import pyarrow as pa
 import pymysql
 import pymysql.cursors
-import sqlalchemy as sa
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.pool import NullPool
 
+from bulksync.connectors import mysql_reflect
 from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
 from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_load import MysqlLoad
 from bulksync.connectors.mysql_names import tick as _tick
-from bulksync.connectors.mysql_names import ticked, unescaped
+from bulksync.connectors.mysql_names import ticked
 from bulksync.connectors.mysql_peers import MysqlPeers
 from bulksync.connectors.mysql_types import (
     decode_column,
@@ -52,7 +51,6 @@ from bulksync.connectors.sql import (
     STATE_TABLE,
     Reflected,
     quote,
-    reflect_with,
 )
 from bulksync.connectors.text_lengths import MysqlTextLengths
 from bulksync.engine.checkpoint import encode_key
@@ -65,9 +63,9 @@ from bulksync.errors import (
 from bulksync.naming import fitted_name
 from bulksync.schema import Column, TableSchema
 
-# DDL is compiled to text and run without parameters: the default paramstyle (format) would
-# write a '%' in a default or a CHECK as '%%', which MariaDB then keeps as two characters
-_DIALECT: Any = mysql_dialect.dialect(paramstyle="named")
+if TYPE_CHECKING:  # imported where DDL is compiled or a SQLAlchemy type mapped (start-up time)
+    import sqlalchemy as sa
+
 _SQL_MODE = (
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION,ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO"  # a copied 0 in an AUTO_INCREMENT stays 0
@@ -86,7 +84,6 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         self._url: MysqlUrl = parse_mysql_url(url)
         super().__init__(safe_url=safe_mysql_url(url))
         self._timeout_s = max(statement_timeout_s, 0.001)
-        self._engine: sa.Engine | None = None
         self._spool: str | None = None
         self._keyed: set[str] = set()
         self._internal_ready = False
@@ -136,24 +133,10 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         auth = urlquote(u.user, safe="") + (f":{urlquote(u.password, safe='')}" if u.password else "")
         return f"mysql://{auth}@{u.host or '127.0.0.1'}:{u.port}/{urlquote(u.database, safe='')}"
 
-    def _inspect(self) -> sa.Inspector:
-        if self._engine is None:
-            u = self._url
-            query = {"unix_socket": u.unix_socket} if u.unix_socket else {}
-            sa_url = sa.URL.create(
-                "mysql+pymysql", username=u.user, password=u.password or None,
-                host=u.host, port=u.port, database=u.database, query=query,
-            )  # fmt: skip
-            self._engine = sa.create_engine(sa_url, poolclass=NullPool)
-        try:
-            return sa.inspect(self._engine.connect())
-        except sa.exc.OperationalError as exc:
-            raise ConnectError(f"cannot read the catalog of {self.safe_url}: {error_text(exc.orig)}") from exc
-
     # -- statements ---------------------------------------------------------------------------
 
     def sa_dialect(self) -> sa.Dialect:
-        return _DIALECT  # type: ignore[no-any-return]
+        return _sa_dialect()
 
     def placeholder(self, n: int) -> str:
         return "%s"
@@ -202,18 +185,10 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         return [str(r["name"]) for r in rows]
 
     def _reflect(self, table: str) -> Reflected | None:
-        if table not in self._table_names():
+        found = mysql_reflect.reflect(self._rows, table)
+        if found is None:
             return None
-        inspector = self._inspect()
-        try:
-            found = reflect_with(inspector, table, unescaped)
-            return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
-        except sa.exc.NoSuchTableError:
-            return None
-        except sa.exc.DBAPIError as exc:  # a KILL or a restart mid-reflection: lost, retried
-            raise self.translate(exc.orig or exc, context="catalog") from exc
-        finally:
-            inspector.bind.close()  # type: ignore[union-attr]
+        return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
 
     def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
         return mysql_arrow_type(satype, where=where)
@@ -397,7 +372,15 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         except pymysql.Error:
             pass  # the server already dropped the connection
         finally:
-            if self._engine is not None:
-                self._engine.dispose()
             if self._spool is not None:
                 shutil.rmtree(self._spool, ignore_errors=True)
+
+
+@functools.cache
+def _sa_dialect() -> sa.Dialect:
+    """SQLAlchemy's MySQL dialect, imported where DDL is compiled (start-up time). Compiled to
+    text and run without parameters: the default paramstyle (format) would write a '%' in a
+    default or a CHECK as '%%', which MariaDB then keeps as two characters."""
+    from sqlalchemy.dialects import mysql as mysql_dialect
+
+    return mysql_dialect.dialect(paramstyle="named")

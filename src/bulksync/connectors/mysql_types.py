@@ -14,16 +14,17 @@ value by value in Python. Binary columns travel as hex and are decoded with ``UN
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from bulksync.errors import UnsupportedTypeError
 from bulksync.schema import Column, arrow_type, is_json
+
+if TYPE_CHECKING:  # imported where a MariaDB table is created (start-up time; ``mysql_reflect``)
+    import sqlalchemy as sa
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 _VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
@@ -35,7 +36,11 @@ _WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64
 
 
 def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
-    """The Arrow type a reflected MySQL/MariaDB column travels as."""
+    """The Arrow type a SQLAlchemy-reflected MySQL/MariaDB column travels as: the rules
+    ``mysql_reflect`` applies to the catalog by hand (and is tested against)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
     if isinstance(satype, mysql.TINYINT) and satype.display_width == 1 and not satype.unsigned:
         return pa.bool_()  # BOOL/BOOLEAN are TINYINT(1)
     if isinstance(satype, mysql.BIT):
@@ -72,6 +77,8 @@ def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.Data
 
 def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
     """The MariaDB type that stores ``col`` without loss (``keyed``: in a key or an index)."""
+    from sqlalchemy.dialects import mysql
+
     t = col.type
     if pa.types.is_boolean(t):
         return mysql.TINYINT(display_width=1)
