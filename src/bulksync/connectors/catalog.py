@@ -1,12 +1,12 @@
 """Foreign keys, CHECKs, identity columns and defaults as a catalog describes them, made portable.
 
-PostgreSQL's catalog is read by hand (``pg_reflect``), MariaDB's foreign keys through
-SQLAlchemy's inspector, but its defaults, AUTO_INCREMENT and CHECKs from ``information_schema``
-(SQLAlchemy misses column-level CHECKs and the defaults of TEXT columns). SQLite has its own
-module (``sqlite_catalog``). ``portable_constraints`` and ``portable_foreign_key`` make any of
-them portable.
+PostgreSQL's catalog is read by hand (``pg_reflect``), MariaDB's too (``mysql_reflect``: columns,
+keys, indexes, foreign keys; its defaults, AUTO_INCREMENT and CHECKs from ``information_schema``
+here, ``mysql_constraints``). SQLite has its own module (``sqlite_catalog``).
+``portable_constraints`` and ``portable_foreign_key`` make any of them portable.
 Whatever cannot travel becomes a line of ``Constraints.dropped``, never silence. ``reflect_with``
-reads a whole table (columns, keys, indexes and these) through the inspector.
+reads a whole table (columns, keys, indexes and these) through SQLAlchemy's inspector: the
+oracle the hand-written readers are tested against.
 """
 
 from __future__ import annotations
