@@ -18,7 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.errors import BadRowsError, UnsupportedTypeError
+from bulksync.errors import BadRowsError, SchemaMismatchError, UnsupportedTypeError
+from bulksync.schema import Column, TableSchema
 
 _BAD_KEY = b"bulksync.bad_values"
 _TRUE = ["1", "t", "true", "y", "yes", "on"]
@@ -34,6 +35,34 @@ class BadValue:
     value: str  # as the source holds it
     reason: str
     key: tuple[Any, ...] = ()  # the row's key (or rowid) in the source
+
+
+def written_columns(batch: pa.RecordBatch | pa.Table, table: TableSchema) -> list[Column]:
+    """The columns of ``table`` that ``batch``'s columns go into, in the batch's order.
+
+    By name wherever the batch's names are the table's (a table the user made may order its
+    columns otherwise, or have more of them: those keep their default). By position only when
+    the sync renamed columns (``--lower-names``, names fitted to MariaDB) into a table it made
+    in the batch's order. Anything else is refused before a row is written.
+    """
+    names = batch.schema.names
+    if names == table.names:
+        return list(table.columns)
+    if set(names) <= set(table.names):
+        return [table.column(n) for n in names]
+    if len(names) == len(table.names):
+        return list(table.columns)
+    missing = [n for n in names if n not in table.names]
+    raise SchemaMismatchError(
+        f"destination table {table.name!r} lacks column(s) {', '.join(missing)}; add them, or use "
+        "--mode replace to recreate the table"
+    )
+
+
+def columns_schema(table: TableSchema, columns: list[Column]) -> pa.Schema:
+    """The Arrow fields of ``table``'s ``columns``, in that order: what a batch is conformed to."""
+    fields = table.arrow_schema()
+    return pa.schema([fields.field(c.name) for c in columns])
 
 
 def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBatch:

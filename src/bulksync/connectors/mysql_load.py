@@ -14,7 +14,7 @@ import pyarrow as pa
 import pymysql
 
 from bulksync.connectors.base import Merged
-from bulksync.connectors.conform import conform
+from bulksync.connectors.conform import columns_schema, conform, written_columns
 from bulksync.connectors.mysql_peers import require_unique
 from bulksync.connectors.mysql_types import is_hex_column, tsv_payload
 from bulksync.connectors.sql import MERGE_SOURCE, SqlConnector, column_list, quote, statements
@@ -39,20 +39,21 @@ class MysqlLoad(SqlConnector):
         statement_rows: int | None = None,
     ) -> Merged:
         schema = self.describe(table)
-        data = conform(batch, schema.arrow_schema())
+        written = written_columns(batch, schema)
+        data = conform(batch, columns_schema(schema, written))
         if data.num_rows == 0:
             return Merged()
         if not upsert_key:
             for part in statements(data, statement_rows):
-                self._load(quote(table), part, schema.columns, table)
+                self._load(quote(table), part, written, table)
             return Merged.all_new(data.num_rows)
         require_unique(schema, upsert_key)
         self._execute(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")  # temporary DDL: no implicit commit
         self._execute(f"CREATE TEMPORARY TABLE {_STAGE} LIKE {quote(table)}")
         for part in statements(data, statement_rows):
-            self._load(_STAGE, part, schema.columns, table)
+            self._load(_STAGE, part, written, table)
         source = f"{_STAGE} AS {MERGE_SOURCE}"
-        merged = self.merge(table, source, schema.names, upsert_key, rows=data.num_rows)
+        merged = self.merge(table, source, [c.name for c in written], upsert_key, rows=data.num_rows)
         self._execute(f"DROP TEMPORARY TABLE {_STAGE}")
         return merged
 

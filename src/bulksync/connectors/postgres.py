@@ -29,7 +29,7 @@ from pgpq.schema import Jsonb
 
 from bulksync.connectors import pg_ddl, pg_internal, pg_reflect, pg_session
 from bulksync.connectors.base import Capabilities, Merged, Reject
-from bulksync.connectors.conform import BadValue, conform, narrow_decimals
+from bulksync.connectors.conform import BadValue, columns_schema, conform, narrow_decimals, written_columns
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_dates import take_out_of_range
 from bulksync.connectors.pg_peers import PgPeers
@@ -307,15 +307,17 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         statement_rows: int | None = None,
     ) -> Merged:
         schema = self.describe(table)
+        written = written_columns(batch, schema)
+        names = [c.name for c in written]
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.
-        wanted = schema.arrow_schema()
+        wanted = columns_schema(schema, written)
         data = narrow_decimals(conform(batch, pa.schema([f.with_nullable(True) for f in wanted])))
         target = quote(table)
         try:
             if upsert_key:
                 target = self._stage(table)
-            cols = ", ".join(quote(n) for n in schema.names)
+            cols = ", ".join(quote(n) for n in names)
             for part in statements(data, statement_rows):
                 encoder = _encoder(part.schema)
                 with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
@@ -326,7 +328,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
                         copy.write(encoder.write_batch(part.slice(start, ENCODE_ROWS)))
                     copy.write(encoder.finish())
             if upsert_key:  # the staged batch, merged in one statement
-                return self._merge_stage(table, target, schema.names, upsert_key, rows=data.num_rows)
+                return self._merge_stage(table, target, names, upsert_key, rows=data.num_rows)
         except psycopg.Error as exc:
             raise self.translate(exc, context=f"write to {table!r}") from exc
         return Merged.all_new(data.num_rows)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from bulksync.connectors.conform import cast_array
+from bulksync.connectors.conform import cast_array, written_columns
 from bulksync.connectors.ddl import column_list, quote
 from bulksync.errors import BadRowsError
 
@@ -27,13 +27,16 @@ if TYPE_CHECKING:
 
 
 def existing_keys(c: SqlConnector, table: str, key: Sequence[str], batch: pa.RecordBatch) -> list[bool]:
-    """For each row of ``batch`` (laid out as ``table``'s columns), whether ``table`` holds a
-    row with the same ``key`` (destination column names)."""
+    """For each row of ``batch`` (its columns matched to ``table``'s as a write matches them),
+    whether ``table`` holds a row with the same ``key`` (destination column names)."""
     schema = c.describe(table)
-    wanted = schema.arrow_schema()
-    at = [schema.names.index(k) for k in key]
+    written = written_columns(batch, schema)
+    names = [w.name for w in written]
+    if not set(key) <= set(names):  # the key is not among what the batch writes
+        return [False] * batch.num_rows
+    at = [names.index(k) for k in key]
     try:
-        values = [cast_array(batch.column(i), wanted[i].type, wanted[i].name).to_pylist() for i in at]
+        values = [cast_array(batch.column(i), written[i].type, written[i].name).to_pylist() for i in at]
     except (BadRowsError, pa.ArrowException):  # a key the column cannot hold: no lookup helps
         return [False] * batch.num_rows
     rows: list[tuple[Any, ...]] = list(zip(*values, strict=True))

@@ -15,7 +15,7 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
-from bulksync.connectors.conform import conform, to_sqlite_storage
+from bulksync.connectors.conform import columns_schema, conform, to_sqlite_storage, written_columns
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
@@ -351,7 +351,8 @@ class SqliteConnector(SqlConnector):
         statement_rows: int | None = None,  # ADBC's ingest batches rows itself; one call
     ) -> Merged:
         schema = self.describe(table)
-        data = to_sqlite_storage(conform(batch, schema.arrow_schema()))
+        written = written_columns(batch, schema)
+        data = to_sqlite_storage(conform(batch, columns_schema(schema, written)))
         stage = f"_bs_stage_{table}"
         try:
             if not upsert_key:
@@ -365,7 +366,7 @@ class SqliteConnector(SqlConnector):
             self._fresh_cursor()
             raise self.translate(exc, context=f"write to {table!r}") from exc
         source = f"temp.{quote(stage)} AS {MERGE_SOURCE}"
-        merged = self.merge(table, source, schema.names, upsert_key, rows=data.num_rows)
+        merged = self.merge(table, source, [c.name for c in written], upsert_key, rows=data.num_rows)
         self._execute(f"DELETE FROM temp.{quote(stage)}")
         return merged
 
