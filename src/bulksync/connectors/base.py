@@ -209,6 +209,16 @@ class SharesSchemas(Protocol):
 
 
 @runtime_checkable
+class ChecksKeys(Protocol):
+    """A source that can tell whether a key pages its rows exactly (optional: without it the
+    key is trusted)."""
+
+    def key_problem(self, table: TableSchema, key: Sequence[str], filters: Sequence[Filter]) -> str | None:
+        """Why ``key`` cannot page ``table``'s rows (NULLs, repeated values), or None."""
+        ...
+
+
+@runtime_checkable
 class FindsKeys(Protocol):
     """A transaction that can say which rows of a batch have a key their table holds already
     (optional: without it an append that meets such keys bisects the batch to find them)."""

@@ -30,6 +30,7 @@ from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
+from bulksync.connectors.sql_keys import key_problem
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
 from bulksync.connectors.sql_transaction import SqlTransaction
@@ -269,6 +270,9 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
             clauses.append(f"{quote(col.name)} {ops[f.op]} {self.placeholder(start + len(params))}")
             params.append(self.param(col, f.value))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def key_problem(self, table: TableSchema, key: Sequence[str], filters: Sequence[Filter]) -> str | None:
+        return key_problem(self, table, key, filters)
 
     def range_sql(self, q: ChunkQuery, *, upto: Key | None = None) -> tuple[str, list[Any]]:
         """``WHERE`` for the chunk's filters and its keyset bounds (``upto`` overrides q.upto)."""

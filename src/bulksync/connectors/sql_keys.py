@@ -1,4 +1,5 @@
-"""Which rows of a batch carry a key their table holds already.
+"""Keys: which rows of a batch carry a key their table holds already, and whether a key can
+page a source at all.
 
 An append that meets keys already in the destination (a ``--restart`` over rows a run copied
 before, rows loaded by hand) is refused as a whole. Bisecting such a batch down to single rows
@@ -24,6 +25,8 @@ from bulksync.errors import BadRowsError
 
 if TYPE_CHECKING:
     from bulksync.connectors.sql import SqlConnector
+    from bulksync.schema import TableSchema
+    from bulksync.spec import Filter
 
 
 def existing_keys(c: SqlConnector, table: str, key: Sequence[str], batch: pa.RecordBatch) -> list[bool]:
@@ -60,3 +63,43 @@ def _in_list(c: SqlConnector, key: Sequence[str], rows: int) -> str:
         return f"{quote(key[0])} IN ({', '.join(marks)})"
     values = ", ".join("(" + ", ".join(next(marks) for _ in key) + ")" for _ in range(rows))
     return f"({column_list(key)}) IN ({values})"
+
+
+def key_problem(
+    c: SqlConnector, table: TableSchema, key: Sequence[str], filters: Sequence[Filter]
+) -> str | None:
+    """Why ``key`` cannot page the rows of ``table`` that ``filters`` keep, or None.
+
+    Reads go ``WHERE key > last ORDER BY key``: a row whose key is NULL is never read, and of a
+    value shared by rows at a batch's end the rest are skipped, while the summary counts them as
+    copied. A key the catalog declares unique is not counted again; NULLs are looked for
+    wherever a key column may hold one (SQLite lets a PRIMARY KEY other than INTEGER hold NULL).
+    """
+    where, params = c.where_sql(table, filters)
+    name, cols = quote(table.name), column_list(key)
+    nullable = [k for k in key if table.column(k).nullable]
+    if nullable:
+        test = " OR ".join(f"{quote(k)} IS NULL" for k in nullable)
+        found = c._rows(
+            f"SELECT 1 AS found FROM {name}{where or ' WHERE 1 = 1'} AND ({test}) LIMIT 1", params
+        )
+        if found:
+            return (
+                f"table {table.name!r}: the key ({', '.join(key)}) is NULL in some rows, which a keyset "
+                "read never reaches: choose NOT NULL key columns with --key (or fill them)"
+            )
+    unique = [set(table.primary_key), *(set(ix.columns) for ix in table.indexes if ix.unique)]
+    if set(key) in unique:
+        return None
+    repeated = c._rows(
+        f"SELECT {cols}, COUNT(*) AS bs_rows FROM {name}{where} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1",
+        params,
+    )
+    if not repeated:
+        return None
+    example = ", ".join(f"{k}={repeated[0][k]!r}" for k in key)
+    return (
+        f"table {table.name!r}: the key ({', '.join(key)}) is not unique ({example} is in "
+        f"{repeated[0]['bs_rows']} rows), so paging by it would skip rows: name column(s) that identify "
+        "one row each with --key"
+    )

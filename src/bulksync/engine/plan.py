@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import Destination, PartitionState, Source, TableStats
+from bulksync.connectors.base import ChecksKeys, Destination, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.engine.lengths import TextLimit, unenforced_lengths
 from bulksync.errors import SchemaMismatchError, UsageError
@@ -91,6 +91,10 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         )
     for col in key:
         schema.column(col)
+    if key and isinstance(source, ChecksKeys):
+        problem = source.key_problem(schema, key, table.filters)
+        if problem:
+            raise UsageError(problem)
     order = key
     if spec.mode is Mode.INCREMENTAL:
         assert table.cursor is not None

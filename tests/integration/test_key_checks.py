@@ -1,0 +1,69 @@
+"""A key that cannot page the source exactly is refused before anything is written: values
+repeated (the rest of a tied group at a batch's end would be skipped) or NULL (never read), while
+the summary would have counted every row as copied."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bulksync import Filter, SyncSpec, TableSpec, sync
+from bulksync.errors import UsageError
+from helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    """``ev``: 1,000 rows, ``ts`` repeated (7 rows share each value), ``seq`` unique but NULL in
+    one row, ``id`` a real key."""
+    path = tmp_path / "events.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, ts INTEGER, seq INTEGER, payload TEXT)")
+        conn.executemany(
+            "INSERT INTO ev VALUES (?, ?, ?, ?)",
+            [(i, i // 7, None if i == 500 else i, f"p{i}") for i in range(1, 1001)],
+        )
+    return path
+
+
+def spec(source: str, dest: str, **table: object) -> SyncSpec:
+    return SyncSpec(source=source, destination=dest, tables=[TableSpec(name="ev", **table)], batch_rows=50)
+
+
+def test_a_repeated_key_is_refused_before_a_row_is_written(events: Path, pg_db: str) -> None:
+    with pytest.raises(UsageError, match=r"the key \(ts\) is not unique \(ts=\d+ is in [67] rows\)"):
+        sync(spec(str(events), pg_db, key=("ts",)))
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT to_regclass('ev')").fetchone() == (None,)
+
+
+def test_a_key_with_nulls_is_refused(events: Path, pg_db: str) -> None:
+    with pytest.raises(UsageError, match=r"the key \(seq\) is NULL in some rows"):
+        sync(spec(str(events), pg_db, key=("seq",)))
+
+
+def test_only_the_filtered_rows_count(events: Path, tmp_path: Path) -> None:
+    """The NULL is in row 500: a filter that leaves it out leaves a key that pages exactly."""
+    dest = str(tmp_path / "dest.db")
+    result = sync(
+        spec(str(events), dest, key=("seq",), filters=(Filter(column="payload", op="eq", value="p9"),))
+    )
+    assert result.processed_rows == 1
+
+
+def test_a_postgres_source_is_checked_the_same_way(events: Path, pg_db: str, tmp_path: Path) -> None:
+    loaded = sync(spec(str(events), pg_db))
+    assert loaded.processed_rows == 1000
+    with pytest.raises(UsageError, match=r"is not unique"):
+        sync(spec(pg_db, str(tmp_path / "back.db"), key=("ts",)))
+
+
+def test_the_cli_says_it_in_one_line_and_exits_2(events: Path, pg_db: str) -> None:
+    proc = run_cli("copy", str(events), pg_db, "--table", "ev", "--key", "ts")
+    assert proc.returncode == 2, proc.stderr
+    assert "is not unique" in proc.stderr and "Traceback" not in proc.stderr
