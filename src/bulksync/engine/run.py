@@ -323,25 +323,29 @@ def _run_all(
         for plan in plans:
             if left[id(plan)] == 0 and finished(plan):
                 error = error or _finish(ctx, plan, by_plan[id(plan)], dest)
-        for fut in as_completed(futures):
-            plan = futures[fut]
-            table = by_plan[id(plan)]
-            try:
-                _add(table, fut.result())
-            except (SyncError, PartitionFailed) as failure:
-                exc = failure.error if isinstance(failure, PartitionFailed) else failure
-                if isinstance(failure, PartitionFailed):
-                    _add(table, failure.outcome)
-                ctx.stop.set()
-                if isinstance(exc, PermanentError) and plan not in failed:
-                    failed.append(plan)
-                table.status, table.error = "failed", exc.message
-                ctx.tracker.phase(plan.final.name, "failed", exc.message)
-                error = error or exc
-                continue
-            left[id(plan)] -= 1
-            if left[id(plan)] == 0 and not (ctx.stop.is_set() or ctx.cancel.is_set()) and finished(plan):
-                error = error or _finish(ctx, plan, table, dest)
+        try:
+            for fut in as_completed(futures):
+                plan = futures[fut]
+                table = by_plan[id(plan)]
+                try:
+                    _add(table, fut.result())
+                except (SyncError, PartitionFailed) as failure:
+                    exc = failure.error if isinstance(failure, PartitionFailed) else failure
+                    if isinstance(failure, PartitionFailed):
+                        _add(table, failure.outcome)
+                    ctx.stop.set()
+                    if isinstance(exc, PermanentError) and plan not in failed:
+                        failed.append(plan)
+                    table.status, table.error = "failed", exc.message
+                    ctx.tracker.phase(plan.final.name, "failed", exc.message)
+                    error = error or exc
+                    continue
+                left[id(plan)] -= 1
+                if left[id(plan)] == 0 and not (ctx.stop.is_set() or ctx.cancel.is_set()) and finished(plan):
+                    error = error or _finish(ctx, plan, table, dest)
+        except KeyboardInterrupt:  # Ctrl-C: each partition stops after the batch it is on
+            ctx.cancel.set()
+            raise
     _forget(ctx.spec, failed, dest)
     for table in result.tables:
         if table.status == "running":
