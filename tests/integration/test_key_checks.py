@@ -1,6 +1,7 @@
 """A key that cannot page the source exactly is refused before anything is written: values
 repeated (the rest of a tied group at a batch's end would be skipped) or NULL (never read), while
-the summary would have counted every row as copied."""
+the summary would have counted every row as copied. So is an empty date range (a replace would
+empty the table)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from bulksync import Filter, SyncSpec, TableSpec, sync
 from bulksync.errors import UsageError
-from helpers import run_cli
+from helpers import make_bets, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +68,23 @@ def test_the_cli_says_it_in_one_line_and_exits_2(events: Path, pg_db: str) -> No
     proc = run_cli("copy", str(events), pg_db, "--table", "ev", "--key", "ts")
     assert proc.returncode == 2, proc.stderr
     assert "is not unique" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("since", "until"), [("2026-07-01", "2026-06-01"), ("2026-06-01", "2026-06-01")])
+def test_an_empty_date_range_is_refused_and_a_replace_keeps_the_table(
+    tmp_path: Path, pg_db: str, since: str, until: str
+) -> None:
+    source = str(tmp_path / "bets.db")
+    make_bets(source, 200)
+    assert (
+        sync(SyncSpec(source=source, destination=pg_db, tables=[TableSpec(name="bets")])).processed_rows
+        == 200
+    )
+    proc = run_cli(
+        "copy", source, pg_db, "--table", "bets", "--mode", "replace",
+        "--date-column", "placed_at", "--since", since, "--until", until,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "is an empty range (--since must be before --until)" in proc.stderr
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM bets").fetchone() == (200,)

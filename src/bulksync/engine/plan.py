@@ -21,7 +21,7 @@ from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.engine.lengths import TextLimit, unenforced_lengths
 from bulksync.errors import SchemaMismatchError, UsageError
 from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
-from bulksync.schema import Index, TableSchema
+from bulksync.schema import Index, TableSchema, coerce
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
 STAGING_SUFFIX = "__bulksync_new"
@@ -84,6 +84,7 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     schema = source.describe(table.name)
     for f in table.filters:
         schema.column(f.column)
+    _refuse_empty_ranges(table, schema)
     key = table.key or schema.primary_key
     if not key and spec.mode is not Mode.REPLACE:
         raise UsageError(
@@ -109,6 +110,24 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         schema.names, table=table.name, dialect=_dialect(spec.destination), lower=spec.lower_names
     )
     return CheckedTable(table, schema, key, order, columns)
+
+
+def _refuse_empty_ranges(table: TableSpec, schema: TableSchema) -> None:
+    """``--since`` at or after ``--until`` selects nothing: a typo, which in replace mode would
+    empty the table. Refused, as the bet sync refuses an end before its start."""
+    for low in (f for f in table.filters if f.op == "ge"):
+        column = schema.column(low.column)
+        for high in (f for f in table.filters if f.op == "lt" and f.column == low.column):
+            start, end = coerce(column, low.value), coerce(column, high.value)
+            try:
+                empty = start >= end
+            except TypeError:  # values the column compares otherwise: the source decides
+                continue
+            if empty:
+                raise UsageError(
+                    f"table {table.name!r}: {low.column} from {low.value} until {high.value} is an empty "
+                    "range (--since must be before --until)"
+                )
 
 
 def _refuse_percent_names(spec: SyncSpec, table: TableSpec, names: list[str]) -> None:
