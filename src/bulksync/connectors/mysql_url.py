@@ -32,6 +32,11 @@ def parse_mysql_url(url: str) -> MysqlUrl:
             f"the MySQL URL {safe} has more than one '@': write an '@' inside the user name or "
             "password as %40"
         )
+    if "@" in parts.path and "@" not in parts.netloc:  # mysql://root:pa/ss@host/db
+        raise UsageError(
+            f"the MySQL URL {safe} has a '/' before its host: write a '/' inside the user name or "
+            "password as %2F"
+        )
     database = unquote(parts.path.lstrip("/"))
     if not database or "/" in database:
         raise UsageError(f"the MySQL URL {safe} names no database: use mysql://user@host:3306/DATABASE")
