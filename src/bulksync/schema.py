@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,14 @@ class TableSchema:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
+
+    def is_unique(self, columns: Sequence[str]) -> bool:
+        """Whether ``columns`` are exactly the primary key or a unique index (in any order)."""
+        wanted = set(columns)
+        return bool(wanted) and any(
+            wanted == set(cols)
+            for cols in (self.primary_key, *(ix.columns for ix in self.indexes if ix.unique))
+        )
 
     def renamed(self, name: str) -> TableSchema:
         return replace(self, name=name)

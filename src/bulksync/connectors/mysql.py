@@ -41,7 +41,6 @@ from bulksync.connectors.mysql_names import ticked
 from bulksync.connectors.mysql_peers import MysqlPeers
 from bulksync.connectors.mysql_types import (
     decode_column,
-    mysql_arrow_type,
     mysql_column_type,
     select_expression,
 )
@@ -189,9 +188,6 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         if found is None:
             return None
         return replace(found, constraints=mysql_constraints(self._rows, table, found.constraints))
-
-    def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
-        return mysql_arrow_type(satype, where=where)
 
     def table_options(self) -> dict[str, Any]:
         # nopad_bin: keys compare byte for byte, case and trailing spaces included, as they do

@@ -126,9 +126,7 @@ def require_unique(schema: TableSchema, key: Sequence[str]) -> None:
     """ON DUPLICATE KEY UPDATE needs a unique key on exactly ``key``; without one it would insert
     every row again (PostgreSQL's ON CONFLICT refuses instead): refuse the same way.
     """
-    wanted = set(key)
-    uniques = [set(schema.primary_key), *(set(ix.columns) for ix in schema.indexes if ix.unique)]
-    if wanted not in uniques:
+    if not schema.is_unique(key):
         raise SchemaMismatchError(
             f"table {schema.name!r} has no primary key or unique index on ({', '.join(key)}): "
             "upsert would add every row again; add the key, or use --mode append/replace"

@@ -88,8 +88,7 @@ def key_problem(
                 f"table {table.name!r}: the key ({', '.join(key)}) is NULL in some rows, which a keyset "
                 "read never reaches: choose NOT NULL key columns with --key (or fill them)"
             )
-    unique = [set(table.primary_key), *(set(ix.columns) for ix in table.indexes if ix.unique)]
-    if set(key) in unique:
+    if table.is_unique(key):
         return None
     repeated = c._rows(
         f"SELECT {cols}, COUNT(*) AS bs_rows FROM {name}{where} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1",

@@ -143,10 +143,7 @@ def insert_first_for(dest: Destination, target: WriteTarget, mode: Mode) -> Inse
 def _key_is_unique(dest: Destination, target: WriteTarget) -> bool:
     """Whether ``target.key`` is the primary key or a unique index of the destination table."""
     table = dest.find(target.table)
-    if table is None or not target.key:
-        return False
-    unique = [set(table.primary_key), *(set(ix.columns) for ix in table.indexes if ix.unique)]
-    return set(target.key) in unique
+    return table is not None and table.is_unique(target.key)
 
 
 def commit_batch(
