@@ -172,6 +172,34 @@ def test_a_rerun_after_the_destination_table_was_dropped_copies_every_row_again(
     assert table_rows(dst, "bets") == expected_rows(range(1, ROWS + 1))
 
 
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.INCREMENTAL])
+@pytest.mark.parametrize("deleted", ["id > 0", f"id > {ROWS - 10}"])  # emptied; its newest rows
+def test_a_rerun_says_so_when_rows_it_delivered_were_deleted(
+    ends: tuple[str, str], mode: Mode, deleted: str
+) -> None:
+    """Rows deleted from the destination are not copied again (a consumer may drain a table it
+    is fed on purpose), but the run no longer reports "up to date" in silence."""
+    src, dst = ends
+    make_bets(src, ROWS)
+    intact = run(src, dst, mode)
+    assert intact.tables[0].warnings == []
+    conn = open_connector(dst)
+    try:
+        with conn.transaction():
+            conn._execute(f"DELETE FROM bets WHERE {deleted}")
+    finally:
+        conn.close()
+    write_bets(src, range(ROWS + 1, ROWS + 6))
+
+    again = run(src, dst, mode)
+
+    assert again.processed_rows == 5  # only what is new since
+    (warning,) = again.tables[0].warnings
+    assert "'bets' no longer holds the last row an earlier run copied (id=" in warning
+    assert "--restart copies every row" in warning
+    assert run(src, dst, mode).tables[0].warnings == []  # its newest row is there again
+
+
 def _stale_destination(dst: str) -> None:
     """An older ``bets`` in the destination: other rows, other values, no secondary index."""
     conn = open_connector(dst, create=True)

@@ -249,6 +249,11 @@ def _run(
         from bulksync.cli.render import print_summary
 
         print_summary(result)
+    if not json_out:  # (in JSON: each table's "warnings")
+        from bulksync.cli.plain import print_warning
+
+        for warning in (w for t in result.tables for w in t.warnings):
+            print_warning(warning)
     if result.verify_failed:
         raise typer.Exit(1)
     if result.recorded_rows:

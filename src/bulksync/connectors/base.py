@@ -230,6 +230,25 @@ class FindsKeys(Protocol):
 
 
 @runtime_checkable
+class HoldsKey(Protocol):
+    """A destination that can say whether a table holds the row with a given key (optional)."""
+
+    def holds_key(self, table: str, key: Sequence[str], values: Sequence[Any]) -> bool:
+        """True when ``table`` holds a row whose ``key`` columns (destination names) equal ``values``."""
+        ...
+
+
+@runtime_checkable
+class NamesViews(Protocol):
+    """A destination whose views hold on to the table itself, not to its name (PostgreSQL):
+    dropping the table would drop them too, so a replace must not swap such a table."""
+
+    def dependent_views(self, table: str) -> list[str]:
+        """The views (and materialized views) that read ``table``, or [] when none or no table."""
+        ...
+
+
+@runtime_checkable
 class WidensText(Protocol):
     """A destination that can drop the length of a text column of a table this sync created
     (``connectors/text_lengths.py``), so text a source never held to its length lands whole."""

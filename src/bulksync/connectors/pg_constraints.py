@@ -61,6 +61,16 @@ class PgConstraints(ConstraintDdl):
             if free:  # created on the staging table: named after it
                 self._execute(f"ALTER SEQUENCE {seq} RENAME TO {quote(wanted)}")
 
+    def dependent_views(self, table: str) -> list[str]:
+        rows = self._rows(
+            "SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d "
+            "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND d.refobjid = to_regclass(%s) AND v.oid <> d.refobjid ORDER BY 1",
+            [quote(table)],
+        )
+        return [str(r["view"]) for r in rows]
+
     def detach_references(self, table: str) -> list[tuple[str, str]]:
         rows = self._rows(
             "SELECT conrelid::regclass::text AS child, conname AS name, pg_get_constraintdef(oid) AS def "

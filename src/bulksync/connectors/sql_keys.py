@@ -57,6 +57,15 @@ def existing_keys(c: SqlConnector, table: str, key: Sequence[str], batch: pa.Rec
     return [k in found for k in rows]
 
 
+def holds_key(c: SqlConnector, table: str, key: Sequence[str], values: Sequence[Any]) -> bool:
+    """Whether ``table`` holds a row whose ``key`` columns equal ``values`` (one indexed probe)."""
+    schema = c.describe(table)
+    columns = [schema.column(k) for k in key]
+    where = " AND ".join(f"{quote(k)} = {c.placeholder(n + 1)}" for n, k in enumerate(key))
+    params = [c.param(col, v) for col, v in zip(columns, values, strict=True)]
+    return bool(c._query(f"SELECT 1 FROM {quote(table)} WHERE {where} LIMIT 1", params).num_rows > 0)
+
+
 def _in_list(c: SqlConnector, key: Sequence[str], rows: int) -> str:
     marks = iter([c.placeholder(n + 1) for n in range(rows * len(key))])
     if len(key) == 1:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.connectors.base import ChecksKeys, Destination, PartitionState, Source, TableStats
+from bulksync.connectors.base import ChecksKeys, Destination, HoldsKey, PartitionState, Source, TableStats
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.engine.lengths import TextLimit, unenforced_lengths
-from bulksync.errors import SchemaMismatchError, UsageError
+from bulksync.errors import SchemaMismatchError, SyncError, UsageError
 from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
 from bulksync.schema import Index, TableSchema, coerce
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
@@ -47,6 +47,7 @@ class TablePlan:
     # lengths to check in each batch (a table this sync created, from a source that never
     # enforced them): see ``engine/lengths.py``
     unenforced: tuple[TextLimit, ...] = ()
+    warnings: list[str] = field(default_factory=list)  # for the summary: what the user should know
 
     @property
     def pending(self) -> list[PartitionState]:
@@ -230,6 +231,7 @@ def plan_table(
             previous = []  # the table earlier runs delivered into is gone, and what they delivered
         plan.order = _read_order(spec, plan, source)
         _fresh_states(spec, plan, source, previous)
+        _warn_if_delivered_rows_gone(spec, plan, dest, previous)
         created = _prepare_destination(spec, plan, dest)
         for state in plan.states:
             state.created_table = created
@@ -319,6 +321,35 @@ def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: lis
         PartitionState(plan.sync_id, plan.final.name, i, lower, upper, last=lower)
         for i, (lower, upper) in enumerate(bounds)
     ]
+
+
+def _warn_if_delivered_rows_gone(
+    spec: SyncSpec, plan: TablePlan, dest: Destination, previous: list[PartitionState]
+) -> None:
+    """An append or incremental run continues after the last row earlier runs delivered. When
+    the destination no longer holds that row (the table was emptied, its newest rows deleted,
+    or another sync replaced it), rows gone from it are not copied again: say so.
+
+    Only said, never acted on: a consumer that empties the table it is fed on purpose must not
+    be fed every row again. One probe of the key's index per table and run.
+    """
+    lasts = [s.last for s in previous if s.done and s.last is not None]
+    if spec.mode not in (Mode.APPEND, Mode.INCREMENTAL) or not lasts or not plan.key:
+        return
+    if not isinstance(dest, HoldsKey):
+        return
+    values = max(lasts)[-len(plan.key) :]  # (cursor, *key) in incremental mode
+    key = plan.final.primary_key
+    try:
+        held = dest.holds_key(plan.write_to, key, values)
+    except SyncError:
+        return  # a key this table cannot be asked for: nothing to say
+    if not held:
+        where = ", ".join(f"{k}={v!r}" for k, v in zip(key, values, strict=True))
+        plan.warnings.append(
+            f"{plan.write_to!r} no longer holds the last row an earlier run copied ({where}): "
+            "rows deleted from it since are not copied again (--restart copies every row)"
+        )
 
 
 def _partition_bounds(

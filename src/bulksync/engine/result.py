@@ -36,6 +36,7 @@ class TableResult:
     # created unchecked | declared | exists | failed), orphans (rows without a parent), error
     foreign_keys: list[dict[str, Any]] = field(default_factory=list)
     not_carried: list[str] = field(default_factory=list)  # defaults, CHECKs, keys left out, and why
+    warnings: list[str] = field(default_factory=list)  # what the user should know of this run
 
 
 @dataclass

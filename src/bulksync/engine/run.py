@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from functools import partial
 
-from bulksync.connectors.base import Connector, PartitionState
+from bulksync.connectors.base import Connector, NamesViews, PartitionState
 from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
 from bulksync.engine.constraints import (
     choose_foreign_keys,
@@ -31,7 +31,7 @@ from bulksync.engine.progress import Listener, ProgressTracker
 from bulksync.engine.pull import can_pull, run_pull_partition
 from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.retry import retrying
-from bulksync.errors import PermanentError, SyncError, UsageError
+from bulksync.errors import PermanentError, SchemaMismatchError, SyncError, UsageError
 from bulksync.spec import Mode, SyncSpec
 
 
@@ -122,11 +122,26 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
         try:
             if any(t.target == t.name for t in spec.tables) and dest.same_database(source):
                 _refuse_copy_onto_itself(spec)
+            if spec.mode is Mode.REPLACE and isinstance(dest, NamesViews):
+                _refuse_replace_under_views(spec, dest)
             yield choose_foreign_keys(spec, checked, dest), source, dest
         finally:
             dest.close()
     finally:
         source.close()
+
+
+def _refuse_replace_under_views(spec: SyncSpec, dest: NamesViews) -> None:
+    """A replace swaps in a new table and drops the old one; views that hold on to the old one
+    would block that drop after every row was loaded (or go with it): refused before the first."""
+    for table in spec.tables:
+        views = dest.dependent_views(table.target)
+        if views:
+            raise SchemaMismatchError(
+                f"destination table {table.target!r} is read by view(s) {', '.join(views)}: "
+                "--mode replace would drop them with it; drop them first (and create them again "
+                "after), or copy into it with --mode upsert"
+            )
 
 
 def _refuse_copy_onto_itself(spec: SyncSpec) -> None:
@@ -291,6 +306,7 @@ def _table_result(spec: SyncSpec, plan: TablePlan) -> TableResult:
         resumed_rows=plan.resumed_rows,
         partitions=len(plan.states),
         status="running",
+        warnings=list(plan.warnings),
     )
 
 
