@@ -134,7 +134,7 @@ class ProgressLog:
                 if self._log_rows is not None:
                     if e.rows_done - self._logged_rows.get(e.table, 0) < self._log_rows:
                         return False
-                elif now - self._last_log.get(e.table, 0.0) < self._log_every:
+                elif e.table in self._last_log and now - self._last_log[e.table] < self._log_every:
                     return False
             self._last_log[e.table] = now
             self._logged_rows[e.table] = e.rows_done

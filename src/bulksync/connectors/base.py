@@ -217,6 +217,12 @@ class ChecksKeys(Protocol):
         """Why ``key`` cannot page ``table``'s rows (NULLs, repeated values), or None."""
         ...
 
+    def cursor_problem(
+        self, table: TableSchema, cursor: str, key: Sequence[str], filters: Sequence[Filter]
+    ) -> str | None:
+        """Why ``cursor`` cannot order an incremental read of ``table`` (NULLs), or None."""
+        ...
+
 
 @runtime_checkable
 class FindsKeys(Protocol):

@@ -30,7 +30,7 @@ from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
-from bulksync.connectors.sql_keys import holds_key, key_problem
+from bulksync.connectors.sql_keys import cursor_problem, holds_key, key_problem
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
 from bulksync.connectors.sql_transaction import SqlTransaction
@@ -273,6 +273,11 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
 
     def key_problem(self, table: TableSchema, key: Sequence[str], filters: Sequence[Filter]) -> str | None:
         return key_problem(self, table, key, filters)
+
+    def cursor_problem(
+        self, table: TableSchema, cursor: str, key: Sequence[str], filters: Sequence[Filter]
+    ) -> str | None:
+        return cursor_problem(self, table, cursor, key, filters)
 
     def holds_key(self, table: str, key: Sequence[str], values: Sequence[Any]) -> bool:
         return holds_key(self, table, key, values)

@@ -111,3 +111,29 @@ def key_problem(
         f"{repeated[0]['bs_rows']} rows), so paging by it would skip rows: name column(s) that identify "
         "one row each with --key"
     )
+
+
+def cursor_problem(
+    c: SqlConnector, table: TableSchema, cursor: str, key: Sequence[str], filters: Sequence[Filter]
+) -> str | None:
+    """Why ``cursor`` cannot order an incremental read of the rows ``filters`` keep, or None.
+
+    Incremental reads go ``WHERE (cursor, key) > last``: a row whose cursor is NULL is never
+    read, on the first run or any later one, while the run reports success. A column the catalog
+    declares NOT NULL is not looked at; otherwise one probe (the cursor's index answers it).
+    """
+    if not table.column(cursor).nullable:
+        return None
+    where, params = c.where_sql(table, filters)
+    found = c._rows(
+        f"SELECT {column_list(key)} FROM {quote(table.name)}{where or ' WHERE 1 = 1'} "
+        f"AND {quote(cursor)} IS NULL LIMIT 1",
+        params,
+    )
+    if not found:
+        return None
+    example = ", ".join(f"{k}={found[0][k]!r}" for k in key)
+    return (
+        f"table {table.name!r}: the cursor {cursor} is NULL in some rows ({example} is one), which an "
+        "incremental read never reaches: fill them, choose a NOT NULL --cursor, or copy with --mode upsert"
+    )

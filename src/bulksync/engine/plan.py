@@ -102,6 +102,10 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         assert table.cursor is not None
         schema.column(table.cursor)
         order = (table.cursor, *key)
+        if isinstance(source, ChecksKeys):
+            problem = source.cursor_problem(schema, table.cursor, key, table.filters)
+            if problem:
+                raise UsageError(problem)
     elif table.order_by is not None and table.order_by not in key and key:
         schema.column(table.order_by)
         order = (table.order_by, *key)
