@@ -52,6 +52,7 @@ from bulksync.connectors.sql import (
     quote,
 )
 from bulksync.connectors.text_lengths import MysqlTextLengths
+from bulksync.connectors.text_order import mysql_text_order
 from bulksync.engine.checkpoint import encode_key
 from bulksync.errors import (
     ConnectError,
@@ -162,6 +163,10 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
                 return int(cur.execute(sql, list(params) if params else None))
         except pymysql.Error as exc:
             raise self.translate(exc, context=sql.split(" ", 3)[0]) from exc
+
+    def text_order(self, table: str, column: str) -> str:
+        """How ``column`` sorts: ``text_order.CODE_POINT``, or the collation that orders it."""
+        return mysql_text_order(self._rows, table, column)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:

@@ -40,6 +40,7 @@ from bulksync.connectors.sql import (
     statements,
 )
 from bulksync.connectors.text_lengths import PgTextLengths
+from bulksync.connectors.text_order import pg_text_order
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -338,6 +339,10 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         found = self._rows(sql, [quote(table)])
         n = int(found[0]["n"]) if found else -1
         return n if n >= 0 else None  # -1: never analyzed
+
+    def text_order(self, table: str, column: str) -> str:
+        """How ``column`` sorts: ``text_order.CODE_POINT``, or the collation that orders it."""
+        return pg_text_order(self._rows, table, column)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # psycopg, not ADBC: a destination then never opens its second (read) connection

@@ -133,6 +133,20 @@ def _readers(
             f"key {', '.join(mixed)} holds numbers and text, which the two sides order differently: "
             "compared in one pass, rows paired on the key"
         )
+    collated = [
+        (c, orders)
+        for c in key
+        if pa.types.is_string(s_schema.column(c).type) or pa.types.is_large_string(s_schema.column(c).type)
+        for orders in [(_text_order(src, table.name, c), _text_order(dst, d_full.name, to[c]))]
+        if orders[0] != orders[1]
+    ]
+    if collated and order:  # key ranges of one side hold other rows on the other side
+        order = ()
+        c, (mine, theirs) = collated[0]
+        verdict.notes.append(
+            f"key {c} is text that the two sides sort differently (the source by {mine}, the "
+            f"destination by {theirs}): compared in one pass, rows paired on the key"
+        )
 
     def side(conn: Connector, schema: TableSchema, name: dict[str, str]) -> SideReader:
         return SideReader(
@@ -149,6 +163,14 @@ def _readers(
 
     same = {n: n for n in s_schema.names}
     return verdict, side(src, s_schema, same), side(dst, d_schema, to)
+
+
+def _text_order(conn: Connector, table: str, column: str) -> str:
+    """How this side sorts a text column (``text_order.CODE_POINT`` where it cannot say)."""
+    from bulksync.connectors.text_order import CODE_POINT
+
+    order = getattr(conn, "text_order", None)
+    return str(order(table, column)) if order else CODE_POINT
 
 
 def _mixed_key(conn: Connector, table: str, column: str) -> bool:

@@ -1,0 +1,80 @@
+"""In what order a database sorts a text column: by code point, or by a collation.
+
+``verify`` pages both sides by key range; a text key the two sides sort differently (a
+PostgreSQL database made with ``en_US.UTF-8`` or an ICU locale, MariaDB's default ``_ci``
+collations, SQLite's ``NOCASE``) puts a source chunk's rows into other chunks on the
+destination, and an equal copy was reported with thousands of rows missing and as many
+unexpected. Each dialect names its order here; where the names differ, verify compares the
+table in one pass, pairing rows on the key.
+
+``CODE_POINT`` is Python's order of ``str`` (UTF-8's byte order): SQLite's BINARY, MariaDB's
+``_bin`` collations, PostgreSQL's "C", "POSIX" and ``C.UTF-8``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bulksync.connectors.ddl import quote
+
+CODE_POINT = "code point"
+
+Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+
+# Strings whose order tells a collation from code points: case, punctuation and spaces that
+# linguistic collations weigh last, digits, accents.
+PROBE = ("B", "a", "A", "b", "_x", "-x", " x", "x y", "xy", "x", "é", "e", "f", "Z", "10", "9", "a-b", "ab")
+
+_COLLATION_SQL = """
+SELECT c.collname AS name, n.nspname AS schema
+FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+JOIN pg_namespace n ON n.oid = c.collnamespace
+WHERE a.attrelid = to_regclass(%s) AND a.attname = %s"""
+
+
+def pg_text_order(rows: Rows, table: str, column: str) -> str:
+    """The column's collation sorts ``PROBE`` as code points do, or its name."""
+    found = rows(_COLLATION_SQL, [quote(table), column])
+    if not found:
+        return CODE_POINT  # not a collatable column (or no such table): nothing to order
+    collation = f"{quote(found[0]['schema'])}.{quote(found[0]['name'])}"
+    got = rows(f"SELECT v FROM unnest(%s::text[]) AS v ORDER BY v COLLATE {collation}", [list(PROBE)])
+    if [r["v"] for r in got] == sorted(PROBE):
+        return CODE_POINT
+    name = str(found[0]["name"])
+    if name == "default":
+        db = rows(
+            "SELECT datcollate AS libc, "
+            "coalesce(to_jsonb(d) ->> 'daticulocale', to_jsonb(d) ->> 'datlocale') AS icu "
+            "FROM pg_database d WHERE datname = current_database()",
+            [],
+        )[0]  # (the ICU locale's column was renamed in PostgreSQL 17)
+        return f"PostgreSQL's database collation {db['icu'] or db['libc']}"
+    return f"PostgreSQL's collation {name}"
+
+
+def mysql_text_order(rows: Rows, table: str, column: str) -> str:
+    """``_bin`` collations compare code points (PAD SPACE ones ignore trailing spaces, which a
+    unique key cannot tell apart anyway); the others fold case and accents."""
+    found = rows(
+        "SELECT COLLATION_NAME AS name FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+        [table, column],
+    )
+    name = found[0]["name"] if found else None
+    if name is None or str(name).endswith("_bin"):
+        return CODE_POINT
+    return f"MariaDB's collation {name}"
+
+
+def sqlite_text_order(rows: Rows, table: str, column: str) -> str:
+    """The collation of ``column`` in the table's primary key index, where it has one (a
+    rowid table's INTEGER PRIMARY KEY has none; it is not text)."""
+    for index in rows(f"PRAGMA index_list({quote(table)})", []):
+        if index["origin"] != "pk":
+            continue
+        for part in rows(f"PRAGMA index_xinfo({quote(str(index['name']))})", []):
+            if part["name"] == column and str(part["coll"]).upper() != "BINARY":
+                return f"SQLite's collation {part['coll']}"
+    return CODE_POINT
