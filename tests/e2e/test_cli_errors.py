@@ -191,6 +191,22 @@ def test_unknown_url_scheme_lists_the_known_ones(source: str) -> None:
     assert_error_line(proc, 2, "'oracle'", "(known: mariadb, memory, mysql, postgresql, sqlite)")
 
 
+@pytest.mark.parametrize("side", ["source", "dest"])
+def test_a_libpq_keyword_string_is_refused_and_never_becomes_a_file(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: str
+) -> None:
+    """It has no scheme, so it was taken for a SQLite path: a new file in the working folder
+    whose name held the password."""
+    monkeypatch.chdir(tmp_path)
+    dsn = "host=127.0.0.1 user=app password=S3cr3t-pw dbname=shop"
+    ends = (source, dsn) if side == "dest" else (dsn, str(tmp_path / "out.db"))
+    proc = bulksync("copy", *ends, "--table", "bets")
+
+    assert_error_line(proc, 2, "libpq's keyword form", "postgresql://user@host:5432/dbname")
+    assert "S3cr3t" not in proc.stderr + proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_dest_table_with_two_tables(source: str, dest: Path) -> None:
     proc = bulksync("copy", source, str(dest), "--table", "bets", "--table", "other", "--dest-table", "y")
 

@@ -19,7 +19,9 @@ from bulksync import SyncSpec, TableSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.connectors.sql_transaction import SqlTransaction
-from helpers import expected_rows, make_bets, table_rows, write_bets
+from bulksync.errors import SchemaMismatchError
+from bulksync.schema import TableSchema
+from helpers import bets_schema, expected_rows, make_bets, table_rows, write_bets
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +150,30 @@ def test_rejects_of_wide_rows_are_recorded_within_the_servers_packet_limit(
 
     assert (again.processed_rows, again.failed_rows) == (0, 200)
     assert sorted(k[0] for k, _ in rejects(mariadb_db)) == list(range(200))
+
+
+def test_an_append_into_a_table_without_a_unique_key_that_holds_rows_is_refused(
+    tmp_path: Path, dest: str
+) -> None:
+    """Nothing there tells the rows already copied: a ``--restart`` (or a first run over rows
+    loaded by hand) inserted each of them a second time, exit 0."""
+    source = str(tmp_path / "source.db")
+    make_bets(source, 300)
+    conn = open_connector(dest, create=True)
+    try:  # the bets columns, no primary key, no index
+        conn.create_table(TableSchema("heap", bets_schema().columns), with_indexes=False)
+    finally:
+        conn.close()
+
+    def copy(*, restart: bool) -> None:
+        table = TableSpec(name="bets", dest_name="heap")
+        sync(SyncSpec(source=source, destination=dest, tables=(table,), restart=restart))
+
+    copy(restart=False)  # empty: the first run loads it
+    write_bets(source, range(301, 311))
+    copy(restart=False)  # its checkpoints say where to go on
+    with pytest.raises(
+        SchemaMismatchError, match=r"^destination table 'heap' holds rows and keeps no primary key"
+    ):
+        copy(restart=True)
+    assert [r[0] for r in table_rows(dest, "heap")] == list(range(1, 311))

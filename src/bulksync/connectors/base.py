@@ -240,7 +240,8 @@ class HoldsKey(Protocol):
     """A destination that can say whether a table holds the row with a given key (optional)."""
 
     def holds_key(self, table: str, key: Sequence[str], values: Sequence[Any]) -> bool:
-        """True when ``table`` holds a row whose ``key`` columns (destination names) equal ``values``."""
+        """True when ``table`` holds a row whose ``key`` columns (destination names) equal
+        ``values``; with no key, when it holds any row."""
         ...
 
 

@@ -48,12 +48,23 @@ OPENERS: dict[str, Opener] = {
 }
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9.-]*)(\+[a-z0-9]+)?://", re.I)
+# libpq's keyword form, ``host=db user=app password=… dbname=shop``: not a file name
+_KEYWORDS = re.compile(
+    r"^\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|connect_timeout)"
+    r"\s*=\s*\S*(\s+\w+\s*=\s*\S*)*\s*$",
+    re.I,
+)
 
 
 def scheme_of(url: str) -> str:
     """The connector scheme of a URL; a plain path (``data.db``) is SQLite."""
     match = _SCHEME.match(url)
     if match is None:
+        if _KEYWORDS.match(url):  # (the string itself is never repeated: it may hold a password)
+            raise UsageError(
+                "a key=value connection string (libpq's keyword form) is not supported: write it as "
+                "a URL, postgresql://user@host:5432/dbname (a password goes after the user and a colon)"
+            )
         return "sqlite"
     scheme = match.group(1).lower()
     if scheme not in OPENERS:

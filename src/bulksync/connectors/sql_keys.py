@@ -58,12 +58,14 @@ def existing_keys(c: SqlConnector, table: str, key: Sequence[str], batch: pa.Rec
 
 
 def holds_key(c: SqlConnector, table: str, key: Sequence[str], values: Sequence[Any]) -> bool:
-    """Whether ``table`` holds a row whose ``key`` columns equal ``values`` (one indexed probe)."""
+    """Whether ``table`` holds a row whose ``key`` columns equal ``values`` (one indexed probe);
+    with no key, whether it holds any row."""
     schema = c.describe(table)
     columns = [schema.column(k) for k in key]
     where = " AND ".join(f"{quote(k)} = {c.placeholder(n + 1)}" for n, k in enumerate(key))
     params = [c.param(col, v) for col, v in zip(columns, values, strict=True)]
-    return bool(c._query(f"SELECT 1 FROM {quote(table)} WHERE {where} LIMIT 1", params).num_rows > 0)
+    sql = f"SELECT 1 FROM {quote(table)}{' WHERE ' + where if where else ''} LIMIT 1"
+    return bool(c._query(sql, params).num_rows > 0)
 
 
 def _in_list(c: SqlConnector, key: Sequence[str], rows: int) -> str:

@@ -237,6 +237,8 @@ def plan_table(
         _fresh_states(spec, plan, source, previous)
         _warn_if_delivered_rows_gone(spec, plan, dest, previous)
         created = _prepare_destination(spec, plan, dest)
+        if not created and not previous:
+            _refuse_append_that_would_double(spec, plan, dest)
         for state in plan.states:
             state.created_table = created
         dest.reset_states(ident, plan.states)
@@ -325,6 +327,24 @@ def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: lis
         PartitionState(plan.sync_id, plan.final.name, i, lower, upper, last=lower)
         for i, (lower, upper) in enumerate(bounds)
     ]
+
+
+def _refuse_append_that_would_double(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
+    """A first append (or ``--restart``) into a table of yours that holds rows: where it keeps
+    the key unique, rows already there are rejected as such; where nothing does, they would be
+    inserted a second time. Refused before the first row, unless the table is empty."""
+    if spec.mode is not Mode.APPEND or not isinstance(dest, HoldsKey):
+        return
+    existing = dest.find(plan.write_to)
+    key = plan.final.primary_key
+    if existing is None or existing.is_unique(key) or not dest.holds_key(plan.write_to, (), ()):
+        return
+    raise SchemaMismatchError(
+        f"destination table {plan.write_to!r} holds rows and keeps no primary key or unique index on "
+        f"({', '.join(key)}): an append cannot tell the rows already there and would copy them a "
+        f"second time; add one (ALTER TABLE {plan.write_to} ADD PRIMARY KEY ({', '.join(key)})), "
+        "empty the table, or use --mode replace"
+    )
 
 
 def _warn_if_delivered_rows_gone(
