@@ -384,3 +384,25 @@ def test_a_percent_in_a_table_name_is_refused_up_front_not_skipped(tmp_path: Pat
     ]
     assert table_names("mariadb", mariadb_db) == set()
     assert run_cli("migrate", src, mariadb_db, "--exclude", "50% off", "--quiet").returncode == 0
+
+
+def test_a_unique_and_a_plain_index_on_the_same_columns_both_land_in_postgres(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """A renamed (case-folded) table's indexes are named after it and their columns: the UNIQUE
+    one and the plain one were one name, and the UNIQUE one was skipped in silence."""
+    source = tmp_path / "users.db"
+    with sqlite3.connect(source) as conn:
+        conn.executescript(
+            'CREATE TABLE "Users" (id INTEGER PRIMARY KEY, email TEXT);'
+            'CREATE INDEX ix ON "Users" (email); CREATE UNIQUE INDEX uq ON "Users" (email);'
+            'CREATE INDEX ix2 ON "Users" (email);'  # the same as ix: one index is enough
+            "INSERT INTO \"Users\" VALUES (1, 'a@x');"
+        )
+    proc = run_cli("migrate", str(source), pg_db)
+    assert proc.returncode == 0, proc.stderr
+    with psycopg.connect(pg_db) as pg:
+        found = pg.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'users'").fetchall()
+        assert sorted(name for name, _ in found) == ["users_email_idx", "users_email_key", "users_pkey"]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            pg.execute("INSERT INTO users VALUES (2, 'a@x')")

@@ -270,18 +270,26 @@ def _safe(url: str) -> str:
 def _target_schema(
     schema: TableSchema, table: TableSpec, key: tuple[str, ...], columns: dict[str, str]
 ) -> TableSchema:
-    """The destination table: the target's name, the key as its primary key, destination names."""
+    """The destination table: the target's name, the key as its primary key, destination names.
+
+    A renamed table's indexes are named after it and their columns, a unique one ``_key``, the
+    others ``_idx``: a UNIQUE index and a plain one on the same columns (or a MariaDB prefix
+    index) were one name, and the second ``CREATE INDEX IF NOT EXISTS`` was skipped in silence,
+    the UNIQUE one included. An index repeating another's columns and kind is left out (it
+    would be the same index twice)."""
     target = table.target
-    indexes = tuple(
-        ix if target == schema.name else Index(_index_name(target, ix), ix.columns, ix.unique)
-        for ix in schema.indexes
-    )
+    indexes = schema.indexes
+    if target != schema.name:
+        named = {
+            _index_name(target, ix): Index(_index_name(target, ix), ix.columns, ix.unique) for ix in indexes
+        }
+        indexes = tuple(named.values())
     final = dataclasses.replace(schema, name=target, primary_key=key, indexes=indexes)
     return renamed_columns(final, lambda name: columns.get(name, name)) if columns else final
 
 
 def _index_name(table: str, ix: Index) -> str:
-    return fitted_name(f"{table}_{'_'.join(ix.columns)}", "_idx")
+    return fitted_name(f"{table}_{'_'.join(ix.columns)}", "_key" if ix.unique else "_idx")
 
 
 def _read_order(spec: SyncSpec, plan: TablePlan, source: Source) -> tuple[str, ...]:
