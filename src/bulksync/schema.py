@@ -42,6 +42,9 @@ class Column:
     identity: bool = False  # values come from the database (serial, identity, AUTO_INCREMENT, rowid)
     # portable default: a SQL literal (42, -1.5, 'text', TRUE) or CURRENT_TIMESTAMP / CURRENT_DATE
     default: str | None = None
+    # the catalog gives it a value when an insert leaves it out: a default of any kind, portable
+    # or not (gen_random_uuid(), uuid()), or a generation expression; never part of CREATE TABLE
+    has_default: bool = False
 
 
 @dataclass(frozen=True)

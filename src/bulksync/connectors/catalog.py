@@ -11,7 +11,7 @@ oracle the hand-written readers are tested against.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,9 @@ class Constraints:
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
     dropped: tuple[str, ...] = ()
+    # columns the database fills when an insert leaves them out: any default, portable or not,
+    # and generated columns (identity columns are in ``identity``)
+    defaulted: frozenset[str] = frozenset()
 
 
 def action(text: Any) -> str | None:
@@ -127,7 +130,10 @@ def inspected(
         for col in columns
     ]
     checks = [(str(ck["name"]), str(ck["sqltext"])) for ck in inspector.get_check_constraints(table)]
-    return portable_constraints(described, checks, foreign_keys=(fks, dropped), dialect=dialect)
+    generated = {str(col["name"]) for col in columns if col.get("computed")}
+    return portable_constraints(
+        described, checks, foreign_keys=(fks, dropped), dialect=dialect, generated=generated
+    )
 
 
 def portable_constraints(
@@ -136,14 +142,16 @@ def portable_constraints(
     *,
     foreign_keys: tuple[tuple[ForeignKey, ...], Sequence[str]],
     dialect: str,
+    generated: Collection[str] = (),
 ) -> Constraints:
     """Identity columns, defaults and CHECKs as they travel, whoever read the catalog.
 
     ``columns``: (name, default expression, is identity); ``checks``: (name, expression);
-    ``foreign_keys``: those that travel and the notes on those that cannot.
+    ``foreign_keys``: those that travel and the notes on those that cannot; ``generated``: the
+    generated columns (``GENERATED ALWAYS AS …``).
     """
     fks, dropped = foreign_keys[0], list(foreign_keys[1])
-    identity, defaults = set(), []
+    identity, defaults, defaulted = set(), [], set(generated)
     for name, text, is_identity in columns:
         if is_identity:
             identity.add(name)
@@ -153,6 +161,8 @@ def portable_constraints(
             defaults.append((name, value))
         elif why:
             dropped.append(f"{name}: {why}")
+        if value is not None or why:  # (None, None): no default, or DEFAULT NULL
+            defaulted.add(name)
     names = [name for name, _, _ in columns]
     found = []
     for name, text in checks:
@@ -161,7 +171,9 @@ def portable_constraints(
             dropped.append(made)
         else:
             found.append(made)
-    return Constraints(frozenset(identity), tuple(defaults), fks, tuple(found), tuple(dropped))
+    return Constraints(
+        frozenset(identity), tuple(defaults), fks, tuple(found), tuple(dropped), frozenset(defaulted)
+    )
 
 
 def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Constraints:
@@ -174,7 +186,7 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
         "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
         [table],
     )
-    identity, defaults, dropped = set(), [], list(foreign_keys.dropped)
+    identity, defaults, defaulted, dropped = set(), [], set(), list(foreign_keys.dropped)
     for col in columns:
         name, extra = str(col["name"]), str(col["extra"] or "").lower()
         if "auto_increment" in extra:
@@ -182,11 +194,14 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
             continue
         if "on update" in extra:
             dropped.append(f"{name}: {extra} is not portable")
+        # COLUMN_DEFAULT: SQL NULL for none (NOT NULL columns), the word NULL for DEFAULT NULL
         value, why = portable_default(col["dflt"], dialect="mysql")
         if value is not None:
             defaults.append((name, value))
         elif why:
             dropped.append(f"{name}: {why}")
+        if value is not None or why or "generated" in extra:  # VIRTUAL / STORED GENERATED
+            defaulted.add(name)
     names = [str(c["name"]) for c in columns]
     checks = []
     for ck in rows(
@@ -200,7 +215,12 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
         else:
             checks.append(made)
     return Constraints(
-        frozenset(identity), tuple(defaults), foreign_keys.foreign_keys, tuple(checks), tuple(dropped)
+        frozenset(identity),
+        tuple(defaults),
+        foreign_keys.foreign_keys,
+        tuple(checks),
+        tuple(dropped),
+        frozenset(defaulted),
     )
 
 

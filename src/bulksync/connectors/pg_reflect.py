@@ -42,6 +42,7 @@ COLUMNS_SQL = f"""
 SELECT c.oid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        t.typtype AS typtype, a.attnotnull AS notnull, a.attidentity <> '' AS identity,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS dflt,
+       a.attgenerated <> '' AS generated,
        (SELECT max(length(e.enumlabel)) FROM pg_enum e WHERE e.enumtypid = a.atttypid) AS enum_length
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -152,7 +153,10 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     pk = next((tuple(c["columns"]) for c in constraints if c["kind"] == "p"), ())
     fks = _foreign_keys(table, [c for c in constraints if c["kind"] == "f"])
     checks = [(str(c["name"]), str(c["check_sql"])) for c in constraints if c["kind"] == "c"]
-    portable = portable_constraints(described, checks, foreign_keys=fks, dialect="postgresql")
+    generated = [str(c["name"]) for c in present if c["generated"]]
+    portable = portable_constraints(
+        described, checks, foreign_keys=fks, dialect="postgresql", generated=generated
+    )
     indexes, not_created = _indexes(rows(INDEXES_SQL, [oid]))
     portable = replace(portable, dropped=(*portable.dropped, *not_created))
     return Reflected(columns, pk, indexes, portable)

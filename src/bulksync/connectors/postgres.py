@@ -386,10 +386,12 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     def _stage(self, table: str) -> str:
         stage = quote(pg_internal.stage_name(table))
         # Emptied by DELETE after each merge (TRUNCATE makes a new file: ~5 ms a batch) and
-        # truncated in place at every commit, so its dead rows never pile up.
+        # truncated in place at every commit, so its dead rows never pile up. LIKE copies every
+        # NOT NULL: an identity or generated column the batch leaves out needs its own too, or
+        # the stage refuses every row.
         self._pg.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {quote(table)} INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {quote(table)} INCLUDING DEFAULTS "
+            "INCLUDING IDENTITY INCLUDING GENERATED) ON COMMIT DELETE ROWS"
         )
         return f"pg_temp.{stage}"
 

@@ -165,6 +165,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
                 length=satype.length if isinstance(satype, Declared) else getattr(satype, "length", None),
                 identity=name in extra.identity,
                 default=defaults.get(name),
+                has_default=name in extra.defaulted,
             )
             for name, satype, nullable in reflected.columns
         )

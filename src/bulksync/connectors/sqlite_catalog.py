@@ -33,17 +33,21 @@ def sqlite_constraints(query: Query, table: str, info: list[dict[str, Any]]) -> 
         tokens = None
         if "CHECK" in sql.upper():
             dropped.append("its CHECK constraints could not be read from its CREATE TABLE")
-    defaults = []
+    defaults, defaulted = [], set()  # (table_info leaves generated columns out)
     for col in info:
         value, why = portable_default(col["dflt_value"], dialect="sqlite")
         if value is not None:
             defaults.append((str(col["name"]), value))
         elif why:
             dropped.append(f"{col['name']}: {why}")
+        if value is not None or why:  # (None, None): no default, or DEFAULT NULL
+            defaulted.add(str(col["name"]))
     names = [str(c["name"]) for c in info]
     fks = foreign_keys(query, table, tokens or [], dropped)
     checks = _checks(table, tokens or [], names, dropped)
-    return Constraints(_rowid_alias(info, tokens), tuple(defaults), fks, checks, tuple(dropped))
+    return Constraints(
+        _rowid_alias(info, tokens), tuple(defaults), fks, checks, tuple(dropped), frozenset(defaulted)
+    )
 
 
 def _rowid_alias(info: list[dict[str, Any]], tokens: list[Token] | None) -> frozenset[str]:

@@ -225,6 +225,9 @@ def plan_table(
             f"{plan.write_to!r}) for this sync any more"
         )
     if resume_only or (unfinished and dest.find(plan.write_to) is not None):
+        existing = dest.find(plan.write_to)
+        assert existing is not None  # found just above
+        _refuse_unfilled_columns(plan, existing)  # the table may have changed since
         plan.states = previous
         for state in previous:
             state.fenced = True  # each batch commits only on the checkpoint it was read at
@@ -434,7 +437,26 @@ def _prepare_destination(spec: SyncSpec, plan: TablePlan, dest: Destination) -> 
             f"destination table {plan.write_to!r} lacks column(s) {', '.join(missing)}; "
             "add them, or use --mode replace to recreate the table"
         )
+    _refuse_unfilled_columns(plan, existing)
     return False
+
+
+def _refuse_unfilled_columns(plan: TablePlan, existing: TableSchema) -> None:
+    """A destination column the source lacks is left out of every insert: NOT NULL with no
+    default, it refuses every row, and each one would be rejected by itself (two statements a
+    row). Refused before a row is written."""
+    required = [
+        c.name
+        for c in existing.columns
+        if c.name not in plan.final.names
+        and not (c.nullable or c.identity or c.default is not None or c.has_default)
+    ]
+    if required:
+        raise SchemaMismatchError(
+            f"destination table {plan.write_to!r} requires column(s) {', '.join(required)} "
+            "(NOT NULL, no default) that the source does not have: give them a default, allow NULL, "
+            "or add them to the source"
+        )
 
 
 def _lag_filter(plan: TablePlan, lag_seconds: float) -> tuple[Filter, ...]:
