@@ -145,3 +145,22 @@ def test_a_null_in_a_not_null_destination_column_is_a_rejected_row(tmp_path: Pat
         rejected = conn.execute("SELECT row_key, reason FROM bulksync.rejects").fetchall()
     assert {json.loads(key)[0] for key, _ in rejected} == nulls
     assert all("null value in column" in reason for _, reason in rejected)
+
+
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.REPLACE, Mode.UPSERT])
+def test_a_nul_character_in_a_text_key_is_a_rejected_row_into_postgres(
+    tmp_path: Path, pg_db: str, mode: Mode
+) -> None:
+    """PostgreSQL text holds no NUL: the append's lookup of keys already there raised psycopg's
+    DataError, a traceback that stopped the whole migration."""
+    src = str(tmp_path / "nul.db")
+    with closing(sqlite3.connect(src)) as conn:
+        conn.execute("CREATE TABLE nk (k TEXT PRIMARY KEY, v INTEGER)")
+        conn.executemany("INSERT INTO nk VALUES (?, ?)", [("a\x00b", 1), ("ok", 2), ("zz", 3)])
+        conn.commit()
+    result = sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="nk"),), mode=mode))
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT k, v FROM nk ORDER BY k").fetchall() == [("ok", 2), ("zz", 3)]
+        ((key, reason),) = conn.execute("SELECT row_key, reason FROM bulksync.rejects").fetchall()
+    assert json.loads(key) == ["a\x00b"] and "0x00" in reason

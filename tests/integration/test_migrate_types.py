@@ -342,3 +342,48 @@ def test_time_with_time_zone_is_refused_in_one_line(pg_db: str, tmp_path: Path) 
 
     assert proc.returncode == 1
     assert "shifts.starts has type TIME WITH TIME ZONE which bulksync cannot carry yet" in proc.stderr
+
+
+def test_a_mariadb_set_of_several_members_arrives_whole(mariadb_db: str, pg_db: str) -> None:
+    """A SET became varchar(its longest member): 'r,w' was refused as too long for varchar(1)."""
+    conn = mariadb_conn(mariadb_db)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE perms (id INT PRIMARY KEY, p SET('r','w','x','admin'))")
+        cur.execute("INSERT INTO perms VALUES (1, 'r,w'), (2, 'r,w,x,admin'), (3, ''), (4, NULL)")
+    conn.commit()
+    conn.close()
+
+    (table,) = migrate(mariadb_db, pg_db, ["perms"]).tables
+
+    assert (table.rows_written, table.rows_rejected) == (4, 0)
+    assert pg(pg_db, "SELECT p FROM perms ORDER BY id") == [("r,w",), ("r,w,x,admin",), ("",), (None,)]
+    assert pg(
+        pg_db, "SELECT character_maximum_length FROM information_schema.columns WHERE column_name = 'p'"
+    ) == [(11,)]
+
+
+@pytest.mark.parametrize("kind", ["pg", "mariadb"])
+def test_sqlite_times_of_day_arrive_and_verify_equal(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Arrow casts no text to a time of day: every SQLite TIME value was a rejected row, and a
+    verify of PostgreSQL's times against their SQLite copy called every row different."""
+    src = str(tmp_path / "times.db")
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE tt (id INTEGER PRIMARY KEY, d TIME)")
+        conn.executemany(
+            "INSERT INTO tt VALUES (?, ?)",
+            [(1, "02:30:00"), (2, "23:59:59.5"), (3, "00:00"), (4, None), (5, "24:00:01"), (6, "noon")],
+        )
+    dst = request.getfixturevalue("pg_db" if kind == "pg" else "mariadb_db")
+
+    (table,) = migrate(src, dst, ["tt"]).tables
+
+    assert (table.rows_written, table.rows_rejected) == (4, 2)
+    assert sorted(rejects(dst)) == ["[5]", "[6]"]
+    read = pg if kind == "pg" else mariadb
+    got = [(i, str(t) if t is not None else None) for i, t in read(dst, "SELECT id, d FROM tt ORDER BY id")]
+    assert got[:2] == [(1, "2:30:00" if kind == "mariadb" else "02:30:00"), (2, "23:59:59.500000")]
+    back = str(tmp_path / "back.db")
+    migrate(dst, back, ["tt"])
+    assert verify(VerifySpec(source=dst, destination=back, tables=(TableSpec(name="tt"),))).equal

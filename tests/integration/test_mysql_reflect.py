@@ -16,6 +16,7 @@ from typing import Any
 import pymysql
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.pool import NullPool
 
 from bulksync.connectors.catalog import Reflected, mysql_constraints, reflect_with
@@ -113,9 +114,10 @@ def comparable(found: Reflected, table: str) -> dict[str, Any]:
     columns = []
     for name, t, nullable in found.columns:
         if isinstance(t, sa.types.TypeEngine):
-            columns.append(
-                (name, mysql_arrow_type(t, where=f"{table}.{name}"), getattr(t, "length", None), nullable)
-            )
+            length = getattr(t, "length", None)
+            if isinstance(t, mysql.SET):  # SQLAlchemy gives the longest member; a value joins several
+                length = sum(len(v) + 1 for v in t.values) - 1
+            columns.append((name, mysql_arrow_type(t, where=f"{table}.{name}"), length, nullable))
         else:
             columns.append((name, t.arrow, t.length, nullable))
     c = found.constraints

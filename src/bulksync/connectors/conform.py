@@ -119,6 +119,8 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return _bool_from_text(arr)
     if pa.types.is_boolean(target) and pa.types.is_integer(arr.type):
         return _bool_from_int(arr)
+    if pa.types.is_time(target) and pa.types.is_string(arr.type):
+        return _time_from_text(arr, target)
     try:
         return arr.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -130,6 +132,19 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
             zoned = pa.timestamp(target.unit, tz="UTC")
             return arr.cast(pa.timestamp(target.unit) if target.tz else zoned).cast(target)
         raise
+
+
+def _time_from_text(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """'02:30', '23:59:59.5' (SQLite's TIME, as text): Arrow casts no text to a time of day,
+    so each is read as that time on 1970-01-01; a value past 24:00 or not a time raises."""
+    day = pc.binary_join_element_wise("1970-01-01T", arr, "")
+    at = day.cast(pa.timestamp(target.unit))
+    if len(at) - at.null_count and pc.max(at.cast(pa.int64())).as_py() >= 86_400 * _PER_SECOND[target.unit]:
+        raise pa.ArrowInvalid("a time of day is before 24:00:00")
+    return at.cast(target)
+
+
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def narrow_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:

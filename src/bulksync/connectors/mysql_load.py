@@ -17,7 +17,8 @@ from bulksync.connectors.base import Merged
 from bulksync.connectors.conform import columns_schema, conform, written_columns
 from bulksync.connectors.mysql_peers import require_unique
 from bulksync.connectors.mysql_types import is_hex_column, tsv_payload
-from bulksync.connectors.sql import MERGE_SOURCE, SqlConnector, column_list, quote, statements
+from bulksync.connectors.sql import MERGE_SOURCE, SqlConnector, column_list, quote
+from bulksync.connectors.sql_chunks import statements
 from bulksync.errors import BadRowsError, ConnectionLost
 from bulksync.schema import Column
 

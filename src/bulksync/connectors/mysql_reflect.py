@@ -10,8 +10,9 @@ and compared with it column by column in ``tests/integration/test_mysql_reflect.
   int16, BIGINT int64; UNSIGNED widens to the next signed type (TINYINT → int16, SMALLINT →
   int32, MEDIUMINT and INT → int64) but BIGINT UNSIGNED, which is uint64;
 - DECIMAL(p,s) is decimal128(p,s), decimal256 beyond 38 digits; FLOAT float32, DOUBLE float64;
-- CHAR/VARCHAR keep their length, ENUM and SET the length of their longest member, the TEXT
-  types none; BINARY/VARBINARY are binary with their length, the BLOB types without;
+- CHAR/VARCHAR keep their length, ENUM the length of its longest member, SET of all its
+  members joined by commas (SQLAlchemy says its longest member: every value of two members was
+  refused), the TEXT types none; BINARY/VARBINARY are binary with their length, the BLOB types without;
 - DATETIME is a naive timestamp, TIMESTAMP an instant in UTC (``TIMESTAMP_TZ``), TIME a time of
   day, YEAR int16, JSON (MariaDB's alias of LONGTEXT) text;
 - BIT, UUID, the spatial types and anything else are refused with the type's own name.
@@ -67,6 +68,8 @@ def declared(row: dict[str, Any], *, where: str) -> Declared:
         return Declared(_PLAIN[kind])
     if kind in ("enum", "set"):
         members = [m.replace("''", "'") for m in _MEMBER.findall(str(row["column_type"]))]
+        if kind == "set":  # a SET value is any members joined by commas: 'r,w,x' needs them all
+            return Declared(pa.string(), sum(len(m) + 1 for m in members) - 1 if members else None)
         return Declared(pa.string(), max((len(m) for m in members), default=0) or None)
     if kind in _TEXT:
         return Declared(pa.string(), _length(row) if kind in ("char", "varchar") else None)

@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from bulksync.connectors.base import ChunkQuery, Merged, Pulled
 from bulksync.connectors.pg_stream import CopyStream, relay
-from bulksync.connectors.sql import SqlConnector, chunk_bounds, column_list, quote
+from bulksync.connectors.sql import SqlConnector, column_list, quote
+from bulksync.connectors.sql_chunks import chunk_bounds
 from bulksync.errors import connect_again
 
 

@@ -33,12 +33,8 @@ from bulksync.connectors.conform import BadValue, columns_schema, conform, narro
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_dates import take_out_of_range
 from bulksync.connectors.pg_peers import PgPeers
-from bulksync.connectors.sql import (
-    MERGE_SOURCE,
-    Reflected,
-    quote,
-    statements,
-)
+from bulksync.connectors.sql import MERGE_SOURCE, Reflected, quote
+from bulksync.connectors.sql_chunks import statements
 from bulksync.connectors.text_lengths import PgTextLengths
 from bulksync.connectors.text_order import pg_text_order
 from bulksync.errors import (
@@ -260,7 +256,10 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         """
         cur = self._reader()
         if params:
-            sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
+            try:
+                sql = psycopg.ClientCursor(self._pg).mogrify(sql, list(params))
+            except psycopg.DataError as exc:  # a value no PostgreSQL text holds (a NUL character)
+                raise BadRowsError(f"a value cannot be sent to PostgreSQL: {exc}") from exc
         try:
             return self._within_deadline(cur, lambda: _fetch_table(cur, sql))
         except adbc_driver_manager.Error as exc:

@@ -7,7 +7,7 @@ SQLAlchemy's inspector; DDL is compiled by SQLAlchemy, imported only when a tabl
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +30,7 @@ from bulksync.connectors.ddl import ConstraintDdl, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
+from bulksync.connectors.sql_chunks import chunk_bounds
 from bulksync.connectors.sql_keys import cursor_problem, holds_key, key_problem
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
@@ -44,41 +45,6 @@ if TYPE_CHECKING:  # imported where DDL is compiled or a SQLAlchemy type mapped 
 STATE_TABLE = "_bulksync_state"
 REJECT_TABLE = "_bulksync_rejects"
 INTERNAL, WORK = (STATE_TABLE, REJECT_TABLE), ("__bulksync_new", "__bulksync_old")
-
-
-def statements(batch: pa.RecordBatch, rows: int | None) -> list[pa.RecordBatch]:
-    """``batch`` in slices of at most ``rows`` rows (zero-copy), or whole."""
-    if rows is None or batch.num_rows <= rows:
-        return [batch]
-    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
-
-
-def chunk_bounds(
-    conn: SqlConnector,
-    query: ChunkQuery,
-    table_sql: str,
-    fetch: Callable[[str, list[Any]], list[dict[str, Any]]],
-) -> tuple[int, Key | None]:
-    """Rows in the next keyset chunk and its last key, asked of the source without reading it.
-
-    Keys are unique, so if a row sits at offset ``limit - 1`` the chunk is full and ends there;
-    otherwise it is the partition's last, short chunk.
-    """
-    order = column_list(query.order)
-    where, params = conn.range_sql(query)
-    mark = conn.placeholder(len(params) + 1)
-    rows = fetch(
-        f"SELECT {order} FROM {table_sql}{where} ORDER BY {order} LIMIT 1 OFFSET {mark}",
-        [*params, query.limit - 1],
-    )
-    if rows:
-        return query.limit, tuple(rows[0].values())
-    found = fetch(f"SELECT COUNT(*) AS n FROM {table_sql}{where}", params)
-    if not found[0]["n"]:
-        return 0, None
-    desc = ", ".join(f"{quote(c)} DESC" for c in query.order)
-    last = fetch(f"SELECT {order} FROM {table_sql}{where} ORDER BY {desc} LIMIT 1", params)
-    return int(found[0]["n"]), tuple(last[0].values())
 
 
 PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes through Python

@@ -51,7 +51,10 @@ def existing_keys(c: SqlConnector, table: str, key: Sequence[str], batch: pa.Rec
         part = distinct[start : start + per]
         sql = f"SELECT {column_list(key)} FROM {quote(table)} WHERE {_in_list(c, key, len(part))}"
         params = [c.param(col, v) for k in part for col, v in zip(columns, k, strict=True)]
-        got = c._query(sql, params)
+        try:
+            got = c._query(sql, params)
+        except BadRowsError:  # a key the table could not hold (NUL in PostgreSQL text): not there
+            continue
         if got.num_rows:  # (no rows may come back without columns, too)
             found.update(zip(*(got.column(i).to_pylist() for i in range(len(key))), strict=True))
     return [k in found for k in rows]
