@@ -387,3 +387,21 @@ def test_sqlite_times_of_day_arrive_and_verify_equal(
     back = str(tmp_path / "back.db")
     migrate(dst, back, ["tt"])
     assert verify(VerifySpec(source=dst, destination=back, tables=(TableSpec(name="tt"),))).equal
+
+
+def test_a_sqlite_date_written_as_its_midnight_is_that_date(tmp_path: Path, pg_db: str) -> None:
+    src = str(tmp_path / "dates.db")
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE dd (id INTEGER PRIMARY KEY, d DATE)")
+        conn.executemany(
+            "INSERT INTO dd VALUES (?, ?)",
+            [(1, "2024-01-01 00:00:00"), (2, "2024-02-03"), (3, "2024-01-01 10:00:00"), (4, None)],
+        )
+
+    (table,) = migrate(src, pg_db, ["dd"]).tables
+
+    assert (table.rows_written, table.rows_rejected) == (3, 1)
+    assert pg(pg_db, "SELECT id, d FROM dd ORDER BY id") == [
+        (1, dt.date(2024, 1, 1)), (2, dt.date(2024, 2, 3)), (4, None)
+    ]  # fmt: skip
+    assert list(rejects(pg_db)) == ["[3]"]

@@ -76,3 +76,24 @@ def test_postgres_views_over_the_table_refuse_a_replace_before_any_row(
     _execute(pg_db, f"DROP {view} bets_view", 'DROP VIEW "Odd"')
     _replace(src, pg_db)
     assert table_rows(pg_db, "bets") == expected_rows(range(1, ROWS + 11))
+
+
+def test_a_replace_says_which_columns_of_the_old_table_it_dropped(tmp_path: Path, pg_db: str) -> None:
+    src = str(tmp_path / "src.db")
+    make_bets(src, ROWS)
+    _replace(src, pg_db)
+    _execute(pg_db, "ALTER TABLE bets ADD COLUMN note TEXT DEFAULT 'kept by hand'")
+
+    again = sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="bets"),), mode=Mode.REPLACE))
+
+    assert again.tables[0].warnings == [
+        "'bets' had column(s) note that the source does not: --mode replace makes the table anew "
+        "without them and their values (--mode upsert keeps them)"
+    ]
+    assert table_rows(pg_db, "bets") == expected_rows(range(1, ROWS + 1))
+    assert (
+        sync(SyncSpec(source=src, destination=pg_db, tables=(TableSpec(name="bets"),), mode=Mode.REPLACE))
+        .tables[0]
+        .warnings
+        == []
+    )

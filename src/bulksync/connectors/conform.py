@@ -131,6 +131,11 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
         if pa.types.is_timestamp(target):  # with a zone (Z, +02:00), or without one
             zoned = pa.timestamp(target.unit, tz="UTC")
             return arr.cast(pa.timestamp(target.unit) if target.tz else zoned).cast(target)
+        if pa.types.is_date(target):  # '2024-01-01 00:00:00': a date written as its midnight
+            at = arr.cast(pa.timestamp("us"))
+            day = at.cast(pa.date32())
+            if pc.all(pc.equal(day.cast(pa.timestamp("us")), at)).as_py() is not False:
+                return day.cast(target)
         raise
 
 

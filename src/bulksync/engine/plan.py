@@ -238,6 +238,7 @@ def plan_table(
             previous = []  # the table earlier runs delivered into is gone, and what they delivered
         plan.order = _read_order(spec, plan, source)
         _fresh_states(spec, plan, source, previous)
+        _warn_of_columns_replaced_away(spec, plan, dest)
         _warn_if_delivered_rows_gone(spec, plan, dest, previous)
         created = _prepare_destination(spec, plan, dest)
         if not created and not previous:
@@ -338,6 +339,18 @@ def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: lis
         PartitionState(plan.sync_id, plan.final.name, i, lower, upper, last=lower)
         for i, (lower, upper) in enumerate(bounds)
     ]
+
+
+def _warn_of_columns_replaced_away(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
+    """A replace makes the table anew from the source: columns only the old table had (added
+    by hand, filled by another process) go with it. Said, as nothing else would say it."""
+    old = dest.find(plan.final.name) if spec.mode is Mode.REPLACE else None
+    gone = [c for c in old.names if c not in plan.final.names] if old is not None else []
+    if gone:
+        plan.warnings.append(
+            f"{plan.final.name!r} had column(s) {', '.join(gone)} that the source does not: --mode "
+            "replace makes the table anew without them and their values (--mode upsert keeps them)"
+        )
 
 
 def _refuse_append_that_would_double(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
