@@ -89,7 +89,8 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
     key = table.key or schema.primary_key
     if not key and spec.mode is not Mode.REPLACE:
         raise UsageError(
-            f"table {table.name!r} has no primary key: name the column(s) that identify a row with --key"
+            f"table {table.name!r} has no primary key: name the column(s) that identify a row with --key "
+            "(bulksync copy), or copy it whole with --mode replace"
         )
     for col in key:
         schema.column(col)
