@@ -111,3 +111,20 @@ def test_an_empty_date_range_is_refused_and_a_replace_keeps_the_table(
     assert "is an empty range (--since must be before --until)" in proc.stderr
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT count(*) FROM bets").fetchone() == (200,)
+
+
+def test_a_filtered_replace_that_selects_no_row_keeps_the_table(tmp_path: Path, pg_db: str) -> None:
+    """A --where typo (a channel no row has) replaced the table with nothing, exit 0."""
+    source = str(tmp_path / "bets.db")
+    make_bets(source, 200)
+    replace = ("copy", source, pg_db, "--table", "bets", "--mode", "replace")
+    assert run_cli(*replace).returncode == 0
+    proc = run_cli(*replace, "--where", "channel=XX")
+    assert proc.returncode == 2, proc.stderr
+    assert "no row of 'bets' matches channel = 'XX': --mode replace would leave 'bets' empty" in proc.stderr
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM bets").fetchone() == (200,)
+        assert conn.execute("SELECT to_regclass('bets__bulksync_new')").fetchone() == (None,)
+    empty = str(tmp_path / "empty.db")
+    make_bets(empty, 0)  # an unfiltered replace of an empty table still mirrors it
+    assert run_cli("copy", empty, pg_db, "--table", "bets", "--mode", "replace").returncode == 0

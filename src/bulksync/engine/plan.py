@@ -241,6 +241,7 @@ def plan_table(
         _fresh_states(spec, plan, source, previous)
         _warn_of_columns_replaced_away(spec, plan, dest)
         _warn_if_delivered_rows_gone(spec, plan, dest, previous)
+        _refuse_replace_with_nothing(spec, plan, source, dest)
         created = _prepare_destination(spec, plan, dest)
         if not created and not previous:
             _refuse_append_that_would_double(spec, plan, dest)
@@ -340,6 +341,24 @@ def _fresh_states(spec: SyncSpec, plan: TablePlan, source: Source, previous: lis
         PartitionState(plan.sync_id, plan.final.name, i, lower, upper, last=lower)
         for i, (lower, upper) in enumerate(bounds)
     ]
+
+
+def _refuse_replace_with_nothing(spec: SyncSpec, plan: TablePlan, source: Source, dest: Destination) -> None:
+    """A filtered replace that selects no row would leave a table that holds rows empty: a
+    ``--where`` typo (``channel=XX``) emptied it, exit 0. Refused before anything is written;
+    an unfiltered replace of an empty source table still mirrors it."""
+    if spec.mode is not Mode.REPLACE or not plan.filters or not isinstance(dest, HoldsKey):
+        return
+    if dest.find(plan.final.name) is None or not dest.holds_key(plan.final.name, (), ()):
+        return
+    plan.stats = plan.stats or source.stats(plan.source, plan.key[0] if plan.key else None, plan.filters)
+    if plan.stats.exact and plan.stats.rows == 0:
+        ops = {"eq": "=", "ge": ">=", "lt": "<"}
+        shown = " and ".join(f"{f.column} {ops.get(f.op, f.op)} {f.value!r}" for f in plan.filters)
+        raise UsageError(
+            f"no row of {plan.spec.name!r} matches {shown}: --mode replace would leave "
+            f"{plan.final.name!r} empty; check the filters (or empty the table yourself)"
+        )
 
 
 def _warn_of_columns_replaced_away(spec: SyncSpec, plan: TablePlan, dest: Destination) -> None:
