@@ -175,6 +175,31 @@ def test_keep_case_keeps_names_and_schema_puts_tables_elsewhere(app_db: Path, pg
     assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
+def test_copy_and_verify_reach_the_tables_migrate_put_in_a_schema(app_db: Path, pg_db: str) -> None:
+    """Neither had --schema: ``--dest-table music.artist`` made a table named "music.artist" in
+    public, and verify said there was no such table."""
+    migrated = bulksync(
+        "migrate", str(app_db), pg_db, "--schema", "music", "--keep-case", "--exclude", "loose"
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with sqlite3.connect(app_db) as conn:
+        conn.execute("UPDATE Artist SET Name = 'renamed' WHERE ArtistId = 1")
+
+    copied = bulksync(
+        "copy", str(app_db), pg_db, "-t", "Artist", "--schema", "music", "--mode", "upsert", "-q"
+    )
+    checked = bulksync("verify", str(app_db), pg_db, "-t", "Artist", "--schema", "music")
+
+    assert copied.returncode == 0, copied.stderr
+    assert checked.returncode == 0, checked.stderr
+    assert pg(pg_db, 'SELECT "Name" FROM music."Artist" WHERE "ArtistId" = 1') == [("renamed",)]
+    assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    refused = bulksync(
+        "copy", str(app_db), str(app_db.with_name("x.db")), "-t", "Artist", "--schema", "music"
+    )
+    assert refused.returncode == 2 and "--schema applies to a PostgreSQL destination" in refused.stderr
+
+
 def test_columns_equal_in_their_first_63_bytes_are_refused_before_anything_is_created(
     tmp_path: Path, pg_db: str
 ) -> None:

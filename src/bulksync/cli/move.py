@@ -10,8 +10,6 @@ import typer
 
 from bulksync.cli import options as o
 from bulksync.cli.options import BackgroundOpt, resolve_connection
-from bulksync.errors import UsageError
-from bulksync.identifiers import check_identifier
 from bulksync.modes import DEFAULT_BATCH_MB, BadValue, Mode
 
 if TYPE_CHECKING:
@@ -62,6 +60,7 @@ def copy(
     lag_seconds: o.LagOpt = 0.0,
     restart: o.RestartOpt = False,
     on_bad_value: o.BadValueOpt = BadValue.REJECT,
+    schema: o.SchemaOpt = None,
     background: BackgroundOpt = False,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
@@ -75,6 +74,8 @@ def copy(
     from bulksync.spec import SyncSpec, TableSpec
 
     filters = o.build_filters(where, date_column, since, until)
+    if schema is not None:
+        dest = o.into_schema(dest, schema)
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), cursor=cursor, filters=filters)
         for t in table
@@ -110,14 +111,6 @@ KeepCaseOpt = Annotated[
         "folding them to lower case",
     ),
 ]
-SchemaOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--schema",
-        envvar="BULKSYNC_SCHEMA",
-        help="into PostgreSQL: create the tables in this schema (created if missing) instead of public",
-    ),
-]
 VerifyOpt = Annotated[
     bool,
     typer.Option(
@@ -143,7 +136,7 @@ def migrate(
     retries: o.RetriesOpt = 5,
     restart: o.RestartOpt = False,
     keep_case: KeepCaseOpt = False,
-    schema: SchemaOpt = None,
+    schema: o.SchemaOpt = None,
     on_bad_value: o.BadValueOpt = BadValue.REJECT,
     verify: VerifyOpt = False,
     foreign_keys: o.ForeignKeysOpt = True,
@@ -170,7 +163,7 @@ def migrate(
 
     lower = scheme_of(dest) in ("postgresql", "postgres") and not keep_case
     if schema is not None:
-        dest = _into_schema(dest, schema)
+        dest = o.into_schema(dest, schema)
     conn = open_connector(source)
     try:
         names = [n for n in conn.list_tables() if n not in set(exclude or ())]
@@ -206,16 +199,6 @@ def migrate(
         background=background,
         kind="migrate",
     )
-
-
-def _into_schema(dest: str, schema: str) -> str:
-    from bulksync.connectors.registry import scheme_of
-
-    if scheme_of(dest) not in ("postgresql", "postgres"):
-        raise UsageError("--schema applies to a PostgreSQL destination (name another database instead)")
-    from bulksync.connectors.postgres import with_schema
-
-    return with_schema(dest, check_identifier(schema, "schema name"))
 
 
 def _run(

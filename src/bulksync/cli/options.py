@@ -186,3 +186,26 @@ def build_filters(
     if date_column and until:
         filters.append(Filter(column=date_column, op="lt", value=until))
     return tuple(filters)
+
+
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        envvar="BULKSYNC_SCHEMA",
+        help="a PostgreSQL destination's schema instead of public (copy and migrate create it if "
+        "missing; migrate --schema NAME, then copy and verify --schema NAME)",
+    ),
+]
+
+
+def into_schema(dest: str, schema: str) -> str:
+    """``dest`` whose tables are in ``schema`` (a PostgreSQL URL only)."""
+    from bulksync.connectors.registry import scheme_of
+    from bulksync.identifiers import check_identifier
+
+    if scheme_of(dest) not in ("postgresql", "postgres"):
+        raise UsageError("--schema applies to a PostgreSQL destination (name another database instead)")
+    from bulksync.connectors.postgres import with_schema
+
+    return with_schema(dest, check_identifier(schema, "schema name"))

@@ -74,6 +74,7 @@ def verify_cmd(
     chunk_rows: ChunkOpt = None,
     examples: ExamplesOpt = 10,
     statement_timeout: o.TimeoutOpt = 120.0,
+    schema: o.SchemaOpt = None,
     json_out: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
@@ -91,6 +92,8 @@ def verify_cmd(
 
     keep_freed_memory()
     filters = o.build_filters(where, date_column, since, until)
+    if schema is not None:
+        dest = o.into_schema(dest, schema)
     tables = tuple(
         TableSpec(name=t, dest_name=dest_table, key=tuple(key or ()), filters=filters) for t in table
     )
