@@ -200,6 +200,22 @@ def test_copy_and_verify_reach_the_tables_migrate_put_in_a_schema(app_db: Path, 
     assert refused.returncode == 2 and "--schema applies to a PostgreSQL destination" in refused.stderr
 
 
+def test_copy_after_migrate_finds_the_folded_table_and_its_columns(app_db: Path, pg_db: str) -> None:
+    """migrate folds ``Artist (ArtistId, Name)`` to ``artist (artistid, name)``: a later copy made a
+    second table "Artist" beside it (or, with --dest-table artist, was refused: no ArtistId)."""
+    assert bulksync("migrate", str(app_db), pg_db, "--exclude", "loose", "-q").returncode == 0
+    with sqlite3.connect(app_db) as conn:
+        conn.execute("UPDATE Artist SET Name = 'renamed' WHERE ArtistId = 1")
+
+    for how in (("-t", "Artist"), ("-t", "Artist", "--dest-table", "artist")):
+        copied = bulksync("copy", str(app_db), pg_db, *how, "--mode", "upsert", "--json")
+        assert copied.returncode == 0, copied.stderr
+        assert json.loads(copied.stdout)["rows_updated"] in (1, 0)  # the second run finds it done
+    assert bulksync("verify", str(app_db), pg_db, "-t", "Artist").returncode == 0
+    assert pg(pg_db, "SELECT name FROM artist WHERE artistid = 1") == [("renamed",)]
+    assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE tablename ILIKE 'artist'") == [(1,)]
+
+
 def test_columns_equal_in_their_first_63_bytes_are_refused_before_anything_is_created(
     tmp_path: Path, pg_db: str
 ) -> None:

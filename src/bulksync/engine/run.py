@@ -23,6 +23,7 @@ from bulksync.engine.constraints import (
     note_not_carried,
     set_identity,
 )
+from bulksync.engine.folded import adopt_folded
 from bulksync.engine.lengths import note_widened
 from bulksync.engine.memory import HIGH_WATER, MemoryGuard
 from bulksync.engine.move import PartitionFailed, PartitionOutcome, RunContext, run_partition
@@ -122,6 +123,7 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
         try:
             if any(t.target == t.name for t in spec.tables) and dest.same_database(source):
                 _refuse_copy_onto_itself(spec)
+            checked = adopt_folded(spec, checked, dest, scheme_of(spec.destination))
             if spec.mode is Mode.REPLACE and isinstance(dest, NamesViews):
                 _refuse_replace_under_views(spec, dest)
             yield choose_foreign_keys(spec, checked, dest), source, dest
