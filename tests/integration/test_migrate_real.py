@@ -214,6 +214,11 @@ def test_copy_after_migrate_finds_the_folded_table_and_its_columns(app_db: Path,
     assert bulksync("verify", str(app_db), pg_db, "-t", "Artist").returncode == 0
     assert pg(pg_db, "SELECT name FROM artist WHERE artistid = 1") == [("renamed",)]
     assert pg(pg_db, "SELECT count(*) FROM pg_tables WHERE tablename ILIKE 'artist'") == [(1,)]
+    # a replace makes its table as named: migrate --keep-case now makes "Artist" beside artist
+    assert bulksync("migrate", str(app_db), pg_db, "--keep-case", "--exclude", "loose", "-q").returncode == 0
+    assert pg(pg_db, "SELECT tablename FROM pg_tables WHERE tablename ILIKE 'artist' ORDER BY 1") == [
+        ("Artist",), ("artist",)
+    ]  # fmt: skip
 
 
 def test_columns_equal_in_their_first_63_bytes_are_refused_before_anything_is_created(

@@ -5,7 +5,8 @@
 second table ``"Artist"`` beside it, or (``--dest-table artist``) was refused for lacking
 ``ArtistId`` and ``Name``. Where the table as named is not in the destination and its folded
 name is, that one is the destination, and each column goes to its own name if the table has it,
-else to its folded name (as ``verify`` pairs them).
+else to its folded name (as ``verify`` pairs them). Only for the modes that write into a table
+that is there (append, upsert, incremental): a replace makes its table as named.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import dataclasses
 from bulksync.connectors.base import Destination
 from bulksync.engine.plan import CheckedTable
 from bulksync.naming import dest_name
-from bulksync.spec import SyncSpec
+from bulksync.spec import Mode, SyncSpec
 
 _FOLDING = ("postgresql", "postgres")
 
@@ -24,8 +25,8 @@ def adopt_folded(
     spec: SyncSpec, checked: list[CheckedTable], dest: Destination, dialect: str
 ) -> list[CheckedTable]:
     """``checked`` with each table that only a folded destination table can be, pointed at it."""
-    if spec.lower_names or dialect not in _FOLDING:
-        return checked
+    if spec.lower_names or dialect not in _FOLDING or spec.mode is Mode.REPLACE:
+        return checked  # a replace makes the table as named (migrate --keep-case after a migrate)
     found = []
     for table in checked:
         target, spec_ = table.spec.target, table.spec
