@@ -406,3 +406,62 @@ def test_a_unique_and_a_plain_index_on_the_same_columns_both_land_in_postgres(
         assert sorted(name for name, _ in found) == ["users_email_idx", "users_email_key", "users_pkey"]
         with pytest.raises(psycopg.errors.UniqueViolation):
             pg.execute("INSERT INTO users VALUES (2, 'a@x')")
+
+
+def _indexes(kind: str, url: str) -> set[tuple[str, str]]:
+    """(index name, its table) of every index ``kind``'s database made from a CREATE INDEX."""
+    sql = {
+        "postgresql": "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'public' "
+        "AND indexname NOT LIKE '%%pkey%%'",
+        "sqlite": "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+    }[kind]
+    return {(str(name), str(table)) for name, table in query(kind, url, sql)}
+
+
+def test_index_names_that_meet_across_tables_each_get_their_index(tmp_path: Path, pg_db: str) -> None:
+    """``"A_B"(c)`` and ``"A"(b_c)`` both name their index ``a_b_c_idx`` once folded; PostgreSQL
+    holds one index of a name per schema, and ``CREATE INDEX IF NOT EXISTS`` skipped the second
+    table's in silence. A re-run (after a kill, or the same command again) makes no
+    third index."""
+    source = tmp_path / "meet.db"
+    with sqlite3.connect(source) as conn:
+        conn.executescript(
+            'CREATE TABLE "A_B" (id INTEGER PRIMARY KEY, c INTEGER); CREATE INDEX ix_ab ON "A_B" (c);'
+            'CREATE TABLE "A" (id INTEGER PRIMARY KEY, b_c INTEGER); CREATE INDEX ix_a ON "A" (b_c);'
+            'INSERT INTO "A_B" VALUES (1, 1); INSERT INTO "A" VALUES (1, 1);'
+        )
+    for _ in range(2):
+        proc = run_cli("migrate", str(source), pg_db, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        found = _indexes("postgresql", pg_db)  # tables move in parallel: either may be first
+        assert sorted(name for name, _ in found) == ["a_b_c_idx", "a_b_c_idx1"]
+        assert sorted(table for _, table in found) == ["a", "a_b"]
+
+
+@pytest.mark.parametrize("dst_kind", ["postgresql", "sqlite"])
+def test_a_table_renamed_aside_keeps_its_index_names_and_the_new_copy_still_gets_its_own(
+    dst_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The user keeps last year's table (``ALTER TABLE bets RENAME TO bets_2025``: its indexes keep
+    their names) and copies again: into SQLite the new ``bets`` had no index at all, exit 0; into
+    PostgreSQL the swap failed on the old key's name (``relation "bets_pkey" already exists``)."""
+    source = tmp_path / "bets.db"
+    with sqlite3.connect(source) as conn:
+        conn.executescript(
+            "CREATE TABLE bets (id INTEGER PRIMARY KEY, placed TEXT);"
+            "CREATE INDEX idx_bets_placed ON bets (placed);"
+            "INSERT INTO bets VALUES (1, '2026-01-01'), (2, '2026-01-02');"
+        )
+    dst = url_of(dst_kind, "dst", request, tmp_path)
+    assert run_cli("migrate", str(source), dst, "--quiet").returncode == 0
+    query(dst_kind, dst, "ALTER TABLE bets RENAME TO bets_2025")
+    for _ in range(2):  # a re-run of the --mode replace copy swaps again: still one index
+        proc = run_cli("copy", str(source), dst, "--table", "bets", "--mode", "replace", "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        assert _indexes(dst_kind, dst) == {("idx_bets_placed", "bets_2025"), ("idx_bets_placed1", "bets")}
+    if dst_kind == "postgresql":
+        keys = (
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+            "WHERE contype = 'p' AND conname LIKE 'bets%%' ORDER BY 1"
+        )
+        assert query(dst_kind, dst, keys) == [("bets", "bets_pkey1"), ("bets_2025", "bets_pkey")]

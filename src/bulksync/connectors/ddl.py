@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
@@ -28,6 +28,9 @@ from bulksync.connectors.checks import render_check
 from bulksync.connectors.defaults import render_default
 from bulksync.errors import PermanentError, SyncError
 from bulksync.schema import Column, ForeignKey, TableSchema
+
+# where an index name stands for a table: no relation has it, the table has it, another has it
+IndexPlace = Literal["free", "here", "taken"]
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where a table is built (start-up time)
     import sqlalchemy as sa

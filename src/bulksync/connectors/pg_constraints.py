@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
+from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, IndexPlace, add_foreign_key_sql, quote
 from bulksync.errors import BadRowsError
 from bulksync.naming import fitted_name
 from bulksync.schema import ForeignKey
@@ -60,6 +60,16 @@ class PgConstraints(ConstraintDdl):
             free = self._rows("SELECT to_regclass(%s) IS NULL AS free", [quote(wanted)])[0]["free"]
             if free:  # created on the staging table: named after it
                 self._execute(f"ALTER SEQUENCE {seq} RENAME TO {quote(wanted)}")
+
+    def index_place(self, table: str, name: str) -> IndexPlace:
+        # an index shares its schema's one namespace with tables, views and sequences
+        rows = self._rows(
+            "SELECT COALESCE(i.indrelid = to_regclass(%s), false) AS here FROM pg_class c "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = %s "
+            "AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass(%s))",
+            [quote(table), name, quote(table)],
+        )
+        return "free" if not rows else "here" if rows[0]["here"] else "taken"
 
     def dependent_views(self, table: str) -> list[str]:
         rows = self._rows(

@@ -400,9 +400,14 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             [quote(table)],
         ).fetchone()
-        wanted = fitted_name(table, "_pkey")
-        if row and row[0] != wanted:
-            self._execute(f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(row[0])} TO {quote(wanted)}")
+        if not row or row[0] == fitted_name(table, "_pkey"):
+            return
+        for n in range(100):  # a table renamed aside keeps its key's name: then table_pkey1, …
+            wanted = fitted_name(table, f"_pkey{n or ''}")
+            if self._pg.execute("SELECT to_regclass(%s) IS NULL", [quote(wanted)]).fetchone() == (True,):
+                rename = f"RENAME CONSTRAINT {quote(row[0])} TO {quote(wanted)}"
+                self._execute(f"ALTER TABLE {quote(table)} {rename}")
+                return
 
     def open_peer(self, url: str) -> PostgresConnector:
         return PostgresConnector(url, statement_timeout_s=self._timeout_ms / 1000)

@@ -26,7 +26,7 @@ from bulksync.connectors.catalog import Declared as Declared
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
 from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
-from bulksync.connectors.ddl import ConstraintDdl, table_of
+from bulksync.connectors.ddl import ConstraintDdl, IndexPlace, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
@@ -36,6 +36,7 @@ from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
 from bulksync.connectors.sql_transaction import SqlTransaction
 from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
+from bulksync.naming import fitted_name
 from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
 from bulksync.spec import Filter
 
@@ -168,8 +169,31 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
 
     def create_indexes(self, schema: TableSchema) -> None:
         for ix in schema.indexes:
-            self._execute(self.index_sql(schema.name, ix))
+            self.create_index(schema.name, ix)
         self._described.pop(schema.name, None)
+
+    def create_index(self, table: str, ix: Index) -> None:
+        """``ix`` on ``table``, under its name or, where another relation of the database holds
+        that name, the first free ``name1``, ``name2``… (as PostgreSQL numbers the names it makes
+        itself): ``CREATE INDEX IF NOT EXISTS`` alone
+        skipped such an index in silence (``"A_B"(c)`` and ``"A"(b_c)`` are both ``a_b_c_idx``;
+        a renamed old table keeps its indexes' names). An index of the name already on ``table``
+        is a re-run's, and left as it is."""
+        for n in range(100):
+            name = fitted_name(ix.name, str(n)) if n else ix.name
+            place = self.index_place(table, name)
+            if place == "here":
+                return
+            if place == "free":
+                self._execute(self.index_sql(table, replace(ix, name=name)))
+                return
+        raise SyncError(f"{table}: no free name for index {ix.name} (tried {ix.name}1 to 99)")
+
+    def index_place(self, table: str, name: str) -> IndexPlace:
+        """Where index ``name`` stands for ``table``: "free", "here" (``table`` has an index of that
+        name) or "taken" (another relation holds it). The default, for MariaDB, whose index names
+        are its table's alone: "free" (its ``IF NOT EXISTS`` is the re-run)."""
+        return "free"
 
     def table_options(self) -> dict[str, Any]:
         """Dialect keywords for ``sa.Table`` (MySQL: engine, character set, collation)."""
@@ -448,7 +472,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
             self._execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(final.name)}")
             self.after_rename(final.name)
             for ix in final.indexes:
-                self._execute(self.index_sql(final.name, ix))
+                self.create_index(final.name, ix)
             self.reattach_references(detached)
             self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)

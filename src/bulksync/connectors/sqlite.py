@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import columns_schema, conform, to_sqlite_storage, written_columns
+from bulksync.connectors.ddl import IndexPlace
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
@@ -197,6 +198,14 @@ class SqliteConnector(SqlConnector):
     def text_order(self, table: str, column: str) -> str:
         """How ``column`` sorts: ``text_order.CODE_POINT``, or the collation that orders it."""
         return sqlite_text_order(self._rows, table, column)
+
+    def index_place(self, table: str, name: str) -> IndexPlace:
+        # one namespace for tables, views and indexes, and it ignores ASCII case
+        rows = self._rows("SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", [name])
+        if not rows:
+            return "free"
+        here = rows[0]["type"] == "index" and str(rows[0]["tbl_name"]).lower() == table.lower()
+        return "here" if here else "taken"
 
     def numbers_as_text(self, table: str, column: str) -> bool:
         """True when ``column``, read as text, holds numbers (which SQLite orders first)."""
