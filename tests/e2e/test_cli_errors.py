@@ -207,6 +207,23 @@ def test_a_libpq_keyword_string_is_refused_and_never_becomes_a_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgresql://app:S3cr3t-pw@[::1/shop", "Invalid IPv6 URL"),
+        ("mysql://app:S3cr3t-pw@[::1:3306/shop", "Invalid IPv6 URL"),
+        ("postgresql://app:S3cr3t-pw@[db1]/shop", "'db1' does not appear to be an IPv4 or IPv6 address"),
+        ("mariadb://app:S3cr3t-pw@db:port/shop", "Port could not be cast to integer value as 'port'"),
+    ],
+)
+def test_a_url_whose_host_or_port_cannot_be_read_is_one_line(source: str, url: str, fragment: str) -> None:
+    """Python's URL parser raised from deep in a connector: a traceback, exit 1."""
+    proc = bulksync("copy", source, url, "--table", "bets")
+
+    assert_error_line(proc, 2, "malformed", fragment, "an IPv6 host goes in brackets")
+    assert "S3cr3t" not in proc.stderr + proc.stdout
+
+
 def test_dest_table_with_two_tables(source: str, dest: Path) -> None:
     proc = bulksync("copy", source, str(dest), "--table", "bets", "--table", "other", "--dest-table", "y")
 

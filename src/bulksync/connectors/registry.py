@@ -70,7 +70,28 @@ def scheme_of(url: str) -> str:
     if scheme not in OPENERS:
         known = ", ".join(sorted({"sqlite", "postgresql", "mysql", "mariadb", "memory"}))
         raise UsageError(f"unknown database scheme {scheme!r} in URL (known: {known})")
+    if scheme in _SERVERS:
+        _check_address(scheme, url)
     return scheme
+
+
+_SERVERS = ("postgresql", "postgres", "mysql", "mariadb")
+
+
+def _check_address(scheme: str, url: str) -> None:
+    """A server URL whose host or port Python's URL parser cannot read (an unclosed ``[``, a
+    port that is not a number) is refused in one line, not a traceback. The URL itself is not
+    repeated: it may hold a password."""
+    from urllib.parse import urlsplit
+
+    try:
+        _ = urlsplit(url).port  # reads the host in brackets and the port, or raises
+    except ValueError as exc:
+        port = 5432 if scheme.startswith("postgres") else 3306
+        raise UsageError(
+            f"malformed {scheme} URL: {exc} (an IPv6 host goes in brackets, "
+            f"{scheme}://user@[::1]:{port}/dbname; the port is a number)"
+        ) from None
 
 
 def open_connector(url: str, *, create: bool = False, statement_timeout_s: float = 120.0) -> Connector:
