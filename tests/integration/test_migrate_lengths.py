@@ -295,3 +295,40 @@ def test_kill9_after_a_widen_then_the_same_command_ends_equal_and_says_so(tmp_pa
         note("pad", 4),
     ]
     assert verify(VerifySpec(source=src, destination=pg_db, tables=(TableSpec(name="people"),))).equal
+
+
+def test_a_row_wider_than_mariadb_allows_lands_with_its_widest_varchars_as_longtext(
+    tmp_path: Path, mariadb_db: str
+) -> None:
+    """Thirty ``VARCHAR(1000)`` declare 120,000 bytes of utf8mb4; MariaDB refuses more than 65,535
+    (``CREATE: Row size too large``, exit 1, no table named). The widest columns outside keys
+    become LONGTEXT until the row fits, said once in ``not carried``; the key keeps its VARCHAR,
+    a value longer than declared lands whole, and ``verify`` finds the copy equal."""
+    path = tmp_path / "wide.db"
+    columns = [f"c{i:02d}" for i in range(30)]
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE wide (id INTEGER PRIMARY KEY, code VARCHAR(1000) UNIQUE, "
+            + ", ".join(f"{c} VARCHAR(1000)" for c in columns)
+            + ")"
+        )
+        rows = [(i, f"k{i}", *(f"{c}-{i}" for c in columns)) for i in range(1, 201)]
+        rows[7] = (8, "k8", "é" * 1500, *rows[7][3:-1], "é" * 1500)  # longer than declared
+        conn.executemany(f"INSERT INTO wide VALUES ({', '.join('?' * 32)})", rows)
+
+    done = run_cli("migrate", str(path), mariadb_db, "--json")
+
+    assert done.returncode == 0, done.stderr
+    (table,) = json.loads(done.stdout)["tables"]
+    types = text_types(mariadb_db, "wide")
+    moved = columns[:15]  # 124,074 bytes declared: 15 of 3,990 bytes each made it fit
+    assert sorted(c for c, kind in types.items() if kind == "longtext") == [*moved, "c29"]
+    assert types["code"] == "varchar(1000)"
+    assert sorted(table["not_carried"]) == [
+        ", ".join(f"{c} (1000)" for c in moved) + ": length not carried (MariaDB holds 65,535 declared "
+        "bytes per row: the widest VARCHAR columns are LONGTEXT)",
+        note("c29", 1000),  # widened by its longer value, as any column
+    ]
+    assert dest_rows(mariadb_db, "wide") == [tuple(r) for r in source_rows(str(path), "wide")]
+    checked = run_cli("verify", str(path), mariadb_db, "--table", "wide")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -265,6 +265,11 @@ class WidensText(Protocol):
         the catalog has it now."""
         ...
 
+    def made_unbounded(self, table: TableSchema) -> frozenset[str]:
+        """The text columns of ``table`` (destination names) a table made from it holds with no
+        length whatever they declare (MariaDB: where its row would pass the size limit)."""
+        ...
+
     def widen_text(self, table: TableSchema, longest: Mapping[str, int]) -> None:
         """Give each column of ``longest`` (destination names) a type that holds text of that
         many characters, keeping NULL-ability and default; outside any transaction of ours.

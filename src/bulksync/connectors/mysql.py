@@ -39,6 +39,7 @@ from bulksync.connectors.mysql_load import MysqlLoad
 from bulksync.connectors.mysql_names import tick as _tick
 from bulksync.connectors.mysql_names import ticked
 from bulksync.connectors.mysql_peers import MysqlPeers
+from bulksync.connectors.mysql_row_size import keyed_columns, long_text_notes, long_texts
 from bulksync.connectors.mysql_types import (
     decode_column,
     mysql_column_type,
@@ -86,6 +87,7 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         self._timeout_s = max(statement_timeout_s, 0.001)
         self._spool: str | None = None
         self._keyed: set[str] = set()
+        self._long: set[str] = set()
         self._internal_ready = False
         self._in_tx = False
         self._conn = self._connect()
@@ -200,16 +202,21 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
 
     def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
-        # text in a key or index needs a bounded type (VARCHAR), everything else may be LONGTEXT
-        self._keyed = set(schema.primary_key) | {c for ix in schema.indexes for c in ix.columns}
-        self._keyed |= {c for fk in schema.foreign_keys for c in fk.columns}  # added after the load
+        # text in a key or index needs a bounded type (VARCHAR), everything else may be LONGTEXT,
+        # and is where the row would pass MariaDB's 65,535 declared bytes
+        self._keyed = keyed_columns(schema)  # foreign keys' too: they are added after the load
+        self._long = set(long_texts(schema, self._keyed))
         try:
             super().create_table(schema, with_indexes=with_indexes)
         finally:
-            self._keyed = set()
+            self._keyed, self._long = set(), set()
 
     def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
-        return mysql_column_type(col, keyed=col.name in self._keyed)
+        return mysql_column_type(col, keyed=col.name in self._keyed, long_text=col.name in self._long)
+
+    def not_carried(self, schema: TableSchema) -> list[str]:
+        moved = long_texts(schema, keyed_columns(schema))
+        return [*super().not_carried(schema), *long_text_notes(schema, moved)]
 
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
         """Index the staging table, forget the checkpoints, then one atomic ``RENAME TABLE``.

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # imported where a MariaDB table is created (start-up time; `
     import sqlalchemy as sa
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
-_VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
+VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
 _DECIMAL_MAX, _DECIMAL_SCALE_MAX = 65, 30  # MariaDB's widest DECIMAL
 # UTC, spelled so that an instant read from a MariaDB TIMESTAMP (so within 1970..2038) is told
 # from any other (PostgreSQL's timestamptz is "UTC"): into MariaDB it is a TIMESTAMP again
@@ -75,8 +75,9 @@ def mysql_arrow_type(satype: sa.types.TypeEngine[Any], *, where: str) -> pa.Data
     return arrow_type(satype, dialect="mysql", where=where)
 
 
-def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
-    """The MariaDB type that stores ``col`` without loss (``keyed``: in a key or an index)."""
+def mysql_column_type(col: Column, *, keyed: bool, long_text: bool = False) -> sa.types.TypeEngine[Any]:
+    """The MariaDB type that stores ``col`` without loss (``keyed``: in a key or an index;
+    ``long_text``: text made ``LONGTEXT`` whatever its length, see ``mysql_row_size``)."""
     from sqlalchemy.dialects import mysql
 
     t = col.type
@@ -106,7 +107,7 @@ def mysql_column_type(col: Column, *, keyed: bool) -> sa.types.TypeEngine[Any]:
         return mysql.JSON()
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         length = col.length or (KEY_TEXT_LENGTH if keyed else None)
-        if length is None or length > _VARCHAR_MAX:
+        if length is None or length > VARCHAR_MAX or long_text:
             return mysql.LONGTEXT()
         return mysql.VARCHAR(length)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):

@@ -58,6 +58,9 @@ class _Catalog:
 class PgTextLengths(_Catalog):
     """``WidensText`` for PostgreSQL."""
 
+    def made_unbounded(self, table: TableSchema) -> frozenset[str]:
+        return frozenset()  # text and varchar(n) of any n fit in a row
+
     def text_lengths(self, table: str) -> dict[str, int | None]:
         rows = self._rows(
             "SELECT attname AS name, CASE WHEN atttypmod > 4 THEN atttypmod - 4 END AS n "
@@ -111,12 +114,17 @@ class MysqlTextLengths(_Catalog):
             [table, *_TEXT_TYPES],
         )
 
+    def made_unbounded(self, table: TableSchema) -> frozenset[str]:
+        from bulksync.connectors.mysql_row_size import keyed_columns, long_texts  # not for PostgreSQL
+
+        return frozenset(long_texts(table, keyed_columns(table)))
+
     def widen_text(self, table: TableSchema, longest: Mapping[str, int]) -> None:
-        from bulksync.connectors.mysql_types import KEY_TEXT_LENGTH  # not for a PostgreSQL user
+        from bulksync.connectors.mysql_row_size import keyed_columns  # not for a PostgreSQL user
+        from bulksync.connectors.mysql_types import KEY_TEXT_LENGTH
 
         name = table.name
-        keyed = set(table.primary_key) | {c for ix in table.indexes for c in ix.columns}
-        keyed |= {c for fk in table.foreign_keys for c in fk.columns}
+        keyed = keyed_columns(table)
         wanted = {c: KEY_TEXT_LENGTH if c in keyed else None for c in longest}
         lock = "bulksync_widen_" + hashlib.sha256(name.encode()).hexdigest()[:40]  # 64 at most
         got = self._rows("SELECT GET_LOCK(%s, %s) AS got", [lock, self._timeout_s])

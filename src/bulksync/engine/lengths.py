@@ -53,10 +53,13 @@ def unenforced_lengths(
         return ()
     if not isinstance(dest, WidensText):
         return ()
+    unbounded = dest.made_unbounded(made)
     return tuple(
         TextLimit(col.name, to.name, col.length)
         for col, to in zip(read.columns, made.columns, strict=True)
-        if col.length and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
+        if col.length
+        and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
+        and to.name not in unbounded
     )
 
 
