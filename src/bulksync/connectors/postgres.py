@@ -213,8 +213,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     def _reader(self) -> Any:
         """The ADBC cursor for reads (binary COPY TO → Arrow in C), opened on first use."""
         if self._adbc_cur is None:
-            import adbc_driver_postgresql.dbapi as adbc_pg  # only a source needs it
+            from bulksync.connectors.adbc_dbapi import postgres  # only a source needs it
 
+            adbc_pg: Any = postgres()
             try:
                 self._adbc = adbc_pg.connect(pg_session.with_keepalives(self._url), autocommit=True)
             except adbc_driver_manager.Error as exc:

@@ -115,6 +115,8 @@ def safe_url(url: str) -> str:
         from bulksync.connectors.mysql_url import safe_mysql_url
 
         return safe_mysql_url(url)
+    if scheme not in ("postgresql", "postgres"):
+        return url  # a path has no password (and SQLite alone never loads psycopg)
     from bulksync.connectors.postgres import safe_pg_url
 
-    return safe_pg_url(url) if scheme in ("postgresql", "postgres") else url
+    return safe_pg_url(url)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import adbc_driver_manager
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
+from bulksync.connectors.adbc_dbapi import sqlite as adbc_sqlite
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import columns_schema, conform, to_sqlite_storage, written_columns
 from bulksync.connectors.ddl import IndexPlace

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Self
 
 import adbc_driver_manager
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
+from bulksync.connectors.adbc_dbapi import sqlite as adbc_sqlite
 from bulksync.connectors.conform import to_sqlite_storage
 from bulksync.connectors.sqlite import SqliteConnector, sqlite_path
 from bulksync.datagen.plan import Plan
