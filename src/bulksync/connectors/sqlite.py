@@ -20,7 +20,7 @@ from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.connectors.sqlite_types import declared_arrow, numbers_in_text
-from bulksync.connectors.text_order import sqlite_text_order
+from bulksync.connectors.text_order import Folding, sqlite_key_folding, sqlite_text_order
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -197,6 +197,9 @@ class SqliteConnector(SqlConnector):
     def text_order(self, table: str, column: str) -> str:
         """How ``column`` sorts: ``text_order.CODE_POINT``, or the collation that orders it."""
         return sqlite_text_order(self._rows, table, column)
+
+    def key_folding(self, table: str, column: str) -> Folding | None:
+        return sqlite_key_folding(self._rows, table, column)
 
     def numbers_as_text(self, table: str, column: str) -> bool:
         """True when ``column``, read as text, holds numbers (which SQLite orders first)."""

@@ -1,0 +1,99 @@
+"""Upsert keys that the destination's collation calls equal though their bytes differ.
+
+``INSERT … ON CONFLICT`` and ``ON DUPLICATE KEY UPDATE`` compare keys by the key column's
+collation. Where that folds case or accents (MariaDB's default ``_ci`` collations, SQLite's
+``NOCASE``, a nondeterministic PostgreSQL collation, ``citext``), source keys 'a', 'A' and 'ä'
+are one key: the second row updated the first one's row, the third the same again, and the
+summary called them inserted and updated — rows lost without a word. An append meets the same
+keys as duplicates and rejects them.
+
+Before such an upsert merges, one query over its rows finds each row whose key equals, under
+the collation, a key of other bytes: one the table holds already, or one of another row being
+merged (of those, the first in code point order is written). The merge is then refused with
+``KeyCollisionError``, which names every such row and why, and the engine rejects those rows
+as it rejects an append's duplicates. A genuine upsert — the same key bytes — updates as ever.
+
+Only key columns that fold are checked (``text_order.*_key_folding``, asked once per table);
+binary keys (integers, PostgreSQL's deterministic collations, MariaDB's ``_bin``) cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from bulksync.connectors.ddl import quote
+from bulksync.connectors.text_order import Folding
+from bulksync.errors import KeyCollisionError
+
+
+class CollationSql(Protocol):
+    """How a dialect writes a folding comparison and a byte comparison."""
+
+    def fold_sql(self, expr: str, folding: Folding) -> str: ...
+
+    def same_bytes_sql(self, a: str, b: str) -> str: ...
+
+    def bytes_order_sql(self, expr: str) -> str: ...
+
+
+def collisions_sql(
+    d: CollationSql,
+    table: str,
+    source: str,
+    key: Sequence[str],
+    *,
+    folds: Mapping[str, Folding],
+    alias: str,
+) -> str:
+    """The rows of ``source`` (``… AS alias``) that must not be merged, with their key
+    (``bs_m0…``), the table's key they equal (``bs_t0…``, NULL when none) and the first of their
+    group in ``source`` (``bs_f0…``)."""
+
+    def folded(expr: str, k: str) -> str:
+        return d.fold_sql(expr, folds[k]) if k in folds else expr
+
+    ours = [f"{alias}.{quote(k)}" for k in key]
+    group = ", ".join(folded(e, k) for e, k in zip(ours, key, strict=True))
+    order = ", ".join(d.bytes_order_sql(e) if k in folds else e for e, k in zip(ours, key, strict=True))
+    window = f"OVER (PARTITION BY {group} ORDER BY {order})"
+    cols = [f"{e} AS bs_m{i}" for i, e in enumerate(ours)]
+    cols += [f"bs_t.{quote(k)} AS bs_t{i}" for i, k in enumerate(key)]
+    cols += [f"FIRST_VALUE({e}) {window} AS bs_f{i}" for i, e in enumerate(ours)]
+    on = " AND ".join(f"bs_t.{quote(k)} = {folded(e, k)}" for e, k in zip(ours, key, strict=True))
+    differs = " OR ".join(
+        f"NOT ({d.same_bytes_sql(f'bs_t{i}', f'bs_m{i}')})" for i, k in enumerate(key) if k in folds
+    )
+    return (
+        f"WITH bs_c AS (SELECT {', '.join(cols)}, ROW_NUMBER() {window} AS bs_n "
+        f"FROM {source} LEFT JOIN {quote(table)} AS bs_t ON {on}) "
+        f"SELECT * FROM bs_c WHERE (bs_t0 IS NOT NULL AND ({differs})) OR (bs_t0 IS NULL AND bs_n > 1)"
+    )
+
+
+def collision_error(
+    table: str, key: Sequence[str], folds: Mapping[str, Folding], rows: Sequence[Mapping[str, Any]]
+) -> KeyCollisionError:
+    """The refusal of a merge that found ``rows`` (from ``collisions_sql``): each row's reason."""
+    how = " and ".join(dict.fromkeys(f.described for f in folds.values()))
+    n = range(len(key))
+    reasons: dict[tuple[Any, ...], str] = {}
+    for r in rows:
+        mine = tuple(r[f"bs_m{i}"] for i in n)
+        if r["bs_t0"] is not None:
+            there = _shown(tuple(r[f"bs_t{i}"] for i in n))
+            reasons[mine] = (
+                f"key {_shown(mine)} equals existing {there} under the destination's {how}: "
+                f"an upsert would overwrite that row of {table!r} with this one"
+            )
+        else:
+            first = _shown(tuple(r[f"bs_f{i}"] for i in n))
+            reasons[mine] = (
+                f"key {_shown(mine)} equals {first} of another source row under the destination's "
+                f"{how}: {table!r} holds one of them ({first}, the first in code point order)"
+            )
+    return KeyCollisionError(reasons)
+
+
+def _shown(key: tuple[Any, ...]) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(key)
