@@ -87,7 +87,9 @@ def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
     if request.param == "mariadb-ci":  # MariaDB's default for a table made by hand
         url = request.getfixturevalue("mariadb_db")
         _mariadb_table(url, "utf8mb4_general_ci")
-        return Dest(url, "case-insensitive collation utf8mb4_general_ci", folded_all.kept, folded_all.rejected)
+        return Dest(
+            url, "case-insensitive collation utf8mb4_general_ci", folded_all.kept, folded_all.rejected
+        )
     url = request.getfixturevalue("pg_icu_ci")
     return Dest(url, "nondeterministic collation ci", folded_all.kept, folded_all.rejected)
 
@@ -180,3 +182,51 @@ def test_binary_keys_are_not_checked(tmp_path: Path, mariadb_db: str, pg_db: str
         assert c.key_foldings("codes", ["code"]) == {}  # type: ignore[attr-defined]
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite-nocase", "postgresql-citext"])
+def test_a_composite_key_folds_only_its_folding_column(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    src = tmp_path / "src.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE items (shop INTEGER, code TEXT, v INTEGER, PRIMARY KEY (shop, code))")
+        conn.executemany("INSERT INTO items VALUES (?, ?, ?)", [(1, "a", 1), (1, "A", 2), (2, "a", 3)])
+    if kind == "sqlite-nocase":
+        dst, how = str(tmp_path / "dest.db"), "case-insensitive collation NOCASE"
+        with sqlite3.connect(dst) as conn:
+            conn.execute(
+                "CREATE TABLE items (shop INTEGER, code TEXT, v INTEGER, "
+                "PRIMARY KEY (shop, code COLLATE NOCASE))"
+            )
+    else:
+        dst, how = request.getfixturevalue("pg_db"), "case-insensitive type citext"
+        with psycopg.connect(dst, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION citext")
+            conn.execute(
+                "CREATE TABLE items (shop INTEGER, code citext, v INTEGER, PRIMARY KEY (shop, code))"
+            )
+    spec = SyncSpec(source=str(src), destination=dst, mode="upsert", tables=(TableSpec(name="items"),))
+
+    result = sync(spec)
+
+    rows = {(r["shop"], str(r["code"])): r["v"] for r in _read(dst, "SELECT shop, code, v FROM items")}
+    assert rows == {(1, "A"): 2, (2, "a"): 3}
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    assert list(_rejects_of(dst).items()) == [
+        (
+            (1, "a"),
+            f"key (1, 'a') equals (1, 'A') of another source row under the destination's {how}: "
+            "'items' holds one of them ((1, 'A'), the first in code point order)",
+        )
+    ]
+
+
+def _rejects_of(url: str) -> dict[tuple[Any, ...], str]:
+    conn: Any = open_connector(url)
+    table = conn.reject_table
+    conn.close()
+    return {
+        tuple(json.loads(r["row_key"])): r["reason"]
+        for r in _read(url, f"SELECT row_key, reason FROM {table}")
+    }

@@ -48,26 +48,39 @@ def collisions_sql(
 ) -> str:
     """The rows of ``source`` (``… AS alias``) that must not be merged, with their key
     (``bs_m0…``), the table's key they equal (``bs_t0…``, NULL when none) and the first of their
-    group in ``source`` (``bs_f0…``)."""
+    group in ``source`` (``bs_f0…``, NULL when the table has their key).
+
+    Each row is looked up in the table by its key (the lookup the merge makes anyway); only the
+    rows whose key is not there are sorted to find keys equal among themselves (a re-run over
+    rows already there sorts none).
+    """
 
     def folded(expr: str, k: str) -> str:
         return d.fold_sql(expr, folds[k]) if k in folds else expr
 
+    n = range(len(key))
+    mine = [f"bs_m{i}" for i in n]
+    group = ", ".join(folded(m, k) for m, k in zip(mine, key, strict=True))
+    order = ", ".join(d.bytes_order_sql(m) if k in folds else m for m, k in zip(mine, key, strict=True))
     ours = [f"{alias}.{quote(k)}" for k in key]
-    group = ", ".join(folded(e, k) for e, k in zip(ours, key, strict=True))
-    order = ", ".join(d.bytes_order_sql(e) if k in folds else e for e, k in zip(ours, key, strict=True))
-    window = f"OVER (PARTITION BY {group} ORDER BY {order})"
-    cols = [f"{e} AS bs_m{i}" for i, e in enumerate(ours)]
-    cols += [f"bs_t.{quote(k)} AS bs_t{i}" for i, k in enumerate(key)]
-    cols += [f"FIRST_VALUE({e}) {window} AS bs_f{i}" for i, e in enumerate(ours)]
+    joined = ", ".join(
+        [f"{e} AS bs_m{i}" for i, e in enumerate(ours)]
+        + [f"bs_t.{quote(k)} AS bs_t{i}" for i, k in enumerate(key)]
+    )
     on = " AND ".join(f"bs_t.{quote(k)} = {folded(e, k)}" for e, k in zip(ours, key, strict=True))
+    firsts = ", ".join(f"FIRST_VALUE({m}) OVER bs_g AS bs_f{i}" for i, m in enumerate(mine))
     differs = " OR ".join(
         f"NOT ({d.same_bytes_sql(f'bs_t{i}', f'bs_m{i}')})" for i, k in enumerate(key) if k in folds
     )
+    nulls = [f"NULL AS bs_f{i}" for i in n]
     return (
-        f"WITH bs_c AS (SELECT {', '.join(cols)}, ROW_NUMBER() {window} AS bs_n "
-        f"FROM {source} LEFT JOIN {quote(table)} AS bs_t ON {on}) "
-        f"SELECT * FROM bs_c WHERE (bs_t0 IS NOT NULL AND ({differs})) OR (bs_t0 IS NULL AND bs_n > 1)"
+        f"WITH bs_j AS (SELECT {joined} FROM {source} LEFT JOIN {quote(table)} AS bs_t ON {on}), "
+        f"bs_w AS (SELECT {', '.join(mine)}, {firsts}, ROW_NUMBER() OVER bs_g AS bs_n FROM bs_j "
+        f"WHERE bs_t0 IS NULL WINDOW bs_g AS (PARTITION BY {group} ORDER BY {order})) "
+        f"SELECT {', '.join(mine + [f'bs_t{i}' for i in n] + nulls)} FROM bs_j "
+        f"WHERE bs_t0 IS NOT NULL AND ({differs}) "
+        f"UNION ALL SELECT {', '.join(mine + [f'NULL AS bs_t{i}' for i in n] + [f'bs_f{i}' for i in n])} "
+        "FROM bs_w WHERE bs_n > 1"
     )
 
 
