@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pymysql
@@ -121,11 +121,7 @@ class MysqlLoad(SqlConnector):
         # the source of a pull may be text of another character set, which a COLLATE refuses
         return f"CONVERT({expr} USING {folding.charset}) COLLATE {folding.collate}"
 
-    def same_bytes_sql(self, a: str, b: str) -> str:
-        return f"BINARY {a} = BINARY {b}"  # not a _bin collation: PAD SPACE ones ignore trailing spaces
-
-    def bytes_order_sql(self, expr: str) -> str:
-        return f"BINARY {expr}"
+    as_bytes: ClassVar[str] = "BINARY {}"  # not a _bin collation: PAD SPACE ones ignore trailing spaces
 
     @staticmethod
     def updated_of(changed_beyond_inserts: int) -> int:

@@ -346,14 +346,10 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     def key_folding(self, table: str, column: str) -> Folding | None:
         return pg_key_folding(self._rows, table, column)
 
-    def fold_sql(self, expr: str, folding: Folding) -> str:
-        return f"{expr}::citext" if not folding.collate else f"{expr} COLLATE {folding.collate}"
+    as_bytes: ClassVar[str] = '{}::text COLLATE "C"'
 
-    def same_bytes_sql(self, a: str, b: str) -> str:
-        return f'{a}::text COLLATE "C" = {b}::text COLLATE "C"'
-
-    def bytes_order_sql(self, expr: str) -> str:
-        return f'{expr}::text COLLATE "C"'
+    def fold_sql(self, expr: str, folding: Folding) -> str:  # citext: the type itself folds
+        return f"{expr} COLLATE {folding.collate}" if folding.collate else f"{expr}::citext"
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # psycopg, not ADBC: a destination then never opens its second (read) connection
@@ -383,7 +379,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     ) -> Merged:
         """One statement: ``xmax = 0`` holds for a row the upsert inserted, not for one it updated
         (rows it left alone are not returned), so one pass counts both."""
-        self.refuse_collisions(table, source, key, params=params)
+        self.refuse_collisions(table, source, key, rows=rows, params=params)
         sql = (
             f"WITH bs_m AS ({self.upsert_sql(table, source, names, key)} RETURNING (xmax = 0) AS ins) "
             "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM bs_m"

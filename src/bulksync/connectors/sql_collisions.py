@@ -7,8 +7,10 @@ are one key: the second row updated the first one's row, the third the same agai
 summary called them inserted and updated — rows lost without a word. An append meets the same
 keys as duplicates and rejects them.
 
-Before such an upsert merges, one query over its rows finds each row whose key equals, under
-the collation, a key of other bytes: one the table holds already, or one of another row being
+Before such an upsert merges, the key lookup that counts its rows already in the table (one
+per row, which the merge makes anyway) also counts those whose key there has other bytes; when
+any has, or some rows are new, one more query finds each row whose key equals, under the
+collation, a key of other bytes: one the table holds already, or one of another row being
 merged (of those, the first in code point order is written). The merge is then refused with
 ``KeyCollisionError``, which names every such row and why, and the engine rejects those rows
 as it rejects an append's duplicates. A genuine upsert — the same key bytes — updates as ever.
@@ -20,7 +22,7 @@ binary keys (integers, PostgreSQL's deterministic collations, MariaDB's ``_bin``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from bulksync.connectors.ddl import quote
 from bulksync.connectors.text_order import Folding
@@ -28,13 +30,30 @@ from bulksync.errors import KeyCollisionError
 
 
 class CollationSql(Protocol):
-    """How a dialect writes a folding comparison and a byte comparison."""
+    """How a dialect writes a folding comparison, and text compared byte by byte."""
+
+    as_bytes: ClassVar[str]  # a format of one ``{}``: the text, compared and ordered as bytes
 
     def fold_sql(self, expr: str, folding: Folding) -> str: ...
 
-    def same_bytes_sql(self, a: str, b: str) -> str: ...
 
-    def bytes_order_sql(self, expr: str) -> str: ...
+def existing_sql(
+    d: CollationSql,
+    table: str,
+    source: str,
+    key: Sequence[str],
+    *,
+    folds: Mapping[str, Folding],
+    alias: str,
+) -> str:
+    """How many rows of ``source`` have their key in ``table`` (``n``), and how many of those
+    in other bytes there (``bad``)."""
+    on = " AND ".join(f"bs_t.{quote(k)} = {_folded(d, f'{alias}.{quote(k)}', k, folds)}" for k in key)
+    differs = _differs(d, [f"bs_t.{quote(k)}" for k in key], [f"{alias}.{quote(k)}" for k in key], key, folds)
+    return (
+        f"SELECT count(*) AS n, sum(CASE WHEN {differs} THEN 1 ELSE 0 END) AS bad "
+        f"FROM {source} JOIN {quote(table)} AS bs_t ON {on}"
+    )
 
 
 def collisions_sql(
@@ -56,12 +75,12 @@ def collisions_sql(
     """
 
     def folded(expr: str, k: str) -> str:
-        return d.fold_sql(expr, folds[k]) if k in folds else expr
+        return _folded(d, expr, k, folds)
 
     n = range(len(key))
     mine = [f"bs_m{i}" for i in n]
     group = ", ".join(folded(m, k) for m, k in zip(mine, key, strict=True))
-    order = ", ".join(d.bytes_order_sql(m) if k in folds else m for m, k in zip(mine, key, strict=True))
+    order = ", ".join(d.as_bytes.format(m) if k in folds else m for m, k in zip(mine, key, strict=True))
     ours = [f"{alias}.{quote(k)}" for k in key]
     joined = ", ".join(
         [f"{e} AS bs_m{i}" for i, e in enumerate(ours)]
@@ -69,9 +88,7 @@ def collisions_sql(
     )
     on = " AND ".join(f"bs_t.{quote(k)} = {folded(e, k)}" for e, k in zip(ours, key, strict=True))
     firsts = ", ".join(f"FIRST_VALUE({m}) OVER bs_g AS bs_f{i}" for i, m in enumerate(mine))
-    differs = " OR ".join(
-        f"NOT ({d.same_bytes_sql(f'bs_t{i}', f'bs_m{i}')})" for i, k in enumerate(key) if k in folds
-    )
+    differs = _differs(d, [f"bs_t{i}" for i in n], mine, key, folds)
     nulls = [f"NULL AS bs_f{i}" for i in n]
     return (
         f"WITH bs_j AS (SELECT {joined} FROM {source} LEFT JOIN {quote(table)} AS bs_t ON {on}), "
@@ -82,6 +99,22 @@ def collisions_sql(
         f"UNION ALL SELECT {', '.join(mine + [f'NULL AS bs_t{i}' for i in n] + [f'bs_f{i}' for i in n])} "
         "FROM bs_w WHERE bs_n > 1"
     )
+
+
+def _folded(d: CollationSql, expr: str, k: str, folds: Mapping[str, Folding]) -> str:
+    return d.fold_sql(expr, folds[k]) if k in folds else expr
+
+
+def _differs(
+    d: CollationSql,
+    theirs: Sequence[str],
+    ours: Sequence[str],
+    key: Sequence[str],
+    folds: Mapping[str, Folding],
+) -> str:
+    """True when a folding column of the two keys differs in its bytes."""
+    pairs = zip(theirs, ours, key, strict=True)
+    return " OR ".join(f"{d.as_bytes.format(t)} <> {d.as_bytes.format(o)}" for t, o, k in pairs if k in folds)
 
 
 def collision_error(

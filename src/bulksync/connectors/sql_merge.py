@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bulksync.connectors import sql_collisions
 from bulksync.connectors.base import Merged
 from bulksync.connectors.ddl import column_list, quote
-from bulksync.connectors.sql_collisions import collision_error, collisions_sql
 from bulksync.connectors.text_order import Folding
 from bulksync.schema import TableSchema
 
@@ -54,8 +54,9 @@ class MergeSql:
         The database counts the rows it inserted or changed; the rows whose key was already
         there are counted first (one key lookup each), and the two tell the three kinds apart.
         """
-        self.refuse_collisions(table, source, key, params=params)
-        existing = self._count(self.existing_sql(table, source, key), params)
+        existing = self.refuse_collisions(table, source, key, rows=rows, params=params)
+        if existing is None:
+            existing = self._count(self.existing_sql(table, source, key), params)
         changed = self._affected(self.upsert_sql(table, source, names, key), params)
         inserted = rows - existing
         return Merged(inserted, self.updated_of(changed - inserted))
@@ -67,17 +68,23 @@ class MergeSql:
         return f"SELECT count(*) AS n FROM {source} WHERE EXISTS ({there})"
 
     def refuse_collisions(
-        self, table: str, source: str, key: Sequence[str], *, params: Sequence[Any] = ()
-    ) -> None:
+        self, table: str, source: str, key: Sequence[str], *, rows: int, params: Sequence[Any] = ()
+    ) -> int | None:
         """Raise ``KeyCollisionError`` naming the rows of ``source`` whose key equals another of
-        other bytes under the key's collation (nothing to do for a key compared byte by byte)."""
+        other bytes under the key's collation; else return how many of its ``rows`` have their
+        key in ``table`` (None for a key compared byte by byte: nothing was asked)."""
         folds = self.key_foldings(table, key)
         if not folds:
-            return
-        sql = collisions_sql(self, table, source, key, folds=folds, alias=MERGE_SOURCE)
-        found = self._rows(sql, params)
-        if found:
-            raise collision_error(table, key, folds, found)
+            return None
+        sql = sql_collisions.existing_sql(self, table, source, key, folds=folds, alias=MERGE_SOURCE)
+        counted = self._rows(sql, params)[0]
+        existing = int(counted["n"])
+        if counted["bad"] or existing < rows:  # a key there in other bytes, or new keys to compare
+            sql = sql_collisions.collisions_sql(self, table, source, key, folds=folds, alias=MERGE_SOURCE)
+            found = self._rows(sql, params)
+            if found:
+                raise sql_collisions.collision_error(table, key, folds, found)
+        return existing
 
     def key_foldings(self, table: str, key: Sequence[str]) -> dict[str, Folding]:
         """The columns of ``key`` whose equality is not byte equality, asked of the catalog once
@@ -98,13 +105,7 @@ class MergeSql:
         """``expr`` compared as the key column compares it."""
         return f"{expr} COLLATE {folding.collate}"
 
-    def same_bytes_sql(self, a: str, b: str) -> str:
-        """True when ``a`` and ``b`` are the same bytes."""
-        return f"{a} = {b} COLLATE BINARY"
-
-    def bytes_order_sql(self, expr: str) -> str:
-        """``expr`` ordered by code point."""
-        return f"{expr} COLLATE BINARY"
+    as_bytes: ClassVar[str] = "{} COLLATE BINARY"  # text compared and ordered byte by byte
 
     @staticmethod
     def updated_of(changed_beyond_inserts: int) -> int:
