@@ -230,3 +230,26 @@ def _rejects_of(url: str) -> dict[tuple[Any, ...], str]:
         tuple(json.loads(r["row_key"])): r["reason"]
         for r in _read(url, f"SELECT row_key, reason FROM {table}")
     }
+
+
+def test_mariadb_to_mariadb_on_one_server_rejects_the_same_rows(mariadb_db: str, mariadb_db2: str) -> None:
+    """The rows move by ``INSERT … SELECT`` from the other database (no Arrow, no stage table):
+    the check reads them there, and the refused chunk is written again through Arrow."""
+    u = parse_mysql_url(mariadb_db2)
+    conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE codes (code VARCHAR(8) COLLATE utf8mb4_bin PRIMARY KEY, v INT)")
+            cur.executemany("INSERT INTO codes VALUES (%s, %s)", list(SOURCE.items()))
+        conn.commit()
+    finally:
+        conn.close()
+    _mariadb_table(mariadb_db, "utf8mb4_general_ci")
+
+    result = sync(
+        SyncSpec(source=mariadb_db2, destination=mariadb_db, mode="upsert", tables=(TableSpec(name="codes"),))
+    )
+
+    assert _table(mariadb_db) == {"A": 2, "b": 5}
+    assert (result.processed_rows, result.failed_rows) == (2, 3)
+    assert sorted(_rejects(mariadb_db)) == ["a", "Ä", "ä"]
