@@ -14,7 +14,9 @@
         ├── SchemaMismatchError    the destination table exists with incompatible columns
         ├── FencedOut              another writer took the partition over: this batch is refused
         └── BadRowsError           the destination refused rows of a batch (constraint, bad value):
-                                   the engine splits the batch to isolate and reject them
+            │                      the engine splits the batch to isolate and reject them
+            └── KeyCollisionError  an upsert's keys equal others only under the destination's
+                                   collation ('a' = 'A'): the rows it names are rejected
 
 Messages are one line, name the table / key range / fix, and never contain a password.
 Connectors translate driver exceptions into these at their boundary (``raise … from exc``).
@@ -23,8 +25,8 @@ Connectors translate driver exceptions into these at their boundary (``raise …
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 # the password runs to the LAST '@' before the host: a raw '@' inside it must not leak its tail
 _DSN_PASSWORD = re.compile(
@@ -112,6 +114,22 @@ class FencedOut(PermanentError):
 
 class BadRowsError(PermanentError):
     """The destination refused one or more rows of the batch."""
+
+
+class KeyCollisionError(BadRowsError):
+    """An upsert would merge rows whose keys differ but are equal under the key's collation.
+
+    ``collisions`` maps each such row's key (the destination's values) to why it is refused.
+    """
+
+    def __init__(self, collisions: Mapping[tuple[Any, ...], str]) -> None:
+        self.collisions = dict(collisions)
+        reasons = list(self.collisions.values())
+        more = f" (and {len(reasons) - 1:,} more rows like it)" if len(reasons) > 1 else ""
+        super().__init__(reasons[0] + more if reasons else None)
+
+    def __reduce__(self) -> tuple[type[KeyCollisionError], tuple[dict[tuple[Any, ...], str]]]:
+        return type(self), (self.collisions,)
 
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pymysql
@@ -19,6 +19,7 @@ from bulksync.connectors.mysql_peers import require_unique
 from bulksync.connectors.mysql_types import is_hex_column, tsv_payload
 from bulksync.connectors.sql import MERGE_SOURCE, SqlConnector, column_list, quote
 from bulksync.connectors.sql_chunks import statements
+from bulksync.connectors.text_order import Folding, mysql_key_folding
 from bulksync.errors import BadRowsError, ConnectionLost
 from bulksync.schema import Column
 
@@ -112,6 +113,15 @@ class MysqlLoad(SqlConnector):
         sets = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in rest)
         head = f"INSERT INTO {quote(table)} ({cols}) SELECT {cols} FROM {stage}"
         return f"{head} ON DUPLICATE KEY UPDATE {sets}"
+
+    def key_folding(self, table: str, column: str) -> Folding | None:
+        return mysql_key_folding(self._rows, table, column)
+
+    def fold_sql(self, expr: str, folding: Folding) -> str:
+        # the source of a pull may be text of another character set, which a COLLATE refuses
+        return f"CONVERT({expr} USING {folding.charset}) COLLATE {folding.collate}"
+
+    as_bytes: ClassVar[str] = "BINARY {}"  # not a _bin collation: PAD SPACE ones ignore trailing spaces
 
     @staticmethod
     def updated_of(changed_beyond_inserts: int) -> int:

@@ -36,7 +36,7 @@ from bulksync.connectors.pg_peers import PgPeers
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, quote
 from bulksync.connectors.sql_chunks import statements
 from bulksync.connectors.text_lengths import PgTextLengths
-from bulksync.connectors.text_order import pg_text_order
+from bulksync.connectors.text_order import Folding, pg_key_folding, pg_text_order
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -344,6 +344,14 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         """How ``column`` sorts: ``text_order.CODE_POINT``, or the collation that orders it."""
         return pg_text_order(self._rows, table, column)
 
+    def key_folding(self, table: str, column: str) -> Folding | None:
+        return pg_key_folding(self._rows, table, column)
+
+    as_bytes: ClassVar[str] = '{}::text COLLATE "C"'
+
+    def fold_sql(self, expr: str, folding: Folding) -> str:  # citext: the type itself folds
+        return f"{expr} COLLATE {folding.collate}" if folding.collate else f"{expr}::citext"
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # psycopg, not ADBC: a destination then never opens its second (read) connection
         try:
@@ -372,6 +380,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     ) -> Merged:
         """One statement: ``xmax = 0`` holds for a row the upsert inserted, not for one it updated
         (rows it left alone are not returned), so one pass counts both."""
+        self.refuse_collisions(table, source, key, rows=rows, params=params)
         sql = (
             f"WITH bs_m AS ({self.upsert_sql(table, source, names, key)} RETURNING (xmax = 0) AS ins) "
             "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM bs_m"

@@ -64,6 +64,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     def __init__(self, *, safe_url: str) -> None:
         self.safe_url = safe_url
         self._described: dict[str, TableSchema] = {}
+        self._folds = {}  # (table, key) → the key columns that fold, as of a description of table
 
     @abc.abstractmethod
     def sa_dialect(self) -> sa.Dialect:

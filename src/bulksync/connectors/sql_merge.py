@@ -6,6 +6,9 @@ MariaDB with ``ON DUPLICATE KEY UPDATE`` (``mysql.py``). Each database counts th
 inserted or changed; the rows whose key was already there are counted first (one key lookup
 each), and the two numbers tell the three kinds apart — PostgreSQL counts both in the merge
 itself (``RETURNING (xmax = 0)``, ``postgres.py``).
+
+Where the key's collation calls different strings equal, a merge is refused first if it would
+merge rows of different keys (``sql_collisions``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bulksync.connectors import sql_collisions
 from bulksync.connectors.base import Merged
 from bulksync.connectors.ddl import column_list, quote
+from bulksync.connectors.text_order import Folding
+from bulksync.schema import TableSchema
 
 MERGE_SOURCE = "bs_in"  # the alias an upsert's rows go by (a staging table or a chunk's SELECT)
 
@@ -27,6 +33,10 @@ class MergeSql:
         def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
         def _affected(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+        def find(self, table: str) -> TableSchema | None: ...
+
+    _folds: dict[tuple[str, tuple[str, ...]], tuple[TableSchema | None, dict[str, Folding]]]
 
     def merge(
         self,
@@ -44,7 +54,9 @@ class MergeSql:
         The database counts the rows it inserted or changed; the rows whose key was already
         there are counted first (one key lookup each), and the two tell the three kinds apart.
         """
-        existing = self._count(self.existing_sql(table, source, key), params)
+        existing = self.refuse_collisions(table, source, key, rows=rows, params=params)
+        if existing is None:
+            existing = self._count(self.existing_sql(table, source, key), params)
         changed = self._affected(self.upsert_sql(table, source, names, key), params)
         inserted = rows - existing
         return Merged(inserted, self.updated_of(changed - inserted))
@@ -54,6 +66,46 @@ class MergeSql:
         match = " AND ".join(f"bs_t.{quote(k)} = {MERGE_SOURCE}.{quote(k)}" for k in key)
         there = f"SELECT 1 FROM {quote(table)} AS bs_t WHERE {match}"
         return f"SELECT count(*) AS n FROM {source} WHERE EXISTS ({there})"
+
+    def refuse_collisions(
+        self, table: str, source: str, key: Sequence[str], *, rows: int, params: Sequence[Any] = ()
+    ) -> int | None:
+        """Raise ``KeyCollisionError`` naming the rows of ``source`` whose key equals another of
+        other bytes under the key's collation; else return how many of its ``rows`` have their
+        key in ``table`` (None for a key compared byte by byte: nothing was asked)."""
+        folds = self.key_foldings(table, key)
+        if not folds:
+            return None
+        sql = sql_collisions.existing_sql(self, table, source, key, folds=folds, alias=MERGE_SOURCE)
+        counted = self._rows(sql, params)[0]
+        existing = int(counted["n"])
+        if counted["bad"] or existing < rows:  # a key there in other bytes, or new keys to compare
+            sql = sql_collisions.collisions_sql(self, table, source, key, folds=folds, alias=MERGE_SOURCE)
+            found = self._rows(sql, params)
+            if found:
+                raise sql_collisions.collision_error(table, key, folds, found)
+        return existing
+
+    def key_foldings(self, table: str, key: Sequence[str]) -> dict[str, Folding]:
+        """The columns of ``key`` whose equality is not byte equality, asked of the catalog once
+        per description of ``table`` (a table created or altered again is asked again)."""
+        schema = self.find(table)
+        known = self._folds.get((table, tuple(key)))
+        if known is not None and known[0] is schema:
+            return known[1]
+        folds = {k: f for k in key if (f := self.key_folding(table, k)) is not None}
+        self._folds[(table, tuple(key))] = (schema, folds)
+        return folds
+
+    def key_folding(self, table: str, column: str) -> Folding | None:
+        """How ``column`` compares, when not byte by byte (``text_order``); dialects say."""
+        return None
+
+    def fold_sql(self, expr: str, folding: Folding) -> str:
+        """``expr`` compared as the key column compares it."""
+        return f"{expr} COLLATE {folding.collate}"
+
+    as_bytes: ClassVar[str] = "{} COLLATE BINARY"  # text compared and ordered byte by byte
 
     @staticmethod
     def updated_of(changed_beyond_inserts: int) -> int:

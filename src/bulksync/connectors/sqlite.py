@@ -21,7 +21,7 @@ from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.connectors.sqlite_types import declared_arrow, numbers_in_text
-from bulksync.connectors.text_order import sqlite_text_order
+from bulksync.connectors.text_order import Folding, sqlite_key_folding, sqlite_text_order
 from bulksync.errors import (
     BadRowsError,
     ConflictError,
@@ -206,6 +206,9 @@ class SqliteConnector(SqlConnector):
             return "free"
         here = rows[0]["type"] == "index" and str(rows[0]["tbl_name"]).lower() == table.lower()
         return "here" if here else "taken"
+
+    def key_folding(self, table: str, column: str) -> Folding | None:
+        return sqlite_key_folding(self._rows, table, column)
 
     def numbers_as_text(self, table: str, column: str) -> bool:
         """True when ``column``, read as text, holds numbers (which SQLite orders first)."""

@@ -4,7 +4,9 @@ The fast path writes the whole batch. If the destination refuses rows (a CHECK o
 violation, a value out of range), the transaction is rolled back and the batch is split in
 halves under savepoints until each bad row is alone; bad rows go to the reject table with the
 database's reason, good rows land, and the checkpoint still moves past the whole batch. An
-append's rows whose key the table holds already are found by a lookup first, not bisected.
+append's rows whose key the table holds already are found by a lookup first, not bisected; an
+upsert's rows whose key equals another only under the destination's collation ('A' where 'a'
+is) are named by the refusal itself (``KeyCollisionError``) and rejected the same way.
 
 Values the source's types could not hold (``conform.BadValue``: text in an INTEGER column of a
 SQLite file) arrive already marked; ``--on-bad-value`` decides: their rows are rejected the same
@@ -23,7 +25,7 @@ import pyarrow.compute as pc
 from bulksync.connectors.base import Destination, FindsKeys, Merged, PartitionState, Reject, Transaction
 from bulksync.connectors.conform import BadValue, bad_values
 from bulksync.engine.plan import TablePlan
-from bulksync.errors import BadRowsError, PermanentError, SyncError
+from bulksync.errors import BadRowsError, KeyCollisionError, PermanentError, SyncError
 from bulksync.spec import BadValue as OnBadValue
 from bulksync.spec import Mode
 
@@ -188,8 +190,12 @@ def _commit_batch(
             raise PermanentError(why) from exc
         if not dest.capabilities.savepoints or batch.num_rows == 0:
             raise
+        refused = exc
     with dest.transaction() as tx:
-        rest, present = _set_aside_present(dest, tx, target, batch)
+        if isinstance(refused, KeyCollisionError):
+            rest, present = _set_aside_collisions(target, batch, refused)
+        else:
+            rest, present = _set_aside_present(dest, tx, target, batch)
         rejects, merged = _isolate(tx, target, rest, upsert_key, depth=0) if rest.num_rows else ([], Merged())
         rejects = present + rejects
         if rejects or early:
@@ -223,6 +229,23 @@ def _set_aside_present(
     rows = batch.filter(mask).to_pylist()
     rejects = [Reject(tuple(row[k] for k in target.row_key), row, reason) for row in rows]
     return batch.filter(pc.invert(mask)), rejects
+
+
+def _set_aside_collisions(
+    target: WriteTarget, batch: pa.RecordBatch, exc: KeyCollisionError
+) -> tuple[pa.RecordBatch, list[Reject]]:
+    """The rows of ``batch`` whose key ``exc`` names (an upsert would merge them into another
+    row), as rejects with its reasons, and the other rows."""
+    keys = zip(*(batch.column(k).to_pylist() for k in target.row_key), strict=True)
+    reasons = [exc.collisions.get(tuple(key)) for key in keys]
+    if not any(reasons):
+        return batch, []
+    rows = batch.filter(pa.array([r is not None for r in reasons], pa.bool_())).to_pylist()
+    rejects = [
+        Reject(tuple(row[k] for k in target.row_key), row, target.in_user_words(reason))
+        for row, reason in zip(rows, (r for r in reasons if r is not None), strict=True)
+    ]
+    return batch.filter(pa.array([r is None for r in reasons], pa.bool_())), rejects
 
 
 def _take_bad_values(target: WriteTarget, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Reject], int]:
@@ -298,6 +321,14 @@ def _isolate(
     except BadRowsError as exc:
         tx.rollback_to(name)
         tx.release(name)
+        rest, colliding = (
+            _set_aside_collisions(target, batch, exc) if isinstance(exc, KeyCollisionError) else (batch, [])
+        )
+        if colliding:  # named by the refusal: the other rows are written without them
+            if not rest.num_rows:
+                return colliding, Merged()
+            more, merged = _isolate(tx, target, rest, upsert_key, depth=depth + 1)
+            return colliding + more, merged
         if batch.num_rows == 1:
             row = batch.to_pylist()[0]
             reason = target.in_user_words(exc.message)
