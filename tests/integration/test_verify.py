@@ -344,3 +344,28 @@ def test_destination_rows_with_a_null_key_are_counted_as_unexpected(ends: tuple[
     assert t.findings["unexpected"].rows == 1
     assert t.notes == ["1 destination rows have NULL in code: counted as unexpected"]
     assert (t.source_rows, t.dest_rows) == (1200, 1200)
+
+
+def test_sqlite_dates_written_as_their_midnight_verify_equal_and_a_non_date_is_missing(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """A SQLite DATE of ``2024-02-29T00:00:00`` or ``2024-03-02 00:00:00`` is copied as that date,
+    but verify's canonical form cast the text with Arrow alone and stopped with a traceback
+    ('Failed to parse string … as a scalar of type date32'), exit 1. Text that is no date
+    (a rejected row) is compared as its text: missing, never equal and never a crash."""
+    from helpers import run_cli
+
+    src = tmp_path / "dates.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, d DATE)")
+        rows = [(1, "2024-02-29T00:00:00"), (2, "2024-03-01"), (3, "2024-03-02 00:00:00"), (4, None)]
+        conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    done = run_cli("migrate", str(src), pg_db, "--verify", "--quiet")
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(src) as conn:
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(5, "garbage"), (6, "2024-03-05 10:00:00")])
+    assert run_cli("copy", str(src), pg_db, "--table", "t", "--quiet").returncode == 3  # both rejected
+    result = verify(VerifySpec(source=str(src), destination=pg_db, tables=(TableSpec(name="t"),)))
+    (table,) = result.tables
+    found = {kind: table.findings[kind].rows for kind in ("missing", "unexpected", "duplicated", "different")}
+    assert found == {"missing": 2, "unexpected": 0, "duplicated": 0, "different": 0}
