@@ -3,6 +3,7 @@ raw DSNs, unknown connections and tables (nothing recorded), health, metrics, th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -109,6 +110,27 @@ def test_malformed_json_is_422(server: Server) -> None:
         got = api.post("/api/v1/jobs", content=b'{"source": ', headers={"content-type": "application/json"})
     assert got.status_code == 422
     assert got.json()["detail"].startswith("body: malformed JSON at character")
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/x-www-form-urlencoded", "text/plain; charset=utf-8"]
+)
+def test_a_json_body_sent_without_its_content_type_is_415_and_says_so(
+    server: Server, content_type: str | None
+) -> None:
+    """curl's ``-d`` sends a form: FastAPI then reads no JSON (a cross-site guard) and the answer
+    was 422 "body: Input should be a valid dictionary or object to extract fields from"."""
+    headers = {"content-type": content_type} if content_type else {}
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", content=json.dumps(JOB).encode(), headers=headers)
+        listed = api.get("/api/v1/jobs").json()["jobs"]
+    assert got.status_code == 415, got.text
+    said = f"sent as {content_type.split(';')[0]}" if content_type else "sent without a Content-Type"
+    assert got.json()["detail"] == (
+        f"the body must be JSON with the header Content-Type: application/json (it was {said}; "
+        "with curl: -H 'Content-Type: application/json')"
+    )
+    assert listed == []  # nothing was queued
 
 
 @pytest.mark.parametrize(

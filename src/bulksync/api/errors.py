@@ -162,11 +162,30 @@ def one_line(found: list[dict[str, Any]]) -> str:
     return f"{where}{first['message']}{more}"
 
 
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """Why a body was not read at all: sent without ``Content-Type: application/json`` (curl's
+    ``-d`` sends a form), FastAPI does not parse it as JSON (a cross-site request could not
+    set that header without asking first), and the whole body failed as "not a dictionary"."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return None
+    if not any(tuple(err.get("loc", ())) == ("body",) for err in exc.errors()):
+        return None
+    said = f"it was sent as {kind}" if kind else "it was sent without a Content-Type"
+    return (
+        f"the body must be JSON with the header Content-Type: application/json ({said}; "
+        "with curl: -H 'Content-Type: application/json')"
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unread = _not_json(request, exc)
+        if unread is not None:
+            return problem(request, 415, unread)
         found = field_errors(exc.errors())
         return problem(request, 422, one_line(found), errors=found)
 
