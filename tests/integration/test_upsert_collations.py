@@ -163,12 +163,12 @@ def test_an_upsert_rejects_keys_equal_only_under_the_collation_and_updates_the_s
 
 
 def test_binary_keys_are_not_checked(tmp_path: Path, mariadb_db: str, pg_db: str) -> None:
-    """Integer keys, SQLite's BINARY, MariaDB's _bin and PostgreSQL's deterministic collations
-    compare bytes: nothing folds, so no upsert of theirs runs the collision query."""
+    """Integer keys, SQLite's BINARY, MariaDB's NO PAD _bin and PostgreSQL's deterministic
+    collations compare bytes: nothing folds, so no upsert of theirs runs the collision query."""
     path = tmp_path / "d.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (code TEXT PRIMARY KEY, n INTEGER)")
-    _mariadb_table(mariadb_db, "utf8mb4_bin")
+    _mariadb_table(mariadb_db, "utf8mb4_nopad_bin")
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute('CREATE TABLE codes (code TEXT COLLATE "en-US-x-icu" PRIMARY KEY, v INTEGER)')
     for url, table, key in ((str(path), "t", "code"), (str(path), "t", "n"), (mariadb_db, "codes", "code")):
@@ -182,6 +182,25 @@ def test_binary_keys_are_not_checked(tmp_path: Path, mariadb_db: str, pg_db: str
         assert c.key_foldings("codes", ["code"]) == {}  # type: ignore[attr-defined]
     finally:
         c.close()
+
+
+def test_a_pad_space_bin_key_rejects_a_key_that_differs_only_in_trailing_spaces(
+    tmp_path: Path, mariadb_db: str
+) -> None:
+    """``utf8mb4_bin`` (a table made by hand) compares bytes but ignores trailing spaces: 'a' and
+    'a ' were one row of mixed values; 'A' stays a key of its own."""
+    _mariadb_table(mariadb_db, "utf8mb4_bin")
+    src = _source(tmp_path / "src.db", {"a": 1, "a ": 2, "A": 3})
+
+    result = sync(
+        SyncSpec(source=src, destination=mariadb_db, mode="upsert", tables=(TableSpec(name="codes"),))
+    )
+
+    assert _table(mariadb_db) == {"A": 3, "a": 1}
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    (reason,) = _rejects(mariadb_db).values()  # within one batch the stage's key meets it first
+    assert list(_rejects(mariadb_db)) == ["a "]
+    assert "'a' under the destination's collation utf8mb4_bin (it ignores trailing spaces)" in reason
 
 
 @pytest.mark.parametrize("kind", ["sqlite-nocase", "postgresql-citext"])

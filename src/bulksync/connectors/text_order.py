@@ -98,12 +98,15 @@ def mysql_text_order(rows: Rows, table: str, column: str) -> str:
 
 
 def mysql_key_folding(rows: Rows, table: str, column: str) -> Folding | None:
-    """Every collation but ``_bin`` ones folds case or accents (``_cs`` ones still equate some
-    strings). PAD SPACE ``_bin`` collations ignore trailing spaces: taken as bytes here, as
-    ``mysql_text_order`` takes them (the tables bulksync makes are ``utf8mb4_nopad_bin``)."""
+    """Every collation but the NO PAD ``_bin`` ones (``utf8mb4_nopad_bin``: the tables bulksync
+    makes) equates some different strings: ``_ci`` ones fold case and accents, ``_cs`` ones still
+    equate some, and PAD SPACE ``_bin`` ones (``utf8mb4_bin``, common in tables made by hand)
+    ignore trailing spaces, so ``'a'`` and ``'a '`` are one key there."""
     name = _mysql_collation(rows, table, column)
-    if name is None or name.endswith("_bin"):
+    if name is None or name.endswith("_nopad_bin"):
         return None
+    if name.endswith("_bin"):
+        return Folding(name, f"collation {name} (it ignores trailing spaces)", charset=name.split("_")[0])
     kind = "case-insensitive " if name.endswith("_ci") else ""
     return Folding(name, f"{kind}collation {name}", charset=name.split("_")[0])
 
