@@ -164,3 +164,22 @@ def test_a_nul_character_in_a_text_key_is_a_rejected_row_into_postgres(
         assert conn.execute("SELECT k, v FROM nk ORDER BY k").fetchall() == [("ok", 2), ("zz", 3)]
         ((key, reason),) = conn.execute("SELECT row_key, reason FROM bulksync.rejects").fetchall()
     assert json.loads(key) == ["a\x00b"] and "0x00" in reason
+
+
+def test_a_reject_record_names_the_destination_table_it_was_refused_by(
+    source: tuple[Path, set[int], crashkit.Digests], pg_db: str
+) -> None:
+    """``--dest-table`` (here: two copies of one source table) — the records said ``tbl = 't'``,
+    the source's name, so the two copies' rejects could not be told apart by table."""
+    path, bad, _ = source
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        for name in ("t_a", "t_b"):
+            conn.execute(
+                f"CREATE TABLE {name} ({crashkit.PG_COLUMNS}, CHECK (amount >= 0), PRIMARY KEY (id))"
+            )
+    for name in ("t_a", "t_b"):
+        spec = SyncSpec(source=str(path), destination=pg_db, tables=[TableSpec(name="t", dest_name=name)])
+        assert sync(spec).failed_rows == len(bad)
+    with psycopg.connect(pg_db) as conn:
+        found = conn.execute("SELECT tbl, count(*) FROM bulksync.rejects GROUP BY tbl ORDER BY 1").fetchall()
+    assert found == [("t_a", len(bad)), ("t_b", len(bad))]

@@ -270,7 +270,7 @@ def test_a_reject_reason_names_the_users_table_not_its_staging_table(
     assert proc.returncode == 3, proc.stderr
     rejects = "bulksync.rejects" if dst_kind == "postgresql" else "_bulksync_rejects"
     [(table, reason)] = query(dst_kind, dst, f"SELECT tbl, reason FROM {rejects}")
-    assert table == name
+    assert table == landed(name, dst_kind)  # the destination's table, where the rejects live
     assert "__bulksync" not in reason
     assert f"write to {landed(name, dst_kind)!r}" in reason
 

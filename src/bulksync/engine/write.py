@@ -35,7 +35,7 @@ class WriteTarget:
     """Where a partition's batches go and how."""
 
     table: str  # destination table (staging table in replace mode)
-    source_table: str  # for the reject records
+    source_table: str  # for messages (the reject records name the destination's table)
     sync_id: str
     key: tuple[str, ...]  # the key's destination names (upserts)
     upsert: bool
@@ -43,6 +43,12 @@ class WriteTarget:
     row_key: tuple[str, ...] = ()  # the key's names in a batch (the source's), for rejects
     on_bad_value: OnBadValue = OnBadValue.REJECT
     final_table: str = ""  # the table the user asked for, when ``table`` is its staging table
+
+    @property
+    def rejects_of(self) -> str:
+        """The table a reject record names: the destination's, as the user reads it there (not
+        the source's, which ``--dest-table`` or folding to lower case may have renamed)."""
+        return self.final_table or self.table
 
     def in_user_words(self, message: str) -> str:
         """``message`` naming the user's table where the database named the staging table."""
@@ -181,7 +187,7 @@ def _commit_batch(
                     target.table, batch, upsert_key=upsert_key, statement_rows=target.statement_rows
                 )
             if early:
-                tx.save_rejects(target.sync_id, target.source_table, early)
+                tx.save_rejects(target.sync_id, target.rejects_of, early)
             tx.save_state(replace(state, rows=state.rows - (len(early) - nulled)))
         return Written(batch.num_rows, len(early) - nulled, nulled, merged)
     except BadRowsError as exc:
@@ -199,7 +205,7 @@ def _commit_batch(
         rejects, merged = _isolate(tx, target, rest, upsert_key, depth=0) if rest.num_rows else ([], Merged())
         rejects = present + rejects
         if rejects or early:
-            tx.save_rejects(target.sync_id, target.source_table, early + rejects)
+            tx.save_rejects(target.sync_id, target.rejects_of, early + rejects)
         dropped = len(early) - nulled + len(rejects)
         tx.save_state(replace(state, rows=state.rows - dropped))
     return Written(batch.num_rows - len(rejects), dropped, nulled, merged)
