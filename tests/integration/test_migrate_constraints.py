@@ -25,7 +25,7 @@ import psycopg
 import pymysql
 import pytest
 
-from bulksync import Mode, SyncResult, SyncSpec, sync
+from bulksync import Mode, SyncResult, SyncSpec, TableSpec, sync
 from bulksync.connectors.mysql_url import parse_mysql_url
 
 pytestmark = pytest.mark.integration
@@ -333,7 +333,8 @@ def refused(url: str, sql: str) -> bool:
 
 
 def migrate(src: str, dst: str, **options: Any) -> SyncResult:
-    spec = SyncSpec(source=src, destination=dst, tables=TABLES, mode=Mode.REPLACE, batch_mb=0.05, **options)
+    options.setdefault("tables", TABLES)
+    spec = SyncSpec(source=src, destination=dst, mode=Mode.REPLACE, batch_mb=0.05, **options)
     result = sync(spec)
     assert result.status == "succeeded"
     assert all(t.status == "succeeded" for t in result.tables), [(t.table, t.error) for t in result.tables]
@@ -583,3 +584,22 @@ def test_a_percent_sign_in_a_default_and_a_check_lands_as_one_in_mariadb(
     assert refused(mariadb_db, "INSERT INTO deals (id, label) VALUES (4, '5%')")
     rows = run_sql(mariadb_db, ["SELECT id, label FROM deals ORDER BY id"])
     assert rows == [(1, "100%"), (2, "50% off"), (3, "50% off")]
+
+
+@pytest.mark.parametrize("source_kind", ["postgresql", "mariadb"])
+def test_a_generated_column_arrives_as_its_values_and_says_so(
+    source_kind: str, pg_db: str, pg_db2: str, mariadb_db: str
+) -> None:
+    """``total … GENERATED ALWAYS AS (a * b)`` arrived as a plain column with nothing said."""
+    src = pg_db2 if source_kind == "postgresql" else mariadb_db
+    made = "GENERATED ALWAYS AS (a * b) STORED" if source_kind == "postgresql" else "AS (a * b) STORED"
+    run_sql(src, [f"CREATE TABLE g (id INT PRIMARY KEY, a INT, b INT, total INT {made})",
+                  "INSERT INTO g (id, a, b) VALUES (1, 2, 3), (2, 4, 5)"])  # fmt: skip
+
+    result = migrate(src, pg_db, tables=[TableSpec(name="g")])
+
+    (table,) = result.tables
+    assert table.not_carried == [
+        "total: generated column not carried (its values are copied into a plain column)"
+    ]
+    assert run_sql(pg_db, ["SELECT id, a, b, total FROM g ORDER BY id"]) == [(1, 2, 3, 6), (2, 4, 5, 20)]

@@ -43,6 +43,11 @@ class Constraints:
     defaulted: frozenset[str] = frozenset()
 
 
+def generated_note(column: str) -> str:
+    """The ``not carried`` line of a generated column (``GENERATED ALWAYS AS (a * b)``)."""
+    return f"{column}: generated column not carried (its values are copied into a plain column)"
+
+
 def action(text: Any) -> str | None:
     """A reflected ON DELETE / ON UPDATE action, or None for NO ACTION (and anything unknown)."""
     word = " ".join(str(text or "").upper().split())
@@ -152,6 +157,7 @@ def portable_constraints(
     """
     fks, dropped = foreign_keys[0], list(foreign_keys[1])
     identity, defaults, defaulted = set(), [], set(generated)
+    dropped += [generated_note(name) for name, _, _ in columns if name in defaulted]
     for name, text, is_identity in columns:
         if is_identity:
             identity.add(name)
@@ -202,6 +208,8 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
             dropped.append(f"{name}: {why}")
         if value is not None or why or "generated" in extra:  # VIRTUAL / STORED GENERATED
             defaulted.add(name)
+        if "generated" in extra:
+            dropped.append(generated_note(name))
     names = [str(c["name"]) for c in columns]
     checks = []
     for ck in rows(
