@@ -476,7 +476,8 @@ def test_migrating_again_into_pg_keeps_keys_and_other_tables(src_sqlite: str, pg
     found = foreign_keys(pg_db)
     assert {k for k in found if k[0] != "notes"} == set(EXPECTED_FKS)
     notes_key = found[("notes", ("customer_id",))]
-    assert (notes_key[:2], notes_key[5]) == (("customers", ("id",)), False)  # kept, NOT VALID
+    assert (notes_key[:2], notes_key[5]) == (("customers", ("id",)), True)  # kept, checked again
+    assert all(not t.warnings for t in second.tables)
     assert run_sql(pg_db, ["SELECT customer_id FROM notes"]) == [(5,)]
     assert refused(pg_db, "INSERT INTO notes VALUES (2, 12345)")
     run_sql(pg_db, ["DROP TABLE notes"])
@@ -603,3 +604,40 @@ def test_a_generated_column_arrives_as_its_values_and_says_so(
         "total: generated column not carried (its values are copied into a plain column)"
     ]
     assert run_sql(pg_db, ["SELECT id, a, b, total FROM g ORDER BY id"]) == [(1, 2, 3, 6), (2, 4, 5, 20)]
+
+
+@pytest.mark.parametrize("dest_kind", ["pg", "mariadb"])
+def test_replacing_a_parent_checks_the_keys_other_tables_keep_to_it(
+    dest_kind: str, tmp_path: Path, pg_db: str, mariadb_db: str
+) -> None:
+    """A replace drops and adds back the keys of tables outside the sync that refer to the
+    replaced table, without checking their rows: PostgreSQL left them NOT VALID for good, and a
+    child row whose parent the new table lacks went unsaid. Now each such key is checked: valid
+    again where every row has its parent, else a warning with the count."""
+    dst = pg_db if dest_kind == "pg" else mariadb_db
+    src = tmp_path / "customers.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO customers VALUES (?, ?)", [(i, f"c{i}") for i in range(1, 6)])
+    copy = [sys.executable, "-m", "bulksync", "copy", str(src), dst, "-t", "customers", "--mode", "replace"]
+    assert subprocess.run([*copy, "--quiet"], check=False).returncode == 0
+    run_sql(dst, ["CREATE TABLE notes (id INT PRIMARY KEY, customer_id BIGINT REFERENCES customers (id))",
+                  "INSERT INTO notes VALUES (1, 5), (2, 3)"])  # fmt: skip
+
+    again = subprocess.run([*copy, "--json"], capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["tables"][0]["warnings"] == []
+    if dest_kind == "pg":
+        assert foreign_keys(dst)[("notes", ("customer_id",))][5] is True  # valid, as before
+
+    with sqlite3.connect(src) as conn:
+        conn.execute("DELETE FROM customers WHERE id = 5")  # the new table lacks note 1's parent
+    third = subprocess.run([*copy, "--json"], capture_output=True, text=True, check=False)
+    assert third.returncode == 0, third.stderr
+    (warning,) = json.loads(third.stdout)["tables"][0]["warnings"]
+    key = "notes_customer_id_fkey" if dest_kind == "pg" else "notes_ibfk_1"  # each names it so
+    assert warning.startswith(f"foreign key {key} of notes: 1 of its rows refer to a row")
+    assert warning.endswith("the new customers lacks; the key checks new rows only (PostgreSQL: NOT VALID)")
+    assert run_sql(dst, ["SELECT id FROM notes ORDER BY id"]) == [(1,), (2,)]  # no row of notes lost
+    assert refused(dst, "INSERT INTO notes VALUES (3, 12345)")  # and the key still holds
+    run_sql(dst, ["DROP TABLE notes"])

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from bulksync.schema import TableSchema
 from bulksync.spec import Filter
+
+if TYPE_CHECKING:
+    from bulksync.connectors.ddl import Reattached
 
 Key = tuple[Any, ...]
 
@@ -177,8 +180,9 @@ class Destination(Protocol):
 
     def drop_table(self, table: str) -> None: ...
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
-        """Atomically replace ``final`` by ``staging``, build its indexes, forget the checkpoints.
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
+        """Atomically replace ``final`` by ``staging``, build its indexes, forget the checkpoints;
+        return the other tables' foreign keys to it, added back unchecked (``check_reattached``).
 
         Readers see the old table or the new one, never a half-loaded one.
         """

@@ -154,16 +154,32 @@ def add_foreign_key_sql(table: str, fk: ForeignKey, *, suffix: str = "") -> str:
     return f"ALTER TABLE {quote(table)} ADD {foreign_key_clause(fk)}{suffix}"
 
 
-def orphans_sql(table: str, fk: ForeignKey) -> str:
-    """Rows of ``table`` whose key (all of it not NULL) has no row in the referred table."""
+def orphans_sql(table: str, fk: ForeignKey, *, table_sql: str = "") -> str:
+    """Rows of ``table`` (``table_sql``: as SQL names it, when not just quoted) whose key (all
+    of it not NULL) has no row in the referred table."""
     present = " AND ".join(f"c.{quote(c)} IS NOT NULL" for c in fk.columns)
     match = " AND ".join(
         f"p.{quote(p)} = c.{quote(c)}" for c, p in zip(fk.columns, fk.referred_columns, strict=True)
     )
     return (
-        f"SELECT COUNT(*) AS n FROM {quote(table)} c WHERE {present} "
+        f"SELECT COUNT(*) AS n FROM {table_sql or quote(table)} c WHERE {present} "
         f"AND NOT EXISTS (SELECT 1 FROM {quote(fk.referred_table)} p WHERE {match})"
     )
+
+
+@dataclass(frozen=True)
+class Reattached:
+    """A foreign key of another table to a replaced one: dropped before the swap and added back
+    after it without checking the rows its table already had (``check_reattached`` does)."""
+
+    sql: str  # its ALTER TABLE … ADD CONSTRAINT
+    child: str  # its table, as SQL names it (quoted, schema-qualified where needed)
+    table: str  # its table's own name
+    fk: ForeignKey
+
+    @property
+    def what(self) -> str:
+        return f"{self.fk.name} of {self.table}"
 
 
 @dataclass(frozen=True)
@@ -203,18 +219,23 @@ class ConstraintDdl:
     def set_identity_next(self, table: str) -> None:
         """Make the identity column of ``table`` number new rows past its largest value."""
 
-    def detach_references(self, table: str) -> list[tuple[str, str]]:
+    def detach_references(self, table: str) -> list[Reattached]:
         """Drop the foreign keys of other tables that refer to ``table`` (about to be replaced);
         return what ``reattach_references`` needs to add them back to its replacement."""
         return []
 
-    def reattach_references(self, detached: list[tuple[str, str]]) -> None:
+    def reattach_references(self, detached: list[Reattached]) -> None:
         """Add back what ``detach_references`` dropped, without checking existing rows."""
-        for sql, what in detached:
+        for key in detached:
             try:
-                self._execute(sql)
+                self._execute(key.sql)
             except SyncError as exc:
                 raise PermanentError(
-                    f"cannot keep foreign key {what}, which refers to the replaced table: "
+                    f"cannot keep foreign key {key.what}, which refers to the replaced table: "
                     f"{exc.message} (drop that key, or migrate its table too)"
                 ) from exc
+
+    def check_reattached(self, key: Reattached) -> int:
+        """The rows of ``key``'s table that refer to a row its replaced table no longer has (the
+        swap added the key back without looking), where this database does not check them."""
+        return int(self._rows(orphans_sql(key.table, key.fk, table_sql=key.child))[0]["n"])

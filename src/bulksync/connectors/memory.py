@@ -13,7 +13,7 @@ import threading
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +30,9 @@ from bulksync.connectors.conform import conform
 from bulksync.errors import BadRowsError, UnknownTableError, unknown_table
 from bulksync.schema import TableSchema
 from bulksync.spec import Filter
+
+if TYPE_CHECKING:
+    from bulksync.connectors.ddl import Reattached
 
 
 @dataclass
@@ -108,7 +111,7 @@ class MemoryConnector:
         with _LOCK:
             self._store.tables.pop(table, None)
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
         with self.transaction():
             assert self._tx is not None
             if staging not in self._tx.tables:
@@ -117,6 +120,7 @@ class MemoryConnector:
             self._tx.tables[final.name] = (final, data)
             for k in [k for k in self._tx.states if k[0] == sync_id]:
                 del self._tx.states[k]
+        return []  # memory tables have no foreign keys
 
     # -- reads ----------------------------------------------------------------------------------
 

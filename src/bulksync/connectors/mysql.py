@@ -33,6 +33,7 @@ import pymysql.cursors
 from bulksync.connectors import mysql_reflect
 from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
 from bulksync.connectors.catalog import mysql_constraints
+from bulksync.connectors.ddl import Reattached
 from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
 from bulksync.connectors.mysql_load import MysqlLoad
@@ -218,7 +219,7 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         moved = long_texts(schema, keyed_columns(schema))
         return [*super().not_carried(schema), *long_text_notes(schema, moved)]
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
         """Index the staging table, forget the checkpoints, then one atomic ``RENAME TABLE``.
 
         MariaDB commits DDL on its own, so this is not one transaction. Each step leaves a
@@ -242,8 +243,10 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
             self.reattach_references(detached)
         else:
             self._execute(f"RENAME TABLE {quote(staging)} TO {quote(final.name)}")
+            detached = []
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
+        return detached
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 
 from bulksync.connectors.catalog import action
-from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, add_foreign_key_sql, quote
+from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, Reattached, add_foreign_key_sql, quote
 from bulksync.schema import ForeignKey
 
 
@@ -60,7 +60,7 @@ class MysqlConstraints(ConstraintDdl):
             if row["next"] is None or int(row["next"]) < int(top[0]["n"]):
                 self._execute(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = {int(top[0]['n'])}")
 
-    def detach_references(self, table: str) -> list[tuple[str, str]]:
+    def detach_references(self, table: str) -> list[Reattached]:
         rows = self._rows(
             "SELECT rc.TABLE_NAME AS child, rc.CONSTRAINT_NAME AS name, rc.DELETE_RULE AS del, "
             "rc.UPDATE_RULE AS upd, k.COLUMN_NAME AS col, k.REFERENCED_COLUMN_NAME AS ref "
@@ -84,10 +84,10 @@ class MysqlConstraints(ConstraintDdl):
                 on_update=action(parts[0]["upd"]),
             )
             self._execute(f"ALTER TABLE {quote(child)} DROP FOREIGN KEY {quote(name)}")
-            kept.append((add_foreign_key_sql(child, fk), f"{name} of {child}"))
+            kept.append(Reattached(add_foreign_key_sql(child, fk), quote(child), child, fk))
         return kept
 
-    def reattach_references(self, detached: list[tuple[str, str]]) -> None:
+    def reattach_references(self, detached: list[Reattached]) -> None:
         self._execute("SET SESSION foreign_key_checks = 0")
         try:
             super().reattach_references(detached)

@@ -8,16 +8,30 @@
 - Replacing a table that other tables' foreign keys refer to: inside the swap transaction those
   keys are dropped and added back ``NOT VALID`` to the new table, so the swap neither fails nor
   drops another table's rows. Keys between tables of the migration are made again (and
-  checked) by the constraints stage; a key of a table outside it stays ``NOT VALID`` until
-  someone runs ``ALTER TABLE … VALIDATE CONSTRAINT``.
+  checked) by the constraints stage; a key of a table outside it is validated after the swap
+  (``check_reattached``), and stays ``NOT VALID`` with a warning counting its rows whose parent
+  the new table lacks.
 """
 
 from __future__ import annotations
 
-from bulksync.connectors.ddl import ConstraintDdl, ForeignKeyOutcome, IndexPlace, add_foreign_key_sql, quote
-from bulksync.errors import BadRowsError
+from bulksync.connectors.ddl import (
+    ConstraintDdl,
+    ForeignKeyOutcome,
+    IndexPlace,
+    Reattached,
+    add_foreign_key_sql,
+    quote,
+)
+from bulksync.errors import BadRowsError, SyncError
 from bulksync.naming import fitted_name
 from bulksync.schema import ForeignKey
+
+# the names of a constraint's columns, in the key's order
+_ATTNAMES = (
+    "SELECT a.attname FROM unnest({keys}) WITH ORDINALITY AS k(n, i) "
+    "JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.i"
+)
 
 
 class PgConstraints(ConstraintDdl):
@@ -81,12 +95,15 @@ class PgConstraints(ConstraintDdl):
         )
         return [str(r["view"]) for r in rows]
 
-    def detach_references(self, table: str) -> list[tuple[str, str]]:
+    def detach_references(self, table: str) -> list[Reattached]:
         rows = self._rows(
-            "SELECT conrelid::regclass::text AS child, conname AS name, pg_get_constraintdef(oid) AS def "
-            "FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass(%s) "
-            "AND conrelid <> confrelid "
-            "ORDER BY 1, 2",
+            "SELECT c.conrelid::regclass::text AS child, t.relname AS tbl, c.conname AS name, "
+            "pg_get_constraintdef(c.oid) AS def, "
+            f"ARRAY({_ATTNAMES.format(keys='c.conkey', rel='c.conrelid')}) AS cols, "
+            f"ARRAY({_ATTNAMES.format(keys='c.confkey', rel='c.confrelid')}) AS refs "
+            "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "WHERE c.contype = 'f' AND c.confrelid = to_regclass(%s) AND c.conrelid <> c.confrelid "
+            "ORDER BY 1, 3",
             [quote(table)],
         )
         kept = []
@@ -94,5 +111,16 @@ class PgConstraints(ConstraintDdl):
             self._execute(f"ALTER TABLE {r['child']} DROP CONSTRAINT {quote(r['name'])}")
             definition = str(r["def"]).removesuffix(" NOT VALID")
             add = f"ALTER TABLE {r['child']} ADD CONSTRAINT {quote(r['name'])} {definition} NOT VALID"
-            kept.append((add, f"{r['name']} of {r['child']}"))
+            fk = ForeignKey(str(r["name"]), tuple(r["cols"]), table, tuple(r["refs"]))
+            kept.append(Reattached(add, str(r["child"]), str(r["tbl"]), fk))
         return kept
+
+    def check_reattached(self, key: Reattached) -> int:
+        """``VALIDATE CONSTRAINT``: the key added back ``NOT VALID`` is checked and marked valid,
+        as it was before the swap; if some row refers to a row the new table lacks, it stays
+        ``NOT VALID`` and those rows are counted."""
+        try:
+            self._execute(f"ALTER TABLE {key.child} VALIDATE CONSTRAINT {quote(key.fk.name)}")
+        except SyncError:
+            return super().check_reattached(key)
+        return 0

@@ -26,7 +26,7 @@ from bulksync.connectors.catalog import Declared as Declared
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
 from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
-from bulksync.connectors.ddl import ConstraintDdl, IndexPlace, table_of
+from bulksync.connectors.ddl import ConstraintDdl, IndexPlace, Reattached, table_of
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
@@ -466,7 +466,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         merged = self.merge(target, source, names, upsert_key, rows=count, params=params)
         return Pulled(count, last, merged)
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
         with self.transaction():
             detached = self.detach_references(final.name)  # other tables' keys to the old table
             self._execute(f"DROP TABLE IF EXISTS {quote(final.name)}")
@@ -478,6 +478,7 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
             self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
+        return detached
 
     def same_database(self, other: object) -> bool:
         """True when ``other`` is connected to this very database (dialects that can tell say so)."""

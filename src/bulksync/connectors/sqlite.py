@@ -16,7 +16,7 @@ import pyarrow as pa
 from bulksync.connectors.adbc_dbapi import sqlite as adbc_sqlite
 from bulksync.connectors.base import Capabilities, ChunkQuery, Key, Merged, Pulled
 from bulksync.connectors.conform import columns_schema, conform, to_sqlite_storage, written_columns
-from bulksync.connectors.ddl import IndexPlace
+from bulksync.connectors.ddl import IndexPlace, Reattached
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
@@ -149,13 +149,13 @@ class SqliteConnector(SqlConnector):
     def placeholder(self, n: int) -> str:
         return "?"
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> None:
+    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
         """SQLite's views and triggers name their tables: the new table takes the old one's
         place in them. Its RENAME checks every view, though, and one naming the table just
         dropped failed the swap ("error in view v: no such table"); the legacy RENAME does not."""
         self._execute("PRAGMA legacy_alter_table = ON")
         try:
-            super().swap_table(staging, final, sync_id)
+            return super().swap_table(staging, final, sync_id)
         finally:
             self._execute("PRAGMA legacy_alter_table = OFF")
 

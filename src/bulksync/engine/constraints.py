@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from bulksync.connectors.base import Destination
-from bulksync.connectors.ddl import ForeignKeyOutcome
+from bulksync.connectors.ddl import ForeignKeyOutcome, Reattached
 from bulksync.engine.plan import CheckedTable, TablePlan
 from bulksync.engine.result import TableResult
 from bulksync.engine.retry import retrying
@@ -47,6 +47,8 @@ class ConstraintTarget(Protocol):
     def create_foreign_key(self, table: str, fk: ForeignKey) -> ForeignKeyOutcome: ...
 
     def set_identity_next(self, table: str) -> None: ...
+
+    def check_reattached(self, key: Reattached) -> int: ...
 
 
 def choose_foreign_keys(spec: SyncSpec, checked: list[CheckedTable], dest: Destination) -> list[CheckedTable]:
@@ -101,6 +103,28 @@ def create_foreign_keys(
             continue
         for fk in plan.final.foreign_keys:
             table.foreign_keys.append(_create(spec, dest, plan.final.name, fk))
+
+
+def check_reattached(
+    spec: SyncSpec, plans: list[TablePlan], tables: list[TableResult], dest: Destination
+) -> None:
+    """Check the rows of other tables whose foreign keys the swaps added back unchecked (a
+    replaced table keeps the keys that refer to it); warn of those that refer to a row the new
+    table lacks. Keys of tables this sync replaced too are made again, and checked, by
+    ``create_foreign_keys``."""
+    if not isinstance(dest, ConstraintTarget):
+        return
+    ours = {plan.final.name for plan in plans}
+    for plan, table in zip(plans, tables, strict=True):
+        for key in plan.reattached:
+            if key.table in ours:
+                continue
+            orphans = retrying(partial(dest.check_reattached, key), retries=spec.retries)
+            if orphans:
+                table.warnings.append(
+                    f"foreign key {key.what}: {orphans:,} of its rows refer to a row the new "
+                    f"{plan.final.name} lacks; the key checks new rows only (PostgreSQL: NOT VALID)"
+                )
 
 
 def _create(spec: SyncSpec, dest: ConstraintTarget, table: str, fk: ForeignKey) -> dict[str, Any]:

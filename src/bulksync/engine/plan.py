@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from bulksync.connectors.base import ChecksKeys, Destination, PartitionState, Source, TableStats
+from bulksync.connectors.ddl import Reattached
 from bulksync.engine.checkpoint import sync_id as make_sync_id
 from bulksync.engine.lengths import TextLimit, unenforced_lengths
 from bulksync.engine.plan_checks import (
@@ -54,6 +55,7 @@ class TablePlan:
     # enforced them): see ``engine/lengths.py``
     unenforced: tuple[TextLimit, ...] = ()
     warnings: list[str] = field(default_factory=list)  # for the summary: what the user should know
+    reattached: list[Reattached] = field(default_factory=list)  # other tables' keys the swap kept
 
     @property
     def pending(self) -> list[PartitionState]:

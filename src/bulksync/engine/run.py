@@ -18,6 +18,7 @@ from functools import partial
 from bulksync.connectors.base import Connector, NamesViews, PartitionState
 from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
 from bulksync.engine.constraints import (
+    check_reattached,
     choose_foreign_keys,
     create_foreign_keys,
     note_not_carried,
@@ -231,6 +232,7 @@ def _execute(
         error = _run_all(ctx, plans, todo, result, dest, finish=finish)
         if foreign_keys and error is None and not ctx.cancel.is_set():
             create_foreign_keys(spec, plans, result.tables, dest)
+        check_reattached(spec, plans, result.tables, dest)
     finally:
         with _moving_lock:
             _moving -= 1
@@ -402,7 +404,7 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
         with ctx.write_lock or nullcontext():
             if ctx.spec.mode is Mode.REPLACE:
                 ctx.tracker.phase(name, "swapping")
-                retrying(
+                plan.reattached = retrying(
                     partial(dest.swap_table, plan.write_to, plan.final, plan.sync_id),
                     retries=ctx.spec.retries,
                 )
