@@ -29,6 +29,11 @@ def test_a_configured_address_becomes_the_connection_name(tmp_path: Path) -> Non
 def test_a_refused_connection_says_why_in_a_phrase_without_names(tmp_path: Path) -> None:
     pg = 'cannot connect to postgresql://loader:***@10.0.0.5:5432/dw: FATAL: database "dw" does not exist'
     assert book(tmp_path).public(pg) == "cannot connect to connection 'wh': its database does not exist"
+    role = 'cannot connect to postgresql://loader:***@10.0.0.5:5432/dw: FATAL: role "loader" does not exist'
+    said = book(tmp_path).public(role)  # was "its database does not exist"
+    assert said == "cannot connect to connection 'wh': the server refused its user or password"
+    users = pg.replace('"dw"', '"users"')  # a database named like a user is still a database
+    assert book(tmp_path).public(users) == "cannot connect to connection 'wh': its database does not exist"
     my = (
         "reading dk: cannot connect to mysql://sync:***@db1.internal/dk: (2003, \"Can't connect to "
         "MySQL server on 'db1.internal' ([Errno 111] Connection refused)\")"

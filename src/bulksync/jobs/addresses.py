@@ -24,6 +24,7 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s,;)'\"]*[^\s,;)'\".:]", re.I)  # n
 _CONNECTING = r"(?P<verb>cannot (?:connect to|read the catalog of|set up a session on)) "
 # the driver's reason for a failed connection, as a phrase that names no host, user or database
 _REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (('role "',), "the server refused its user or password"),  # PostgreSQL: 'role "x" does not exist'
     (("does not exist", "unknown database"), "its database does not exist"),
     (
         ("password authentication failed", "access denied", "authentication failed", "no pg_hba.conf"),
