@@ -207,6 +207,20 @@ def test_pools_stats_and_metrics_are_readable_with_a_read_token(jp: Server, ledg
         assert name in metrics
 
 
+def test_an_authorization_header_sent_twice_is_read_as_every_route_reads_it(jp: Server) -> None:
+    """The contributions fast path took the last of two Authorization headers, the other routes
+    (Starlette) the first: a request could be refused on one path and let in on the other."""
+    with httpx.Client(base_url=jp.url, timeout=30) as api:
+        viewer_first = [("authorization", f"Bearer {VIEWER}"), ("authorization", f"Bearer {OPS}")]
+        ops_first = [("authorization", f"Bearer {OPS}"), ("authorization", f"Bearer {VIEWER}")]
+        refused = api.post(URL, json=kit.contribution(1, prefix="twice-a"), headers=viewer_first)
+        taken = api.post(URL, json=kit.contribution(1, prefix="twice-b"), headers=ops_first)
+        route = api.post("/api/v1/jobs", json={}, headers=viewer_first)
+    assert refused.status_code == 403 and "jackpot:write" in refused.json()["detail"]
+    assert taken.status_code == 200
+    assert route.status_code == 403  # the viewer's token, read first by the routes too
+
+
 def test_a_database_that_is_away_is_a_fast_503_and_bursts_over_the_limit_a_429(tmp_path: Path) -> None:
     gone = PG_ADMIN.rsplit("/", 1)[0] + f"/bs_never_made_{uuid.uuid4().hex[:8]}"  # no such database
     env = kit.jackpot_env(tmp_path, gone, BULKSYNC_JACKPOT_RATE_PER_MINUTE="60", BULKSYNC_JACKPOT_BURST="3")

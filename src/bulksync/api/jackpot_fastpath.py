@@ -64,7 +64,9 @@ class ContributionsFastPath:
     async def _answer(self, scope: Scope, receive: Receive) -> Answer:
         from bulksync.api.routes.jackpot import _conflict, _result, rate_limited
 
-        headers = dict(scope["headers"])
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:  # a header sent twice: the first, as every route reads it
+            headers.setdefault(name, value)
         cap = self.settings.api_max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
