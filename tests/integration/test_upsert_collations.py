@@ -272,3 +272,52 @@ def test_mariadb_to_mariadb_on_one_server_rejects_the_same_rows(mariadb_db: str,
     assert _table(mariadb_db) == {"A": 2, "b": 5}
     assert (result.processed_rows, result.failed_rows) == (2, 3)
     assert sorted(_rejects(mariadb_db)) == ["a", "Ä", "ä"]
+
+
+@pytest.mark.parametrize("source_kind", ["sqlite", "mariadb"])
+def test_an_upsert_into_mariadb_never_overwrites_a_row_another_unique_index_matched(
+    source_kind: str, tmp_path: Path, mariadb_db: str, mariadb_db2: str
+) -> None:
+    """``ON DUPLICATE KEY UPDATE`` fires on any unique index: source row (2, 'c@x') met the
+    destination's row 3 on its unique email and overwrote row 3's name; row 2 never arrived,
+    and the summary said "1 inserted", exit 0. PostgreSQL and SQLite refuse such a row."""
+    rows = [(1, "a@x", "one"), (2, "c@x", "two"), (4, "d@x", "four")]
+    if source_kind == "sqlite":
+        src = str(tmp_path / "u.db")
+        with sqlite3.connect(src) as conn:
+            conn.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT, name TEXT)")
+            conn.executemany("INSERT INTO u VALUES (?, ?, ?)", rows)
+    else:  # the same server: rows move by INSERT … SELECT, merged without a stage
+        src = mariadb_db2
+        _mariadb_run(src, ["CREATE TABLE u (id BIGINT PRIMARY KEY, email VARCHAR(100), name TEXT)"], rows)
+    _mariadb_run(
+        mariadb_db,
+        ["CREATE TABLE u (id BIGINT PRIMARY KEY, email VARCHAR(100) UNIQUE, name TEXT)"],
+        [(1, "a@x", "one"), (3, "c@x", "three")],
+    )
+
+    result = sync(SyncSpec(source=src, destination=mariadb_db, mode="upsert", tables=(TableSpec(name="u"),)))
+
+    got = {r["id"]: (r["email"], r["name"]) for r in _read(mariadb_db, "SELECT id, email, name FROM u")}
+    assert got == {1: ("a@x", "one"), 3: ("c@x", "three"), 4: ("d@x", "four")}
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    (table,) = result.tables
+    assert (table.rows_inserted, table.rows_updated, table.rows_unchanged) == (1, 0, 1)
+    (reason,) = _rejects(mariadb_db).values()
+    assert reason == (
+        "(email) = 'c@x' is already held by the row of 'u' whose key is 3: an upsert would overwrite "
+        "that row with this one (MariaDB's ON DUPLICATE KEY UPDATE fires on every unique index)"
+    )
+
+
+def _mariadb_run(url: str, statements: list[str], rows: list[tuple[Any, ...]]) -> None:
+    u = parse_mysql_url(url)
+    conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database)
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+            cur.executemany("INSERT INTO u VALUES (%s, %s, %s)", rows)
+        conn.commit()
+    finally:
+        conn.close()

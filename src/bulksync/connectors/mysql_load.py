@@ -121,6 +121,7 @@ class MysqlLoad(SqlConnector):
         # the source of a pull may be text of another character set, which a COLLATE refuses
         return f"CONVERT({expr} USING {folding.charset}) COLLATE {folding.collate}"
 
+    merges_on_any_unique: ClassVar[bool] = True
     as_bytes: ClassVar[str] = "BINARY {}"  # not a _bin collation: PAD SPACE ones ignore trailing spaces
 
     @staticmethod

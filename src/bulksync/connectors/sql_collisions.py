@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Protocol
 from bulksync.connectors.ddl import quote
 from bulksync.connectors.text_order import Folding
 from bulksync.errors import KeyCollisionError
+from bulksync.schema import TableSchema
 
 
 class CollationSql(Protocol):
@@ -143,3 +144,44 @@ def collision_error(
 
 def _shown(key: tuple[Any, ...]) -> str:
     return repr(key[0]) if len(key) == 1 else repr(key)
+
+
+def other_uniques(schema: TableSchema, key: Sequence[str]) -> list[tuple[str, ...]]:
+    """The unique column sets of ``schema`` (its primary key, its unique indexes) other than
+    ``key``: those on which MariaDB's ``ON DUPLICATE KEY UPDATE`` would also fire."""
+    sets = [tuple(schema.primary_key), *(tuple(ix.columns) for ix in schema.indexes if ix.unique)]
+    return list(dict.fromkeys(s for s in sets if s and set(s) != set(key)))
+
+
+def unique_clashes_sql(
+    table: str, source: str, key: Sequence[str], unique: Sequence[str], *, alias: str
+) -> str:
+    """The rows of ``source`` whose ``unique`` columns equal a row of ``table`` of another key:
+    their key (``bs_m0…``), the values that clash (``bs_u0…``) and that row's key (``bs_t0…``)."""
+    on = " AND ".join(f"bs_t.{quote(c)} = {alias}.{quote(c)}" for c in unique)
+    same = " AND ".join(f"bs_t.{quote(k)} <=> {alias}.{quote(k)}" for k in key)
+    mine = ", ".join(f"{alias}.{quote(k)} AS bs_m{i}" for i, k in enumerate(key))
+    theirs = ", ".join(f"bs_t.{quote(k)} AS bs_t{i}" for i, k in enumerate(key))
+    values = ", ".join(f"{alias}.{quote(c)} AS bs_u{i}" for i, c in enumerate(unique))
+    joined = f"{source} JOIN {quote(table)} AS bs_t ON {on}"
+    return f"SELECT {mine}, {theirs}, {values} FROM {joined} WHERE NOT ({same})"
+
+
+def unique_clash_error(
+    table: str, key: Sequence[str], clashes: Mapping[tuple[str, ...], Sequence[Mapping[str, Any]]]
+) -> KeyCollisionError:
+    """The refusal of an upsert whose rows meet other rows on a unique index (``unique_clashes_sql``)."""
+    reasons: dict[tuple[Any, ...], str] = {}
+    for unique, rows in clashes.items():
+        for r in rows:
+            mine = tuple(r[f"bs_m{i}"] for i in range(len(key)))
+            there = _shown(tuple(r[f"bs_t{i}"] for i in range(len(key))))
+            values = _shown(tuple(r[f"bs_u{i}"] for i in range(len(unique))))
+            named = ", ".join(unique)
+            reasons.setdefault(
+                mine,
+                f"({named}) = {values} is already held by the row of {table!r} whose key is {there}: "
+                "an upsert would overwrite that row with this one (MariaDB's ON DUPLICATE KEY UPDATE "
+                "fires on every unique index)",
+            )
+    return KeyCollisionError(reasons)

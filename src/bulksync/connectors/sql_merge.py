@@ -54,6 +54,8 @@ class MergeSql:
         The database counts the rows it inserted or changed; the rows whose key was already
         there are counted first (one key lookup each), and the two tell the three kinds apart.
         """
+        if self.merges_on_any_unique:
+            self.refuse_unique_clashes(table, source, key, params=params)
         existing = self.refuse_collisions(table, source, key, rows=rows, params=params)
         if existing is None:
             existing = self._count(self.existing_sql(table, source, key), params)
@@ -85,6 +87,27 @@ class MergeSql:
             if found:
                 raise sql_collisions.collision_error(table, key, folds, found)
         return existing
+
+    # MariaDB's ON DUPLICATE KEY UPDATE fires on a clash in any unique index, not only the key's:
+    # a row meeting another row's unique email would overwrite that other row
+    merges_on_any_unique: ClassVar[bool] = False
+
+    def refuse_unique_clashes(
+        self, table: str, source: str, key: Sequence[str], *, params: Sequence[Any] = ()
+    ) -> None:
+        """Raise ``KeyCollisionError`` naming the rows of ``source`` whose values of a unique
+        index other than the key's are already held by a row of ``table`` of another key. Rows
+        of the same batch that clash with each other are refused by the stage table's own copy
+        of the index before this (a rejected row, as for any other refusal)."""
+        schema = self.find(table)
+        clashes = {}
+        for unique in sql_collisions.other_uniques(schema, key) if schema is not None else ():
+            sql = sql_collisions.unique_clashes_sql(table, source, key, unique, alias=MERGE_SOURCE)
+            found = self._rows(sql, params)
+            if found:
+                clashes[unique] = found
+        if clashes:
+            raise sql_collisions.unique_clash_error(table, key, clashes)
 
     def key_foldings(self, table: str, key: Sequence[str]) -> dict[str, Folding]:
         """The columns of ``key`` whose equality is not byte equality, asked of the catalog once
