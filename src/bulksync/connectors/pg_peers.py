@@ -8,9 +8,10 @@ goes through Arrow.
 from __future__ import annotations
 
 import abc
+import re
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pyarrow as pa
@@ -187,40 +188,61 @@ class PgPeers(SqlConnector):
             return False  # a server without advisory locks (a pooler, a replica): assume apart
         return bool(row and row[0])
 
-    def _column_types(self, table: str) -> list[tuple[str, str]]:
+    def _column_types(self, table: str) -> dict[str, ColumnType]:
         rows = self._rows(
-            "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+            "CASE WHEN t.typtype = 'e' THEN (SELECT coalesce(max(length(e.enumlabel)), 0) "
+            "FROM pg_enum e WHERE e.enumtypid = a.atttypid) END AS enum_length "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             [quote(table)],
         )
-        return [(r["name"], r["type"]) for r in rows]
+        return {r["name"]: ColumnType(r["type"], r["enum_length"]) for r in rows}
 
     def _types_match(self, src: PgPeers, table: str, target: str) -> bool:
         if (table, target) not in self._same_types:
-            theirs = dict(src._column_types(table))
-            ours = dict(self._column_types(target))
+            theirs = src._column_types(table)
+            ours = self._column_types(target)
             self._same_types[(table, target)] = all(
-                n in ours and same_binary_form(t, ours[n]) for n, t in theirs.items()
+                n in ours and same_binary_form(t.type, ours[n].type, enum_length=t.enum_length)
+                for n, t in theirs.items()
             )
         return self._same_types[(table, target)]
 
 
-_TEXT = ("text", "character varying")
+class ColumnType(NamedTuple):
+    type: str  # format_type's text
+    enum_length: int | None  # an enum's: its longest label, in characters
 
 
-def same_binary_form(source: str, dest: str) -> bool:
-    """Whether a value of type ``source`` (``format_type`` text) in binary COPY form loads into
-    a column of type ``dest`` as the same value, with nothing cut, rounded or reinterpreted.
+_TEXT = ("text", "character varying", "citext")
+_TEXT_ALIKE = ("name",)  # sent as text: into text, not into a varchar (it has no length)
+_TIMES = re.compile(r"(time|timestamp)(?:\((\d)\))?( with(?:out)? time zone)")
 
-    Equal types, text into text of no smaller length (``varchar(n)`` and ``text`` share their
-    binary form), and numbers into a numeric of the same scale and no smaller precision. Not
-    ``char(n)`` (padding), timestamps of other precision (rounded) or with/without time zone
-    (the instant would be read in another zone).
+
+def same_binary_form(source: str, dest: str, *, enum_length: int | None = None) -> bool:
+    """Whether a value of type ``source`` (``format_type`` text; ``enum_length`` for an enum)
+    in binary COPY form loads into a column of type ``dest`` as the same value, with nothing
+    cut, rounded or reinterpreted.
+
+    Equal types (an enum into its own type); text into text of no smaller length (``varchar(n)``,
+    ``text``, ``citext`` and ``name`` share their binary form); an enum, whose binary form is
+    its label, into text of at least its longest label; numbers into a numeric of the same
+    scale and no smaller precision; a time or timestamp into one of no smaller precision (the
+    same microseconds). Not ``char(n)`` (padding), a timestamp into one of smaller precision
+    (rounded) or with/without time zone (the instant would be read in another zone), nor an
+    enum into another enum (within one database ``INSERT … SELECT`` has no cast between two).
     """
     if source == dest:
         return True
+    if enum_length is not None:
+        source = f"character varying({enum_length})"
+    times = _TIMES.fullmatch(source), _TIMES.fullmatch(dest)
+    if times[0] and times[1]:
+        (s_base, s_digits, s_zone), (d_base, d_digits, d_zone) = times[0].groups(), times[1].groups()
+        return (s_base, s_zone) == (d_base, d_zone) and int(s_digits or 6) <= int(d_digits or 6)
     (s_base, s_mod), (d_base, d_mod) = _split_type(source), _split_type(dest)
-    if s_base in _TEXT and d_base in _TEXT:
+    if s_base in (*_TEXT, *_TEXT_ALIKE) and d_base in _TEXT:
         return not d_mod or (bool(s_mod) and int(s_mod[0]) <= int(d_mod[0]))
     if s_base == d_base == "numeric" and s_mod:
         return not d_mod or (int(s_mod[0]) <= int(d_mod[0]) and s_mod[1:] == d_mod[1:])
