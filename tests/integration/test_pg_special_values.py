@@ -161,3 +161,27 @@ def test_types_migrate_makes_otherwise_still_move_by_raw_copy(
     assert pg(pg_db2, as_text) == pg(pg_db, as_text)
     assert opened, "the chunks went through Arrow"
     assert equal_by_verify(pg_db, pg_db2, "w")
+
+
+@pytest.mark.parametrize(
+    ("change", "differing"),
+    [
+        ("UPDATE t SET n = NULL WHERE id = 2", 1),  # NaN → NULL
+        ("UPDATE t SET n = 'NaN' WHERE id = 3", 1),  # Infinity → NaN
+        ("UPDATE t SET ts = 'infinity', d = NULL WHERE id = 3", 1),  # -infinity → infinity, NULL
+        ("UPDATE t SET tz = NULL WHERE id IN (2, 3)", 2),
+    ],
+)
+def test_verify_tells_the_values_only_postgresql_holds_apart(
+    pg_db: str, pg_db2: str, change: str, differing: int
+) -> None:
+    """verify read each such value as NULL: NaN, Infinity, ±infinity and NULL all compared equal."""
+    special_source(pg_db)
+    sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["t"], mode=Mode.REPLACE))
+    assert equal_by_verify(pg_db, pg_db2)
+    pg_run(pg_db2, change)
+
+    (verdict,) = verify(VerifySpec(source=pg_db, destination=pg_db2, tables=(TableSpec(name="t"),))).tables
+
+    assert not verdict.equal
+    assert verdict.findings["different"].rows == differing
