@@ -185,3 +185,75 @@ def test_verify_tells_the_values_only_postgresql_holds_apart(
 
     assert not verdict.equal
     assert verdict.findings["different"].rows == differing
+
+
+# -- chunks that still go through Arrow (another column's type differs) ---------------------------
+
+OTHER_MOOD = "CREATE TYPE other_mood AS ENUM ('sad', 'ok', 'happy-ish')"
+
+
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.UPSERT])
+def test_through_arrow_each_value_arrives_as_postgresql_held_it(
+    pg_db: str, pg_db2: str, mode: Mode, arrow_steps: list[str]
+) -> None:
+    """An enum into another enum type goes through Arrow: NaN, ±Infinity and ±infinity were
+    rejected rows, and 1.5 landed as 1.500000000000000000000000000000."""
+    special_source(pg_db)
+    pg_run(pg_db2, OTHER_MOOD, f"CREATE TABLE t ({COLUMNS.format(enum='other_mood')})")
+    if mode is Mode.UPSERT:  # rows there already, to be overwritten
+        pg_run(pg_db2, "INSERT INTO t (id, n) VALUES (1, 7), (2, 7), (5, 7)")
+
+    result = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["t"], mode=mode))
+
+    assert copied(result) == (7, 0)
+    assert arrow_steps
+    assert pg(pg_db2, AS_TEXT) == pg(pg_db, AS_TEXT)
+    assert equal_by_verify(pg_db, pg_db2)
+
+
+def test_through_arrow_a_value_the_destination_type_cannot_hold_is_a_rejected_row(
+    pg_db: str, pg_db2: str
+) -> None:
+    """numeric(10,2) holds NaN but not ±Infinity, nor 0.000100 without rounding it: those rows
+    are rejected with the reason; every row that lands holds the source's value."""
+    special_source(pg_db)
+    pg_run(pg_db2, OTHER_MOOD, f"CREATE TABLE t ({COLUMNS.format(enum='other_mood')})")
+    pg_run(pg_db2, "ALTER TABLE t ALTER COLUMN n TYPE numeric(10, 2)")
+
+    result = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["t"], mode=Mode.APPEND))
+
+    written, rejected = copied(result)
+    assert written + rejected == 7
+    reasons = rejects(pg_db2)
+    assert {"[3]", "[4]", "[5]", "[7]"} <= set(reasons)
+    assert all(reasons.values())
+    landed = pg(pg_db2, "SELECT id, n::numeric::text FROM t ORDER BY id")
+    fits = "n = 'NaN' OR abs(n) < 1e8"  # the source's values numeric(10,2) holds, as it shows them
+    there = dict(pg(pg_db, f"SELECT id, CASE WHEN {fits} THEN n::numeric(10, 2)::text END FROM t"))
+    assert landed and all(there[i] == n for i, n in landed)
+    (verdict,) = verify(VerifySpec(source=pg_db, destination=pg_db2, tables=(TableSpec(name="t"),))).tables
+    assert {k: f.rows for k, f in verdict.findings.items() if f.rows} == {"missing": rejected}
+
+
+def test_a_chunk_the_destination_refuses_keeps_each_numeric_scale(pg_db: str, pg_db2: str) -> None:
+    """A refused chunk is moved again with each bad row isolated: its unconstrained numerics
+    are read as their text there too (1.50 stays 1.50, 1e-40 lands)."""
+    special_source(pg_db)
+    pg_run(
+        pg_db2,
+        OTHER_MOOD,
+        f"CREATE TABLE t ({COLUMNS.format(enum='other_mood')}, CHECK (id <> 6))",
+    )
+
+    result = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["t"], mode=Mode.APPEND))
+
+    written, rejected = copied(result)
+    assert "[6]" in rejects(pg_db2) and written + rejected == 7
+    landed = pg(pg_db2, "SELECT id, n::text, n2::text FROM t ORDER BY id")
+    there = {row[0]: row for row in pg(pg_db, "SELECT id, n::text, n2::text FROM t")}
+    assert [there[row[0]] for row in landed] == landed  # each landed row exactly as the source's
+    assert {1, 5, 7} <= {row[0] for row in landed}  # 1.5, 0.000100, 1e-40 (more than 30 digits)
+
+
+def rejects(url: str) -> dict[str, str]:
+    return dict(pg(url, "SELECT row_key, reason FROM bulksync.rejects"))

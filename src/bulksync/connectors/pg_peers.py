@@ -16,11 +16,14 @@ from typing import Any, NamedTuple
 import psycopg
 import pyarrow as pa
 
-from bulksync.connectors.base import ChunkQuery, Merged, Pulled
+from bulksync.connectors.base import ChunkQuery, Merged, Pulled, Source
+from bulksync.connectors.conform import columns_schema, conform, refuse_bad_values, written_columns
+from bulksync.connectors.pg_exact import SourceText, numbers_as_text, take_source_text, text_rows
 from bulksync.connectors.pg_stream import CopyStream, relay
 from bulksync.connectors.sql import SqlConnector, column_list, quote
 from bulksync.connectors.sql_chunks import chunk_bounds
-from bulksync.errors import connect_again
+from bulksync.errors import BadRowsError, connect_again
+from bulksync.schema import Column
 
 
 class PgPeers(SqlConnector):
@@ -97,6 +100,60 @@ class PgPeers(SqlConnector):
             self._drop_source()
             raise self.translate(exc, context=f"copy into {target!r}") from exc
         return Pulled(count, last, merged)
+
+    def move_step(
+        self, src: SqlConnector, step: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[pa.RecordBatch, Merged]:
+        """A step through Arrow (other column types), what only PostgreSQL's text holds sent as
+        that text (``pg_exact``): from the source's text, into a text COPY."""
+        if not isinstance(src, PgPeers):
+            return super().move_step(src, step, target, upsert_key)
+        sql, params = src.chunk_sql(step)
+        raw = src._query(sql, params)
+        batch = src.conform_read(raw, step)
+        written = written_columns(batch, self.describe(target))
+        batch, text = take_source_text(raw, batch, step.table.columns, written)
+        refuse_bad_values(batch, step.table.name)  # the engine moves it again, rejecting them
+        if not batch.num_rows:
+            return batch, Merged()
+        if not text:
+            return batch, self.write_batch(target, batch, upsert_key)
+        return batch, self.write_text(target, batch, upsert_key, written=written, text=text)
+
+    def read_refused(self, src: Source, query: ChunkQuery, target: str) -> pa.RecordBatch:
+        """A chunk this destination refused, read again for the engine to isolate its bad rows:
+        an unconstrained numeric going into one is read as its text (``numbers_as_text``)."""
+        if not isinstance(src, PgPeers):
+            return src.read_chunk(query)
+        return src.read_chunk(numbers_as_text(query, self.describe(target)))
+
+    def write_text(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        *,
+        written: list[Column],
+        text: SourceText,
+    ) -> Merged:
+        """``write_batch`` through a text COPY: the cells ``text`` holds go as that text."""
+        fields = columns_schema(self.describe(table), written)
+        # the columns sent as text are not converted (an unconstrained numeric: the scale is kept)
+        wanted = [batch.schema.field(i) if i in text.columns else f for i, f in enumerate(fields)]
+        data = conform(batch, pa.schema([f.with_nullable(True) for f in wanted]))
+        names = [c.name for c in written]
+        into = self._stage(table) if upsert_key else quote(table)
+        try:
+            with self._pg.cursor().copy(f"COPY {into} ({column_list(names)}) FROM STDIN") as copy:
+                for row in text_rows(data, text):
+                    copy.write_row(row)
+            if upsert_key:
+                return self._merge_stage(table, into, names, upsert_key, rows=batch.num_rows)
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.DataError) and exc.sqlstate is None:  # a NUL character
+                raise BadRowsError(f"write to {table!r}: {exc}") from exc
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+        return Merged.all_new(batch.num_rows)
 
     def _stream_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """The next ``query.limit`` rows of the partition's one COPY stream (see ``pg_stream``)."""
