@@ -9,10 +9,12 @@ that ``verify`` agrees — and that it would notice a difference in exactly thos
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from test_migrate_types import rejects as dest_rejects
 
 from bulksync import Mode, SyncResult, SyncSpec, TableSpec, VerifySpec, sync, verify
 from bulksync.connectors import pg_stream
@@ -257,3 +259,25 @@ def test_a_chunk_the_destination_refuses_keeps_each_numeric_scale(pg_db: str, pg
 
 def rejects(url: str) -> dict[str, str]:
     return dict(pg(url, "SELECT row_key, reason FROM bulksync.rejects"))
+
+
+# -- into a database that has no such values --------------------------------------------------------
+
+
+@pytest.mark.parametrize("into", ["sqlite", "mariadb"])
+def test_into_sqlite_or_mariadb_such_a_row_is_rejected_with_what_the_value_is(
+    pg_db: str, into: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    special_source(pg_db)
+    dst = str(tmp_path / "out.db") if into == "sqlite" else request.getfixturevalue("mariadb_db")
+
+    result = sync(SyncSpec(source=pg_db, destination=dst, tables=["t"], mode=Mode.REPLACE))
+
+    # rows 2-4, and 7: 1e-40 has more than 30 decimals, the most bulksync carries but into PostgreSQL
+    assert copied(result) == (3, 4)
+    reasons = dest_rejects(dst)
+    assert "'NaN' is not a number a decimal holds" in reasons["[2]"]
+    assert "'infinity' is PostgreSQL's infinity" in reasons["[2]"]
+    assert "'-Infinity' is not a number a decimal holds" in reasons["[4]"]
+    (verdict,) = verify(VerifySpec(source=pg_db, destination=dst, tables=(TableSpec(name="t"),))).tables
+    assert {k: f.rows for k, f in verdict.findings.items() if f.rows} == {"missing": result.failed_rows}

@@ -1,8 +1,9 @@
 """PostgreSQL → PostgreSQL (a base of ``PostgresConnector``): tell whether two connections reach
 the same database, and move keyset chunks between them without decoding a row — within one
 database the server alone (``INSERT … SELECT``), between two the source's binary COPY streamed
-into ours. Both only when every column has the same type on both sides; otherwise the chunk
-goes through Arrow.
+into ours. Both only when every column's values load unchanged in their binary form;
+otherwise the chunk goes through Arrow, where what Arrow has no value for (numeric NaN,
+timestamp infinity, an unconstrained numeric's own scale) is sent as its text (``pg_exact``).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class PgPeers(SqlConnector):
         """Move one keyset chunk source → here (in the open transaction).
 
         Within one database the server moves it alone (``INSERT … SELECT``); between two it is
-        streamed as binary COPY, never decoded. Both are used only when every column has the
-        same type on both sides; otherwise the chunk goes through Arrow (``write_batch``).
+        streamed as binary COPY, never decoded. Both are used only when every column's values
+        load unchanged in their binary form (``same_binary_form``); otherwise the chunk goes
+        through Arrow (``move_step``), what Arrow has no value for sent as its text.
         """
         src = self._puller_source()
         if not self._types_match(src, query.table.name, target):
