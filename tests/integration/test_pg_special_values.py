@@ -213,6 +213,22 @@ def test_through_arrow_each_value_arrives_as_postgresql_held_it(
     assert equal_by_verify(pg_db, pg_db2)
 
 
+@pytest.mark.parametrize("mode", [Mode.APPEND, Mode.UPSERT])
+def test_through_arrow_a_numeric_into_text_is_the_numbers_own_text(
+    pg_db: str, pg_db2: str, mode: Mode, arrow_steps: list[str]
+) -> None:
+    """1.5 into a text column was '1.500000000000000000000000000000', NaN a rejected row."""
+    special_source(pg_db)
+    pg_run(pg_db2, OTHER_MOOD, f"CREATE TABLE t ({COLUMNS.format(enum='other_mood')})")
+    pg_run(pg_db2, "ALTER TABLE t ALTER COLUMN n TYPE text, ALTER COLUMN n2 TYPE varchar(20)")
+
+    result = sync(SyncSpec(source=pg_db, destination=pg_db2, tables=["t"], mode=mode))
+
+    assert copied(result) == (7, 0)
+    assert arrow_steps
+    assert pg(pg_db2, AS_TEXT) == pg(pg_db, AS_TEXT)
+
+
 def test_through_arrow_a_value_the_destination_type_cannot_hold_is_a_rejected_row(
     pg_db: str, pg_db2: str
 ) -> None:

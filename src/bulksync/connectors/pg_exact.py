@@ -5,9 +5,9 @@ no numeric ``NaN`` or ``±Infinity``, no timestamp or date ``±infinity``, and n
 scale: an unconstrained numeric is a decimal of scale 30, so ``1.5`` would land as
 ``1.500000000000000000000000000000``. Between two PostgreSQL databases each such value is
 sent as the source's own text instead, which the destination's type reads back as the same
-value: every value of an unconstrained numeric going into an unconstrained numeric, and the
-special values going into a column of their kind (a numeric or a float; a timestamp or a
-date). The rest of the row still comes from Arrow, converted and checked as on every path;
+value: every value of an unconstrained numeric going into an unconstrained numeric or text,
+and the special values going into a column of their kind (a numeric, a float or text; a
+timestamp or a date). The rest of the row still comes from Arrow, converted and checked as on every path;
 a special value the destination's type cannot hold (``Infinity`` into ``numeric(10,2)``) is
 refused by the server, and its row is rejected with the server's reason.
 """
@@ -41,35 +41,54 @@ class SourceText:
 
 
 def take_source_text(
-    raw: pa.Table, batch: pa.RecordBatch, source: Sequence[Column], dest: Sequence[Column]
+    raw: pa.Table, batch: pa.RecordBatch, step: ChunkQuery, dest: Sequence[Column]
 ) -> tuple[pa.RecordBatch, SourceText]:
-    """``batch`` (read from ``raw``) without the BadValues the destination holds as their text,
-    and the texts to write for them; ``source`` and ``dest`` are the batch's columns' types on
-    either side. The BadValues left still refuse the batch (``refuse_bad_values``)."""
-    text = SourceText()
+    """``batch`` (``step`` read as ``raw``) without the BadValues the destination holds as their
+    text, and the texts to write for them; ``dest``: the columns the batch's columns go into.
+    An unconstrained numeric into text becomes that text in the batch itself (not a key: the
+    checkpoint compares numbers). The BadValues left still refuse the batch."""
+    text, taken = SourceText(), set()
+    source = step.table.columns
+    arrays, fields = list(batch.columns), list(batch.schema)
     for i, (ours, theirs) in enumerate(zip(source, dest, strict=True)):
-        if ours.type == UNBOUNDED_NUMERIC and theirs.type == UNBOUNDED_NUMERIC:
-            text.columns[i] = raw.column(i).combine_chunks()  # numerics are read as text
+        if _as_text(ours.type, theirs.type):
+            taken.add(i)
+            words = raw.column(i).combine_chunks()  # numerics are read as text
+            if _is_text(theirs.type) and ours.name not in step.order:
+                arrays[i], fields[i] = words, fields[i].with_type(pa.string())
+            else:
+                text.columns[i] = words
     index = {c.name: i for i, c in enumerate(source)}
     kept: list[BadValue] = []
     for b in bad_values(batch):
         i = index[b.column]
-        if i in text.columns:
+        if i in taken:
             continue
         if _holds(b, source[i].type, dest[i].type):
             text.cells[(b.row, i)] = b.value
         else:
             kept.append(b)
-    if not text:
+    if not (text or taken):
         return batch, text
-    return with_bad_values(batch.replace_schema_metadata(None), kept), text
+    batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+    return with_bad_values(batch, kept), text
+
+
+def _as_text(source: pa.DataType, dest: pa.DataType) -> bool:
+    """An unconstrained numeric into an unconstrained numeric or text: its every value as text
+    (as a decimal of scale 30, 1.5 would be 1.500000000000000000000000000000 there)."""
+    return source == UNBOUNDED_NUMERIC and (dest == UNBOUNDED_NUMERIC or _is_text(dest))
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _holds(bad: BadValue, source: pa.DataType, dest: pa.DataType) -> bool:
     """Whether ``bad`` is a special value of ``source`` that a column of type ``dest`` reads as
     the same value (or refuses, for the server to say why)."""
     if pa.types.is_decimal(source) and bad.value in _NUMBERS:
-        return bool(pa.types.is_decimal(dest) or pa.types.is_floating(dest))
+        return bool(pa.types.is_decimal(dest) or pa.types.is_floating(dest) or _is_text(dest))
     if bad.reason == INFINITY and bad.value in _INFINITIES:
         return bool(pa.types.is_timestamp(dest) or pa.types.is_date(dest))
     return False
@@ -77,11 +96,11 @@ def _holds(bad: BadValue, source: pa.DataType, dest: pa.DataType) -> bool:
 
 def numbers_as_text(query: ChunkQuery, dest: TableSchema) -> ChunkQuery:
     """``query`` reading as text each unconstrained numeric going into an unconstrained numeric
-    of ``dest`` (not a key column: the keyset and checkpoints compare numbers)."""
+    or text of ``dest`` (not a key column: the keyset and checkpoints compare numbers)."""
     into = {c.name: c.type for c in dest.columns}
     columns = tuple(
         replace(c, type=pa.string())
-        if c.type == UNBOUNDED_NUMERIC and into.get(c.name) == UNBOUNDED_NUMERIC and c.name not in query.order
+        if c.name in into and _as_text(c.type, into[c.name]) and c.name not in query.order
         else c
         for c in query.table.columns
     )

@@ -114,7 +114,7 @@ class PgPeers(SqlConnector):
         raw = src._query(sql, params)
         batch = src.conform_read(raw, step)
         written = written_columns(batch, self.describe(target))
-        batch, text = take_source_text(raw, batch, step.table.columns, written)
+        batch, text = take_source_text(raw, batch, step, written)
         refuse_bad_values(batch, step.table.name)  # the engine moves it again, rejecting them
         if not batch.num_rows:
             return batch, Merged()
