@@ -163,9 +163,9 @@ def test_a_pulled_chunk_that_goes_through_arrow_is_read_a_step_at_a_time(
     """Other column types: each pulled chunk moves as bounded Arrow steps, one transaction."""
     monkeypatch.setattr(sql_connectors, "PULL_STEP_ROWS", 7)
     reads: list[int] = []
-    real_read = PostgresConnector.read_chunk
+    real_sql = PostgresConnector.chunk_sql
     monkeypatch.setattr(
-        PostgresConnector, "read_chunk", lambda self, q: reads.append(q.limit) or real_read(self, q)
+        PostgresConnector, "chunk_sql", lambda self, q: reads.append(q.limit) or real_sql(self, q)
     )
     make_bets(pg_db, 1_000)
     with psycopg.connect(pg_db2) as conn:

@@ -217,7 +217,8 @@ def conform_loose(
         except (UnsupportedTypeError, BadRowsError):
             fixed, failed = _split_cast(arr, field.type, 0)
             arrays.append(fixed)
-            bad += [BadValue(row, field.name, _text(arr, row), why) for row, why in failed]
+            texts = [(row, _text(arr, row), why) for row, why in failed]
+            bad += [BadValue(row, field.name, text, _why(text, why, field.type)) for row, text, why in texts]
         if check_utf8 and pa.types.is_string(field.type):
             fixed, invalid = _valid_utf8(arrays[-1], 0)
             arrays[-1] = fixed
@@ -249,6 +250,15 @@ def _valid_utf8(arr: pa.Array, offset: int) -> tuple[pa.Array, list[int]]:
     head, bad_head = _valid_utf8(arr.slice(0, half), offset)
     tail, bad_tail = _valid_utf8(arr.slice(half), offset + half)
     return pa.concat_arrays([head, tail]), bad_head + bad_tail
+
+
+_NOT_DECIMALS = ("NaN", "Infinity", "-Infinity")  # PostgreSQL's numeric holds them, no decimal does
+
+
+def _why(text: str, why: str, target: pa.DataType) -> str:
+    if pa.types.is_decimal(target) and text in _NOT_DECIMALS:
+        return "not a number a decimal holds (NaN and ±Infinity exist in PostgreSQL's numeric and in floats)"
+    return why
 
 
 def _kind(t: pa.DataType) -> str:

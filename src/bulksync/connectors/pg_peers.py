@@ -1,25 +1,30 @@
 """PostgreSQL → PostgreSQL (a base of ``PostgresConnector``): tell whether two connections reach
 the same database, and move keyset chunks between them without decoding a row — within one
 database the server alone (``INSERT … SELECT``), between two the source's binary COPY streamed
-into ours. Both only when every column has the same type on both sides; otherwise the chunk
-goes through Arrow.
+into ours. Both only when every column's values load unchanged in their binary form;
+otherwise the chunk goes through Arrow, where what Arrow has no value for (numeric NaN,
+timestamp infinity, an unconstrained numeric's own scale) is sent as its text (``pg_exact``).
 """
 
 from __future__ import annotations
 
 import abc
+import re
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pyarrow as pa
 
-from bulksync.connectors.base import ChunkQuery, Merged, Pulled
+from bulksync.connectors.base import ChunkQuery, Merged, Pulled, Source
+from bulksync.connectors.conform import columns_schema, conform, refuse_bad_values, written_columns
+from bulksync.connectors.pg_exact import SourceText, numbers_as_text, take_source_text, text_rows
 from bulksync.connectors.pg_stream import CopyStream, relay
 from bulksync.connectors.sql import SqlConnector, column_list, quote
 from bulksync.connectors.sql_chunks import chunk_bounds
-from bulksync.errors import connect_again
+from bulksync.errors import BadRowsError, connect_again
+from bulksync.schema import Column
 
 
 class PgPeers(SqlConnector):
@@ -63,8 +68,9 @@ class PgPeers(SqlConnector):
         """Move one keyset chunk source → here (in the open transaction).
 
         Within one database the server moves it alone (``INSERT … SELECT``); between two it is
-        streamed as binary COPY, never decoded. Both are used only when every column has the
-        same type on both sides; otherwise the chunk goes through Arrow (``write_batch``).
+        streamed as binary COPY, never decoded. Both are used only when every column's values
+        load unchanged in their binary form (``same_binary_form``); otherwise the chunk goes
+        through Arrow (``move_step``), what Arrow has no value for sent as its text.
         """
         src = self._puller_source()
         if not self._types_match(src, query.table.name, target):
@@ -96,6 +102,60 @@ class PgPeers(SqlConnector):
             self._drop_source()
             raise self.translate(exc, context=f"copy into {target!r}") from exc
         return Pulled(count, last, merged)
+
+    def move_step(
+        self, src: SqlConnector, step: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[pa.RecordBatch, Merged]:
+        """A step through Arrow (other column types), what only PostgreSQL's text holds sent as
+        that text (``pg_exact``): from the source's text, into a text COPY."""
+        if not isinstance(src, PgPeers):
+            return super().move_step(src, step, target, upsert_key)
+        sql, params = src.chunk_sql(step)
+        raw = src._query(sql, params)
+        batch = src.conform_read(raw, step)
+        written = written_columns(batch, self.describe(target))
+        batch, text = take_source_text(raw, batch, step, written)
+        refuse_bad_values(batch, step.table.name)  # the engine moves it again, rejecting them
+        if not batch.num_rows:
+            return batch, Merged()
+        if not text:
+            return batch, self.write_batch(target, batch, upsert_key)
+        return batch, self.write_text(target, batch, upsert_key, written=written, text=text)
+
+    def read_refused(self, src: Source, query: ChunkQuery, target: str) -> pa.RecordBatch:
+        """A chunk this destination refused, read again for the engine to isolate its bad rows:
+        an unconstrained numeric going into one is read as its text (``numbers_as_text``)."""
+        if not isinstance(src, PgPeers):
+            return src.read_chunk(query)
+        return src.read_chunk(numbers_as_text(query, self.describe(target)))
+
+    def write_text(
+        self,
+        table: str,
+        batch: pa.RecordBatch,
+        upsert_key: Sequence[str],
+        *,
+        written: list[Column],
+        text: SourceText,
+    ) -> Merged:
+        """``write_batch`` through a text COPY: the cells ``text`` holds go as that text."""
+        fields = columns_schema(self.describe(table), written)
+        # the columns sent as text are not converted (an unconstrained numeric: the scale is kept)
+        wanted = [batch.schema.field(i) if i in text.columns else f for i, f in enumerate(fields)]
+        data = conform(batch, pa.schema([f.with_nullable(True) for f in wanted]))
+        names = [c.name for c in written]
+        into = self._stage(table) if upsert_key else quote(table)
+        try:
+            with self._pg.cursor().copy(f"COPY {into} ({column_list(names)}) FROM STDIN") as copy:
+                for row in text_rows(data, text):
+                    copy.write_row(row)
+            if upsert_key:
+                return self._merge_stage(table, into, names, upsert_key, rows=batch.num_rows)
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.DataError) and exc.sqlstate is None:  # a NUL character
+                raise BadRowsError(f"write to {table!r}: {exc}") from exc
+            raise self.translate(exc, context=f"write to {table!r}") from exc
+        return Merged.all_new(batch.num_rows)
 
     def _stream_chunk(self, query: ChunkQuery, target: str, upsert_key: Sequence[str]) -> Pulled:
         """The next ``query.limit`` rows of the partition's one COPY stream (see ``pg_stream``)."""
@@ -187,40 +247,61 @@ class PgPeers(SqlConnector):
             return False  # a server without advisory locks (a pooler, a replica): assume apart
         return bool(row and row[0])
 
-    def _column_types(self, table: str) -> list[tuple[str, str]]:
+    def _column_types(self, table: str) -> dict[str, ColumnType]:
         rows = self._rows(
-            "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+            "CASE WHEN t.typtype = 'e' THEN (SELECT coalesce(max(length(e.enumlabel)), 0) "
+            "FROM pg_enum e WHERE e.enumtypid = a.atttypid) END AS enum_length "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             [quote(table)],
         )
-        return [(r["name"], r["type"]) for r in rows]
+        return {r["name"]: ColumnType(r["type"], r["enum_length"]) for r in rows}
 
     def _types_match(self, src: PgPeers, table: str, target: str) -> bool:
         if (table, target) not in self._same_types:
-            theirs = dict(src._column_types(table))
-            ours = dict(self._column_types(target))
+            theirs = src._column_types(table)
+            ours = self._column_types(target)
             self._same_types[(table, target)] = all(
-                n in ours and same_binary_form(t, ours[n]) for n, t in theirs.items()
+                n in ours and same_binary_form(t.type, ours[n].type, enum_length=t.enum_length)
+                for n, t in theirs.items()
             )
         return self._same_types[(table, target)]
 
 
-_TEXT = ("text", "character varying")
+class ColumnType(NamedTuple):
+    type: str  # format_type's text
+    enum_length: int | None  # an enum's: its longest label, in characters
 
 
-def same_binary_form(source: str, dest: str) -> bool:
-    """Whether a value of type ``source`` (``format_type`` text) in binary COPY form loads into
-    a column of type ``dest`` as the same value, with nothing cut, rounded or reinterpreted.
+_TEXT = ("text", "character varying", "citext")
+_TEXT_ALIKE = ("name",)  # sent as text: into text, not into a varchar (it has no length)
+_TIMES = re.compile(r"(time|timestamp)(?:\((\d)\))?( with(?:out)? time zone)")
 
-    Equal types, text into text of no smaller length (``varchar(n)`` and ``text`` share their
-    binary form), and numbers into a numeric of the same scale and no smaller precision. Not
-    ``char(n)`` (padding), timestamps of other precision (rounded) or with/without time zone
-    (the instant would be read in another zone).
+
+def same_binary_form(source: str, dest: str, *, enum_length: int | None = None) -> bool:
+    """Whether a value of type ``source`` (``format_type`` text; ``enum_length`` for an enum)
+    in binary COPY form loads into a column of type ``dest`` as the same value, with nothing
+    cut, rounded or reinterpreted.
+
+    Equal types (an enum into its own type); text into text of no smaller length (``varchar(n)``,
+    ``text``, ``citext`` and ``name`` share their binary form); an enum, whose binary form is
+    its label, into text of at least its longest label; numbers into a numeric of the same
+    scale and no smaller precision; a time or timestamp into one of no smaller precision (the
+    same microseconds). Not ``char(n)`` (padding), a timestamp into one of smaller precision
+    (rounded) or with/without time zone (the instant would be read in another zone), nor an
+    enum into another enum (within one database ``INSERT … SELECT`` has no cast between two).
     """
     if source == dest:
         return True
+    if enum_length is not None:
+        source = f"character varying({enum_length})"
+    times = _TIMES.fullmatch(source), _TIMES.fullmatch(dest)
+    if times[0] and times[1]:
+        (s_base, s_digits, s_zone), (d_base, d_digits, d_zone) = times[0].groups(), times[1].groups()
+        return (s_base, s_zone) == (d_base, d_zone) and int(s_digits or 6) <= int(d_digits or 6)
     (s_base, s_mod), (d_base, d_mod) = _split_type(source), _split_type(dest)
-    if s_base in _TEXT and d_base in _TEXT:
+    if s_base in (*_TEXT, *_TEXT_ALIKE) and d_base in _TEXT:
         return not d_mod or (bool(s_mod) and int(s_mod[0]) <= int(d_mod[0]))
     if s_base == d_base == "numeric" and s_mod:
         return not d_mod or (int(s_mod[0]) <= int(d_mod[0]) and s_mod[1:] == d_mod[1:])

@@ -32,6 +32,7 @@ from bulksync.connectors.base import Capabilities, Merged, Reject
 from bulksync.connectors.conform import BadValue, columns_schema, conform, narrow_decimals, written_columns
 from bulksync.connectors.pg_constraints import PgConstraints
 from bulksync.connectors.pg_dates import take_out_of_range
+from bulksync.connectors.pg_exact import texts_of
 from bulksync.connectors.pg_peers import PgPeers
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, quote
 from bulksync.connectors.sql_chunks import statements
@@ -309,6 +310,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
     ) -> Merged:
         schema = self.describe(table)
         written = written_columns(batch, schema)
+        text = texts_of(batch, written)  # an unconstrained numeric read as its text (read_refused)
+        if text:
+            return self.write_text(table, batch, upsert_key, written=written, text=text)
         names = [c.name for c in written]
         # Every field nullable for the encoder: a NULL in a NOT NULL column is PostgreSQL's to
         # refuse (a rejected row with the server's reason), not an encoder crash mid-sync.

@@ -332,16 +332,23 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         count, last, merged = 0, None, Merged()
         while count < query.limit:
             step = replace(query, after=last or query.after, limit=min(PULL_STEP_ROWS, query.limit - count))
-            batch = src.read_chunk(step)
-            refuse_bad_values(batch, query.table.name)  # the engine moves it again, rejecting them
+            batch, wrote = self.move_step(src, step, target, upsert_key)
             if batch.num_rows:
-                merged += self.write_batch(target, batch, upsert_key)
+                merged += wrote
                 count += batch.num_rows
                 end = batch.num_rows - 1
                 last = tuple(batch.column(batch.schema.get_field_index(c))[end].as_py() for c in query.order)
             if batch.num_rows < step.limit:
                 break
         return Pulled(count, last, merged)
+
+    def move_step(
+        self, src: SqlConnector, step: ChunkQuery, target: str, upsert_key: Sequence[str]
+    ) -> tuple[pa.RecordBatch, Merged]:
+        """One step of ``pull_through_arrow``: read, written here; the rows read, what the write did."""
+        batch = src.read_chunk(step)
+        refuse_bad_values(batch, step.table.name)  # the engine moves it again, rejecting them
+        return batch, self.write_batch(target, batch, upsert_key) if batch.num_rows else Merged()
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         sql, params = self.chunk_sql(query)

@@ -12,7 +12,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from bulksync.connectors.base import ChunkQuery, Connector, Key, Merged, PartitionState, Pulled
+import pyarrow as pa
+
+from bulksync.connectors.base import ChunkQuery, Connector, Key, Merged, PartitionState, Pulled, Source
 from bulksync.engine.batching import BatchSizer
 from bulksync.engine.move import (
     PartitionFailed,
@@ -39,6 +41,13 @@ class Puller(Protocol):
     def attach_source(self, source_url: str) -> None: ...
 
     def pull_chunk(self, query: ChunkQuery, target: str, upsert_key: tuple[str, ...]) -> Pulled: ...
+
+
+@runtime_checkable
+class RereadsRefused(Protocol):
+    """A puller that says how a chunk it refused is read again (PostgreSQL: a numeric as text)."""
+
+    def read_refused(self, src: Source, query: ChunkQuery, target: str) -> pa.RecordBatch: ...
 
 
 def can_pull(dest: Connector, source_url: str) -> bool:
@@ -148,7 +157,11 @@ def _fallback(
     """Read the refused chunk as Arrow and write it with bad-row isolation."""
     source = ctx.open_source()
     try:
-        batch = source.read_chunk(query)
+        conn = dest.conn
+        if isinstance(conn, RereadsRefused):
+            batch = conn.read_refused(source, query, target.table)
+        else:
+            batch = source.read_chunk(query)
     finally:
         source.close()
     if batch.num_rows == 0:

@@ -31,7 +31,8 @@ over the whole chunk, in place where it can be.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,12 @@ def _salt(position: int) -> int:
 def _null_cell(position: int) -> int:
     """A NULL cell's hash in this column: a constant unrelated to any simple value."""
     return _fmix_int((_NULL * (position + 3)) & _M64) ^ 0x5BD1E9955BD1E995
+
+
+def _unreadable_cell(text: str, position: int) -> int:
+    """The hash of a cell whose value only its text holds (see ``row_hashes``)."""
+    word = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8, person=b"unreadable").digest())
+    return _fmix_int(word ^ _salt(position))
 
 
 def kind_of(name: str, source: pa.DataType, dest: pa.DataType) -> Kind:
@@ -225,6 +232,10 @@ def _int_words(arr: pa.Array) -> np.ndarray:
 
 
 def _float_words(arr: pa.Array) -> np.ndarray:
+    if pa.types.is_decimal(arr.type):
+        # through its text: Arrow's decimal → double divides by a power of ten, off by an ulp for
+        # some values (0.000100 of an unconstrained numeric against SQLite's REAL 0.0001)
+        arr = arr.cast(pa.string())
     if not pa.types.is_float64(arr.type):
         arr = arr.cast(pa.float64())
     values = _buffer(arr, np.float64) + 0.0  # a copy, and -0.0 → +0.0
@@ -368,8 +379,19 @@ def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr
 
 
-def row_hashes(batch: pa.RecordBatch | pa.Table, kinds: Sequence[Kind]) -> np.ndarray:
-    """One uint64 per row: the columns named by ``kinds``, canonicalised and mixed by position."""
+def row_hashes(
+    batch: pa.RecordBatch | pa.Table,
+    kinds: Sequence[Kind],
+    *,
+    unreadable: Mapping[str, Sequence[tuple[int, str]]] | None = None,
+) -> np.ndarray:
+    """One uint64 per row: the columns named by ``kinds``, canonicalised and mixed by position.
+
+    ``unreadable``: per column, the (row, text) of each value its reader could not put in an
+    Arrow array (``conform.BadValue``: a NUMERIC 'NaN', a timestamp 'infinity'), NULL in
+    ``batch``; such a cell is hashed as that text, so it matches the same value on the other
+    side and neither a NULL nor another such value ('Infinity' for 'NaN').
+    """
     n = batch.num_rows
     total = np.zeros(n, dtype=U64)
     cell = np.empty(n, dtype=U64)
@@ -381,6 +403,8 @@ def row_hashes(batch: pa.RecordBatch | pa.Table, kinds: Sequence[Kind]) -> np.nd
             _fmix_into(cell, tmp)
             if arr.null_count:
                 np.putmask(cell, ~np.asarray(arr.is_valid()), U64(_null_cell(position)))
+            for row, text in (unreadable or {}).get(kind.name, ()):
+                cell[row] = _unreadable_cell(text, position)
             np.add(total, cell, out=total)
         np.add(total, _GOLDEN, out=total)
         _fmix_into(total, tmp)

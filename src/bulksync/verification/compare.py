@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulksync.connectors.base import ChunkQuery, Key, Source
+from bulksync.connectors.conform import bad_values
 from bulksync.schema import TableSchema
 from bulksync.spec import Filter
 from bulksync.verification.canonical import U64, Kind, row_hashes
@@ -88,9 +89,25 @@ class SideReader:
         rows = pa.Table.from_batches(batches, schema=self.schema.arrow_schema())
         if self.compared_as:
             rows = rows.rename_columns(list(self.compared_as))
-        hashes = row_hashes(rows, self.kinds) if rows.num_rows else np.zeros(0, U64)
+        unreadable = _unreadable(batches, list(self.compared_as) or self.schema.names, self.schema.names)
+        hashes = row_hashes(rows, self.kinds, unreadable=unreadable) if rows.num_rows else np.zeros(0, U64)
         # the key columns are among the shown ones (the key itself, or every column)
         return Hashed(rows.select(list(self.shown)), hashes, key_kinds=self.key_kinds)
+
+
+def _unreadable(
+    batches: list[pa.RecordBatch], compared: Sequence[str], names: Sequence[str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Each value the reader could not put in Arrow (``conform.BadValue``), by compared column
+    name: (its row among all ``batches``, its text)."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    offset = 0
+    for batch in batches:
+        for b in bad_values(batch):
+            if b.row < batch.num_rows:  # a page may be a slice of what was read
+                found.setdefault(compared[names.index(b.column)], []).append((offset + b.row, b.value))
+        offset += batch.num_rows
+    return found
 
 
 def last_key(batch: pa.RecordBatch | pa.Table, order: Sequence[str]) -> Key:
