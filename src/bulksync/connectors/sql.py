@@ -26,18 +26,18 @@ from bulksync.connectors.catalog import Declared as Declared
 from bulksync.connectors.catalog import Reflected as Reflected
 from bulksync.connectors.catalog import reflect_with as reflect_with
 from bulksync.connectors.conform import BadValue, conform_loose, refuse_bad_values, with_bad_values
-from bulksync.connectors.ddl import ConstraintDdl, IndexPlace, Reattached, table_of
+from bulksync.connectors.ddl import ConstraintDdl
 from bulksync.connectors.ddl import column_list as column_list
 from bulksync.connectors.ddl import quote as quote
 from bulksync.connectors.sql_bookkeeping import Bookkeeping
 from bulksync.connectors.sql_chunks import chunk_bounds
+from bulksync.connectors.sql_ddl import SqlDdl
 from bulksync.connectors.sql_keys import cursor_problem, holds_key, key_problem
 from bulksync.connectors.sql_merge import MERGE_SOURCE as MERGE_SOURCE
 from bulksync.connectors.sql_merge import MergeSql
 from bulksync.connectors.sql_transaction import SqlTransaction
 from bulksync.errors import SyncError, UnsupportedTypeError, unknown_table
-from bulksync.naming import fitted_name
-from bulksync.schema import Column, Index, TableSchema, arrow_type, coerce, sql_type
+from bulksync.schema import Column, TableSchema, arrow_type, coerce
 from bulksync.spec import Filter
 
 if TYPE_CHECKING:  # imported where DDL is compiled or a SQLAlchemy type mapped (start-up time)
@@ -52,7 +52,7 @@ PULL_STEP_ROWS = 50_000  # rows per Arrow step of a pulled chunk that goes throu
 ESTIMATE_ABOVE_ROWS = 100_000  # smaller tables are counted: it is quick, and their estimate rough
 
 
-class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
+class SqlConnector(SqlDdl, ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     """Base of the SQLite and PostgreSQL connectors; subclasses own the ADBC connection."""
 
     dialect: ClassVar[str]
@@ -149,71 +149,6 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
     def arrow_type_of(self, satype: sa.types.TypeEngine[Any], *, where: str) -> pa.DataType:
         """The Arrow type a reflected column travels as (MySQL overrides TINYINT(1), UNSIGNED)."""
         return arrow_type(satype, dialect=self.dialect, where=where)
-
-    # -- DDL ----------------------------------------------------------------------------------
-
-    def create_table(self, schema: TableSchema, *, with_indexes: bool) -> None:
-        """Create ``schema`` with its identity column, defaults and CHECKs (see ``ddl``)."""
-        table = table_of(
-            schema,
-            dialect=self.dialect,
-            column_type=self.column_type,
-            options=self.table_options(),
-            with_foreign_keys=self.declares_foreign_keys,
-        )
-        from sqlalchemy.schema import CreateTable
-
-        self._execute(str(CreateTable(table).compile(dialect=self.sa_dialect())))
-        self._described.pop(schema.name, None)
-        if with_indexes:
-            self.create_indexes(schema)
-
-    def create_indexes(self, schema: TableSchema) -> None:
-        for ix in schema.indexes:
-            self.create_index(schema.name, ix)
-        self._described.pop(schema.name, None)
-
-    def create_index(self, table: str, ix: Index) -> None:
-        """``ix`` on ``table``, under its name or, where another relation of the database holds
-        that name, the first free ``name1``, ``name2``… (as PostgreSQL numbers the names it makes
-        itself): ``CREATE INDEX IF NOT EXISTS`` alone
-        skipped such an index in silence (``"A_B"(c)`` and ``"A"(b_c)`` are both ``a_b_c_idx``;
-        a renamed old table keeps its indexes' names). An index of the name already on ``table``
-        is a re-run's, and left as it is."""
-        for n in range(100):
-            name = fitted_name(ix.name, str(n)) if n else ix.name
-            place = self.index_place(table, name)
-            if place == "here":
-                return
-            if place == "free":
-                self._execute(self.index_sql(table, replace(ix, name=name)))
-                return
-        raise SyncError(f"{table}: no free name for index {ix.name} (tried {ix.name}1 to 99)")
-
-    def index_place(self, table: str, name: str) -> IndexPlace:
-        """Where index ``name`` stands for ``table``: "free", "here" (``table`` has an index of that
-        name) or "taken" (another relation holds it). The default, for MariaDB, whose index names
-        are its table's alone: "free" (its ``IF NOT EXISTS`` is the re-run)."""
-        return "free"
-
-    def table_options(self) -> dict[str, Any]:
-        """Dialect keywords for ``sa.Table`` (MySQL: engine, character set, collation)."""
-        return {}
-
-    def column_type(self, col: Column) -> sa.types.TypeEngine[Any]:
-        """The SQL type this dialect stores ``col`` as."""
-        return sql_type(col)
-
-    def index_sql(self, table: str, ix: Index) -> str:
-        unique = "UNIQUE " if ix.unique else ""
-        return (
-            f"CREATE {unique}INDEX IF NOT EXISTS {quote(ix.name)} "
-            f"ON {quote(table)} ({column_list(ix.columns)})"
-        )
-
-    def drop_table(self, table: str) -> None:
-        self._execute(f"DROP TABLE IF EXISTS {quote(table)}")
-        self._described.pop(table, None)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -473,26 +408,9 @@ class SqlConnector(ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
         merged = self.merge(target, source, names, upsert_key, rows=count, params=params)
         return Pulled(count, last, merged)
 
-    def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
-        with self.transaction():
-            detached = self.detach_references(final.name)  # other tables' keys to the old table
-            self._execute(f"DROP TABLE IF EXISTS {quote(final.name)}")
-            self._execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(final.name)}")
-            self.after_rename(final.name)
-            for ix in final.indexes:
-                self.create_index(final.name, ix)
-            self.reattach_references(detached)
-            self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
-        self._described.pop(final.name, None)
-        self._described.pop(staging, None)
-        return detached
-
     def same_database(self, other: object) -> bool:
         """True when ``other`` is connected to this very database (dialects that can tell say so)."""
         return other is self
-
-    def after_rename(self, table: str) -> None:
-        """Dialect hook inside the swap transaction (PostgreSQL renames the primary key)."""
 
     @abc.abstractmethod
     def close(self) -> None:
