@@ -332,3 +332,20 @@ def test_a_row_wider_than_mariadb_allows_lands_with_its_widest_varchars_as_longt
     assert dest_rows(mariadb_db, "wide") == [tuple(r) for r in source_rows(str(path), "wide")]
     checked = run_cli("verify", str(path), mariadb_db, "--table", "wide")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_postgres_text_key_longer_than_mariadbs_key_length_is_a_rejected_row_that_says_so(
+    pg_db: str, mariadb_db: str
+) -> None:
+    """PostgreSQL's ``text`` key becomes ``VARCHAR(255)`` in MariaDB (a key needs a length): a
+    longer key is a rejected row, whose reason was MariaDB's "Data truncated for column 'code'
+    at row 1"."""
+    run(pg_db, "CREATE TABLE k (code text PRIMARY KEY, v int)")
+    run(pg_db, "INSERT INTO k VALUES ('short', 1), (repeat('x', 300), 2)")
+
+    done = run_cli("migrate", pg_db, mariadb_db, "--json")
+
+    assert done.returncode == 3, done.stderr
+    assert dest_rows(mariadb_db, "k") == [("short", 1)]
+    (reason,) = [r[0] for r in mariadb(mariadb_db, "SELECT reason FROM _bulksync_rejects")]
+    assert reason == "write to 'k': a value of column 'code' is longer than its 255 characters (VARCHAR(255))"

@@ -6,6 +6,7 @@ merged with ``INSERT … ON DUPLICATE KEY UPDATE``.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -82,7 +83,7 @@ class MysqlLoad(SqlConnector):
                 loaded = cur.execute(sql, [path])
                 warned = cur.warning_count
             if warned or loaded != data.num_rows:
-                reason = self._first_warning() or f"{loaded} of {data.num_rows} rows loaded"
+                reason = _longer(self._first_warning(), columns) or f"{loaded} of {data.num_rows} rows loaded"
                 self._execute(f"ROLLBACK TO SAVEPOINT {_LOAD_SAVEPOINT}")
                 raise BadRowsError(f"write to {table!r}: {reason}")
         except pymysql.Error as exc:
@@ -128,3 +129,17 @@ class MysqlLoad(SqlConnector):
     def updated_of(changed_beyond_inserts: int) -> int:
         """MariaDB counts an updated row twice (and one set to its own values not at all)."""
         return changed_beyond_inserts // 2
+
+
+_TRUNCATED = re.compile(r"^Data (?:truncated|too long) for column '(.+)' at row \d+$")
+
+
+def _longer(warning: str, columns: Sequence[Column]) -> str:
+    """MariaDB's warning, said plainly where it is text longer than its VARCHAR(n) ("Data
+    truncated for column 'code' at row 1" said neither; a PostgreSQL text key is VARCHAR(255))."""
+    found = _TRUNCATED.match(warning)
+    lengths = {c.name: c.length for c in columns if pa.types.is_string(c.type)}
+    length = lengths.get(found[1]) if found else None
+    if found is None or length is None:
+        return warning
+    return f"a value of column {found[1]!r} is longer than its {length} characters (VARCHAR({length}))"
