@@ -96,6 +96,16 @@ def sync_cmd(
         bool,
         typer.Option("--retry-failed", help="reopen the last run and sync only the stores that failed in it"),
     ] = False,
+    resume_within: Annotated[
+        float | None,
+        typer.Option(
+            "--resume-within",
+            min=0.0,
+            help="resume the unfinished run only if it started less than this many hours ago "
+            "and fetches the same; else start a new run (BULKSYNC_STORES_RESUME_WITHIN_HOURS, "
+            "default 6; 0: never resume)",
+        ),
+    ] = None,
     background: Annotated[
         bool,
         typer.Option(
@@ -124,6 +134,7 @@ def sync_cmd(
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
+        resume_within_s=3600 * (conf.resume_within_hours if resume_within is None else resume_within),
         shared_limit_url=shared_limit_url(settings, conf, rate=rate or conf.rate,
                                           fleet=background and settings.broker_url is not None),
     )  # fmt: skip

@@ -78,7 +78,7 @@ def store_job_from_record(
         page_size=int(o["page_size"]), records_path=o["records_path"], since=o["since"],
         timeout_s=float(o["timeout_s"]), max_page_bytes=int(o["max_page_bytes"]),
         policy=RetryPolicy(attempts=int(o["attempts"]), backoff_s=float(o["backoff_s"])),
-        retry_failed=retry_failed,
+        retry_failed=retry_failed, resume_within_s=conf.resume_within_hours * 3600,
         shared_limit_url=shared_limit_url(settings, conf, rate=o["rate"], fleet=fleet),
     )  # fmt: skip
 

@@ -51,7 +51,7 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
     beat.start()
     retry = retrying(job.result)
     try:
-        open_run(_job(fleet, job, retry_failed=retry))
+        run = open_run(_job(fleet, job, retry_failed=retry))
     except SyncError as exc:
         beat.stop()
         fleet.plan_failed(job, exc, "opening the store sync failed")
@@ -68,6 +68,9 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
         log.info("job planned: %s, %d store task(s)", job.id, len(stores))
     elif retry:
         log.info("job retried: %s, %d failed store(s) queued again", job.id, _reopen_failed(fleet, job))
+    elif not run.resumed:  # its run was not resumed (too old): every store again, in a new run
+        log.info("job resumed in a new run: %s (%s), %d task(s) queued again", job.id, run.note,
+                 _reopen_all(fleet, job))  # fmt: skip
     else:
         log.info("job resumed: %s, %d task(s) queued again", job.id,
                  fleet.tasks.reopen(job.id, tries=fleet.settings.job_tries))  # fmt: skip
@@ -86,6 +89,17 @@ def _reopen_failed(fleet: Fleet, job: Job) -> int:
     which = sa.and_(t.job_id == job.id, sa.or_(failed_store, t.kind == "finish"))
     with fleet.store.transaction() as conn:
         return int(conn.execute(tasks.update().where(which).values(**values)).rowcount)
+
+
+def _reopen_all(fleet: Fleet, job: Job) -> int:
+    """Queue every task of the job again, done ones too: a new run syncs every store."""
+    values = {
+        "status": "queued", "phase": "planned", "rows_done": 0, "error": None, "lease_owner": None,
+        "lease_expires": None, "sent_at": None, "updated_at": now(),
+        "max_attempts": t.attempts + fleet.settings.job_tries,
+    }  # fmt: skip
+    with fleet.store.transaction() as conn:
+        return int(conn.execute(tasks.update().where(t.job_id == job.id).values(**values)).rowcount)
 
 
 def _job(fleet: Fleet, job: Job, *, retry_failed: bool = False, only: set[str] | None = None) -> StoreJob:

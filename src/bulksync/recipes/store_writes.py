@@ -3,9 +3,10 @@
 Each page is one ``commit_batch`` (the engine's: rows upserted by (store_code, id) and the
 store's checkpoint — the cursor of the next page — in one transaction). A store's end is one
 more transaction: its ``sync_logs`` row and its checkpoint marked done. The run itself has a
-checkpoint too (its id and start time, done at the end with the summary row), so the same
-command after a crash resumes that run: finished stores are skipped, the others continue from
-their last committed page, and every ``sync_logs`` row is rewritten in place, never added twice.
+checkpoint too (its id, start time and what it fetches, done at the end with the summary row),
+so the same command soon after a crash resumes that run (``store_resume`` says when): finished
+stores are skipped, the others continue from their last committed page, and every ``sync_logs``
+row is rewritten in place, never added twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bulksync.connectors.base import Destination, PartitionState
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget, commit_batch
 from bulksync.errors import SyncError, UsageError
+from bulksync.recipes.store_resume import differing, refusal, shown
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow
 from bulksync.schema import TableSchema
 
@@ -40,6 +42,8 @@ class Run:
     started: dt.datetime
     resumed: bool
     retrying: bool = False  # only the stores that failed in this run (the others have no checkpoint)
+    note: str = ""  # what became of the job's unfinished run: resumed, or why not
+    params: str = ""  # what it fetches (store_resume.fetch_params), kept in its checkpoint
 
 
 def _sid(*parts: str) -> str:
@@ -87,34 +91,74 @@ def prepare(dest: Destination, records: TableSchema) -> None:
                     raise  # not the other job (users and videos at once) creating it first
 
 
-def begin_run(dest: Destination, *, job_name: str, table: str, retry_failed: bool = False) -> Run:
-    """Resume the job's unfinished run; with ``retry_failed`` reopen its last run; else start a
-    new run (its summary row says 'running' until it ends)."""
+def begin_run(
+    dest: Destination,
+    *,
+    job_name: str,
+    table: str,
+    params: str | None,
+    within_s: float = 0.0,
+    retry_failed: bool = False,
+) -> Run:
+    """Resume the job's unfinished run if it fetches the same (``params``, from
+    ``store_resume.fetch_params``) and started within ``within_s``; with ``retry_failed`` reopen
+    its last run; else close the unfinished run as abandoned and start a new one (its summary row
+    says 'running' until it ends). ``params`` None: join the open run whatever it fetches (a
+    fleet task inside the run its coordinator opened)."""
     sid = _sid("run", job_name, table)
     states = dest.load_states(sid)
     last = states[0].last if states else None
-    if last and (retry_failed or not states[0].done):
-        retrying = retry_failed or (len(last) > 2 and last[2] == "retry")
-        run = Run(str(last[0]), dt.datetime.fromisoformat(str(last[1])), resumed=True, retrying=retrying)
-        if states[0].done or retrying:
-            dest.reset_states(sid, [replace(states[0], last=(run.run_id, last[1], "retry"), done=False)])
-        return run
+    recorded = str(last[3]) if last and len(last) > 3 else None
+    if last and retry_failed:
+        changed = differing(recorded, params) if params else []
+        if changed:
+            raise UsageError(
+                f"--retry-failed: {shown(str(last[0]), _started(last))} was made with another "
+                f"{' and '.join(changed)}; give the options it was made with"
+            )
+        run = Run(str(last[0]), _started(last), resumed=True, retrying=True, params=recorded or "")
+        dest.reset_states(sid, [replace(states[0], last=_run_key(run), done=False)])
+        return replace(run, note=f"retrying the failed stores of {shown(run.run_id, run.started)}")
     if retry_failed:
         raise UsageError(f"{job_name} into {table} has no earlier run to retry")
     now = dt.datetime.now(dt.UTC)
-    run = Run(f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", now, resumed=False)
-    state = PartitionState(sid, table, 0, None, None, last=(run.run_id, now.isoformat()))
+    why = None
+    if last and not states[0].done:
+        started = _started(last)
+        retrying = len(last) > 2 and last[2] == "retry"
+        if params is not None:
+            why = refusal(recorded, params, started=started, now=now, within_s=within_s)
+        if why is None:
+            note = f"resuming {shown(str(last[0]), started)}"
+            return Run(str(last[0]), started, True, retrying, note=note, params=recorded or "")
+    run = Run(f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", now, resumed=False, params=params or "")
+    state = PartitionState(sid, table, 0, None, None, last=_run_key(run))
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, _summary(job_name, run, "running", "").batch(), upsert_key=("id",))
+        if why is not None and last is not None:  # the old run ends here, not 'running' for good
+            old = Run(str(last[0]), _started(last), resumed=False)
+            gone = f"not resumed: {why}; run {run.run_id} started instead"
+            tx.write(SYNC_LOGS.name, _summary(job_name, old, "abandoned", gone).batch(), upsert_key=("id",))
         tx.save_state(state)
     if last:  # the previous run's failed stores are no use to this one
         dest.reset_states(_sid("store", job_name, table, str(last[0])), [])
-    return run
+    if why is None or last is None:
+        return run
+    return replace(run, note=f"{shown(str(last[0]), _started(last))} not resumed: {why}")
+
+
+def _started(last: tuple[object, ...]) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(last[1]))
+
+
+def _run_key(run: Run) -> tuple[str, ...]:
+    """The run's checkpoint: id, start, 'retry' for a retry of its failed stores, what it fetches."""
+    return (run.run_id, run.started.isoformat(), "retry" if run.retrying else "", run.params)
 
 
 def end_run(dest: Destination, *, job_name: str, table: str, run: Run, row: LogRow) -> None:
     sid = _sid("run", job_name, table)
-    state = PartitionState(sid, table, 0, None, None, last=(run.run_id, run.started.isoformat()), done=True)
+    state = PartitionState(sid, table, 0, None, None, last=_run_key(replace(run, retrying=False)), done=True)
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
         tx.save_state(state)

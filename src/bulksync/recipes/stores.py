@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
@@ -30,6 +32,7 @@ from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
+from bulksync.recipes.store_resume import fetch_params
 from bulksync.recipes.store_tables import JOB_NAMES, SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
 
@@ -63,6 +66,8 @@ class StoreJob:
     retry_failed: bool = False  # reopen the last run and sync only the stores that failed in it
     shared_limit_url: str | None = None  # redis://…: the global limit is shared by every process
     rate_key: str = "bulksync:stores:rate"  # the Redis key of that limit (one per API key)
+    # an unfinished run is resumed only if it started less than this ago (and fetches the same)
+    resume_within_s: float = 6 * 3600.0
 
     @property
     def job_name(self) -> str:
@@ -71,6 +76,14 @@ class StoreJob:
     @property
     def table_name(self) -> str:
         return self.table or f"store_{self.kind}"
+
+    @property
+    def fetch_params(self) -> str:
+        """What decides the records the job fetches, as a run's checkpoint keeps it."""
+        return fetch_params(
+            since=self.since, page_size=self.page_size, pagination=self.pagination.value,
+            records_path=self.records_path, stores=[(s.code, s.base_url) for s in self.stores],
+        )  # fmt: skip
 
 
 def sync_stores(
@@ -121,17 +134,15 @@ async def _run(
     schema = records_table(job.kind, job.table_name)
     try:
         await writers.run(lambda d: sw.prepare(d, schema))
-        run = await writers.run(
-            lambda d: sw.begin_run(
-                d, job_name=job.job_name, table=job.table_name, retry_failed=job.retry_failed
-            )
-        )
+        run = await writers.run(partial(sw.begin_run, **_run_options(job)))
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
         outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
-        result = StoresResult.of(job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed)
+        result = StoresResult.of(
+            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed, note=run.note
+        )
         if result.status == "cancelled":
             return result  # the run stays open: resuming continues it
         row = LogRow(
@@ -148,12 +159,22 @@ async def _run(
         writers.close()
 
 
+def _run_options(job: StoreJob) -> dict[str, Any]:
+    """``begin_run``'s options for ``job``: resume its run only if it fetches the same, recently."""
+    return {
+        "job_name": job.job_name, "table": job.table_name, "params": job.fetch_params,
+        "within_s": job.resume_within_s, "retry_failed": job.retry_failed,
+    }  # fmt: skip
+
+
 async def _in_open_run(
     job: StoreJob, cancel: threading.Event, listeners: Sequence[StoreListener]
 ) -> list[StoreOutcome]:
     writers = sw.Writers(job.dest_url, threads=1)
     try:
-        run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        run = await writers.run(
+            lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name, params=None)
+        )
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )

@@ -106,6 +106,7 @@ class StoresResult:
     seconds: float
     resumed: bool
     failures: list[StoreOutcome]
+    note: str = ""  # what became of the job's unfinished run: resumed, or why not
 
     @classmethod
     def of(
@@ -116,6 +117,7 @@ class StoresResult:
         seconds: float,
         *,
         resumed: bool,
+        note: str = "",
     ) -> StoresResult:
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
         ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
@@ -127,7 +129,7 @@ class StoresResult:
             sum(o.status == "skipped" for o in outcomes),
             sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
             sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
-            round(seconds, 3), resumed, failures,
+            round(seconds, 3), resumed, failures, note,
         )  # fmt: skip
 
     @property
