@@ -145,3 +145,13 @@ def _read_url(url: str) -> Tally:
         asyncio.run(go())
     assert "\n" not in str(caught.value)
     return tally
+
+
+@pytest.mark.parametrize("style", ["cursor", "link", "offset"])
+def test_an_api_capping_its_pages_loses_no_record(style: str) -> None:
+    """Asked for 7 records a page, the API answers 3: offsets advance by the records received."""
+    with FakeStoreServer(FakeStores(stores=1, faults={"s0001": Fault("cap", cap=3)})) as srv:
+        records, tally = read_all(srv, "s0001", style=style, page_size=7)
+        want = [r["id"] for r in srv.catalog.records("s0001", "users")]
+    assert [r["id"] for r in records] == want
+    assert tally.requests >= len(want) // 3

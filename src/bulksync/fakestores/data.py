@@ -24,7 +24,8 @@ class Fault:
     Retry-After), ``drop`` (close the connection without an answer ``times`` times), ``malformed``
     (page ``page`` is not JSON), ``huge`` (page ``page`` is ``huge_bytes`` long), ``repeat`` (the
     cursor after page ``page`` points back to it), ``missing`` (page ``page`` has no records
-    field), ``slow`` (each page takes ``seconds`` more).
+    field), ``slow`` (each page takes ``seconds`` more), ``cap`` (no page holds more than
+    ``cap`` records, whatever size was asked: many APIs cap their pages).
     """
 
     kind: str
@@ -33,6 +34,7 @@ class Fault:
     page: int = 2
     huge_bytes: int = 2_000_000
     seconds: float = 0.0
+    cap: int = 0
 
 
 @dataclass

@@ -203,6 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [r for r in rows if r["updated_at"] >= since]
         start, size = _window(style, query)
         page_no = start // size + 1
+        if fault and fault.kind == "cap":
+            size = min(size, fault.cap)  # the API answers fewer records than asked
         data = rows[start : start + size]
         if code in self.fake.catalog.overlap and start > 0 and data:
             data = [rows[start - 1], *data]  # a record the previous page had already
