@@ -25,7 +25,8 @@ class Fault:
     (page ``page`` is not JSON), ``huge`` (page ``page`` is ``huge_bytes`` long), ``repeat`` (the
     cursor after page ``page`` points back to it), ``missing`` (page ``page`` has no records
     field), ``slow`` (each page takes ``seconds`` more), ``cap`` (no page holds more than
-    ``cap`` records, whatever size was asked: many APIs cap their pages).
+    ``cap`` records, whatever size was asked: many APIs cap their pages), ``value`` (every record
+    of page ``page`` has ``field`` set to ``value``).
     """
 
     kind: str
@@ -35,6 +36,8 @@ class Fault:
     huge_bytes: int = 2_000_000
     seconds: float = 0.0
     cap: int = 0
+    field: str = ""
+    value: Any = None
 
 
 @dataclass
