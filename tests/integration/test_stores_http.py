@@ -155,3 +155,13 @@ def test_an_api_capping_its_pages_loses_no_record(style: str) -> None:
         want = [r["id"] for r in srv.catalog.records("s0001", "users")]
     assert [r["id"] for r in records] == want
     assert tally.requests >= len(want) // 3
+
+
+@pytest.mark.timeout(20)  # the old behaviour: requests for ever
+@pytest.mark.parametrize("style", ["cursor", "link"])
+def test_an_empty_page_ends_an_api_that_always_sends_a_next_cursor(style: str) -> None:
+    with FakeStoreServer(FakeStores(stores=1, faults={"s0001": Fault("endless")})) as srv:
+        count = srv.catalog.count("s0001", "users")
+        records, tally = read_all(srv, "s0001", style=style, page_size=7, policy=RetryPolicy(attempts=1))
+    assert len(records) == count
+    assert tally.requests == -(-count // 7) + 1  # the pages with records, then one empty page

@@ -26,7 +26,8 @@ class Fault:
     cursor after page ``page`` points back to it), ``missing`` (page ``page`` has no records
     field), ``slow`` (each page takes ``seconds`` more), ``cap`` (no page holds more than
     ``cap`` records, whatever size was asked: many APIs cap their pages), ``value`` (every record
-    of page ``page`` has ``field`` set to ``value``).
+    of page ``page`` has ``field`` set to ``value``), ``endless`` (a next cursor or link after every
+    page, empty ones too, as APIs with a ``has_more`` flag do).
     """
 
     kind: str

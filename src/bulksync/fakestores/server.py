@@ -213,6 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.page == page_no and fault.kind in ("malformed", "huge", "missing"):
             return self._faulty(code, fault, data)
         nxt = start + size if start + size < len(rows) else None
+        if fault and fault.kind == "endless":
+            nxt = start + size  # one more page, empty or not
         if fault and fault.kind == "repeat" and page_no >= fault.page:
             nxt = start  # the cursor points back at this very page
         body: dict[str, Any] = {"data": data}
