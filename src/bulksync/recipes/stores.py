@@ -321,8 +321,9 @@ class _Context:
             outcome.status, outcome.message = "failed", redact(f"{type(exc).__name__}: {exc}")
         outcome.requests, outcome.retries = tally.requests, tally.retries
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
-        row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         final = done or committed[0]
+        outcome.written = final.rows  # a failed store's committed pages are in the table too
+        row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         # the sync_logs row and the store's last checkpoint (done if it succeeded; a failed store
         # keeps one, even before its first page: that is what a retry looks for), committed with
         # the pages and ends of other stores waiting meanwhile: one transaction, not one per store
