@@ -75,7 +75,10 @@ def test_a_recent_run_with_the_same_options_is_resumed(pg_db: str) -> None:
     with FakeStoreServer(catalog, latency_s=0.02) as srv:
         job = job_for(srv, pg_db, concurrency=2)
         first = interrupted(job, after_stores=3)
+        paused = rows(pg_db, "SELECT status, message FROM sync_logs WHERE store_code IS NULL")
         second = sync_stores(job)
+    assert [r["status"] for r in paused] == ["cancelled"], "a cancelled run's summary stayed 'running'"
+    assert "the same command continues this run" in paused[0]["message"]
     assert second.resumed and second.run_id == first.run_id and second.skipped >= 3
     assert second.note.startswith(f"resuming run {first.run_id} from ")
     assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))

@@ -164,6 +164,12 @@ def end_run(dest: Destination, *, job_name: str, table: str, run: Run, row: LogR
         tx.save_state(state)
 
 
+def mark_run(dest: Destination, row: LogRow) -> None:
+    """Rewrite the run's summary row only: its checkpoint stays open (a cancelled run resumes)."""
+    with dest.transaction() as tx:
+        tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
+
+
 def _summary(job_name: str, run: Run, status: str, message: str) -> LogRow:
     return LogRow(job_name, run.run_id, None, status, message, 0, run.started)
 

@@ -10,6 +10,7 @@ store failing is logged with its reason and attempts; the others go on, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -27,6 +28,7 @@ from bulksync.connectors.http_batch import records_to_batch
 from bulksync.connectors.http_pacing import Limits
 from bulksync.connectors.http_pacing_redis import RedisRate
 from bulksync.connectors.http_session import open_session, tls_context
+from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget
 from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
@@ -96,10 +98,32 @@ def sync_stores(
     """Run (or resume) the job; blocks until every store has succeeded or failed.
 
     ``cancel`` set: no store starts any more, running ones stop after their current page; the
-    run stays open (the same command, or resuming the job, continues it) and the result says
-    ``cancelled``."""
+    run stays open (the same command, or resuming the job, continues it), its ``sync_logs``
+    summary and the result say ``cancelled``. Stopped harder (a second Ctrl-C: the interrupt
+    escapes), the summary says ``interrupted`` before the interrupt goes on."""
     check_job(job)
-    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
+    opened: list[sw.Run] = []
+    try:
+        return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners, opened))
+    except BaseException:
+        if opened:  # not 'running' for good: the next run resumes or abandons it
+            _mark_interrupted(job, opened[0])
+        raise
+
+
+def _mark_interrupted(job: StoreJob, run: sw.Run) -> None:
+    said = "interrupted before it ended; the same command continues this run"
+    row = LogRow(job.job_name, run.run_id, None, "interrupted", said, _ms_since(run.started), run.started)
+    with contextlib.suppress(SyncError):  # best effort: the interrupt itself is what matters
+        dest = open_connector(job.dest_url)
+        try:
+            sw.mark_run(dest, row)
+        finally:
+            dest.close()
+
+
+def _ms_since(started: dt.datetime) -> int:
+    return int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
 
 
 def sync_in_open_run(
@@ -129,27 +153,32 @@ async def _run(
     on_progress: Callable[[StoreProgress], None],
     cancel: threading.Event,
     listeners: Sequence[StoreListener] = (),
+    opened: list[sw.Run] | None = None,
 ) -> StoresResult:
     writers = sw.Writers(job.dest_url, threads=max(1, min(job.writer_threads, job.concurrency)))
     schema = records_table(job.kind, job.table_name)
     try:
         await writers.run(lambda d: sw.prepare(d, schema))
         run = await writers.run(partial(sw.begin_run, **_run_options(job)))
+        if opened is not None:
+            opened.append(run)
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
         outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
         result = StoresResult.of(
-            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed, note=run.note
-        )
-        if result.status == "cancelled":
-            return result  # the run stays open: resuming continues it
-        row = LogRow(
-            job.job_name, run.run_id, None, result.status, result.headline(),
-            int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000), run.started,
-            result.records_fetched, result.records_written, result.requests, result.retries,
+            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed, note=run.note,
+            cancelled=cancel.is_set() and len(outcomes) < len(job.stores),
         )  # fmt: skip
+        row = LogRow(
+            job.job_name, run.run_id, None, result.status, result.headline(), _ms_since(run.started),
+            run.started, result.records_fetched, result.records_written, result.requests, result.retries,
+        )  # fmt: skip
+        if result.status == "cancelled":  # the run stays open: resuming continues it
+            said = f"cancelled after {result.headline()}; the same command continues this run"
+            await writers.run(lambda d: sw.mark_run(d, replace(row, message=said)))
+            return result
         await writers.run(
             lambda d: sw.end_run(d, job_name=job.job_name, table=job.table_name, run=run, row=row)
         )
@@ -314,6 +343,7 @@ class _Context:
         except _Stopped:
             outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
             outcome.requests, outcome.retries = tally.requests, tally.retries
+            outcome.written = committed[0].rows
             return outcome  # no sync_logs row: the store continues from its checkpoint
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message

@@ -118,11 +118,13 @@ class StoresResult:
         *,
         resumed: bool,
         note: str = "",
+        cancelled: bool = False,
     ) -> StoresResult:
+        """``cancelled``: stores were left unstarted (a store stopped mid-way says so itself)."""
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
         ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
         status = "succeeded" if not failures else ("partial" if ok else "failed")
-        if any(o.status == "stopped" for o in outcomes):
+        if cancelled or any(o.status == "stopped" for o in outcomes):
             status = "cancelled"
         return cls(
             job_name, run_id, status, len(outcomes), ok, len(failures),
