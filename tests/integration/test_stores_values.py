@@ -47,3 +47,27 @@ def test_values_a_field_cannot_hold_fail_their_store_with_the_value(pg_db: str) 
     assert all(want[r["id"]] == r["follower_count"] for r in first_pages)
     logged = rows(pg_db, "SELECT store_code, message FROM sync_logs WHERE status = 'failed'")
     assert {r["store_code"]: r["message"] for r in logged} == reasons
+
+
+def test_api_fields_with_a_column_of_their_own_in_the_table_are_kept(pg_db: str) -> None:
+    """A table made beforehand with columns beyond the fixed ones: an API field of that name
+    fills its column; a page without the field leaves the column alone (its default stays)."""
+    import psycopg
+
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE store_users (store_code text NOT NULL, id bigint NOT NULL, username text, "
+            "display_name text, follower_count bigint, profile jsonb, updated_at timestamptz, "
+            "country text, synced_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (store_code, id))"
+        )
+    catalog = FakeStores(stores=3, faults={"s0001": Fault("value", page=1, field="country", value="VN")})
+    with FakeStoreServer(catalog) as srv:
+        result = sync_stores(job_for(srv, pg_db, page_size=10))
+        again = sync_stores(job_for(srv, pg_db, page_size=10))
+    assert result.status == again.status == "succeeded"
+    got = rows(pg_db, "SELECT store_code, id, country, synced_at FROM store_users ORDER BY store_code, id")
+    countries = {(r["store_code"], r["id"]): r["country"] for r in got}
+    assert {k for k, v in countries.items() if v == "VN"} == {("s0001", i) for i in range(1, 11)}
+    assert set(countries.values()) == {"VN", None}
+    assert all(r["synced_at"] is not None for r in got)
+    assert len(got) == catalog.total("users")

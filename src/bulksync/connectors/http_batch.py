@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -26,22 +26,29 @@ def records_to_batch(
     fixed: Mapping[str, Any],
     key: str = "id",
     label: str = "",
+    optional: Collection[str] = (),
 ) -> pa.RecordBatch:
-    """The page's records as a batch of ``schema``; ``fixed`` values fill their columns (store_code)."""
+    """The page's records as a batch of ``schema``; ``fixed`` values fill their columns (store_code).
+
+    An ``optional`` column no record of the page has is left out of the batch (an upsert then
+    leaves that column of the table as it is), not written as NULL."""
     keys = [r.get(key) for r in records]
     if None in keys:
         raise BadPage(f"{label}: a record has no {key!r}")
     by_key = dict(zip(keys, records, strict=True))  # the last of a repeated key, at its first place
     unique = records if len(by_key) == len(records) else list(by_key.values())
-    arrays = []
+    arrays, fields = [], []
     for col in schema.columns:
+        if col.name in optional and not any(col.name in r for r in unique):
+            continue
+        fields.append(pa.field(col.name, col.type, col.nullable))
         values = [fixed[col.name]] * len(unique) if col.name in fixed else [r.get(col.name) for r in unique]
         try:
             arrays.append(_column(values, col.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OverflowError) as exc:
             raise BadPage(_refusal(label, col.name, col.type, unique, key, exc)) from exc
     try:
-        return pa.RecordBatch.from_arrays(arrays, schema=schema.arrow_schema())
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
     except (pa.ArrowInvalid, ValueError) as exc:
         raise BadPage(f"{label}: a record lacks a required field ({exc})") from exc
 

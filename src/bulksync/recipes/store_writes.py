@@ -91,6 +91,14 @@ def prepare(dest: Destination, records: TableSchema) -> None:
                     raise  # not the other job (users and videos at once) creating it first
 
 
+def with_own_columns(dest: Destination, schema: TableSchema) -> tuple[TableSchema, frozenset[str]]:
+    """``schema`` plus every other column the destination table has (a user's own column, e.g.
+    ``country``, filled from the API field of that exact name), and the names of those columns."""
+    found = dest.find(schema.name)
+    own = tuple(c for c in found.columns if c.name not in schema.names) if found else ()
+    return replace(schema, columns=(*schema.columns, *own)), frozenset(c.name for c in own)
+
+
 def begin_run(
     dest: Destination,
     *,

@@ -229,7 +229,10 @@ async def _all_stores(
         shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
+        base = records_table(job.kind, job.table_name)
+        schema, own = await writers.run(lambda d: sw.with_own_columns(d, base))
         context = _Context(job, writers, run, progress, on_progress, limits, states)
+        context.schema, context.own_columns = schema, own
         context.cancel, context.listeners = cancel, listeners
         return await context.all_stores()
     finally:
@@ -253,6 +256,7 @@ class _Context:
         self.job, self.writers, self.run, self.progress = job, writers, run, progress
         self.on_progress, self.limits = on_progress, limits
         self.schema = records_table(job.kind, job.table_name)
+        self.own_columns: frozenset[str] = frozenset()  # the table's columns beyond the fixed ones
         self.states = states  # the run's committed store checkpoints, by partition
         self.committer = PageCommitter(writers, flushers=writers.threads)
         self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
@@ -388,7 +392,11 @@ class _Context:
                 if self.cancel.is_set():
                     raise _Stopped
                 batch = records_to_batch(
-                    page.records, self.schema, fixed={"store_code": store.code}, label=store.code
+                    page.records,
+                    self.schema,
+                    fixed={"store_code": store.code},
+                    label=store.code,
+                    optional=self.own_columns,
                 )
                 out.fetched += len(page.records)
                 self.progress.records += len(page.records)
