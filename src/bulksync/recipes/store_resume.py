@@ -52,7 +52,8 @@ def differing(recorded: str | None, wanted: str) -> list[str]:
         return []
     was: Mapping[str, str] = json.loads(recorded)
     now: Mapping[str, str] = json.loads(wanted)
-    return [OPTION_NAMES.get(k, k) for k in now if was.get(k) != now[k]]
+    keys = [*OPTION_NAMES, *(k for k in now if k not in OPTION_NAMES)]
+    return [OPTION_NAMES.get(k, k) for k in keys if was.get(k) != now.get(k)]
 
 
 def refusal(

@@ -115,44 +115,62 @@ def begin_run(
     fleet task inside the run its coordinator opened)."""
     sid = _sid("run", job_name, table)
     states = dest.load_states(sid)
-    last = states[0].last if states else None
-    recorded = str(last[3]) if last and len(last) > 3 else None
-    if last and retry_failed:
-        changed = differing(recorded, params) if params else []
-        if changed:
-            raise UsageError(
-                f"--retry-failed: {shown(str(last[0]), _started(last))} was made with another "
-                f"{' and '.join(changed)}; give the options it was made with"
-            )
-        run = Run(str(last[0]), _started(last), resumed=True, retrying=True, params=recorded or "")
-        dest.reset_states(sid, [replace(states[0], last=_run_key(run), done=False)])
-        return replace(run, note=f"retrying the failed stores of {shown(run.run_id, run.started)}")
     if retry_failed:
-        raise UsageError(f"{job_name} into {table} has no earlier run to retry")
-    now = dt.datetime.now(dt.UTC)
+        if not states or not states[0].last:
+            raise UsageError(f"{job_name} into {table} has no earlier run to retry")
+        return _reopen(dest, states[0], params)
+    last = states[0].last if states else None
     why = None
     if last and not states[0].done:
-        started = _started(last)
-        retrying = len(last) > 2 and last[2] == "retry"
+        started, recorded = _started(last), _params(last)
         if params is not None:
-            why = refusal(recorded, params, started=started, now=now, within_s=within_s)
+            why = refusal(recorded, params, started=started, now=dt.datetime.now(dt.UTC), within_s=within_s)
         if why is None:
+            retrying = len(last) > 2 and last[2] == "retry"
             note = f"resuming {shown(str(last[0]), started)}"
             return Run(str(last[0]), started, True, retrying, note=note, params=recorded or "")
+    return _start(dest, sid, job_name=job_name, table=table, params=params, last=last, why=why)
+
+
+def _reopen(dest: Destination, state: PartitionState, params: str | None) -> Run:
+    """The job's last run, open again for its failed stores (``--retry-failed``)."""
+    last = state.last or ()
+    recorded = _params(last)
+    changed = differing(recorded, params) if params else []
+    if changed:
+        raise UsageError(
+            f"--retry-failed: {shown(str(last[0]), _started(last))} was made with another "
+            f"{' and '.join(changed)}; give the options it was made with"
+        )
+    run = Run(str(last[0]), _started(last), resumed=True, retrying=True, params=recorded or "")
+    dest.reset_states(state.sync_id, [replace(state, last=_run_key(run), done=False)])
+    return replace(run, note=f"retrying the failed stores of {shown(run.run_id, run.started)}")
+
+
+def _start(
+    dest: Destination, sid: str, *, job_name: str, table: str, params: str | None,
+    last: tuple[object, ...] | None, why: str | None,
+) -> Run:  # fmt: skip
+    """A new run; the unfinished one (``why`` it was not resumed) closed as abandoned with it."""
+    now = dt.datetime.now(dt.UTC)
     run = Run(f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", now, resumed=False, params=params or "")
-    state = PartitionState(sid, table, 0, None, None, last=_run_key(run))
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, _summary(job_name, run, "running", "").batch(), upsert_key=("id",))
         if why is not None and last is not None:  # the old run ends here, not 'running' for good
             old = Run(str(last[0]), _started(last), resumed=False)
             gone = f"not resumed: {why}; run {run.run_id} started instead"
             tx.write(SYNC_LOGS.name, _summary(job_name, old, "abandoned", gone).batch(), upsert_key=("id",))
-        tx.save_state(state)
+        tx.save_state(PartitionState(sid, table, 0, None, None, last=_run_key(run)))
     if last:  # the previous run's failed stores are no use to this one
         dest.reset_states(_sid("store", job_name, table, str(last[0])), [])
     if why is None or last is None:
         return run
     return replace(run, note=f"{shown(str(last[0]), _started(last))} not resumed: {why}")
+
+
+def _params(last: tuple[object, ...]) -> str | None:
+    """What the run fetches, as its checkpoint recorded it (None: an earlier build's run)."""
+    return str(last[3]) if len(last) > 3 and last[3] else None
 
 
 def _started(last: tuple[object, ...]) -> dt.datetime:
