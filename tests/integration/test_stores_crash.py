@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import crashkit
-from bulksync.fakestores import FakeStores, FakeStoreServer
+from bulksync.fakestores import FakeStores, FakeStoreServer, Fault
 from storekit import BAD_TOKEN, assert_exactly_once, expected_keys, rows
 
 PAGE = 5
@@ -201,3 +201,26 @@ def test_after_kill_9_a_run_too_old_to_resume_is_closed_as_abandoned(
     assert result["run_id"] in statuses[killed[0]["run_id"]]["message"]
     assert statuses[result["run_id"]]["status"] == "succeeded"
     assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_the_summary_says_interrupted(
+    pg_db: str, pg_probe: crashkit.PgProbe, tmp_path: Path
+) -> None:
+    slow = {f"s{i:04d}": Fault("slow", seconds=5.0) for i in range(5, 13)}  # pages in flight
+    with FakeStoreServer(FakeStores(stores=12, faults=slow)) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="main")
+        environ = env(main=srv.catalog.token)
+        child = _started_then(command(listing, pg_db), environ, pg_probe, signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=30)
+        assert child.returncode != 0 and time.monotonic() - started < 4, "the second Ctrl-C waited for a page"
+        summary = rows(pg_db, "SELECT status, message FROM sync_logs WHERE store_code IS NULL")
+        assert [r["status"] for r in summary] == ["interrupted"], summary
+        srv.catalog.faults.clear()
+        again = run(command(listing, pg_db, "--json"), environ)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["resumed"]
+    assert_exactly_once(pg_db, "store_users", expected_keys(srv.catalog, "users"))

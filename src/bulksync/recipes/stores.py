@@ -105,14 +105,15 @@ def sync_stores(
     opened: list[sw.Run] = []
     try:
         return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners, opened))
-    except BaseException:
+    except BaseException as exc:
         if opened:  # not 'running' for good: the next run resumes or abandons it
-            _mark_interrupted(job, opened[0])
+            _mark_interrupted(job, opened[0], exc)
         raise
 
 
-def _mark_interrupted(job: StoreJob, run: sw.Run) -> None:
-    said = "interrupted before it ended; the same command continues this run"
+def _mark_interrupted(job: StoreJob, run: sw.Run, exc: BaseException) -> None:
+    why = "" if isinstance(exc, KeyboardInterrupt | SystemExit) else f" by {_error_text(exc)}"
+    said = f"interrupted{why} before it ended; the same command continues this run"
     row = LogRow(job.job_name, run.run_id, None, "interrupted", said, _ms_since(run.started), run.started)
     with contextlib.suppress(SyncError):  # best effort: the interrupt itself is what matters
         dest = open_connector(job.dest_url)
@@ -120,6 +121,10 @@ def _mark_interrupted(job: StoreJob, run: sw.Run) -> None:
             sw.mark_run(dest, row)
         finally:
             dest.close()
+
+
+def _error_text(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, SyncError) else redact(f"{type(exc).__name__}: {exc}")
 
 
 def _ms_since(started: dt.datetime) -> int:
