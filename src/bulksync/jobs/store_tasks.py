@@ -33,7 +33,7 @@ from bulksync.jobs.task_model import NewTask, Task, TaskProgress, j, t, tasks
 from bulksync.jobs.task_progress import write_job_progress
 from bulksync.jobs.task_runner import TaskBeat, TaskListener, _failed, _resend_if_running
 from bulksync.logs import bound
-from bulksync.recipes.store_runs import close_run, open_run
+from bulksync.recipes.store_runs import close_run, open_run, pause_run
 from bulksync.recipes.stores import StoreJob, sync_in_open_run
 from bulksync.recipes.stores_result import StoreOutcome, StoresResult
 from bulksync.settings import get_store_settings
@@ -102,6 +102,14 @@ def _reopen_all(fleet: Fleet, job: Job) -> int:
         return int(conn.execute(tasks.update().where(t.job_id == job.id).values(**values)).rowcount)
 
 
+def pause_store_run(fleet: Fleet, job: Job) -> None:
+    """The cancelled job's run summary says 'cancelled' (the run stays open for a resume)."""
+    try:
+        pause_run(_job(fleet, job))
+    except SyncError as exc:  # the summary only: the cancel itself goes on
+        log.warning("job %s: the run's summary could not be marked cancelled: %s", job.id, exc.message)
+
+
 def _job(fleet: Fleet, job: Job, *, retry_failed: bool = False, only: set[str] | None = None) -> StoreJob:
     return store_job_from_record(
         job.spec, fleet.settings, get_store_settings(), retry_failed=retry_failed, only=only
@@ -145,7 +153,9 @@ def run_store_task(fleet: Fleet, task: Task, job: Job) -> str:
         return _failed(fleet, task, error, None, timed_out=False, public=book.public)
     if outcome is not None and outcome.status == "stopped":
         fleet.tasks.end(task, fleet.owner, status="queued", give_back=True)
-        if not fleet.tasks.settle_cancel(task.job_id):
+        if fleet.store.get(job.id).cancel_requested:  # (a job whose lease had lapsed is cancelled at once)
+            pause_store_run(fleet, job)
+        if not fleet.settle_cancel(task.job_id):
             _resend_if_running(fleet, task)
         return "stopped"
     if result is not None:

@@ -34,6 +34,19 @@ def open_run(job: StoreJob) -> sw.Run:
         dest.close()
 
 
+def pause_run(job: StoreJob) -> None:
+    """The open run's summary says 'cancelled': the run stays open, resuming the job continues it."""
+    dest = open_connector(job.dest_url)
+    try:
+        run = sw.open_run_of(dest, job_name=job.job_name, table=job.table_name)
+        if run is not None:
+            ms = int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000)
+            said = "cancelled before it ended; resuming the job continues this run"
+            sw.mark_run(dest, LogRow(job.job_name, run.run_id, None, "cancelled", said, ms, run.started))
+    finally:
+        dest.close()
+
+
 def close_run(job: StoreJob) -> StoresResult:
     """The run's result from its ``sync_logs`` rows; its summary row written, the run ended."""
     dest = open_connector(job.dest_url)

@@ -128,7 +128,10 @@ def begin_run(
         if why is None:
             retrying = len(last) > 2 and last[2] == "retry"
             note = f"resuming {shown(str(last[0]), started)}"
-            return Run(str(last[0]), started, True, retrying, note=note, params=recorded or "")
+            run = Run(str(last[0]), started, True, retrying, note=note, params=recorded or "")
+            if params is not None:  # a cancelled or interrupted run runs again (not a fleet task)
+                mark_run(dest, _summary(job_name, run, "running", "resumed"))
+            return run
     return _start(dest, sid, job_name=job_name, table=table, params=params, last=last, why=why)
 
 
@@ -188,6 +191,14 @@ def end_run(dest: Destination, *, job_name: str, table: str, run: Run, row: LogR
     with dest.transaction() as tx:
         tx.write(SYNC_LOGS.name, row.batch(), upsert_key=("id",))
         tx.save_state(state)
+
+
+def open_run_of(dest: Destination, *, job_name: str, table: str) -> Run | None:
+    """The job's unfinished run, if it has one (nothing is started or changed)."""
+    states = dest.load_states(_sid("run", job_name, table))
+    if not states or not states[0].last or states[0].done:
+        return None
+    return Run(str(states[0].last[0]), _started(states[0].last), resumed=True)
 
 
 def mark_run(dest: Destination, row: LogRow) -> None:
