@@ -38,3 +38,21 @@ def test_an_old_run_or_one_of_an_earlier_build_is_not_resumed() -> None:
         "its options were not recorded (a run of an earlier build)"
     )
     assert shown("r1", T0) == "run r1 from 2026-12-03 01:00:00 UTC"
+
+
+def test_a_job_record_keeps_the_resume_window_and_older_records_take_the_setting() -> None:
+    from pydantic import SecretStr
+
+    from bulksync.jobs.store_specs import store_job_from_record, store_job_record
+    from bulksync.recipes.store_list import Store
+    from bulksync.recipes.stores import StoreJob
+    from bulksync.settings import Settings, StoreSyncSettings
+
+    url = "postgresql://postgres@127.0.0.1/nowhere"
+    job = StoreJob("users", [Store("s0001", "https://a.example/s1", "main")], url,
+                   {"main": SecretStr("t")}, resume_within_s=600.0)  # fmt: skip
+    settings, conf = Settings(), StoreSyncSettings(resume_within_hours=2)
+    record = store_job_record(job, settings, destination=url)
+    assert store_job_from_record(record, settings, conf).resume_within_s == 600.0
+    del record["stores"]["resume_within_s"]  # a record written before the window existed
+    assert store_job_from_record(record, settings, conf).resume_within_s == 7200.0
