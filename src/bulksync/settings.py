@@ -240,6 +240,9 @@ class StoreSyncSettings(BaseSettings):
     # redis://… where the global limit is shared by every process (BULKSYNC_STORES_RATE_LIMIT_URL);
     # unset: the broker's Redis when the broker is Redis
     rate_limit_url: SecretStr | None = None
+    # a store sync resumes the job's unfinished run only if that run started less than this many
+    # hours ago and fetches the same (BULKSYNC_STORES_RESUME_WITHIN_HOURS; 0: never resume)
+    resume_within_hours: float = Field(default=6.0, ge=0, le=24 * 30)
 
     @field_validator("rate_limit_url")
     @classmethod

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import fleetkit
 from bulksync.fakestores import FakeStores, FakeStoreServer
+from bulksync.jobs.dispatch import dispatch
 from bulksync.jobs.store import JobStore
 from storekit import assert_exactly_once, expected_keys, rows
 
@@ -40,6 +42,19 @@ def _records_of(dest: str, code: str) -> int:
         except psycopg.errors.UndefinedTable:
             return 0
     return int(found[0]) if found else 0
+
+
+def _stores_ended(dest: str) -> int:
+    with psycopg.connect(dest, autocommit=True) as conn:
+        try:
+            found = conn.execute("SELECT count(*) FROM sync_logs WHERE store_code IS NOT NULL").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(found[0]) if found else 0
+
+
+def _summaries(dest: str) -> list[str]:
+    return [r["status"] for r in rows(dest, "SELECT status FROM sync_logs WHERE store_code IS NULL")]
 
 
 def _free_port() -> int:
@@ -176,3 +191,49 @@ def _assert_counted(metrics: Samples, log: str, dest: str) -> None:
     by_code = {k[1]: v for k, v in metrics.items() if k[0] == "bulksync_store_http_requests_total"}
     assert by_code == {(("code", "200"),): requests}, by_code
     assert metrics[("bulksync_store_http_rate_limited_total", ())] == 0
+
+
+def test_a_cancel_says_so_in_sync_logs_and_a_resume_past_the_window_syncs_every_store_again(
+    redis_url: str, pg_db: str, pg_db2: str, tmp_path: Path
+) -> None:
+    """A cancelled fleet job's run summary says 'cancelled' (not 'running'); resumed after the
+    resume window, the job runs every store again in a new run and the old run is 'abandoned'."""
+    catalog = FakeStores(stores=8, seed=11)
+    creds = {
+        "BULKSYNC_STORES_CREDENTIALS__MAIN": catalog.token,
+        "BULKSYNC_STORES_RESUME_WITHIN_HOURS": "0.001",  # 3.6 s
+    }
+    store = JobStore(pg_db, lease_s=fleetkit.LEASE_S)
+    with FakeStoreServer(catalog, latency_s=0.08) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="main")
+        worker = fleetkit.Worker(tmp_path / "w.log", redis_url, pg_db, env=creds)
+        try:
+            sent = _submit(listing, pg_db2, fleetkit.worker_env(redis_url, pg_db) | creds)
+            assert sent.returncode == 0, sent.stderr
+            job_id = sent.stdout.strip()
+            fleetkit.wait_for(lambda: _stores_ended(pg_db2) >= 2, 60, "two stores to end")  # tasks done
+            store.request_cancel(job_id)
+            cancelled = fleetkit.wait_done(store, job_id, timeout_s=60)
+            assert cancelled.status == "cancelled", cancelled.error
+            # the job may be 'cancelled' at once (its lease lapsed): its tasks stop after their page
+            fleetkit.wait_for(lambda: _summaries(pg_db2) == ["cancelled"], 30, "the summary to say cancelled")
+            first = rows(pg_db2, "SELECT run_id, status FROM sync_logs WHERE store_code IS NULL")
+            time.sleep(4)  # past the window
+            resumed = store.resume(job_id, tries=3)
+            assert dispatch(resumed, fleetkit.settings(redis_url, pg_db)) == "broker"
+            done = fleetkit.wait_done(store, job_id)
+            assert done.status == "succeeded", (done.error, worker.text()[-3000:])
+        finally:
+            worker.stop()
+            store.close()
+    assert_exactly_once(pg_db2, "store_users", expected_keys(catalog, "users"))
+    summaries = {r["run_id"]: r for r in rows(pg_db2, "SELECT * FROM sync_logs WHERE store_code IS NULL")}
+    old = summaries.pop(first[0]["run_id"])
+    assert old["status"] == "abandoned" and "more than --resume-within" in old["message"], old
+    [(new_id, new)] = summaries.items()
+    assert new["status"] == "succeeded" and (done.result or {})["run_id"] == new_id
+    stores_of_new = rows(
+        pg_db2, f"SELECT store_code FROM sync_logs WHERE run_id = '{new_id}' AND store_code IS NOT NULL"
+    )
+    assert sorted(r["store_code"] for r in stores_of_new) == catalog.codes()

@@ -4,8 +4,10 @@ again; exit codes, ``--json`` and secrets in its output."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import crashkit
-from bulksync.fakestores import FakeStores, FakeStoreServer
+from bulksync.fakestores import FakeStores, FakeStoreServer, Fault
 from storekit import BAD_TOKEN, assert_exactly_once, expected_keys, rows
 
 PAGE = 5
@@ -130,3 +132,95 @@ def test_store_list_from_a_stores_table(server: FakeStoreServer, pg_db: str) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["stores"] == 4
     assert_exactly_once(pg_db, "store_users", expected_keys(server.catalog, "users", codes))
+
+
+def _started_then(
+    cmd: list[str], environ: dict[str, str], probe: crashkit.PgProbe, signum: int
+) -> subprocess.Popen[str]:
+    """Start ``cmd``; once some store has logged its end, send it ``signum``."""
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ)
+    deadline = time.monotonic() + 60
+    while not _stores_logged(probe):
+        assert child.poll() is None, f"the sync ended first ({child.returncode})"
+        assert time.monotonic() < deadline, "no store ended within 60 s"
+        time.sleep(0.01)
+    child.send_signal(signum)
+    return child
+
+
+def _stores_logged(probe: crashkit.PgProbe) -> bool:
+    found = probe.row("SELECT count(*) FROM sync_logs WHERE store_code IS NOT NULL")  # None: no table yet
+    return bool(found and found[0])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_ends_the_summary_cancelled_and_the_same_command_continues(
+    server: FakeStoreServer, pg_db: str, pg_probe: crashkit.PgProbe, tmp_path: Path, signum: int
+) -> None:
+    catalog = server.catalog
+    listing = tmp_path / "stores.csv"
+    server.write_store_list(str(listing), credential="main")
+    environ = env(main=catalog.token)
+    child = _started_then(command(listing, pg_db, "--json"), environ, pg_probe, signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signum, err[-2000:]
+    assert json.loads(out)["status"] == "cancelled" and "the same command continues run" in err
+    summary = rows(pg_db, "SELECT status, message FROM sync_logs WHERE store_code IS NULL")
+    assert [r["status"] for r in summary] == ["cancelled"], summary
+    assert "the same command continues this run" in summary[0]["message"]
+
+    again = run(command(listing, pg_db, "--json"), environ)
+    assert again.returncode == 0, again.stderr[-2000:]
+    result = json.loads(again.stdout)
+    assert result["resumed"] and result["note"].startswith("resuming run ")
+    assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+    assert [r["status"] for r in rows(pg_db, "SELECT status FROM sync_logs WHERE store_code IS NULL")] == [
+        "succeeded"
+    ]
+
+
+def test_after_kill_9_a_run_too_old_to_resume_is_closed_as_abandoned(
+    server: FakeStoreServer, pg_db: str, pg_probe: crashkit.PgProbe, tmp_path: Path
+) -> None:
+    catalog = server.catalog
+    listing = tmp_path / "stores.csv"
+    server.write_store_list(str(listing), credential="main")
+    environ = env(main=catalog.token)
+    child = _started_then(command(listing, pg_db), environ, pg_probe, signal.SIGKILL)
+    child.communicate(timeout=30)
+    killed = rows(pg_db, "SELECT run_id, status FROM sync_logs WHERE store_code IS NULL")
+    assert [r["status"] for r in killed] == ["running"]  # nothing could say otherwise
+
+    again = run(command(listing, pg_db, "--json", "--resume-within", "0"), environ)
+    assert again.returncode == 0, again.stderr[-2000:]
+    result = json.loads(again.stdout)
+    assert not result["resumed"] and result["skipped"] == 0
+    assert result["note"].endswith("not resumed: it started 0.0 h ago, more than --resume-within 0 h")
+    statuses = {r["run_id"]: r for r in rows(pg_db, "SELECT * FROM sync_logs WHERE store_code IS NULL")}
+    assert statuses[killed[0]["run_id"]]["status"] == "abandoned"
+    assert result["run_id"] in statuses[killed[0]["run_id"]]["message"]
+    assert statuses[result["run_id"]]["status"] == "succeeded"
+    assert_exactly_once(pg_db, "store_users", expected_keys(catalog, "users"))
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_the_summary_says_interrupted(
+    pg_db: str, pg_probe: crashkit.PgProbe, tmp_path: Path
+) -> None:
+    slow = {f"s{i:04d}": Fault("slow", seconds=5.0) for i in range(5, 13)}  # pages in flight
+    with FakeStoreServer(FakeStores(stores=12, faults=slow)) as srv:
+        listing = tmp_path / "stores.csv"
+        srv.write_store_list(str(listing), credential="main")
+        environ = env(main=srv.catalog.token)
+        child = _started_then(command(listing, pg_db), environ, pg_probe, signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=30)
+        assert child.returncode != 0 and time.monotonic() - started < 4, "the second Ctrl-C waited for a page"
+        summary = rows(pg_db, "SELECT status, message FROM sync_logs WHERE store_code IS NULL")
+        assert [r["status"] for r in summary] == ["interrupted"], summary
+        srv.catalog.faults.clear()
+        again = run(command(listing, pg_db, "--json"), environ)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["resumed"]
+    assert_exactly_once(pg_db, "store_users", expected_keys(srv.catalog, "users"))

@@ -145,3 +145,23 @@ def _read_url(url: str) -> Tally:
         asyncio.run(go())
     assert "\n" not in str(caught.value)
     return tally
+
+
+@pytest.mark.parametrize("style", ["cursor", "link", "offset"])
+def test_an_api_capping_its_pages_loses_no_record(style: str) -> None:
+    """Asked for 7 records a page, the API answers 3: offsets advance by the records received."""
+    with FakeStoreServer(FakeStores(stores=1, faults={"s0001": Fault("cap", cap=3)})) as srv:
+        records, tally = read_all(srv, "s0001", style=style, page_size=7)
+        want = [r["id"] for r in srv.catalog.records("s0001", "users")]
+    assert [r["id"] for r in records] == want
+    assert tally.requests >= len(want) // 3
+
+
+@pytest.mark.timeout(20)  # the old behaviour: requests for ever
+@pytest.mark.parametrize("style", ["cursor", "link"])
+def test_an_empty_page_ends_an_api_that_always_sends_a_next_cursor(style: str) -> None:
+    with FakeStoreServer(FakeStores(stores=1, faults={"s0001": Fault("endless")})) as srv:
+        count = srv.catalog.count("s0001", "users")
+        records, tally = read_all(srv, "s0001", style=style, page_size=7, policy=RetryPolicy(attempts=1))
+    assert len(records) == count
+    assert tally.requests == -(-count // 7) + 1  # the pages with records, then one empty page

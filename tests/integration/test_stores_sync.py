@@ -120,3 +120,23 @@ def test_retry_failed_syncs_only_the_failed_stores_of_the_last_run(pg_db: str) -
         (None, "succeeded")
     ]
     assert rows(pg_db, "SELECT count(*) AS n FROM bulksync.sync_state")[0]["n"] == 1
+
+
+def test_records_written_counts_the_committed_pages_of_failed_stores(pg_db: str) -> None:
+    catalog = FakeStores(
+        stores=4, faults={"s0002": Fault("malformed", page=3), "s0003": Fault("missing", page=2)}
+    )
+    with FakeStoreServer(catalog) as srv:
+        result = sync_stores(job_for(srv, pg_db, page_size=10))
+    assert result.status == "partial" and {f.code for f in result.failures} == {"s0002", "s0003"}
+    landed = {
+        r["store_code"]: r["n"]
+        for r in rows(pg_db, "SELECT store_code, count(*) AS n FROM store_users GROUP BY 1")
+    }
+    assert landed["s0002"] == 20 and landed["s0003"] == 10
+    logs = {
+        r["store_code"]: r["records_written"]
+        for r in rows(pg_db, "SELECT store_code, records_written FROM sync_logs")
+    }
+    assert {c: logs[c] for c in catalog.codes()} == {c: landed[c] for c in catalog.codes()}
+    assert logs[None] == result.records_written == sum(landed.values())

@@ -416,6 +416,8 @@ def print_stores_summary(result: StoresResult) -> None:
     out = Console(highlight=False)
     style = {"succeeded": "green", "partial": "yellow"}.get(result.status, "red")
     out.print(f"[{style}]{result.job_name} {result.status}[/]: {result.headline()} in {result.seconds:.1f} s")
+    if result.note:
+        out.print(result.note, markup=False)
     if result.resumed:
         out.print(f"resumed run {result.run_id}: {result.skipped} stores were already done")
     for f in result.failures:

@@ -2,11 +2,16 @@
 
 Exit codes: 0 every store succeeded; 4 at least one store failed (the run is ``partial``, or
 ``failed`` when none succeeded) — the others are synced and each failure is in ``sync_logs``;
-1 the job could not run at all (bad destination, database down); 2 usage.
+1 the job could not run at all (bad destination, database down); 2 usage; 130 / 143 stopped by
+Ctrl-C / SIGTERM (the run stays open: the same command continues it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -96,6 +101,16 @@ def sync_cmd(
         bool,
         typer.Option("--retry-failed", help="reopen the last run and sync only the stores that failed in it"),
     ] = False,
+    resume_within: Annotated[
+        float | None,
+        typer.Option(
+            "--resume-within",
+            min=0.0,
+            help="resume the unfinished run only if it started less than this many hours ago "
+            "and fetches the same; else start a new run (BULKSYNC_STORES_RESUME_WITHIN_HOURS, "
+            "default 6; 0: never resume)",
+        ),
+    ] = None,
     background: Annotated[
         bool,
         typer.Option(
@@ -124,6 +139,7 @@ def sync_cmd(
         pagination=pagination, page_size=page_size, records_path=records_path, since=since,
         timeout_s=timeout_s, max_page_bytes=int(max_page_mb * 1024 * 1024),
         policy=RetryPolicy(attempts=attempts, backoff_s=backoff_s), retry_failed=retry_failed,
+        resume_within_s=3600 * (conf.resume_within_hours if resume_within is None else resume_within),
         shared_limit_url=shared_limit_url(settings, conf, rate=rate or conf.rate,
                                           fleet=background and settings.broker_url is not None),
     )  # fmt: skip
@@ -132,16 +148,48 @@ def sync_cmd(
 
         submit_store_job(job, destination=to, json_out=json_out)
         return
-    with StoresView(enabled=not quiet and not json_out) as view:
-        result = sync_stores(job, view)
+    stop = _Stop()
+    with StoresView(enabled=not quiet and not json_out) as view, stop.on_signals():
+        result = sync_stores(job, view, cancel=stop.event)
     if json_out:
         from bulksync.cli.plain import print_json
 
         print_json(result.as_dict())
     elif not quiet:
         print_stores_summary(result)
+    if result.status == "cancelled":
+        typer.echo(f"stopped by {stop.name}: the same command continues run {result.run_id}", err=True)
+        raise typer.Exit(128 + stop.signum)
     if result.status != "succeeded":
         raise typer.Exit(PARTIAL_EXIT)
+
+
+class _Stop:
+    """Ctrl-C or SIGTERM: no store starts any more, running ones stop after their current page
+    and the run's summary says ``cancelled``; a second signal interrupts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum = signal.SIGINT.value
+        self.name = "Ctrl-C"
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt  # the second one: the run's summary says 'interrupted'
+        self.signum, self.name = signum, "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.event.set()
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only (a test calling the command in a thread)
+            return
+        before = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
 
 
 @app.command("retry")

@@ -8,8 +8,10 @@ Every request first waits for the rate limits (``Pacer``), then is retried by te
 503 after their ``Retry-After`` (seconds or an HTTP date), other 5xx, timeouts and dropped
 connections with exponential backoff and jitter, at most ``RetryPolicy.attempts`` times. Any
 other 4xx, a page that is not JSON, lacks the records field, is larger than the cap, or a
-cursor that repeats is a ``PermanentError`` naming the endpoint. The token is sent in a header
-only: no message, log line or checkpoint ever holds it (nor the query string).
+cursor that repeats is a ``PermanentError`` naming the endpoint. A page with no records is the
+last, whatever next cursor or link it carries (an API with ``has_more`` may always send one).
+The token is sent in a header only: no message, log line or checkpoint ever holds it (nor the
+query string).
 """
 
 from __future__ import annotations
@@ -206,15 +208,19 @@ def _parse(raw: bytes, ep: Endpoint, cursor: str | None, link: str | None, where
     records = _at_path(body, ep.records_path)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise BadPage(f"{where}: the page has no list of records at {ep.records_path!r}")
-    return Page(records, _next(ep, body, cursor, link, bool(records)))
+    return Page(records, _next(ep, body, cursor, link, len(records)))
 
 
-def _next(ep: Endpoint, body: Any, cursor: str | None, link: str | None, any_rows: bool) -> str | None:
+def _next(ep: Endpoint, body: Any, cursor: str | None, link: str | None, received: int) -> str | None:
     at: dict[str, Any] = json.loads(cursor) if cursor else {}
     if ep.pagination is Pagination.PAGE:
-        return json.dumps({"page": at.get("page", 1) + 1}) if any_rows else None
+        return json.dumps({"page": at.get("page", 1) + 1}) if received else None
     if ep.pagination is Pagination.OFFSET:
-        return json.dumps({"offset": at.get("offset", 0) + ep.page_size}) if any_rows else None
+        # by the records received, not the page size asked: an API that caps its pages (asked
+        # 100, answers 50) would otherwise have every other half-page skipped
+        return json.dumps({"offset": at.get("offset", 0) + received}) if received else None
+    if not received:  # an empty page ends every style: APIs with has_more send a next cursor anyway
+        return None
     if ep.pagination is Pagination.LINK:
         nxt = link or _at_path(body, ep.cursor_path)
         return json.dumps({"url": _without_token(str(nxt), ep)}) if nxt else None

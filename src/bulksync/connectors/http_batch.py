@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -26,24 +26,29 @@ def records_to_batch(
     fixed: Mapping[str, Any],
     key: str = "id",
     label: str = "",
+    optional: Collection[str] = (),
 ) -> pa.RecordBatch:
-    """The page's records as a batch of ``schema``; ``fixed`` values fill their columns (store_code)."""
+    """The page's records as a batch of ``schema``; ``fixed`` values fill their columns (store_code).
+
+    An ``optional`` column no record of the page has is left out of the batch (an upsert then
+    leaves that column of the table as it is), not written as NULL."""
     keys = [r.get(key) for r in records]
     if None in keys:
         raise BadPage(f"{label}: a record has no {key!r}")
     by_key = dict(zip(keys, records, strict=True))  # the last of a repeated key, at its first place
     unique = records if len(by_key) == len(records) else list(by_key.values())
-    arrays = []
+    arrays, fields = [], []
     for col in schema.columns:
+        if col.name in optional and not any(col.name in r for r in unique):
+            continue
+        fields.append(pa.field(col.name, col.type, col.nullable))
+        values = [fixed[col.name]] * len(unique) if col.name in fixed else [r.get(col.name) for r in unique]
         try:
-            if col.name in fixed:
-                arrays.append(pa.array([fixed[col.name]] * len(unique), type=col.type))
-            else:
-                arrays.append(_column([r.get(col.name) for r in unique], col.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-            raise BadPage(f"{label}: field {col.name!r} holds a value that is not {col.type}") from exc
+            arrays.append(_column(values, col.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OverflowError) as exc:
+            raise BadPage(_refusal(label, col.name, col.type, unique, key, exc)) from exc
     try:
-        return pa.RecordBatch.from_arrays(arrays, schema=schema.arrow_schema())
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
     except (pa.ArrowInvalid, ValueError) as exc:
         raise BadPage(f"{label}: a record lacks a required field ({exc})") from exc
 
@@ -52,12 +57,69 @@ def records_to_batch(
 _to_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
+class _Refused(ValueError):
+    """A value no rule takes as its field's type without changing it."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+def _refusal(
+    label: str, name: str, kind: pa.DataType, records: Sequence[Mapping[str, Any]], key: str, exc: Exception
+) -> str:
+    """The page's one-line error: the record, the field, its value and why it is refused."""
+    if not isinstance(exc, _Refused):
+        exc = _first_refused([r.get(name) for r in records], kind) or exc
+    if not isinstance(exc, _Refused):
+        return f"{label}: field {name!r} holds a value that is not {kind}"
+    record = records[exc.index]
+    shown = json.dumps(record.get(name), default=str)[:80]
+    return f"{label}: record {key} {record.get(key)!r}: field {name!r} holds {shown}, {exc.reason}"
+
+
+def _first_refused(values: list[Any], kind: pa.DataType) -> _Refused | None:
+    """The first value Arrow refuses on its own (the page already failed: cost is no concern)."""
+    if pa.types.is_integer(kind):
+        try:
+            _check_integers(values)
+        except _Refused as exc:
+            return exc
+    for i, v in enumerate(values):
+        try:
+            _column([v], kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OverflowError):
+            what = "an integer" if pa.types.is_integer(kind) else f"{kind}"
+            return _Refused(i, f"not {'an ISO-8601 time' if pa.types.is_timestamp(kind) else what}")
+    return None
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_integers(values: list[Any]) -> None:
+    """Refuse what an integer field would change: a fraction (1.9 → 1) or a number beyond int64;
+    an integral float (2.0) is that integer."""
+    for i, v in enumerate(values):
+        if type(v) is float and not v.is_integer():
+            raise _Refused(i, "not an integer (a fraction is never cut off)")
+        if isinstance(v, int | float) and not isinstance(v, bool) and not _INT64[0] <= v <= _INT64[1]:
+            raise _Refused(i, "beyond the 64-bit integer range")
+
+
 def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
     """One column; ISO times with a zone are parsed by Arrow (vectorised), the rest by ``_value``."""
+    if pa.types.is_integer(kind) and any(type(v) is not int for v in values if v is not None):
+        _check_integers(values)  # Arrow would cut 1.9 to 1 without a word
+    elif pa.types.is_timestamp(kind):
+        for i, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                # epoch seconds, milliseconds or microseconds: no unit can be told from the number
+                raise _Refused(i, "a bare number, not a time (send ISO-8601 text, e.g. 2026-11-02T00:00:00Z)")
     if is_json(kind):  # any JSON value is a document, a string too ("x" is the document "x")
         texts = [None if v is None else _to_json(v) for v in values]
         return pa.array(texts, pa.string()).cast(kind)
-    if pa.types.is_timestamp(kind) and kind.tz is not None and all(isinstance(v, str | None) for v in values):
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
         return pa.array(values, pa.string()).cast(kind)
     if pa.types.is_string(kind) and all(isinstance(v, str | None) for v in values):
         return pa.array(values, kind)

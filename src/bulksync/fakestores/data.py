@@ -24,7 +24,10 @@ class Fault:
     Retry-After), ``drop`` (close the connection without an answer ``times`` times), ``malformed``
     (page ``page`` is not JSON), ``huge`` (page ``page`` is ``huge_bytes`` long), ``repeat`` (the
     cursor after page ``page`` points back to it), ``missing`` (page ``page`` has no records
-    field), ``slow`` (each page takes ``seconds`` more).
+    field), ``slow`` (each page takes ``seconds`` more), ``cap`` (no page holds more than
+    ``cap`` records, whatever size was asked: many APIs cap their pages), ``value`` (every record
+    of page ``page`` has ``field`` set to ``value``), ``endless`` (a next cursor or link after every
+    page, empty ones too, as APIs with a ``has_more`` flag do).
     """
 
     kind: str
@@ -33,6 +36,9 @@ class Fault:
     page: int = 2
     huge_bytes: int = 2_000_000
     seconds: float = 0.0
+    cap: int = 0
+    field: str = ""
+    value: Any = None
 
 
 @dataclass

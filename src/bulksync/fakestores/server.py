@@ -203,12 +203,18 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [r for r in rows if r["updated_at"] >= since]
         start, size = _window(style, query)
         page_no = start // size + 1
+        if fault and fault.kind == "cap":
+            size = min(size, fault.cap)  # the API answers fewer records than asked
         data = rows[start : start + size]
         if code in self.fake.catalog.overlap and start > 0 and data:
             data = [rows[start - 1], *data]  # a record the previous page had already
+        if fault and fault.page == page_no and fault.kind == "value":
+            data = [{**r, fault.field: fault.value} for r in data]
         if fault and fault.page == page_no and fault.kind in ("malformed", "huge", "missing"):
             return self._faulty(code, fault, data)
         nxt = start + size if start + size < len(rows) else None
+        if fault and fault.kind == "endless":
+            nxt = start + size  # one more page, empty or not
         if fault and fault.kind == "repeat" and page_no >= fault.page:
             nxt = start  # the cursor points back at this very page
         body: dict[str, Any] = {"data": data}

@@ -54,6 +54,18 @@ class Fleet:
     def __post_init__(self) -> None:
         self.tasks = TaskStore(self.store)
 
+    def settle_cancel(self, job_id: str) -> bool:
+        """End a job being cancelled once none of its tasks runs (``TaskStore.settle_cancel``); a
+        store sync's run summary in ``sync_logs`` then says 'cancelled'. True if this ended it."""
+        if not self.tasks.settle_cancel(job_id):
+            return False
+        job = self.store.get(job_id)
+        if job.kind == "stores":
+            from bulksync.jobs.store_tasks import pause_store_run
+
+            pause_store_run(self, job)
+        return True
+
     def declare_actors(self) -> None:
         """Register ``plan_job`` and ``run_partition`` with the broker (the worker consumes them)."""
         options = {"max_retries": MAX_RETRIES}
@@ -90,7 +102,7 @@ class Fleet:
             return
         task = self.tasks.claim(job_id, task_no, self.owner)
         if task is None:
-            self.tasks.settle_cancel(job_id)
+            self.settle_cancel(job_id)
             log.info("dropped: %s task %d (done, not runnable, or held by a live lease)", job_id, task_no)
             return
         run_task(self, task)
@@ -178,7 +190,7 @@ class Sweeper(threading.Thread):
         fleet.store.reap()
         tasks.renew_jobs()
         for job_id in tasks.cancelling():
-            if fleet.tasks.settle_cancel(job_id):
+            if fleet.settle_cancel(job_id):
                 log.info("job cancelled: %s", job_id)
         for job_id, task_no in tasks.due(resend_after=self.resend_after):
             log.info("re-sent: %s task %d (lease expired or message lost)", job_id, task_no)

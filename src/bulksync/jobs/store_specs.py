@@ -50,6 +50,7 @@ def store_job_record(job: StoreJob, settings: Settings, *, destination: str) -> 
             "max_page_bytes": job.max_page_bytes,
             "attempts": job.policy.attempts,
             "backoff_s": job.policy.backoff_s,
+            "resume_within_s": job.resume_within_s,
         },
     }
 
@@ -79,6 +80,7 @@ def store_job_from_record(
         timeout_s=float(o["timeout_s"]), max_page_bytes=int(o["max_page_bytes"]),
         policy=RetryPolicy(attempts=int(o["attempts"]), backoff_s=float(o["backoff_s"])),
         retry_failed=retry_failed,
+        resume_within_s=float(o.get("resume_within_s", conf.resume_within_hours * 3600)),  # older records
         shared_limit_url=shared_limit_url(settings, conf, rate=o["rate"], fleet=fleet),
     )  # fmt: skip
 

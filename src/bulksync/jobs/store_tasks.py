@@ -33,7 +33,7 @@ from bulksync.jobs.task_model import NewTask, Task, TaskProgress, j, t, tasks
 from bulksync.jobs.task_progress import write_job_progress
 from bulksync.jobs.task_runner import TaskBeat, TaskListener, _failed, _resend_if_running
 from bulksync.logs import bound
-from bulksync.recipes.store_runs import close_run, open_run
+from bulksync.recipes.store_runs import close_run, open_run, pause_run
 from bulksync.recipes.stores import StoreJob, sync_in_open_run
 from bulksync.recipes.stores_result import StoreOutcome, StoresResult
 from bulksync.settings import get_store_settings
@@ -51,7 +51,7 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
     beat.start()
     retry = retrying(job.result)
     try:
-        open_run(_job(fleet, job, retry_failed=retry))
+        run = open_run(_job(fleet, job, retry_failed=retry))
     except SyncError as exc:
         beat.stop()
         fleet.plan_failed(job, exc, "opening the store sync failed")
@@ -68,6 +68,9 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
         log.info("job planned: %s, %d store task(s)", job.id, len(stores))
     elif retry:
         log.info("job retried: %s, %d failed store(s) queued again", job.id, _reopen_failed(fleet, job))
+    elif not run.resumed:  # its run was not resumed (too old): every store again, in a new run
+        log.info("job resumed in a new run: %s (%s), %d task(s) queued again", job.id, run.note,
+                 _reopen_all(fleet, job))  # fmt: skip
     else:
         log.info("job resumed: %s, %d task(s) queued again", job.id,
                  fleet.tasks.reopen(job.id, tries=fleet.settings.job_tries))  # fmt: skip
@@ -86,6 +89,25 @@ def _reopen_failed(fleet: Fleet, job: Job) -> int:
     which = sa.and_(t.job_id == job.id, sa.or_(failed_store, t.kind == "finish"))
     with fleet.store.transaction() as conn:
         return int(conn.execute(tasks.update().where(which).values(**values)).rowcount)
+
+
+def _reopen_all(fleet: Fleet, job: Job) -> int:
+    """Queue every task of the job again, done ones too: a new run syncs every store."""
+    values = {
+        "status": "queued", "phase": "planned", "rows_done": 0, "error": None, "lease_owner": None,
+        "lease_expires": None, "sent_at": None, "updated_at": now(),
+        "max_attempts": t.attempts + fleet.settings.job_tries,
+    }  # fmt: skip
+    with fleet.store.transaction() as conn:
+        return int(conn.execute(tasks.update().where(t.job_id == job.id).values(**values)).rowcount)
+
+
+def pause_store_run(fleet: Fleet, job: Job) -> None:
+    """The cancelled job's run summary says 'cancelled' (the run stays open for a resume)."""
+    try:
+        pause_run(_job(fleet, job))
+    except SyncError as exc:  # the summary only: the cancel itself goes on
+        log.warning("job %s: the run's summary could not be marked cancelled: %s", job.id, exc.message)
 
 
 def _job(fleet: Fleet, job: Job, *, retry_failed: bool = False, only: set[str] | None = None) -> StoreJob:
@@ -131,7 +153,9 @@ def run_store_task(fleet: Fleet, task: Task, job: Job) -> str:
         return _failed(fleet, task, error, None, timed_out=False, public=book.public)
     if outcome is not None and outcome.status == "stopped":
         fleet.tasks.end(task, fleet.owner, status="queued", give_back=True)
-        if not fleet.tasks.settle_cancel(task.job_id):
+        if fleet.store.get(job.id).cancel_requested:  # (a job whose lease had lapsed is cancelled at once)
+            pause_store_run(fleet, job)
+        if not fleet.settle_cancel(task.job_id):
             _resend_if_running(fleet, task)
         return "stopped"
     if result is not None:

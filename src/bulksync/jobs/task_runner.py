@@ -167,7 +167,7 @@ def _run_task(fleet: Fleet, task: Task) -> str:
     if table is None or table.status not in ("succeeded", "partitions done"):
         fleet.tasks.end(task, fleet.owner, status="queued", progress=progress, give_back=True)
         log.info("task stopped: %s after %.1f s (between batches)", task.label, took)
-        if not fleet.tasks.settle_cancel(task.job_id):
+        if not fleet.settle_cancel(task.job_id):
             _resend_if_running(fleet, task)  # e.g. this worker is shutting down: another takes it
         return "stopped"
     fleet.tasks.end(task, fleet.owner, status="done", progress=progress)

@@ -75,12 +75,13 @@ class PageCommitter:
 
 
 def commit_group(dest: Destination, group: list[_Page]) -> None:
-    """Every page's rows (one upsert per table) and every page's checkpoint, in one transaction."""
-    by_table: dict[str, list[_Page]] = {}
+    """Every page's rows (one upsert per table and set of columns: a table's own columns come
+    only with the pages that have them) and every page's checkpoint, in one transaction."""
+    by_table: dict[tuple[str, tuple[str, ...]], list[_Page]] = {}
     for page in group:
-        by_table.setdefault(page.target.table, []).append(page)
+        by_table.setdefault((page.target.table, tuple(page.batch.schema.names)), []).append(page)
     with dest.transaction() as tx:
-        for table, pages in by_table.items():
+        for (table, _), pages in by_table.items():
             batches = [p.batch for p in pages if p.batch.num_rows]
             if batches:
                 rows = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]

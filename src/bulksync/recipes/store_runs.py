@@ -26,7 +26,23 @@ def open_run(job: StoreJob) -> sw.Run:
     dest = open_connector(job.dest_url)
     try:
         sw.prepare(dest, records_table(job.kind, job.table_name))
-        return sw.begin_run(dest, job_name=job.job_name, table=job.table_name, retry_failed=job.retry_failed)
+        return sw.begin_run(
+            dest, job_name=job.job_name, table=job.table_name, params=job.fetch_params,
+            within_s=job.resume_within_s, retry_failed=job.retry_failed,
+        )  # fmt: skip
+    finally:
+        dest.close()
+
+
+def pause_run(job: StoreJob) -> None:
+    """The open run's summary says 'cancelled': the run stays open, resuming the job continues it."""
+    dest = open_connector(job.dest_url)
+    try:
+        run = sw.open_run_of(dest, job_name=job.job_name, table=job.table_name)
+        if run is not None:
+            ms = int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000)
+            said = "cancelled before it ended; resuming the job continues this run"
+            sw.mark_run(dest, LogRow(job.job_name, run.run_id, None, "cancelled", said, ms, run.started))
     finally:
         dest.close()
 
@@ -35,7 +51,7 @@ def close_run(job: StoreJob) -> StoresResult:
     """The run's result from its ``sync_logs`` rows; its summary row written, the run ended."""
     dest = open_connector(job.dest_url)
     try:
-        run = sw.begin_run(dest, job_name=job.job_name, table=job.table_name)  # the open run
+        run = sw.begin_run(dest, job_name=job.job_name, table=job.table_name, params=None)  # the open run
         codes = {s.code for s in job.stores}
         outcomes = [o for o in run_outcomes(dest, run.run_id) if o.code in codes]
         seconds = (dt.datetime.now(dt.UTC) - run.started).total_seconds()

@@ -10,11 +10,14 @@ store failing is logged with its reason and attempts; the others go on, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
@@ -25,11 +28,13 @@ from bulksync.connectors.http_batch import records_to_batch
 from bulksync.connectors.http_pacing import Limits
 from bulksync.connectors.http_pacing_redis import RedisRate
 from bulksync.connectors.http_session import open_session, tls_context
+from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget
 from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
+from bulksync.recipes.store_resume import fetch_params
 from bulksync.recipes.store_tables import JOB_NAMES, SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
 
@@ -63,6 +68,8 @@ class StoreJob:
     retry_failed: bool = False  # reopen the last run and sync only the stores that failed in it
     shared_limit_url: str | None = None  # redis://…: the global limit is shared by every process
     rate_key: str = "bulksync:stores:rate"  # the Redis key of that limit (one per API key)
+    # an unfinished run is resumed only if it started less than this ago (and fetches the same)
+    resume_within_s: float = 6 * 3600.0
 
     @property
     def job_name(self) -> str:
@@ -71,6 +78,14 @@ class StoreJob:
     @property
     def table_name(self) -> str:
         return self.table or f"store_{self.kind}"
+
+    @property
+    def fetch_params(self) -> str:
+        """What decides the records the job fetches, as a run's checkpoint keeps it."""
+        return fetch_params(
+            since=self.since, page_size=self.page_size, pagination=self.pagination.value,
+            records_path=self.records_path, stores=[(s.code, s.base_url) for s in self.stores],
+        )  # fmt: skip
 
 
 def sync_stores(
@@ -83,10 +98,37 @@ def sync_stores(
     """Run (or resume) the job; blocks until every store has succeeded or failed.
 
     ``cancel`` set: no store starts any more, running ones stop after their current page; the
-    run stays open (the same command, or resuming the job, continues it) and the result says
-    ``cancelled``."""
+    run stays open (the same command, or resuming the job, continues it), its ``sync_logs``
+    summary and the result say ``cancelled``. Stopped harder (a second Ctrl-C: the interrupt
+    escapes), the summary says ``interrupted`` before the interrupt goes on."""
     check_job(job)
-    return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners))
+    opened: list[sw.Run] = []
+    try:
+        return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners, opened))
+    except BaseException as exc:
+        if opened:  # not 'running' for good: the next run resumes or abandons it
+            _mark_interrupted(job, opened[0], exc)
+        raise
+
+
+def _mark_interrupted(job: StoreJob, run: sw.Run, exc: BaseException) -> None:
+    why = "" if isinstance(exc, KeyboardInterrupt | SystemExit) else f" by {_error_text(exc)}"
+    said = f"interrupted{why} before it ended; the same command continues this run"
+    row = LogRow(job.job_name, run.run_id, None, "interrupted", said, _ms_since(run.started), run.started)
+    with contextlib.suppress(SyncError):  # best effort: the interrupt itself is what matters
+        dest = open_connector(job.dest_url)
+        try:
+            sw.mark_run(dest, row)
+        finally:
+            dest.close()
+
+
+def _error_text(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, SyncError) else redact(f"{type(exc).__name__}: {exc}")
+
+
+def _ms_since(started: dt.datetime) -> int:
+    return int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
 
 
 def sync_in_open_run(
@@ -116,29 +158,32 @@ async def _run(
     on_progress: Callable[[StoreProgress], None],
     cancel: threading.Event,
     listeners: Sequence[StoreListener] = (),
+    opened: list[sw.Run] | None = None,
 ) -> StoresResult:
     writers = sw.Writers(job.dest_url, threads=max(1, min(job.writer_threads, job.concurrency)))
     schema = records_table(job.kind, job.table_name)
     try:
         await writers.run(lambda d: sw.prepare(d, schema))
-        run = await writers.run(
-            lambda d: sw.begin_run(
-                d, job_name=job.job_name, table=job.table_name, retry_failed=job.retry_failed
-            )
-        )
+        run = await writers.run(partial(sw.begin_run, **_run_options(job)))
+        if opened is not None:
+            opened.append(run)
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
         progress = StoreProgress(total=len(job.stores), started=time.monotonic())
         outcomes = await _all_stores(job, writers, run, progress, on_progress, states, cancel, listeners)
-        result = StoresResult.of(job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed)
-        if result.status == "cancelled":
-            return result  # the run stays open: resuming continues it
-        row = LogRow(
-            job.job_name, run.run_id, None, result.status, result.headline(),
-            int((dt.datetime.now(dt.UTC) - run.started).total_seconds() * 1000), run.started,
-            result.records_fetched, result.records_written, result.requests, result.retries,
+        result = StoresResult.of(
+            job.job_name, run.run_id, outcomes, progress.elapsed, resumed=run.resumed, note=run.note,
+            cancelled=cancel.is_set() and len(outcomes) < len(job.stores),
         )  # fmt: skip
+        row = LogRow(
+            job.job_name, run.run_id, None, result.status, result.headline(), _ms_since(run.started),
+            run.started, result.records_fetched, result.records_written, result.requests, result.retries,
+        )  # fmt: skip
+        if result.status == "cancelled":  # the run stays open: resuming continues it
+            said = f"cancelled after {result.headline()}; the same command continues this run"
+            await writers.run(lambda d: sw.mark_run(d, replace(row, message=said)))
+            return result
         await writers.run(
             lambda d: sw.end_run(d, job_name=job.job_name, table=job.table_name, run=run, row=row)
         )
@@ -148,12 +193,22 @@ async def _run(
         writers.close()
 
 
+def _run_options(job: StoreJob) -> dict[str, Any]:
+    """``begin_run``'s options for ``job``: resume its run only if it fetches the same, recently."""
+    return {
+        "job_name": job.job_name, "table": job.table_name, "params": job.fetch_params,
+        "within_s": job.resume_within_s, "retry_failed": job.retry_failed,
+    }  # fmt: skip
+
+
 async def _in_open_run(
     job: StoreJob, cancel: threading.Event, listeners: Sequence[StoreListener]
 ) -> list[StoreOutcome]:
     writers = sw.Writers(job.dest_url, threads=1)
     try:
-        run = await writers.run(lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name))
+        run = await writers.run(
+            lambda d: sw.begin_run(d, job_name=job.job_name, table=job.table_name, params=None)
+        )
         states = await writers.run(
             lambda d: sw.store_states(d, job_name=job.job_name, table=job.table_name, run=run)
         )
@@ -179,7 +234,10 @@ async def _all_stores(
         shared = await RedisRate.open(job.shared_limit_url, rate=job.rate, key=job.rate_key)
     try:
         limits = Limits(rate=job.rate, endpoint_rate=job.store_rate, shared=shared)
+        base = records_table(job.kind, job.table_name)
+        schema, own = await writers.run(lambda d: sw.with_own_columns(d, base))
         context = _Context(job, writers, run, progress, on_progress, limits, states)
+        context.schema, context.own_columns = schema, own
         context.cancel, context.listeners = cancel, listeners
         return await context.all_stores()
     finally:
@@ -203,6 +261,7 @@ class _Context:
         self.job, self.writers, self.run, self.progress = job, writers, run, progress
         self.on_progress, self.limits = on_progress, limits
         self.schema = records_table(job.kind, job.table_name)
+        self.own_columns: frozenset[str] = frozenset()  # the table's columns beyond the fixed ones
         self.states = states  # the run's committed store checkpoints, by partition
         self.committer = PageCommitter(writers, flushers=writers.threads)
         self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
@@ -293,6 +352,7 @@ class _Context:
         except _Stopped:
             outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
             outcome.requests, outcome.retries = tally.requests, tally.retries
+            outcome.written = committed[0].rows
             return outcome  # no sync_logs row: the store continues from its checkpoint
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message
@@ -300,8 +360,9 @@ class _Context:
             outcome.status, outcome.message = "failed", redact(f"{type(exc).__name__}: {exc}")
         outcome.requests, outcome.retries = tally.requests, tally.retries
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
-        row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         final = done or committed[0]
+        outcome.written = final.rows  # a failed store's committed pages are in the table too
+        row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         # the sync_logs row and the store's last checkpoint (done if it succeeded; a failed store
         # keeps one, even before its first page: that is what a retry looks for), committed with
         # the pages and ends of other stores waiting meanwhile: one transaction, not one per store
@@ -336,7 +397,11 @@ class _Context:
                 if self.cancel.is_set():
                     raise _Stopped
                 batch = records_to_batch(
-                    page.records, self.schema, fixed={"store_code": store.code}, label=store.code
+                    page.records,
+                    self.schema,
+                    fixed={"store_code": store.code},
+                    label=store.code,
+                    optional=self.own_columns,
                 )
                 out.fetched += len(page.records)
                 self.progress.records += len(page.records)

@@ -106,6 +106,7 @@ class StoresResult:
     seconds: float
     resumed: bool
     failures: list[StoreOutcome]
+    note: str = ""  # what became of the job's unfinished run: resumed, or why not
 
     @classmethod
     def of(
@@ -116,18 +117,21 @@ class StoresResult:
         seconds: float,
         *,
         resumed: bool,
+        note: str = "",
+        cancelled: bool = False,
     ) -> StoresResult:
+        """``cancelled``: stores were left unstarted (a store stopped mid-way says so itself)."""
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
         ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
         status = "succeeded" if not failures else ("partial" if ok else "failed")
-        if any(o.status == "stopped" for o in outcomes):
+        if cancelled or any(o.status == "stopped" for o in outcomes):
             status = "cancelled"
         return cls(
             job_name, run_id, status, len(outcomes), ok, len(failures),
             sum(o.status == "skipped" for o in outcomes),
             sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
             sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
-            round(seconds, 3), resumed, failures,
+            round(seconds, 3), resumed, failures, note,
         )  # fmt: skip
 
     @property

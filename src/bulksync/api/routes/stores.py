@@ -140,4 +140,5 @@ def _checked_job(body: StoreSyncCreate, settings: Settings) -> StoreJob:
         page_size=body.page_size, records_path=body.records_path, since=body.since, timeout_s=body.timeout_s,
         max_page_bytes=int(body.max_page_mb * 1024 * 1024),
         policy=RetryPolicy(attempts=body.attempts, backoff_s=body.backoff_s),
+        resume_within_s=conf.resume_within_hours * 3600,
     )  # fmt: skip
