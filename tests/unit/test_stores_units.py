@@ -61,6 +61,23 @@ def test_store_lists_from_csv_and_json(tmp_path: Path) -> None:
     assert load_stores(json_file) == [Store("s2", "http://x/s2", "")]
 
 
+def test_a_store_list_saved_by_a_spreadsheet_is_read_and_one_in_another_encoding_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Excel writes "CSV UTF-8" with a byte order mark: the first column was read as
+    '\ufeffstore_code' and every entry "needs store_code". A Latin-1 file was a traceback."""
+    csv_file = tmp_path / "s.csv"
+    csv_file.write_bytes("\ufeffstore_code,base_url\r\ns1,https://api.example/s1\r\n".encode())
+    assert load_stores(csv_file) == [Store("s1", "https://api.example/s1", "")]
+    json_file = tmp_path / "s.json"
+    json_file.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"code": "s2", "base_url": "http://x/s2"}]).encode())
+    assert load_stores(json_file) == [Store("s2", "http://x/s2", "")]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("store_code,base_url,note\ns1,http://x,café\n".encode("latin-1"))
+    with pytest.raises(UsageError, match=r"is not UTF-8 text \(byte 0xe9 at offset 40\): save it as UTF-8"):
+        load_stores(latin)
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

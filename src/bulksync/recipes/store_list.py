@@ -32,9 +32,14 @@ class Store:
 def load_stores(path: Path) -> list[Store]:
     """Read the store list; a clear error for a missing file, column or a repeated code."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV starts with a BOM
     except OSError as exc:
         raise UsageError(f"cannot read the store list {str(path)!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the store list {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start:,}): save it as UTF-8"
+        ) from None
     is_json = path.suffix.lower() == ".json"
     rows = _json_rows(text, path) if is_json else list(csv.DictReader(text.splitlines()))
     stores = [_store(row, n, path) for n, row in enumerate(rows, start=1)]
