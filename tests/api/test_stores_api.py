@@ -129,6 +129,7 @@ def _samples(text: str) -> dict[str, float]:
         ({"destination": "lite"}, "body.destination", "PostgreSQL"),
         ({"stores": None}, "body.stores", "stores_table"),
         ({"kind": "orders"}, "body.kind", "users"),
+        ({"since": "yesterday"}, "body.since", "'yesterday' is not an ISO date or time"),  # was 0 records
     ],
 )
 def test_a_bad_request_is_one_422_line_and_records_nothing(

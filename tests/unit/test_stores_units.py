@@ -118,3 +118,26 @@ def test_a_token_echoed_in_a_next_link_is_never_checkpointed() -> None:
     cursor = _next(ep, {}, None, "https://api.x/v?after=9&access_token=t0ken", True)
     assert cursor is not None and "t0ken" not in cursor
     assert _request(ep, cursor) == ("https://api.x/v?after=9&access_token=t0ken", {})
+
+
+@pytest.mark.parametrize("since", ["yesterday", "x'; DROP TABLE users; --", "2026-13-01"])
+def test_a_since_that_is_no_iso_time_is_bad_usage_before_any_request(tmp_path: Path, since: str) -> None:
+    """``--since yesterday`` went to every store as it was: no record matched, and the sync
+    "succeeded" with nothing."""
+    from helpers import run_cli
+
+    stores = tmp_path / "s.csv"
+    stores.write_text("store_code,base_url\ns1,http://127.0.0.1:9/s1\n")  # never asked
+    done = run_cli(
+        "stores", "sync", "users", "--stores", str(stores), "--to", str(tmp_path / "d.db"), "--since", since
+    )
+    assert done.returncode == 2
+    assert f"Invalid value for '--since': {since!r} is not an ISO date or time" in done.stderr
+    assert not (tmp_path / "d.db").exists()
+
+
+@pytest.mark.parametrize("since", ["2026-11-16", "2026-11-16T00:00:00Z", "2026-11-16 08:30:00+02:00"])
+def test_an_iso_since_is_taken_as_given(since: str) -> None:
+    from bulksync.connectors.http_options import since_value
+
+    assert since_value(f" {since} ") == since

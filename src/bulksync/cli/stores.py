@@ -36,6 +36,15 @@ class Kind(StrEnum):
     videos = "videos"
 
 
+def _since(value: str | None) -> str | None:
+    from bulksync.connectors.http_options import since_value
+
+    try:
+        return None if value is None else since_value(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--since ")) from None
+
+
 @app.command("sync")
 def sync_cmd(
     kind: Annotated[Kind, typer.Argument(help="users (SYNC_CONCURRENCY) or videos (VIDEO_SYNC_CONCURRENCY)")],
@@ -85,7 +94,8 @@ def sync_cmd(
         str, typer.Option("--records-path", help="where a page's records are (dotted)")
     ] = "data",
     since: Annotated[
-        str | None, typer.Option("--since", help="only records updated at or after (ISO time)")
+        str | None,
+        typer.Option("--since", help="only records updated at or after (ISO time)", callback=_since),
     ] = None,
     timeout_s: Annotated[float, typer.Option("--timeout", min=0.1, help="seconds per request")] = 30.0,
     max_page_mb: Annotated[

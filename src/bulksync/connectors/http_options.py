@@ -19,3 +19,18 @@ class RetryPolicy:
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 120.0
+
+
+def since_value(text: str) -> str:
+    """``--since`` as given, once it reads as an ISO date or time (``2026-11-16``,
+    ``2026-11-16T00:00:00Z``). Anything else went to the API as it was, which answered with no
+    records: a sync that "succeeded" with nothing (``--since yesterday``)."""
+    import datetime as dt
+
+    try:
+        dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is not an ISO date or time (e.g. 2026-11-16 or 2026-11-16T00:00:00Z)"
+        ) from None
+    return text.strip()

@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bulksync.api.deps import SettingsDep, StoreDep, Writer
 from bulksync.api.errors import FieldError
 from bulksync.api.routes.jobs import _CONFLICT as _ERRORS
 from bulksync.api.schemas import ConnectionName, JobOut, Problem
-from bulksync.connectors.http_options import Pagination, RetryPolicy
+from bulksync.connectors.http_options import Pagination, RetryPolicy, since_value
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import UsageError
 from bulksync.jobs.dispatch import check_broker, dispatch, uses_broker
@@ -66,6 +66,12 @@ class StoreSyncCreate(BaseModel):
     page_size: int = Field(default=100, ge=1, le=100_000)
     records_path: str = Field(default="data", max_length=200)
     since: str | None = Field(default=None, max_length=64)
+
+    @field_validator("since")
+    @classmethod
+    def _iso_since(cls, value: str | None) -> str | None:
+        return None if value is None else since_value(value)
+
     timeout_s: float = Field(default=30.0, gt=0, le=3600)
     max_page_mb: float = Field(default=16.0, gt=0, le=1024)
     attempts: int = Field(default=5, ge=1, le=100)
