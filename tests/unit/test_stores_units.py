@@ -84,6 +84,7 @@ def test_a_store_list_saved_by_a_spreadsheet_is_read_and_one_in_another_encoding
         ("store_code,base_url\ns1,ftp://x\n", "http"),
         ("store_code,base_url\ns1,http://x\ns1,http://y\n", "repeated: s1"),
         ("store_code,base_url\n'; drop,http://x\n", "store_code"),
+        ("store_code,base_url\n", "has no stores"),  # was "succeeded: 0/0 stores", exit 0
     ],
 )
 def test_bad_store_lists_are_refused(tmp_path: Path, text: str, reason: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +67,11 @@ def load_stores_table(url: str, table: str) -> list[Store]:
 
 
 def _no_repeats(stores: list[Store], where: str) -> None:
-    codes = [s.code for s in stores]
-    repeated = sorted({c for c in codes if codes.count(c) > 1})
+    """A list with stores, each once (an empty one "succeeded: 0/0 stores", exit 0)."""
+    if not stores:
+        raise UsageError(f"store list {where} has no stores")
+    counts = Counter(s.code for s in stores)  # counted once each: 100,000 stores were 10^10 steps
+    repeated = sorted(c for c, n in counts.items() if n > 1)
     if repeated:
         raise UsageError(f"store list {where}: store codes repeated: {', '.join(repeated[:5])}")
 
