@@ -13,6 +13,7 @@
         ├── UnsupportedTypeError   a column type bulksync cannot carry faithfully
         ├── SchemaMismatchError    the destination table exists with incompatible columns
         ├── FencedOut              another writer took the partition over: this batch is refused
+        ├── RunInProgressError     another run of the same store job, into the same table, holds it
         └── BadRowsError           the destination refused rows of a batch (constraint, bad value):
             │                      the engine splits the batch to isolate and reject them
             └── KeyCollisionError  an upsert's keys equal others only under the destination's
@@ -110,6 +111,10 @@ class SchemaMismatchError(PermanentError):
 
 class FencedOut(PermanentError):
     """Another writer took this partition over; this writer's batch is refused."""
+
+
+class RunInProgressError(PermanentError):
+    """Another run of the same job into the same table is in progress."""
 
 
 class BadRowsError(PermanentError):

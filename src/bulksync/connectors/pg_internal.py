@@ -9,6 +9,7 @@ interrupted sync still resumes from its checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -77,3 +78,31 @@ def copy_rejects(conn: PostgresConnector, sync_id: str, table: str, rejects: Seq
         for r in rejects:
             row = json.dumps(r.row, default=str)
             copy.write_row((sync_id, table, encode_key(r.key) or "", row, r.reason))
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock key (one signed bigint) of ``name``."""
+    return int.from_bytes(hashlib.sha256(f"bulksync:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def try_lock(conn: PostgresConnector, name: str, *, shared: bool) -> str | None:
+    """Take the session's advisory lock ``name`` (shared: with other shared holders) until the
+    session ends; None when taken, else who holds it ('session 1234 since 20:31:02 UTC')."""
+    key = lock_key(name)
+    fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    if conn._rows(f"SELECT {fn}(%s) AS ok", [key])[0]["ok"]:
+        return None
+    holders = conn._rows(
+        "SELECT l.pid, a.backend_start, host(a.client_addr) AS addr FROM pg_locks l "
+        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = %s "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.pid <> pg_backend_pid() ORDER BY a.backend_start LIMIT 1",
+        [key],
+    )
+    if not holders:
+        return "another session"  # it let go between the two queries: the caller may try again
+    h = holders[0]
+    since = f" since {h['backend_start']:%Y-%m-%d %H:%M:%S %Z}" if h["backend_start"] else ""
+    source = f" from {h['addr']}" if h["addr"] else ""
+    return f"PostgreSQL session {h['pid']}{since}{source}"

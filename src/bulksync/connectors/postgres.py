@@ -178,6 +178,11 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             self._execute(f"SELECT pg_advisory_unlock({pg_internal.DDL_LOCK})")
         self._internal_ready = True
 
+    def try_lock(self, name: str, *, shared: bool = False) -> str | None:
+        """Hold the advisory lock ``name`` for this session's life (closing releases it); None
+        when taken, else who holds it."""
+        return pg_internal.try_lock(self, name, shared=shared)
+
     def tidy(self) -> None:
         """Nothing to tidy: the bookkeeping lives in its own schema, and its rows are gone."""
 

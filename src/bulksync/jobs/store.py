@@ -178,6 +178,13 @@ class JobStore:
         with self._tx() as conn:
             return [_job(r) for r in conn.execute(query).mappings()]
 
+    def unfinished(self, kind: str) -> tuple[Job, ...]:
+        """Every job of ``kind`` recorded as running, its lease live or not (a fleet job's
+        coordinator lets its lease go while the tasks run), oldest first."""
+        query = sa.select(jobs).where(c.kind == kind, c.status == "running").order_by(c.created_at, c.id)
+        with self._tx() as conn:
+            return tuple(_job(r) for r in conn.execute(query).mappings())
+
     def counts(self) -> dict[str, int]:
         """Jobs per status of ``STATUSES`` (every status present, 0 when none)."""
         at = now()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from bulksync.errors import PermanentError, SyncError
+from bulksync.errors import PermanentError, RunInProgressError, SyncError
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.model import jobs, now
 from bulksync.jobs.runner import Heartbeat, JobProgress
@@ -51,6 +51,7 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
     beat.start()
     retry = retrying(job.result)
     try:
+        refuse_twin(fleet, job)
         run = open_run(_job(fleet, job, retry_failed=retry))
     except SyncError as exc:
         beat.stop()
@@ -75,6 +76,25 @@ def plan_store_job(fleet: Fleet, job: Job) -> None:
         log.info("job resumed: %s, %d task(s) queued again", job.id,
                  fleet.tasks.reopen(job.id, tries=fleet.settings.job_tries))  # fmt: skip
     fleet.send_startable(job.id)
+
+
+def refuse_twin(fleet: Fleet, job: Job) -> None:
+    """Refuse the job while an older running job syncs the same kind into the same table of the
+    same destination: the two would share one run (``recipes.store_lock`` keeps a local run
+    apart; the fleet's tasks of one job share its lock, so two fleet jobs are told apart here)."""
+    mine = _twin_key(job)
+    for other in fleet.store.unfinished(job.kind):
+        if (other.created_at, other.id) < (job.created_at, job.id) and _twin_key(other) == mine:
+            raise RunInProgressError(
+                f"job {other.id} is already syncing {mine[0]} into {mine[1]!r} of this "
+                "destination: wait for it to end, or cancel it"
+            )
+
+
+def _twin_key(job: Job) -> tuple[str, str, str]:
+    stores = job.spec.get("stores") or {}
+    dest = json.dumps(job.spec.get("destination"), sort_keys=True)
+    return str(stores.get("kind")), str(stores.get("table")), dest
 
 
 def _reopen_failed(fleet: Fleet, job: Job) -> int:

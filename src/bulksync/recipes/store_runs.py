@@ -15,6 +15,7 @@ import datetime as dt
 from bulksync.connectors.base import ChunkQuery, Connector
 from bulksync.connectors.registry import open_connector
 from bulksync.recipes import store_writes as sw
+from bulksync.recipes.store_lock import one_run
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores import StoreJob
 from bulksync.recipes.stores_result import StoreOutcome, StoresResult
@@ -23,6 +24,11 @@ from bulksync.spec import Filter
 
 def open_run(job: StoreJob) -> sw.Run:
     """Create the tables if needed and open (or resume, or reopen for a retry) the job's run."""
+    with one_run(job.dest_url, job_name=job.job_name, table=job.table_name, shared=True):
+        return _open_run(job)
+
+
+def _open_run(job: StoreJob) -> sw.Run:
     dest = open_connector(job.dest_url)
     try:
         sw.prepare(dest, records_table(job.kind, job.table_name))
@@ -49,6 +55,11 @@ def pause_run(job: StoreJob) -> None:
 
 def close_run(job: StoreJob) -> StoresResult:
     """The run's result from its ``sync_logs`` rows; its summary row written, the run ended."""
+    with one_run(job.dest_url, job_name=job.job_name, table=job.table_name, shared=True):
+        return _close_run(job)
+
+
+def _close_run(job: StoreJob) -> StoresResult:
     dest = open_connector(job.dest_url)
     try:
         run = sw.begin_run(dest, job_name=job.job_name, table=job.table_name, params=None)  # the open run

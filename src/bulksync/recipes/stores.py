@@ -34,6 +34,7 @@ from bulksync.errors import SyncError, UsageError, redact
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
+from bulksync.recipes.store_lock import one_run
 from bulksync.recipes.store_resume import fetch_params
 from bulksync.recipes.store_tables import JOB_NAMES, SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores_result import StoreListener, StoreOutcome, StoreProgress, StoresResult
@@ -103,12 +104,14 @@ def sync_stores(
     escapes), the summary says ``interrupted`` before the interrupt goes on."""
     check_job(job)
     opened: list[sw.Run] = []
-    try:
-        return asyncio.run(_run(job, on_progress or _quiet, cancel or threading.Event(), listeners, opened))
-    except BaseException as exc:
-        if opened:  # not 'running' for good: the next run resumes or abandons it
-            _mark_interrupted(job, opened[0], exc)
-        raise
+    on_progress, cancel = on_progress or _quiet, cancel or threading.Event()
+    with one_run(job.dest_url, job_name=job.job_name, table=job.table_name):
+        try:
+            return asyncio.run(_run(job, on_progress, cancel, listeners, opened))
+        except BaseException as exc:
+            if opened:  # not 'running' for good: the next run resumes or abandons it
+                _mark_interrupted(job, opened[0], exc)
+            raise
 
 
 def _mark_interrupted(job: StoreJob, run: sw.Run, exc: BaseException) -> None:
@@ -137,7 +140,8 @@ def sync_in_open_run(
     """Sync ``job.stores`` inside the job's open run (opened by ``store_runs.open_run``): one
     task of the worker fleet. The run's summary is written by ``store_runs.close_run``."""
     check_job(job)
-    return asyncio.run(_in_open_run(job, cancel or threading.Event(), listeners))
+    with one_run(job.dest_url, job_name=job.job_name, table=job.table_name, shared=True):
+        return asyncio.run(_in_open_run(job, cancel or threading.Event(), listeners))
 
 
 def _quiet(progress: StoreProgress) -> None:
