@@ -45,6 +45,9 @@ class Column:
     # the catalog gives it a value when an insert leaves it out: a default of any kind, portable
     # or not (gen_random_uuid(), uuid()), or a generation expression; never part of CREATE TABLE
     has_default: bool = False
+    # a JSON document kept as written (PostgreSQL ``json``): created as ``json``, not ``jsonb``,
+    # whose parse drops whitespace and duplicate keys and reorders keys
+    json_text: bool = False
 
 
 @dataclass(frozen=True)

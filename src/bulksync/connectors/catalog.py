@@ -239,6 +239,7 @@ class Declared:
 
     arrow: pa.DataType
     length: int | None = None
+    json_text: bool = False  # ``Column.json_text``
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,8 @@ def column_type(col: Column) -> str:
         return "NUMERIC"
     if pa.types.is_decimal(t):
         return f"NUMERIC({t.precision}, {t.scale})"
-    if is_json(t):  # indexable, comparable (an upsert skips equal documents)
-        return "JSONB"
+    if is_json(t):  # indexable, comparable; a PostgreSQL json source keeps its text as written
+        return "JSON" if col.json_text else "JSONB"
     if pa.types.is_timestamp(t):
         return "TIMESTAMP WITH TIME ZONE" if t.tz is not None else "TIMESTAMP WITHOUT TIME ZONE"
     if pa.types.is_string(t) or pa.types.is_large_string(t):

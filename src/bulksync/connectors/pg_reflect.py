@@ -109,6 +109,8 @@ def column_arrow(format_type: str, *, typtype: str, enum_length: int | None, whe
         raise UnsupportedTypeError(f"{where} has type {format_type.upper()} which bulksync cannot carry yet")
     if typtype == "e":  # an enum: its labels are text (SQLAlchemy's ENUM is a VARCHAR that fits them)
         return Declared(pa.string(), enum_length)
+    if base == "json":  # kept as written: jsonb would parse it (whitespace, key order, duplicates)
+        return Declared(pa.json_(), json_text=True)
     if base in _SIMPLE:
         return Declared(_SIMPLE[base])
     if base == "numeric":

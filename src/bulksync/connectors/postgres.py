@@ -105,13 +105,14 @@ def _classify(state: str, text: str, context: str, *, lost: bool) -> SyncError:
 ENCODE_ROWS = 4096  # rows encoded to COPY binary at a time (about 0.5 MB for a 15-column row)
 
 
-def _encoder(schema: pa.Schema) -> pgpq.ArrowToPostgresBinaryEncoder:
-    """pgpq's encoder; a JSON document column is sent as binary ``jsonb`` (pgpq infers text)."""
-    if not any(is_json(f.type) for f in schema):
+def _encoder(schema: pa.Schema, as_written: frozenset[str]) -> pgpq.ArrowToPostgresBinaryEncoder:
+    """pgpq's encoder; a JSON document column is sent as binary ``jsonb`` (pgpq infers text),
+    except into a ``json`` column (``as_written``), whose binary form is its text."""
+    if not any(is_json(f.type) and f.name not in as_written for f in schema):
         return pgpq.ArrowToPostgresBinaryEncoder(schema)
     encoders = {
         f.name: StringEncoderBuilder.new_with_output(pa.field(f.name, pa.string()), Jsonb())
-        if is_json(f.type)
+        if is_json(f.type) and f.name not in as_written
         else pgpq.ArrowToPostgresBinaryEncoder.infer_encoder(f)
         for f in schema
     }
@@ -328,8 +329,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             if upsert_key:
                 target = self._stage(table)
             cols = ", ".join(quote(n) for n in names)
+            as_written = frozenset(c.name for c in written if c.json_text)
             for part in statements(data, statement_rows):
-                encoder = _encoder(part.schema)
+                encoder = _encoder(part.schema, as_written)
                 with self._pg.cursor().copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as copy:
                     # encoded a slice at a time: the COPY bytes of a whole batch never sit in
                     # memory beside the batch itself

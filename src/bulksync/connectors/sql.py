@@ -134,6 +134,7 @@ class SqlConnector(SqlDdl, ConstraintDdl, MergeSql, Bookkeeping, abc.ABC):
                 identity=name in extra.identity,
                 default=defaults.get(name),
                 has_default=name in extra.defaulted,
+                json_text=isinstance(satype, Declared) and satype.json_text,
             )
             for name, satype, nullable in reflected.columns
         )

@@ -148,8 +148,14 @@ class MergeSql:
         if not rest:
             return head + "NOTHING"
         sets = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in rest)
-        old = ", ".join(f"{quote(table)}.{quote(n)}" for n in rest)
-        new = ", ".join(f"excluded.{quote(n)}" for n in rest)
+        found = self.find(table)
+        as_text = {c.name for c in found.columns if c.json_text} if found else set()
+
+        def compared(expr: str, name: str) -> str:  # json has no equality: its text has
+            return f"{expr}::text" if name in as_text else expr
+
+        old = ", ".join(compared(f"{quote(table)}.{quote(n)}", n) for n in rest)
+        new = ", ".join(compared(f"excluded.{quote(n)}", n) for n in rest)
         return head + f"UPDATE SET {sets} WHERE ({old}) {self.distinct_op} ({new})"
 
     distinct_op: ClassVar[str] = "IS DISTINCT FROM"
