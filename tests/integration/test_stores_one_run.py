@@ -90,7 +90,7 @@ def test_the_command_says_so_in_one_line_with_exit_1(pg_db: str, tmp_path: Path)
         command = [sys.executable, "-m", "bulksync", "stores", "sync", "users", "--stores", str(listing),
                    "--to", pg_db, "--page-size", "10", "--quiet"]  # fmt: skip
         with running(job_for(srv, pg_db, concurrency=1)):
-            done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=120, check=False)
+            done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=120)
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is in progress (PostgreSQL session" in lines[0], done.stderr
@@ -133,7 +133,8 @@ def test_a_fleet_job_is_refused_while_an_older_one_syncs_the_same_table(tmp_path
         fleet = SimpleNamespace(store=store)
         for job in (older, newer, elsewhere):
             assert store.claim(job.id, "w1", distributed=True) is not None
-        with pytest.raises(RunInProgressError, match=f"job {older.id} is already syncing users into 'store_users'"):
+        twin = f"job {older.id} is already syncing users into 'store_users'"
+        with pytest.raises(RunInProgressError, match=twin):
             refuse_twin(fleet, store.get(newer.id))  # type: ignore[arg-type]
         refuse_twin(fleet, store.get(older.id))  # type: ignore[arg-type]  # the older goes on
         refuse_twin(fleet, store.get(elsewhere.id))  # type: ignore[arg-type]  # another destination
