@@ -260,6 +260,15 @@ class NamesViews(Protocol):
 
 
 @runtime_checkable
+@runtime_checkable
+class NotesSwaps(Protocol):
+    """A destination whose swap (replace) makes again what the old table had beyond its columns
+    (PostgreSQL: owner, grants, comments, triggers, own indexes) and says what it kept or not."""
+
+    def swap_notes(self, table: str) -> list[str]: ...
+
+
+@runtime_checkable
 class WidensText(Protocol):
     """A destination that can drop the length of a text column of a table this sync created
     (``connectors/text_lengths.py``), so text a source never held to its length lands whole."""

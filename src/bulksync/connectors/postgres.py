@@ -27,7 +27,7 @@ import pyarrow as pa
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
-from bulksync.connectors import pg_ddl, pg_internal, pg_reflect, pg_session
+from bulksync.connectors import pg_ddl, pg_internal, pg_keep, pg_reflect, pg_session
 from bulksync.connectors.base import Capabilities, Merged, Reject
 from bulksync.connectors.conform import BadValue, columns_schema, conform, narrow_decimals, written_columns
 from bulksync.connectors.pg_constraints import PgConstraints
@@ -142,6 +142,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         self._in_tx = False
         self._pg = self._connect()  # writes, DDL, checkpoints: psycopg (binary COPY of pgpq batches)
         self._internal_ready = False
+        self._swap_notes: dict[str, list[str]] = {}  # pg_keep's, until the engine reads them
         schema = search_path_schema(url)
         if create and schema is not None:  # --schema: the destination schema, created if missing
             self._execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
@@ -414,6 +415,18 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             "INCLUDING IDENTITY INCLUDING GENERATED) ON COMMIT DELETE ROWS"
         )
         return f"pg_temp.{stage}"
+
+    def before_drop(self, table: str) -> object:
+        return pg_keep.read(self, table)
+
+    def keep(self, final: TableSchema, kept: object) -> None:
+        self._swap_notes[final.name] = (
+            pg_keep.restore(self, final, kept) if isinstance(kept, pg_keep.Extras) else []
+        )
+
+    def swap_notes(self, table: str) -> list[str]:
+        """What the last swap of ``table`` kept from the replaced table, and what it could not."""
+        return self._swap_notes.pop(table, [])
 
     def after_rename(self, table: str) -> None:
         # inside the swap transaction: must run on the writing connection to see the rename

@@ -105,16 +105,26 @@ class SqlDdl:
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
         with self.transaction():
             detached = self.detach_references(final.name)  # other tables' keys to the old table
+            kept = self.before_drop(final.name)
             self._execute(f"DROP TABLE IF EXISTS {quote(final.name)}")
             self._execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(final.name)}")
             self.after_rename(final.name)
             for ix in final.indexes:
                 self.create_index(final.name, ix)
+            self.keep(final, kept)
             self.reattach_references(detached)
             self._execute(f"DELETE FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}", [sync_id])
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
         return detached
+
+    def before_drop(self, table: str) -> object:
+        """Dialect hook inside the swap transaction: what the old table has that ``keep`` makes
+        again on the new one (PostgreSQL: owner, grants, comments, triggers, own indexes)."""
+        return None
+
+    def keep(self, final: TableSchema, kept: object) -> None:
+        """Dialect hook inside the swap transaction, once the new table has its name and indexes."""
 
     def after_rename(self, table: str) -> None:
         """Dialect hook inside the swap transaction (PostgreSQL renames the primary key)."""

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from functools import partial
 
-from bulksync.connectors.base import Connector, NamesViews, PartitionState
+from bulksync.connectors.base import Connector, NamesViews, NotesSwaps, PartitionState
 from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
 from bulksync.engine.constraints import (
     check_reattached,
@@ -408,6 +408,8 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
                     partial(dest.swap_table, plan.write_to, plan.final, plan.sync_id),
                     retries=ctx.spec.retries,
                 )
+                if isinstance(dest, NotesSwaps):
+                    table.warnings.extend(dest.swap_notes(name))
             elif plan.build_indexes:
                 ctx.tracker.phase(name, "indexing")
                 retrying(partial(dest.create_indexes, plan.final), retries=ctx.spec.retries)
