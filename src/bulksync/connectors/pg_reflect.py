@@ -23,7 +23,9 @@ from bulksync.connectors.catalog import (
     portable_constraints,
     portable_foreign_key,
 )
+from bulksync.connectors.ddl import quote
 from bulksync.errors import UnsupportedTypeError
+from bulksync.naming import fitted_name
 from bulksync.schema import UNBOUNDED_NUMERIC, ForeignKey, Index
 
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -43,7 +45,9 @@ SELECT c.oid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS 
        t.typtype AS typtype, a.attnotnull AS notnull, a.attidentity <> '' AS identity,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS dflt,
        a.attgenerated <> '' AS generated,
-       (SELECT max(length(e.enumlabel)) FROM pg_enum e WHERE e.enumtypid = a.atttypid) AS enum_length
+       (SELECT max(length(e.enumlabel)) FROM pg_enum e WHERE e.enumtypid = a.atttypid) AS enum_length,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = a.atttypid
+             ORDER BY e.enumsortorder) AS enum_labels
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -155,6 +159,7 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     pk = next((tuple(c["columns"]) for c in constraints if c["kind"] == "p"), ())
     fks = _foreign_keys(table, [c for c in constraints if c["kind"] == "f"])
     checks = [(str(c["name"]), str(c["check_sql"])) for c in constraints if c["kind"] == "c"]
+    checks += [_labels_check(table, str(c["name"]), c["enum_labels"]) for c in present if c["enum_labels"]]
     generated = [str(c["name"]) for c in present if c["generated"]]
     portable = portable_constraints(
         described, checks, foreign_keys=fks, dialect="postgresql", generated=generated
@@ -162,6 +167,13 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     indexes, not_created = _indexes(rows(INDEXES_SQL, [oid]))
     portable = replace(portable, dropped=(*portable.dropped, *not_created))
     return Reflected(columns, pk, indexes, portable)
+
+
+def _labels_check(table: str, column: str, labels: list[str]) -> tuple[str, str]:
+    """An enum column travels as text; its labels as a CHECK, so the copy takes no other value
+    either (``m IN ('sad', 'ok')``, named ``<table>_<column>_enum``)."""
+    listed = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
+    return fitted_name(f"{table}_{column}", "_enum"), f"{quote(column)} IN ({listed})"
 
 
 def _serial(format_type: str, default: str | None) -> bool:

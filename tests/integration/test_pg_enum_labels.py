@@ -1,0 +1,66 @@
+"""A PostgreSQL enum travels as text as long as its longest label, and its labels as a CHECK.
+
+Before 2026-12-04 the new column took any text: the enum's one rule (only its labels) was gone
+with nothing said. The CHECK (``<table>_<column>_enum``) is made wherever CHECKs are: a new
+PostgreSQL, MariaDB or SQLite table."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pymysql
+import pytest
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+SOURCE = [
+    "CREATE TYPE mood AS ENUM ('sad', 'ok', 'it''s fine')",
+    "CREATE TABLE t (id int PRIMARY KEY, m mood NOT NULL)",
+    "INSERT INTO t VALUES (1, 'sad'), (2, 'it''s fine'), (3, 'ok')",
+]
+
+
+@pytest.fixture
+def source(pg_db: str) -> str:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        for statement in SOURCE:
+            conn.execute(statement.encode())
+    return pg_db
+
+
+def copied(source: str, dest: str) -> None:
+    done = run_cli("copy", source, dest, "--table", "t")
+    assert done.returncode == 0, done.stderr
+
+
+def test_into_postgresql(source: str, pg_db2: str) -> None:
+    copied(source, pg_db2)
+    with psycopg.connect(pg_db2, autocommit=True) as conn:
+        assert conn.execute("SELECT m FROM t ORDER BY id").fetchall() == [("sad",), ("it's fine",), ("ok",)]
+        conn.execute("INSERT INTO t VALUES (4, 'ok')")
+        with pytest.raises(psycopg.errors.CheckViolation, match="t_m_enum"):
+            conn.execute("INSERT INTO t VALUES (5, 'angry')")
+
+
+def test_into_sqlite(source: str, tmp_path: Path) -> None:
+    dest = tmp_path / "dest.db"
+    copied(source, str(dest))
+    with sqlite3.connect(dest) as conn:
+        assert conn.execute("SELECT m FROM t ORDER BY id").fetchall() == [("sad",), ("it's fine",), ("ok",)]
+        with pytest.raises(sqlite3.IntegrityError, match="t_m_enum"):
+            conn.execute("INSERT INTO t VALUES (5, 'angry')")
+
+
+def test_into_mariadb(source: str, mariadb_db: str) -> None:
+    copied(source, mariadb_db)
+    parts = mariadb_db.split("/")
+    with pymysql.connect(host="127.0.0.1", port=3306, user="root", database=parts[-1]) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT m FROM t ORDER BY id")
+        assert cur.fetchall() == (("sad",), ("it's fine",), ("ok",))
+        with pytest.raises(pymysql.err.OperationalError, match="t_m_enum"):
+            cur.execute("INSERT INTO t VALUES (5, 'angry')")
