@@ -51,3 +51,15 @@ def test_each_fault_fails_its_store_alone_in_one_line(pg_db: str) -> None:
 
 def _with(job: StoreJob, stores: list[Store]) -> StoreJob:
     return replace(job, stores=stores)
+
+
+def test_a_redirect_is_named_not_followed(pg_db: str) -> None:
+    """A 302 was read as a page ('the page is not valid JSON'); it is not followed either, since
+    the bearer token would go wherever it points."""
+    catalog = FakeStores(stores=2, faults={"s0002": Fault("status", status=302)})
+    with FakeStoreServer(catalog) as srv:
+        result = sync_stores(job_for(srv, pg_db))
+    assert result.status == "partial" and [f.code for f in result.failures] == ["s0002"]
+    message = result.failures[0].message
+    assert "answered 302, a redirect" in message and "does not follow redirects" in message
+    assert "base_url" in message and "\n" not in message

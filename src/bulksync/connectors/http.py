@@ -171,6 +171,14 @@ def _query_value(value: Any) -> str:
 
 def _check_status(resp: aiohttp.ClientResponse, where: str, tally: Tally) -> None:
     status = resp.status
+    if 300 <= status < 400:  # not followed: the bearer token would go wherever it points
+        to = urlsplit(resp.headers.get("Location", ""))  # shown without its query: it may hold a key
+        place = f"{to.scheme + '://' if to.scheme else ''}{to.hostname or ''}{to.path}"
+        shown = f" to {place}" if place else ""
+        raise HttpRefused(
+            f"{where} answered {status}, a redirect{shown}: bulksync does not follow redirects (the "
+            "token would go along); give the address it ends at as the store's base_url"
+        )
     if status < 400:
         return
     if status in (429, 503):
