@@ -143,7 +143,13 @@ def test_the_catalog_read_by_hand_is_what_sqlalchemy_read(zoo: str, table: str) 
     finally:
         conn.close()
     assert by_hand is not None
+    # an ENUM's members as a CHECK are bulksync's own (the inspector read none)
+    labels = [c for c in by_hand.constraints.checks if c.name.endswith("_enum")]
+    others = tuple(c for c in by_hand.constraints.checks if c not in labels)
+    by_hand = replace(by_hand, constraints=replace(by_hand.constraints, checks=others))
     assert comparable(by_hand, table) == comparable(through_sqlalchemy(zoo, table), table)
+    if table == "types":
+        assert {c.name: c.template for c in labels}["types_eq_enum"] == "{c0} IN ('it''s', 'x,y', '')"
 
 
 def test_a_missing_table_is_none(zoo: str) -> None:

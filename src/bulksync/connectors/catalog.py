@@ -226,7 +226,7 @@ def mysql_constraints(rows: Rows, table: str, foreign_keys: Constraints) -> Cons
         frozenset(identity),
         tuple(defaults),
         foreign_keys.foreign_keys,
-        tuple(checks),
+        (*foreign_keys.checks, *checks),  # the ENUM members' (mysql_reflect), then the table's
         tuple(dropped),
         frozenset(defaulted),
     )

@@ -29,9 +29,11 @@ from typing import Any
 import pyarrow as pa
 
 from bulksync.connectors.catalog import Constraints, Declared, Reflected, Rows, portable_foreign_key
+from bulksync.connectors.checks import portable_check
 from bulksync.connectors.mysql_types import TIMESTAMP_TZ
 from bulksync.errors import UnsupportedTypeError
-from bulksync.schema import ForeignKey, Index
+from bulksync.naming import fitted_name
+from bulksync.schema import Check, ForeignKey, Index
 
 _SIGNED = {"tinyint": pa.int32(), "smallint": pa.int16(), "mediumint": pa.int32(), "int": pa.int32()}
 _UNSIGNED = {"tinyint": pa.int16(), "smallint": pa.int32(), "mediumint": pa.int64(), "int": pa.int64()}
@@ -67,7 +69,7 @@ def declared(row: dict[str, Any], *, where: str) -> Declared:
     if kind in _PLAIN:
         return Declared(_PLAIN[kind])
     if kind in ("enum", "set"):
-        members = [m.replace("''", "'") for m in _MEMBER.findall(str(row["column_type"]))]
+        members = _members(str(row["column_type"]))
         if kind == "set":  # a SET value is any members joined by commas: 'r,w,x' needs them all
             return Declared(pa.string(), sum(len(m) + 1 for m in members) - 1 if members else None)
         return Declared(pa.string(), max((len(m) for m in members), default=0) or None)
@@ -77,6 +79,11 @@ def declared(row: dict[str, Any], *, where: str) -> Declared:
         return Declared(pa.binary(), _length(row) if kind in ("binary", "varbinary") else None)
     shown = "BIT" if kind == "bit" else str(row["column_type"])
     raise UnsupportedTypeError(f"{where} has type {shown} which bulksync cannot carry yet")
+
+
+def _members(column_type: str) -> list[str]:
+    """The members of ``enum('a','it''s','back\\\\slash')`` as stored: ``''`` and ``\\\\`` unescaped."""
+    return [re.sub(r"''|\\\\", lambda q: q.group()[0], m) for m in _MEMBER.findall(column_type)]
 
 
 def _length(row: dict[str, Any]) -> int | None:
@@ -111,7 +118,27 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     primary = tuple(keys.pop("PRIMARY", (True, []))[1])
     indexes = tuple(Index(name, tuple(cols), unique) for name, (unique, cols) in sorted(keys.items()))
     fks, dropped = _foreign_keys(rows, table)
-    return Reflected(columns, primary, indexes, Constraints(foreign_keys=fks, dropped=tuple(dropped)))
+    names = [name for name, _, _ in columns]
+    made = [
+        _members_check(table, str(c["name"]), str(c["column_type"]), names)
+        for c in found
+        if str(c["data_type"]).lower() == "enum"
+    ]
+    labels = tuple(m for m in made if isinstance(m, Check))
+    dropped += [m for m in made if isinstance(m, str)]
+    return Reflected(
+        columns, primary, indexes, Constraints(foreign_keys=fks, checks=labels, dropped=tuple(dropped))
+    )
+
+
+def _members_check(table: str, column: str, column_type: str, names: list[str]) -> Check | str:
+    """An ENUM travels as text; its members as a CHECK (``<table>_<column>_enum``), with ``''``,
+    the value MariaDB stores for one it could not (outside strict mode)."""
+    members = _members(column_type)
+    listed = ", ".join("'" + m.replace("'", "''") + "'" for m in dict.fromkeys([*members, ""]))
+    quoted = '"' + column.replace('"', '""') + '"'
+    name = fitted_name(f"{table}_{column}", "_enum")
+    return portable_check(name, f"{quoted} IN ({listed})", dialect="postgresql", columns=names)
 
 
 def _foreign_keys(rows: Rows, table: str) -> tuple[tuple[ForeignKey, ...], list[str]]:

@@ -1,4 +1,5 @@
-"""A PostgreSQL enum travels as text as long as its longest label, and its labels as a CHECK.
+"""An enum travels as text as long as its longest label, and its labels as a CHECK (PostgreSQL
+enums, MariaDB ENUMs).
 
 Before 2026-12-04 the new column took any text: the enum's one rule (only its labels) was gone
 with nothing said. The CHECK (``<table>_<column>_enum``) is made wherever CHECKs are: a new
@@ -64,3 +65,25 @@ def test_into_mariadb(source: str, mariadb_db: str) -> None:
         assert cur.fetchall() == (("sad",), ("it's fine",), ("ok",))
         with pytest.raises(pymysql.err.OperationalError, match="t_m_enum"):
             cur.execute("INSERT INTO t VALUES (5, 'angry')")
+
+
+def test_a_mariadb_enum_into_postgresql(mariadb_db: str, pg_db: str) -> None:
+    """MariaDB's ENUM too, with ``''``: the value MariaDB stores for one it could not (outside
+    strict mode). Members with a quote or a backslash arrive unescaped."""
+    name = mariadb_db.split("/")[-1]
+    with pymysql.connect(host="127.0.0.1", port=3306, user="root", database=name, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(r"CREATE TABLE t (id int PRIMARY KEY, m ENUM('sad', 'it''s', 'back\\slash') NOT NULL)")
+        cur.execute(r"INSERT INTO t VALUES (1, 'sad'), (2, 'it''s'), (3, 'back\\slash')")
+    copied(mariadb_db, pg_db)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        got = conn.execute("SELECT m FROM t ORDER BY id").fetchall()
+        assert got == [("sad",), ("it's",), ("back\\slash",)]
+        typed = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 't'::regclass AND attname = 'm'"
+        ).fetchone()
+        assert typed == ("character varying(10)",)
+        conn.execute("INSERT INTO t VALUES (4, '')")
+        with pytest.raises(psycopg.errors.CheckViolation, match="t_m_enum"):
+            conn.execute("INSERT INTO t VALUES (5, 'angry')")
