@@ -94,3 +94,29 @@ def test_documents_from_sqlite_keep_their_text_in_a_json_column(pg_db: str, tmp_
     assert rows[0][2] == '{"a": 2, "b": 1}'  # into jsonb: parsed, as PostgreSQL does
     again = copy(str(source), pg_db, "--table", "docs", "--mode", "upsert")
     assert (again["rows_updated"], again["rows_unchanged"]) == (0, len(DOCS))
+
+
+def test_a_json_key_is_refused_in_one_line_and_replace_copies_the_table_whole(
+    pg_db: str, pg_db2: str
+) -> None:
+    """A table keyed by a jsonb column failed with 'read: function min(jsonb) does not exist'
+    (and left an empty table behind): JSON has no order to read ranges by."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE jk (k jsonb PRIMARY KEY, v int)")
+        conn.execute("""INSERT INTO jk VALUES ('{"a": 1}', 1), ('[2]', 2)""")
+    refused = run_cli("copy", pg_db, pg_db2, "--table", "jk")
+    assert refused.returncode == 2 and "key column 'k' is a JSON document" in refused.stderr, refused.stderr
+    with psycopg.connect(pg_db2) as conn:
+        assert conn.execute("SELECT to_regclass('jk')").fetchone() == (None,)
+    copy(pg_db, pg_db2, "--table", "jk", "--mode", "replace")
+    with psycopg.connect(pg_db2) as conn:
+        assert conn.execute("SELECT k::text, v FROM jk ORDER BY v").fetchall() == [
+            ('{"a": 1}', 1),
+            ("[2]", 2),
+        ]
+        key = conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'jk'::regclass AND contype = 'p'"
+        )
+        assert key.fetchone() == (1,), "the table lost its primary key"
+    verified = run_cli("verify", pg_db, pg_db2, "--table", "jk")
+    assert verified.returncode == 2 and "is a JSON document" in verified.stderr

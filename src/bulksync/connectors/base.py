@@ -260,12 +260,16 @@ class NamesViews(Protocol):
 
 
 @runtime_checkable
-@runtime_checkable
 class NotesSwaps(Protocol):
     """A destination whose swap (replace) makes again what the old table had beyond its columns
     (PostgreSQL: owner, grants, comments, triggers, own indexes) and says what it kept or not."""
 
     def swap_notes(self, table: str) -> list[str]: ...
+
+    def replace_refusal(self, table: str) -> str | None:
+        """Why ``table`` cannot be swapped for a plain new table (its partitions, tables that
+        inherit from it), said before the first row; None when it can."""
+        ...
 
 
 @runtime_checkable

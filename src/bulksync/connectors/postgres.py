@@ -424,6 +424,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             pg_keep.restore(self, final, kept) if isinstance(kept, pg_keep.Extras) else []
         )
 
+    def replace_refusal(self, table: str) -> str | None:
+        return pg_keep.replace_refusal(self, table)
+
     def swap_notes(self, table: str) -> list[str]:
         """What the last swap of ``table`` kept from the replaced table, and what it could not."""
         return self._swap_notes.pop(table, [])

@@ -28,7 +28,7 @@ from bulksync.engine.plan_checks import (
 )
 from bulksync.errors import SchemaMismatchError, UsageError
 from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
-from bulksync.schema import Index, TableSchema, coerce
+from bulksync.schema import Index, TableSchema, coerce, is_json
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
 
 STAGING_SUFFIX = "__bulksync_new"
@@ -95,13 +95,20 @@ def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTabl
         schema.column(f.column)
     _refuse_empty_ranges(table, schema)
     key = table.key or schema.primary_key
+    if spec.mode is Mode.REPLACE and not table.key and any(is_json(schema.column(c).type) for c in key):
+        key = ()  # a JSON key has no order to read ranges by: the table is copied whole, as a keyless one
     if not key and spec.mode is not Mode.REPLACE:
         raise UsageError(
             f"table {table.name!r} has no primary key: name the column(s) that identify a row with --key "
             "(bulksync copy), or copy it whole with --mode replace"
         )
     for col in key:
-        schema.column(col)
+        if is_json(schema.column(col).type):
+            raise UsageError(
+                f"table {table.name!r}: its key column {col!r} is a JSON document, which has no order to "
+                "read it by in ranges; name another unique column with --key, or copy the table whole "
+                "with --mode replace"
+            )
     if key and isinstance(source, ChecksKeys):
         problem = source.key_problem(schema, key, table.filters)
         if problem:
@@ -298,7 +305,8 @@ def _target_schema(
             _index_name(target, ix): Index(_index_name(target, ix), ix.columns, ix.unique) for ix in indexes
         }
         indexes = tuple(named.values())
-    final = dataclasses.replace(schema, name=target, primary_key=key, indexes=indexes)
+    # no key to read by (a keyless table, or a JSON key copied whole): the table keeps its own
+    final = dataclasses.replace(schema, name=target, primary_key=key or schema.primary_key, indexes=indexes)
     return renamed_columns(final, lambda name: columns.get(name, name)) if columns else final
 
 

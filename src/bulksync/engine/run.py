@@ -127,6 +127,11 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
             checked = adopt_folded(spec, checked, dest, scheme_of(spec.destination))
             if spec.mode is Mode.REPLACE and isinstance(dest, NamesViews):
                 _refuse_replace_under_views(spec, dest)
+            if spec.mode is Mode.REPLACE and isinstance(dest, NotesSwaps):
+                for table in spec.tables:
+                    refusal = dest.replace_refusal(table.target)
+                    if refusal:
+                        raise SchemaMismatchError(f"destination table {table.target!r} {refusal}")
             yield choose_foreign_keys(spec, checked, dest), source, dest
         finally:
             dest.close()

@@ -19,9 +19,9 @@ from bulksync.connectors.base import Connector, Key, TableStats
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.progress import Listener, ProgressEvent, ProgressTracker
-from bulksync.errors import SchemaMismatchError
+from bulksync.errors import SchemaMismatchError, UsageError
 from bulksync.naming import dest_name
-from bulksync.schema import TableSchema
+from bulksync.schema import TableSchema, is_json
 from bulksync.spec import SyncSpec, TableSpec
 from bulksync.verification.canonical import kind_of
 from bulksync.verification.compare import Hashed, SideReader, diff_chunk, last_key, record
@@ -112,7 +112,11 @@ def _readers(
         s_schema.column(f.column)
     key = table.key or s_schema.primary_key
     for col in key:
-        s_schema.column(col)
+        if is_json(s_schema.column(col).type):
+            raise UsageError(
+                f"table {table.name!r}: its key column {col!r} is a JSON document, which has no order "
+                "to compare it by in ranges; name another unique column with --key"
+            )
     d_schema = TableSchema(
         d_full.name, tuple(d_full.column(to[n]) for n in s_schema.names), d_full.primary_key
     )
