@@ -330,7 +330,7 @@ class _SourceThread:
         reader, table, spec, cancel, verdict = self._args
         cpu = time.thread_time()
         try:
-            stats = reader.conn.stats(reader.schema, reader.schema.names[0], table.filters)
+            stats = reader.conn.stats(reader.schema, None, table.filters)  # rows only: no span needed
             self.stats.set_result(stats)
             for chunk in _source_chunks(reader, spec, cancel, stats.rows):
                 self._put(chunk)
@@ -438,7 +438,7 @@ def _dest_total(dest: SideReader, table: TableSpec) -> TableStats | None:
     """
     if not dest.order or all(_never_null(dest, name) for name in dest.order):
         return None
-    return dest.conn.stats(dest.schema, dest.schema.names[0], table.filters)
+    return dest.conn.stats(dest.schema, None, table.filters)
 
 
 def _never_null(side: SideReader, name: str) -> bool:
