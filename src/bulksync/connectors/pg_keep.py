@@ -95,6 +95,11 @@ SELECT p.pubname AS name, pg_get_expr(pr.prqual, pr.prrelid) AS row_filter,
 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
 WHERE pr.prrelid = %(t)s::regclass ORDER BY p.pubname
 """
+_PUBLICATIONS_14 = """
+SELECT p.pubname AS name, NULL::text AS row_filter, ARRAY[]::text[] AS cols
+FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+WHERE pr.prrelid = %(t)s::regclass ORDER BY p.pubname
+"""
 _STATISTICS = """
 SELECT stxname AS name, pg_get_statisticsobjdef(oid) AS def FROM pg_statistic_ext
 WHERE stxrelid = %(t)s::regclass ORDER BY stxname
@@ -152,7 +157,8 @@ def read(conn: PostgresConnector, table: str) -> Extras | None:
         triggers=each(_TRIGGERS),
         indexes=each(_INDEXES),
         policies=each(_POLICIES),
-        publications=each(_PUBLICATIONS),
+        # row filters and column lists came with PostgreSQL 15
+        publications=each(_PUBLICATIONS if conn._pg.info.server_version >= 150000 else _PUBLICATIONS_14),
         statistics=each(_STATISTICS),
     )
 
