@@ -87,3 +87,24 @@ def test_a_mariadb_enum_into_postgresql(mariadb_db: str, pg_db: str) -> None:
         conn.execute("INSERT INTO t VALUES (4, '')")
         with pytest.raises(psycopg.errors.CheckViolation, match="t_m_enum"):
             conn.execute("INSERT INTO t VALUES (5, 'angry')")
+
+
+@pytest.mark.parametrize("into", ["sqlite", "mariadb", "postgresql"])
+def test_verify_of_an_enum_key_pairs_the_rows_whatever_the_order(
+    pg_db: str, pg_db2: str, mariadb_db: str, tmp_path: Path, into: str
+) -> None:
+    """An enum sorts by its labels' declared order, the copy's text by code point: verify read
+    one side's key range against other rows of the other and reported 73,750 of 120,000 rows
+    missing after an exact copy. Such a key is now compared in one pass."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TYPE prio AS ENUM ('zulu', 'alpha', 'mike', 'bravo', 'yankee', 'charlie')")
+        conn.execute("CREATE TABLE ek (p prio, n int, v text, PRIMARY KEY (p, n))")
+        conn.execute(
+            "INSERT INTO ek SELECT l, g, 'v' FROM unnest(enum_range(NULL::prio)) l, generate_series(1, 300) g"
+        )
+    dest = {"sqlite": str(tmp_path / "d.db"), "mariadb": mariadb_db, "postgresql": pg_db2}[into]
+    done = run_cli("copy", pg_db, dest, "--table", "ek")
+    assert done.returncode == 0, done.stderr
+    verified = run_cli("verify", pg_db, dest, "--table", "ek", "--chunk-rows", "100", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "declared order of PostgreSQL's enum prio" in verified.stdout

@@ -56,8 +56,13 @@ class Folding:
 def pg_text_order(rows: Rows, table: str, column: str) -> str:
     """The column's collation sorts ``PROBE`` as code points do, or its name."""
     found = rows(_COLLATION_SQL, [quote(table), column])
-    if not found:
-        return CODE_POINT  # not a collatable column (or no such table): nothing to order
+    if not found:  # not a collatable column: an enum sorts by its labels' declared order
+        enum = rows(
+            "SELECT format_type(a.atttypid, NULL) AS type FROM pg_attribute a JOIN pg_type t ON t.oid = "
+            "a.atttypid WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND t.typtype = 'e'",
+            [quote(table), column],
+        )
+        return f"the declared order of PostgreSQL's enum {enum[0]['type']}" if enum else CODE_POINT
     collation = f"{quote(found[0]['schema'])}.{quote(found[0]['name'])}"
     got = rows(f"SELECT v FROM unnest(%s::text[]) AS v ORDER BY v COLLATE {collation}", [list(PROBE)])
     if [r["v"] for r in got] == sorted(PROBE):
@@ -91,6 +96,13 @@ def pg_key_folding(rows: Rows, table: str, column: str) -> Folding | None:
 def mysql_text_order(rows: Rows, table: str, column: str) -> str:
     """``_bin`` collations compare code points (PAD SPACE ones ignore trailing spaces, which a
     unique key cannot tell apart anyway); the others fold case and accents."""
+    enum = rows(
+        "SELECT COLUMN_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = %s AND COLUMN_NAME = %s AND DATA_TYPE = 'enum'",
+        [table, column],
+    )
+    if enum:  # an ENUM sorts by its members' declared order
+        return f"the declared order of MariaDB's {enum[0]['type']}"
     name = _mysql_collation(rows, table, column)
     if name is None or name.endswith("_bin"):
         return CODE_POINT
