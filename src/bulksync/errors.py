@@ -28,11 +28,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 # the password runs to the LAST '@' before the host: a raw '@' inside it must not leak its tail
 _DSN_PASSWORD = re.compile(
     r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*?)(?=@[^@\s]*(?:\s|$|[,;)'\"]))", re.I
 )
+# a URL's password as written, spaces and raw '@' included: what lies between the user's ':' and
+# the last '@' (a driver quotes pieces of it when it cannot parse them)
+_URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@]*:(?P<pw>.*)@[^@]*$", re.I | re.S)
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
 
 
@@ -40,6 +44,21 @@ def redact(text: str) -> str:
     """Return ``text`` with every password in a URL or ``password=`` pair replaced by ``***``."""
     text = _DSN_PASSWORD.sub(lambda m: m.group("head") + "***", text)
     return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+
+def hide_password(text: str, url: str) -> str:
+    """``text`` (a driver's message about ``url``) without ``url``'s password, nor any piece of
+    it: a driver that cannot parse the URL quotes what it read there (libpq: ``unexpected spaces
+    found in "s3c ret pw"``, ``failed to resolve host 'ret'`` for ``s3c@ret#pw``)."""
+    found = _URL_PASSWORD.match(url.strip())
+    if found is None or not found.group("pw"):
+        return redact(text)
+    secret = found.group("pw")
+    pieces = {secret, unquote(secret), *(p for p in re.split(r"[\s@#:/?%&=]+", secret) if len(p) >= 3)}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if piece:
+            text = text.replace(piece, "***")
+    return redact(text)
 
 
 class SyncError(Exception):

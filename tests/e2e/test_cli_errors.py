@@ -126,6 +126,26 @@ def test_wrong_credentials_never_show_the_password(source: str, dest: Path, pg_d
 
 
 @pytest.mark.parametrize(
+    ("password", "said"),
+    [
+        ("s3c ret pw", "unexpected spaces"),  # libpq: unexpected spaces found in "s3c ret pw"
+        ("s3cretpw%", "percent-encoded"),  # invalid percent-encoded token: "s3cretpw%"
+        ("s3c@ret#pw", "resolve host"),  # failed to resolve host 'ret'
+    ],
+)
+def test_a_url_the_driver_cannot_parse_never_shows_the_password(
+    source: str, pg_dest: str, password: str, said: str
+) -> None:
+    """The URL was shown with '***', but libpq's own message quoted the password (or a piece
+    of it) it could not parse."""
+    bad = pg_dest.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
+    proc = bulksync("copy", bad, source, "--table", "bets")
+    line = assert_error_line(proc, 1, "cannot connect", said)
+    for piece in ("s3c", "ret pw", "s3cretpw", "ret#pw"):
+        assert piece not in proc.stderr + proc.stdout, line
+
+
+@pytest.mark.parametrize(
     ("args", "said"),
     [
         pytest.param(

@@ -48,6 +48,7 @@ from bulksync.errors import (
     UnknownTableError,
     UsageError,
     connect_again,
+    hide_password,
     redact,
 )
 from bulksync.naming import fitted_name
@@ -151,7 +152,7 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         try:
             return pg_session.connect(self._url, statement_timeout_s=self._timeout_ms / 1000)
         except psycopg.Error as exc:
-            reason = redact(" ".join(str(exc).split()))
+            reason = hide_password(" ".join(str(exc).split()), self._url)
             reason = reason.split("failed: ")[-1]
             raise ConnectError(f"cannot connect to {self.safe_url}: {reason}") from exc
 
@@ -227,7 +228,9 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
             try:
                 self._adbc = adbc_pg.connect(pg_session.with_keepalives(self._url), autocommit=True)
             except adbc_driver_manager.Error as exc:
-                raise ConnectError(f"cannot connect to {self.safe_url}: {redact(str(exc))}") from exc
+                raise ConnectError(
+                    f"cannot connect to {self.safe_url}: {hide_password(str(exc), self._url)}"
+                ) from exc
             self._adbc_cur = self._adbc.cursor()
             self._adbc_cur.execute(f"SET statement_timeout = {self._timeout_ms}")
         return self._adbc_cur
