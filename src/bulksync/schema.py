@@ -145,11 +145,12 @@ def arrow_type(sql: sa.types.TypeEngine[Any], *, dialect: str, where: str) -> pa
     if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
         if generic.precision is None:
             return pa.float64() if dialect == "sqlite" else UNBOUNDED_NUMERIC
-        if not 0 < generic.precision <= 38:  # Arrow's decimal128 holds 38 digits
+        if not 0 < generic.precision <= 76:  # Arrow's decimal256 holds 76 digits
             raise UnsupportedTypeError(
-                f"{where} has type {sql}: more than 38 digits, which bulksync cannot carry yet"
+                f"{where} has type {sql}: more than 76 digits, which bulksync cannot carry yet"
             )
-        return pa.decimal128(generic.precision, generic.scale or 0)
+        decimal = pa.decimal256 if generic.precision > 38 else pa.decimal128
+        return decimal(generic.precision, generic.scale or 0)
     if isinstance(generic, sa.Float):
         return pa.float32() if isinstance(sql, sa.REAL) and dialect != "sqlite" else pa.float64()
     if isinstance(generic, sa.DateTime):

@@ -116,7 +116,7 @@ UNSUPPORTED = {
     "uuid": "UUID",
     "int[]": "ARRAY",
     "timetz": "TIME WITH TIME ZONE",
-    "numeric(40, 10)": "NUMERIC(40, 10)",
+    "numeric(80, 10)": "NUMERIC(80, 10)",
     "interval": "",
     "inet": "",
     "text[][]": "",

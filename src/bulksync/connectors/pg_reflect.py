@@ -121,12 +121,13 @@ def column_arrow(format_type: str, *, typtype: str, enum_length: int | None, whe
         if len(args) != 2:
             return Declared(UNBOUNDED_NUMERIC)
         precision, scale = int(args[0]), int(args[1])
-        if not 0 < precision <= 38:  # Arrow's decimal128 holds 38 digits
+        if not 0 < precision <= 76:  # Arrow's decimal256 holds 76 digits
             raise UnsupportedTypeError(
-                f"{where} has type NUMERIC({precision}, {scale}): more than 38 digits, "
+                f"{where} has type NUMERIC({precision}, {scale}): more than 76 digits, "
                 "which bulksync cannot carry yet"
             )
-        return Declared(pa.decimal128(precision, scale))
+        wide = precision > 38  # MariaDB's DECIMAL(65, 30) made again in PostgreSQL
+        return Declared(pa.decimal256(precision, scale) if wide else pa.decimal128(precision, scale))
     if base == "time with time zone":  # the driver hands it over as undecoded bytes
         raise UnsupportedTypeError(f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet")
     if base in _TEXT:

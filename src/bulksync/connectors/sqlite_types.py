@@ -95,12 +95,13 @@ def declared_arrow(declared: str | None, *, where: str) -> Declared:
     if kind in ("numeric", "decimal"):
         if first is None:
             return Declared(pa.float64())
-        if not 0 < first <= 38:  # Arrow's decimal128 holds 38 digits
+        if not 0 < first <= 76:  # Arrow's decimal256 holds 76 digits
             shown = f"{kind.upper()}({', '.join(str(a) for a in args[:2])})"
             raise UnsupportedTypeError(
-                f"{where} has type {shown}: more than 38 digits, which bulksync cannot carry yet"
+                f"{where} has type {shown}: more than 76 digits, which bulksync cannot carry yet"
             )
-        return Declared(pa.decimal128(first, args[1] if len(args) > 1 else 0))
+        decimal = pa.decimal256 if first > 38 else pa.decimal128
+        return Declared(decimal(first, args[1] if len(args) > 1 else 0))
     if kind == "time" and first:  # SQLAlchemy took the argument for its time zone flag
         raise UnsupportedTypeError(f"{where} has type TIME WITH TIME ZONE which bulksync cannot carry yet")
     simple = {
