@@ -524,3 +524,17 @@ def test_mariadb_to_mariadb_on_one_server_moves_rows_in_the_server_unless_types_
     mdb(mariadb_db2, "DROP TABLE IF EXISTS _bulksync_state")
     run(mariadb_db, mariadb_db2, Mode.APPEND)
     assert rows_of(mariadb_db2) == rows_of(mariadb_db)
+
+
+def test_a_time_past_a_day_names_its_table(mariadb_db: str, pg_db: str) -> None:
+    """A MariaDB TIME is a duration (up to 838:59:59); one past a day cannot be a time of day.
+    The refusal named only the column, so a migrate of many tables did not say where."""
+    name = mariadb_db.split("/")[-1]
+    with pymysql.connect(host="127.0.0.1", port=3306, user="root", database=name, autocommit=True) as conn:
+        conn.cursor().execute("CREATE TABLE shifts (id INT PRIMARY KEY, t TIME)")
+        conn.cursor().execute("INSERT INTO shifts VALUES (1, '08:00:00'), (2, '838:59:59')")
+    done = subprocess.run(
+        [sys.executable, "-m", "bulksync", "copy", mariadb_db, pg_db, "--table", "shifts"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "shifts.t holds a TIME outside 00:00:00" in done.stderr, done.stderr

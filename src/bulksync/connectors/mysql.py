@@ -261,7 +261,9 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
         raw = self._cx(self.chunk_statement(query), fetch_rows=query.fetch_rows)
-        arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
+        arrays = [
+            decode_column(raw.column(i), c, query.table.name) for i, c in enumerate(query.table.columns)
+        ]
         return self.conform_read(pa.Table.from_arrays(arrays, names=query.table.names), query)
 
     def read_stream(self, query: ChunkQuery) -> Generator[pa.RecordBatch, None, None]:
@@ -279,7 +281,10 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
                 pre_execution_query=pre,
             )  # fmt: skip
             for raw in stream:
-                arrays = [decode_column(raw.column(i), c) for i, c in enumerate(query.table.columns)]
+                arrays = [
+                    decode_column(raw.column(i), c, query.table.name)
+                    for i, c in enumerate(query.table.columns)
+                ]
                 yield self.conform_read(pa.Table.from_arrays(arrays, names=query.table.names), query)
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise

@@ -137,8 +137,8 @@ def select_expression(col: Column, ident: str) -> str:
     return ident
 
 
-def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa.ChunkedArray:
-    """Turn what ``select_expression`` selected back into ``col``'s Arrow type."""
+def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column, table: str) -> pa.Array | pa.ChunkedArray:
+    """Turn what ``select_expression`` selected back into ``col`` (of ``table``)'s Arrow type."""
     t = col.type
     if native_decimal(t) and pa.types.is_decimal(arr.type) and arr.type != t:
         return arr.cast(t)  # scale 10 → the column's: exact (safe cast refuses any loss)
@@ -147,7 +147,7 @@ def decode_column(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array | pa
         bad = pc.or_(pc.less(micros, 0), pc.greater_equal(micros, 86_400 * 10**6))
         if pc.any(bad).as_py():
             raise UnsupportedTypeError(
-                f"column {col.name!r} holds a TIME outside 00:00:00..23:59:59.999999 "
+                f"{table}.{col.name} holds a TIME outside 00:00:00..23:59:59.999999 "
                 "(a duration, not a time of day), which Arrow's time64 cannot carry"
             )
         return micros.cast(pa.time64("us")).cast(t)
