@@ -106,10 +106,20 @@ def test_a_body_over_the_cap_is_413_before_parsing(server: Server) -> None:
 
 
 def test_malformed_json_is_422(server: Server) -> None:
+    json_type = {"content-type": "application/json"}
     with server.client() as api:
-        got = api.post("/api/v1/jobs", content=b'{"source": ', headers={"content-type": "application/json"})
+        got = api.post("/api/v1/jobs", content=b'{"source": ', headers=json_type)
+        # json.loads fails other than by a JSONDecodeError: FastAPI answered 400 "There was an
+        # error parsing the body"
+        deep = api.post("/api/v1/jobs", content=b"[" * 100_000 + b"]" * 100_000, headers=json_type)
+        latin = api.post(
+            "/api/v1/jobs", content='{"source": "caf\u00e9"}'.encode("latin-1"), headers=json_type
+        )
     assert got.status_code == 422
     assert got.json()["detail"].startswith("body: malformed JSON at character")
+    for answer in (deep, latin):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"].startswith("body: malformed JSON")
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,9 @@ def _not_json(request: Request, exc: RequestValidationError) -> str | None:
     )
 
 
+_UNPARSED = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -200,6 +203,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSED:  # FastAPI's, for a body json.loads
+            # could not take at all (nested past Python's recursion limit, not UTF-8): malformed
+            # JSON like any other, 422 as the API promises
+            said = "body: malformed JSON (not UTF-8 text, or nested too deeply)"
+            found = [{"field": "body", "message": said.removeprefix("body: "), "type": "json_invalid"}]
+            return problem(request, 422, said, errors=found)
         response = problem(request, exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})
         return response
