@@ -32,7 +32,7 @@ from storekit import assert_exactly_once, expected_keys, job_for, rows
 
 pytestmark = pytest.mark.integration
 
-HELD = r"another run of sync_users_daily into 'store_users' is in progress \(PostgreSQL session \d+ since "
+HELD = r"another run of sync_users_daily into 'store_users' is in progress \(PostgreSQL backend \d+ since "
 
 
 @contextmanager
@@ -93,7 +93,7 @@ def test_the_command_says_so_in_one_line_with_exit_1(pg_db: str, tmp_path: Path)
             done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=120)
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "is in progress (PostgreSQL session" in lines[0], done.stderr
+    assert len(lines) == 1 and "is in progress (PostgreSQL backend" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -87,7 +87,7 @@ def lock_key(name: str) -> int:
 
 def try_lock(conn: PostgresConnector, name: str, *, shared: bool) -> str | None:
     """Take the session's advisory lock ``name`` (shared: with other shared holders) until the
-    session ends; None when taken, else who holds it ('session 1234 since 20:31:02 UTC')."""
+    session ends; None when taken, else who holds it ('PostgreSQL backend 1234 since …')."""
     key = lock_key(name)
     fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     if conn._rows(f"SELECT {fn}(%s) AS ok", [key])[0]["ok"]:
@@ -105,4 +105,4 @@ def try_lock(conn: PostgresConnector, name: str, *, shared: bool) -> str | None:
     h = holders[0]
     since = f" since {h['backend_start']:%Y-%m-%d %H:%M:%S %Z}" if h["backend_start"] else ""
     source = f" from {h['addr']}" if h["addr"] else ""
-    return f"PostgreSQL session {h['pid']}{since}{source}"
+    return f"PostgreSQL backend {h['pid']}{since}{source}"
