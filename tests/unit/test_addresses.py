@@ -58,3 +58,16 @@ def test_other_addresses_are_hidden_unless_the_spec_gave_them(tmp_path: Path) ->
     assert "127.0.0.1" not in book(tmp_path).public(text)
     kept = book(tmp_path, keep=("postgresql://postgres@127.0.0.1/other",)).public(text)
     assert "postgresql://postgres@127.0.0.1/other" in kept
+
+
+def test_connections_that_differ_only_in_their_password_are_both_named() -> None:
+    """Their redacted addresses are one: the message named whichever came first ('pct' for a
+    request about 'sp')."""
+    settings = Settings(
+        connections={
+            "sp": "postgresql://postgres:one@10.0.0.5/dw",
+            "pct": "postgresql://postgres:two@10.0.0.5/dw",
+        }
+    )
+    said = AddressBook(settings).public("cannot connect to postgresql://postgres:***@10.0.0.5/dw: timeout")
+    assert said == "cannot connect to connection 'pct' or 'sp': its server cannot be reached"

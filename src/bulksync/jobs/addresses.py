@@ -57,7 +57,9 @@ class AddressBook:
         forms: dict[str, str] = {}
         for name, url in sorted(settings.connections.items()):
             for spelling in _spellings(url.get_secret_value()):
-                forms.setdefault(spelling, name)
+                # two connections that differ only in their password share their redacted
+                # spelling: both are named, not the first one alone
+                forms[spelling] = f"{forms[spelling]} or {name!r}" if spelling in forms else repr(name)
         # the longest spelling first: a path inside a longer path must not be replaced first
         self._forms = sorted(forms.items(), key=lambda item: -len(item[0]))
         self._keep = {s for url in keep for s in _spellings(url)}
@@ -78,7 +80,8 @@ class AddressBook:
 
 
 def _named(text: str, address: str, name: str) -> str:
-    label = f"connection {name!r}"
+    label = f"connection {name}"  # ``name`` quoted already: 'wh', or 'wh' or 'wh2'
+
     failed = re.compile(_CONNECTING + re.escape(address) + r"(?::\s*(?P<reason>.*))?$")
     match = failed.search(text)
     if match is not None:
