@@ -106,8 +106,11 @@ def crash_and_finish(
         if committed >= ROWS * high:  # a fast path ran past this window before the last kill
             continue  # landed; a kill now might come after the last row (seen on faster hosts)
         threshold = max(int(ROWS * rng.uniform(low, high)), committed + 1)
+        # a few ms past the threshold: a chunk commits every 1-4 ms, so the kill still lands at a
+        # random point of one; 80 ms let a fast path (SQLite → SQLite, ~10^6 rows/s) finish first
+        delay = rng.uniform(0, 0.01)
         kill = crashkit.run_and_kill(
-            cmd, count=probe.count, settle=probe.settle, threshold=threshold, delay_s=rng.uniform(0, 0.08)
+            cmd, count=probe.count, settle=probe.settle, threshold=threshold, delay_s=delay
         )
         assert kill.after < ROWS, f"kill at {threshold} rows came after the copy had finished"
         committed = assert_checkpoint_agrees(probe, incremental=incremental)
