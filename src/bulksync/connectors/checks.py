@@ -13,12 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bulksync.connectors.expressions import NotPortable, Token, sql_string, strip_casts, tokenize
+from bulksync.naming import fitted_name
 from bulksync.schema import Check
 
 _CHECK_WORDS = {"and", "or", "not", "in", "between", "is", "null", "true", "false"}
 _LENGTHS = {"length", "char_length", "character_length"}
 _COMPARE = {"=", "<>", "<", ">", "<=", ">="}
 LENGTH_FUNCTION = {"postgresql": "length", "sqlite": "length", "mysql": "CHAR_LENGTH"}
+
+
+def labels_check(table: str, column: str, labels: Sequence[str]) -> tuple[str, str]:
+    """An enum's labels as a CHECK in PostgreSQL's dialect (``portable_check`` reads it):
+    ``"m" IN ('sad', 'ok')``, named ``<table>_<column>_enum``. An enum travels as text; its
+    labels keep the copy to the values the source allowed."""
+    listed = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
+    quoted = '"' + column.replace('"', '""') + '"'
+    return fitted_name(f"{table}_{column}", "_enum"), f"{quoted} IN ({listed})"
 
 
 def portable_check(name: str, text: str, *, dialect: str, columns: Sequence[str]) -> Check | str:

@@ -29,10 +29,9 @@ from typing import Any
 import pyarrow as pa
 
 from bulksync.connectors.catalog import Constraints, Declared, Reflected, Rows, portable_foreign_key
-from bulksync.connectors.checks import portable_check
+from bulksync.connectors.checks import labels_check, portable_check
 from bulksync.connectors.mysql_types import TIMESTAMP_TZ
 from bulksync.errors import UnsupportedTypeError
-from bulksync.naming import fitted_name
 from bulksync.schema import Check, ForeignKey, Index
 
 _SIGNED = {"tinyint": pa.int32(), "smallint": pa.int16(), "mediumint": pa.int32(), "int": pa.int32()}
@@ -134,11 +133,8 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
 def _members_check(table: str, column: str, column_type: str, names: list[str]) -> Check | str:
     """An ENUM travels as text; its members as a CHECK (``<table>_<column>_enum``), with ``''``,
     the value MariaDB stores for one it could not (outside strict mode)."""
-    members = _members(column_type)
-    listed = ", ".join("'" + m.replace("'", "''") + "'" for m in dict.fromkeys([*members, ""]))
-    quoted = '"' + column.replace('"', '""') + '"'
-    name = fitted_name(f"{table}_{column}", "_enum")
-    return portable_check(name, f"{quoted} IN ({listed})", dialect="postgresql", columns=names)
+    name, text = labels_check(table, column, list(dict.fromkeys([*_members(column_type), ""])))
+    return portable_check(name, text, dialect="postgresql", columns=names)
 
 
 def _foreign_keys(rows: Rows, table: str) -> tuple[tuple[ForeignKey, ...], list[str]]:

@@ -23,9 +23,8 @@ from bulksync.connectors.catalog import (
     portable_constraints,
     portable_foreign_key,
 )
-from bulksync.connectors.ddl import quote
+from bulksync.connectors.checks import labels_check
 from bulksync.errors import UnsupportedTypeError
-from bulksync.naming import fitted_name
 from bulksync.schema import UNBOUNDED_NUMERIC, ForeignKey, Index
 
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -160,7 +159,7 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     pk = next((tuple(c["columns"]) for c in constraints if c["kind"] == "p"), ())
     fks = _foreign_keys(table, [c for c in constraints if c["kind"] == "f"])
     checks = [(str(c["name"]), str(c["check_sql"])) for c in constraints if c["kind"] == "c"]
-    checks += [_labels_check(table, str(c["name"]), c["enum_labels"]) for c in present if c["enum_labels"]]
+    checks += [labels_check(table, str(c["name"]), c["enum_labels"]) for c in present if c["enum_labels"]]
     generated = [str(c["name"]) for c in present if c["generated"]]
     portable = portable_constraints(
         described, checks, foreign_keys=fks, dialect="postgresql", generated=generated
@@ -168,13 +167,6 @@ def reflect(rows: Rows, table: str) -> Reflected | None:
     indexes, not_created = _indexes(rows(INDEXES_SQL, [oid]))
     portable = replace(portable, dropped=(*portable.dropped, *not_created))
     return Reflected(columns, pk, indexes, portable)
-
-
-def _labels_check(table: str, column: str, labels: list[str]) -> tuple[str, str]:
-    """An enum column travels as text; its labels as a CHECK, so the copy takes no other value
-    either (``m IN ('sad', 'ok')``, named ``<table>_<column>_enum``)."""
-    listed = ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
-    return fitted_name(f"{table}_{column}", "_enum"), f"{quote(column)} IN ({listed})"
 
 
 def _serial(format_type: str, default: str | None) -> bool:

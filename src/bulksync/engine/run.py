@@ -125,13 +125,8 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
             if any(t.target == t.name for t in spec.tables) and dest.same_database(source):
                 _refuse_copy_onto_itself(spec)
             checked = adopt_folded(spec, checked, dest, scheme_of(spec.destination))
-            if spec.mode is Mode.REPLACE and isinstance(dest, NamesViews):
-                _refuse_replace_under_views(spec, dest)
-            if spec.mode is Mode.REPLACE and isinstance(dest, NotesSwaps):
-                for table in spec.tables:
-                    refusal = dest.replace_refusal(table.target)
-                    if refusal:
-                        raise SchemaMismatchError(f"destination table {table.target!r} {refusal}")
+            if spec.mode is Mode.REPLACE:
+                _refuse_unreplaceable(spec, dest)
             yield choose_foreign_keys(spec, checked, dest), source, dest
         finally:
             dest.close()
@@ -139,11 +134,15 @@ def _planner(spec: SyncSpec) -> Iterator[tuple[list[CheckedTable], Connector, Co
         source.close()
 
 
-def _refuse_replace_under_views(spec: SyncSpec, dest: NamesViews) -> None:
+def _refuse_unreplaceable(spec: SyncSpec, dest: Connector) -> None:
     """A replace swaps in a new table and drops the old one; views that hold on to the old one
-    would block that drop after every row was loaded (or go with it): refused before the first."""
+    would block that drop after every row was loaded (or go with it), and a plain table cannot
+    take a partitioned or inherited one's place: refused before the first row."""
     for table in spec.tables:
-        views = dest.dependent_views(table.target)
+        refusal = dest.replace_refusal(table.target) if isinstance(dest, NotesSwaps) else None
+        if refusal:
+            raise SchemaMismatchError(f"destination table {table.target!r} {refusal}")
+        views = dest.dependent_views(table.target) if isinstance(dest, NamesViews) else []
         if views:
             raise SchemaMismatchError(
                 f"destination table {table.target!r} is read by view(s) {', '.join(views)}: "
