@@ -226,3 +226,22 @@ def test_a_runner_frozen_inside_a_store_transaction_does_not_block_the_others(pg
             pass
         frozen.close()
         other.close()
+
+
+def test_a_transaction_postgresql_ended_while_frozen_is_a_lost_connection(pg_db: str) -> None:
+    """A worker frozen past PostgreSQL's idle_in_transaction_session_timeout met it on its next
+    commit as an InternalError, which no runner loop caught: the fleet's sweeper thread died
+    with a traceback. It is the one-line ConnectionLost a restarted store is."""
+    import sqlalchemy as sa
+
+    from bulksync.errors import ConnectionLost
+
+    store = JobStore(pg_db, lease_s=30)
+    try:
+        with pytest.raises(ConnectionLost, match="idle-in-transaction timeout"):
+            with store.transaction() as conn:
+                conn.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = '100ms'"))
+                time.sleep(0.5)
+        assert store.counts()["queued"] == 0  # a new session serves the next call
+    finally:
+        store.close()

@@ -122,6 +122,12 @@ class JobStore:
                 yield conn
         except sa.exc.OperationalError as exc:  # the store restarting, or away for a while
             raise ConnectionLost(f"job store: {_one_line(exc)}") from exc
+        except sa.exc.InternalError as exc:
+            # PostgreSQL ended the session's transaction (idle_in_transaction_session_timeout,
+            # SQLSTATE 25P03): a process frozen past it meets this on its next commit
+            if getattr(exc.orig, "sqlstate", None) != "25P03":
+                raise
+            raise ConnectionLost(f"job store: {_one_line(exc)}") from exc
 
     # -- creating and reading -------------------------------------------------------------------
 
