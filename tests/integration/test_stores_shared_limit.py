@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from bulksync.connectors.http_pacing_redis import RedisRate
 from bulksync.fakestores import FakeStores, FakeStoreServer
+from bulksync.fakestores.buckets import Bucket
 from bulksync.recipes.stores import sync_stores
 from storekit import assert_exactly_once, expected_keys, job_for
 
@@ -66,3 +70,33 @@ def test_two_jobs_share_one_global_limit_through_redis(pg_db: str, redis_url: st
     assert redis.Redis.from_url(redis_url).exists("t:rate")
     for kind in ("users", "videos"):
         assert_exactly_once(pg_db, f"store_{kind}", expected_keys(catalog, kind))
+
+
+def test_the_shared_window_spaces_requests_so_a_late_first_second_is_no_429(redis_url: str) -> None:
+    """41 requests at 20/s through the Redis window, the first half second's delayed 80 ms on the
+    way (as a network does now and then): an API's token bucket of 20/s (a second's burst)
+    admits every one. A one-second window sent 20 at once and the next 20 a second (and 50 ms)
+    later, so the API saw the second 20 within 0.97 s of the first and refused the last."""
+
+    async def acquire_times() -> list[float]:
+        rate = await RedisRate.open(redis_url, rate=20, key="t:spaced")
+        try:
+            times = []
+            for _ in range(41):
+                await rate.acquire()
+                times.append(time.monotonic())
+            return times
+        finally:
+            await rate.close()
+
+    api = Bucket(20)
+    sent = asyncio.run(acquire_times())
+    arrivals = sorted(t + (0.08 if t - sent[0] < 0.5 else 0.0) for t in sent)
+    refused = 0
+    for at in arrivals:
+        if api.wait(at) > 0:
+            refused += 1
+        else:
+            api.take()
+    assert refused == 0
+    assert 1.9 < sent[-1] - sent[0] < 2.6  # 20/s held, not much slower: 41 requests take 2 s
