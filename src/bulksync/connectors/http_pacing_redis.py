@@ -3,9 +3,9 @@
 With a broker configured, the global limit of an API (one key shared by every store, every job
 and every machine) is one sliding window in Redis, the check and the insert atomic in one Lua
 script. The window is a quarter second: at most ``rate`` x 250 ms requests (at least one) in
-any ``that / rate`` seconds, so a whole second's worth never goes at once. A one-second window let a whole second's worth go at once and the next second's
-right after it: an API's token bucket of the same rate (a second's burst) saw its 21st request
-of 20/s a few milliseconds early whenever the network delayed the first, and answered 429.
+any ``that / rate`` seconds. A one-second window let a whole second's worth go at once and the
+next second's right after it: an API's token bucket of the same rate (a second's burst) refused
+the last of them whenever the network had delayed the first by more than a few milliseconds.
 Each process stamps requests with its own clock, so machines must keep their clocks in sync
 (NTP) for the window to hold exactly.
 """
