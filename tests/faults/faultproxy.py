@@ -5,7 +5,10 @@ It sits between bulksync and a database and, switched at any moment from the tes
 - ``latency``: holds every chunk it forwards for that many seconds, both ways;
 - ``cut()``: resets every open connection (SO_LINGER 0, so the peers see a RST), new ones pass;
 - ``blackhole``: stops forwarding without closing anything: open and new connections are
-  accepted and then hear nothing, as behind a dead router or a frozen server.
+  accepted and then hear nothing, as behind a dead router or a frozen server;
+- ``lose_answer(marker)``: the next answer from the server holding ``marker`` is dropped and
+  the connection reset. For PostgreSQL's ``COMMIT`` tag that is the one failure a client cannot
+  tell apart: the server committed, the client heard of no commit.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class FaultProxy:
         self.blackhole = False
         self.connections = 0
         self.cuts = 0
+        self.answers_lost = 0
+        self._marker: bytes | None = None
         self._generation = 0
         self._closed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -40,6 +45,9 @@ class FaultProxy:
         """Reset every connection open now (the peers get a RST mid-stream)."""
         self._generation += 1
         self.cuts += 1
+
+    def lose_answer(self, marker: bytes) -> None:
+        self._marker = marker
 
     def heal(self) -> None:
         self.latency = 0.0
@@ -84,6 +92,10 @@ class FaultProxy:
                         time.sleep(self.latency)
                     if generation != self._generation:
                         return
+                    if sock is server and self._marker is not None and self._marker in data:
+                        self._marker = None
+                        self.answers_lost += 1
+                        return  # the answer is dropped and both sides reset
                     peers[sock].sendall(data)
         except OSError:
             return

@@ -189,6 +189,9 @@ class Destination(Protocol):
 
     def load_states(self, sync_id: str) -> list[PartitionState]: ...
 
+    def stored_state(self, sync_id: str, partition: int) -> PartitionState | None:
+        """One partition's checkpoint as committed now, or None if it has none."""
+
     def same_database(self, other: object) -> bool:
         """True when ``other`` is a connection to this very database, not merely an equal one."""
 

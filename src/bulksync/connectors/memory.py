@@ -239,6 +239,11 @@ class MemoryConnector:
             found = [copy.copy(s) for (sid, _), s in self._store.states.items() if sid == sync_id]
         return sorted(found, key=lambda s: s.partition)
 
+    def stored_state(self, sync_id: str, partition: int) -> PartitionState | None:
+        with _LOCK:
+            found = self._store.states.get((sync_id, partition))
+            return copy.copy(found) if found is not None else None
+
     def reset_states(self, sync_id: str, states: Sequence[PartitionState]) -> None:
         with self.transaction():
             assert self._tx is not None

@@ -57,10 +57,20 @@ class Bookkeeping:
 
     def load_states(self, sync_id: str) -> list[PartitionState]:
         self.ensure_internal_tables()
+        return self._select_states(sync_id)
+
+    def stored_state(self, sync_id: str, partition: int) -> PartitionState | None:
+        """One partition's checkpoint as committed now (no DDL: other partitions may be
+        mid-transaction on the checkpoint table)."""
+        found = self._select_states(sync_id, partition)
+        return found[0] if found else None
+
+    def _select_states(self, sync_id: str, partition: int | None = None) -> list[PartitionState]:
+        one = f" AND part = {self.placeholder(2)}" if partition is not None else ""
         rows = self._rows(
             "SELECT sync_id, tbl, part, lower_key, upper_key, last_key, rows_done, done, created_table "
-            f"FROM {self.state_table} WHERE sync_id = {self.placeholder(1)} ORDER BY part",
-            [sync_id],
+            f"FROM {self.state_table} WHERE sync_id = {self.placeholder(1)}{one} ORDER BY part",
+            [sync_id] if partition is None else [sync_id, partition],
         )
         return [
             PartitionState(

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from bulksync.connectors.base import ChunkQuery, Connector, Merged, PartitionState, SharesSchemas
 from bulksync.engine.batching import BatchSizer
+from bulksync.engine.landed import landed_batch
 from bulksync.engine.lengths import TextFitter
 from bulksync.engine.memory import MemoryGuard
 from bulksync.engine.plan import TablePlan
@@ -196,14 +197,26 @@ def _read_one(source: Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
     return source.conn.read_chunk(query)
 
 
-def _commit_one(
+def _committer(
     dest: Reconnecting,
     target: WriteTarget,
     batch: pa.RecordBatch,
     state: PartitionState,
+    proposed: PartitionState,
     insert_first: InsertFirst | None,
-) -> Written:
-    return commit_batch(dest.conn, target, batch, state, insert_first)
+) -> Callable[[], Written]:
+    """The batch's commit for ``retrying``: a retry first asks whether the try before it landed
+    (its connection may have been lost after the server committed)."""
+    tries = 0
+
+    def commit() -> Written:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and (done := landed_batch(dest.conn, state, proposed, upsert=target.upsert)):
+            return done
+        return commit_batch(dest.conn, target, batch, proposed, insert_first)
+
+    return commit
 
 
 def _fit(fitter: TextFitter, batch: pa.RecordBatch, dest: Reconnecting) -> None:
@@ -259,7 +272,7 @@ def _write_loop(
                 fit = partial(_fit, fitter, item, dest)
                 retrying(fit, retries=ctx.spec.retries, reconnect=dest.reconnect)
             written = retrying(
-                partial(_commit_one, dest, target, item, proposed, insert_first),
+                _committer(dest, target, item, state, proposed, insert_first),
                 retries=ctx.spec.retries,
                 reconnect=dest.reconnect,
             )

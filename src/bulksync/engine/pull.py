@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from bulksync.connectors.base import ChunkQuery, Connector, Key, Merged, PartitionState, Pulled, Source
 from bulksync.engine.batching import BatchSizer
+from bulksync.engine.landed import landed_chunk
 from bulksync.engine.move import (
     PartitionFailed,
     PartitionOutcome,
@@ -114,7 +115,14 @@ def _one_chunk(
     upsert_key = target.key if target.upsert else ()
     began = time.monotonic()
 
+    tries = 0
+
     def pull() -> Pulled:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and (stored := landed_chunk(dest.conn, state)) is not None:
+            rows = stored.rows - state.rows  # a pulled chunk rejects nothing: it is refused whole
+            return Pulled(rows, stored.last, Merged() if upsert_key else Merged.all_new(rows))
         conn = dest.conn
         assert isinstance(conn, Puller)
         with dest.conn.transaction() as tx:

@@ -1,0 +1,96 @@
+"""Fault: a batch's ``COMMIT`` reaches PostgreSQL and commits, and its answer is lost.
+
+The proxy drops the server's answer to a ``COMMIT`` and resets the connection:
+the copy sees a lost connection and cannot tell whether the batch is in. Retrying it as if it
+were not either doubled it (a table without a key: nothing fences a second insert) or was
+refused as another writer's move of the checkpoint and failed the copy. The retry now reads the
+checkpoint first: there already at the batch's end, the batch is in and is not written again.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import crashkit
+from conftest import SqliteSource
+from faultkit import ROWS, copy_command, inject_and_check, pg_target
+from faultproxy import FaultProxy
+from faultservers import PrivatePg
+
+COMMIT = b"C\x00\x00\x00\x0bCOMMIT\x00"  # PostgreSQL's CommandComplete message for a COMMIT
+
+
+@pytest.fixture
+def dest_proxy(pg_dest: PrivatePg) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(pg_dest.port)
+    yield proxy
+    proxy.close()
+
+
+def lose_one_commit(proxy: FaultProxy) -> Callable[[Callable[[], bool]], None]:
+    def inject(alive: Callable[[], bool]) -> None:
+        proxy.lose_answer(COMMIT)
+
+    return inject
+
+
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+def test_a_commit_whose_answer_is_lost_is_not_written_twice(
+    mode: str, pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
+    url = pg_dest.create_database(f"lost_commit_{mode}")
+    dest = pg_target(url, via=pg_dest.url(f"lost_commit_{mode}", dest_proxy.port))
+    first, _ = inject_and_check(
+        f"a COMMIT's answer lost (proxy), {mode}",
+        copy_command(str(sqlite_source.path), dest.arg, mode),
+        dest=dest, source=sqlite_source.digests, inject=lose_one_commit(dest_proxy),
+        threshold=ROWS // 4, logs=tmp_path,
+    )  # fmt: skip
+    assert dest_proxy.answers_lost == 1
+    assert "it is not written again" in first.stderr, first.stderr[-2000:]
+
+
+def test_a_keyless_table_whose_commit_answer_is_lost_is_not_doubled(
+    pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
+    source = tmp_path / "keyless.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("ATTACH DATABASE ? AS seeded", (str(sqlite_source.path),))
+        (ddl,) = conn.execute("SELECT sql FROM seeded.sqlite_master WHERE name = 't'").fetchone()
+        conn.execute(re.sub(r",\s*PRIMARY KEY \(id\)", "", ddl))  # the same columns, no key
+        conn.execute("INSERT INTO t SELECT * FROM seeded.t ORDER BY id")
+    url = pg_dest.create_database("lost_commit_keyless")
+    dest = pg_target(url, via=pg_dest.url("lost_commit_keyless", dest_proxy.port))
+    first, _ = inject_and_check(
+        "a COMMIT's answer lost (proxy), a table without a key",
+        copy_command(str(source), dest.arg, "replace"),
+        dest=dest, source=crashkit.sqlite_digests(source), inject=lose_one_commit(dest_proxy),
+        threshold=ROWS // 4, logs=tmp_path,
+    )  # fmt: skip
+    assert dest_proxy.answers_lost == 1
+    assert "it is not written again" in first.stderr, first.stderr[-2000:]
+
+
+def test_a_pulled_chunk_whose_commit_answer_is_lost_is_not_pulled_twice(
+    pg_source_url: str,
+    pg_dest: PrivatePg,
+    dest_proxy: FaultProxy,
+    sqlite_source: SqliteSource,
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL → PostgreSQL: the destination pulls each chunk (COPY relay) with its checkpoint."""
+    url = pg_dest.create_database("lost_commit_pull")
+    dest = pg_target(url, via=pg_dest.url("lost_commit_pull", dest_proxy.port))
+    first, _ = inject_and_check(
+        "a COMMIT's answer lost (proxy), COPY relay",
+        copy_command(pg_source_url, dest.arg, "append"),
+        dest=dest, source=sqlite_source.digests, inject=lose_one_commit(dest_proxy),
+        threshold=ROWS // 4, logs=tmp_path,
+    )  # fmt: skip
+    assert dest_proxy.answers_lost == 1
+    assert "it is not pulled again" in first.stderr, first.stderr[-2000:]
