@@ -138,7 +138,9 @@ def test_broker_killed_and_restarted_under_the_fleet(
     resend = {"BULKSYNC_JOB_RESEND_SECONDS": "10"}
     workers = [fleetkit.Worker(tmp_path / f"w{n}.log", broker.url, store_url, env=resend) for n in (1, 2)]
     try:
-        job = fleetkit.start_job(store, cfg, fleetkit.spec(fleet_source.path, dest))
+        # 100-row batches: a partition outlasts its first progress write (0.5 s) even on a fast
+        # host, so one is seen running with rows while others still wait in the queue
+        job = fleetkit.start_job(store, cfg, fleetkit.spec(fleet_source.path, dest, chunk_rows=100))
 
         def in_flight() -> bool:
             tasks = fleetkit.tasks(store_url, job.id)

@@ -25,7 +25,7 @@ import dramatiq
 
 from bulksync.engine.plan import TablePlan
 from bulksync.engine.run import plan_sync
-from bulksync.errors import SyncError, TransientError
+from bulksync.errors import SyncError, TransientError, redact
 from bulksync.jobs.addresses import AddressBook
 from bulksync.jobs.broker import MAX_RETRIES, PLAN_JOB, QUEUE, RUN_PARTITION, send
 from bulksync.jobs.runner import Heartbeat, JobProgress, runner_id
@@ -182,6 +182,9 @@ class Sweeper(threading.Thread):
                 self.sweep()
             except SyncError as exc:
                 log.warning("sweeper: %s", exc.message)
+            except Exception as exc:  # a bug must not end re-sends and lease reaping for good
+                log.error("sweeper: unexpected %s: %s (it sweeps again in %.0f s)",
+                          type(exc).__name__, redact(str(exc)), self.every_s)  # fmt: skip
 
     def sweep(self) -> None:
         fleet, tasks = self.fleet, TaskSweep(self.fleet.tasks)
