@@ -30,12 +30,13 @@ import pyarrow as pa
 import pymysql
 import pymysql.cursors
 
-from bulksync.connectors import mysql_reflect
+from bulksync.connectors import mysql_keep, mysql_reflect
 from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
 from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.ddl import Reattached
 from bulksync.connectors.mysql_constraints import MysqlConstraints
 from bulksync.connectors.mysql_errors import classify, error_text
+from bulksync.connectors.mysql_keep import MysqlKeep
 from bulksync.connectors.mysql_load import MysqlLoad
 from bulksync.connectors.mysql_names import tick as _tick
 from bulksync.connectors.mysql_names import ticked
@@ -74,7 +75,7 @@ _SQL_MODE = (
 )
 
 
-class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
+class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTextLengths):
     """A MySQL or MariaDB database as source and destination."""
 
     dialect: ClassVar[str] = "mysql"
@@ -91,6 +92,7 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         self._long: set[str] = set()
         self._internal_ready = False
         self._in_tx = False
+        self._swap_notes: dict[str, list[str]] = {}  # mysql_keep's, until the engine reads them
         self._conn = self._connect()
 
     # -- the two connections ------------------------------------------------------------------
@@ -220,30 +222,39 @@ class MysqlConnector(MysqlConstraints, MysqlLoad, MysqlPeers, MysqlTextLengths):
         return [*super().not_carried(schema), *long_text_notes(schema, moved)]
 
     def swap_table(self, staging: str, final: TableSchema, sync_id: str) -> list[Reattached]:
-        """Index the staging table, forget the checkpoints, then one atomic ``RENAME TABLE``.
+        """Index the staging table, forget the checkpoints, then one atomic ``RENAME TABLE``; the
+        old table's triggers and a user's own indexes are made again on the new one (``mysql_keep``).
 
         MariaDB commits DDL on its own, so this is not one transaction. Each step leaves a
         state a re-run recovers from: a crash before the rename leaves the old table and no
         checkpoints (the re-run copies again into a fresh staging table); after it, only the
-        ``__bulksync_old`` table is left over, dropped by the next swap.
+        ``__bulksync_old`` table is left over, dropped by the next swap once it has moved the
+        triggers still on it back (only a crash between one trigger's drop and its creation,
+        two statements in a row, loses that trigger).
         """
         if staging not in self._table_names():
             raise unknown_table(staging, self.safe_url, self.list_tables())
         for ix in final.indexes:
             self._execute(self.index_sql(staging, ix))
-        self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = %s", [sync_id])
         old = fitted_name(final.name, "__bulksync_old")
+        keep = mysql_keep.Keeper(self, final.name, old)
+        keep.recover()
+        keep.read()
+        keep.make_indexes(staging)  # before the rename: they come in with the new table
+        self._execute(f"DELETE FROM {STATE_TABLE} WHERE sync_id = %s", [sync_id])
         self._execute(f"DROP TABLE IF EXISTS {quote(old)}")
         if final.name in self._table_names():
             detached = self.detach_references(final.name)  # else InnoDB moves them onto ``old``
             self._execute(
                 f"RENAME TABLE {quote(final.name)} TO {quote(old)}, {quote(staging)} TO {quote(final.name)}"
             )
+            keep.move_triggers(list(final.names))  # a trigger's name is the schema's: off ``old`` first
             self._execute(f"DROP TABLE {quote(old)}")
             self.reattach_references(detached)
         else:
             self._execute(f"RENAME TABLE {quote(staging)} TO {quote(final.name)}")
             detached = []
+        self._swap_notes[final.name] = keep.said()
         self._described.pop(final.name, None)
         self._described.pop(staging, None)
         return detached
