@@ -6,9 +6,10 @@ It sits between bulksync and a database and, switched at any moment from the tes
 - ``cut()``: resets every open connection (SO_LINGER 0, so the peers see a RST), new ones pass;
 - ``blackhole``: stops forwarding without closing anything: open and new connections are
   accepted and then hear nothing, as behind a dead router or a frozen server;
-- ``lose_answer(marker)``: the next answer from the server holding ``marker`` is dropped and
-  the connection reset. For PostgreSQL's ``COMMIT`` tag that is the one failure a client cannot
-  tell apart: the server committed, the client heard of no commit.
+- ``lose_answer(marker, after_sent=b"")``: the next answer from the server holding ``marker``
+  (on a connection whose client has sent ``after_sent``) is dropped and the connection reset.
+  For PostgreSQL's ``COMMIT`` tag that is the one failure a client cannot tell apart: the
+  server committed, the client heard of no commit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class FaultProxy:
         self.cuts = 0
         self.answers_lost = 0
         self._marker: bytes | None = None
+        self._after_sent = b""
         self._generation = 0
         self._closed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -46,8 +48,8 @@ class FaultProxy:
         self._generation += 1
         self.cuts += 1
 
-    def lose_answer(self, marker: bytes) -> None:
-        self._marker = marker
+    def lose_answer(self, marker: bytes, *, after_sent: bytes = b"") -> None:
+        self._marker, self._after_sent = marker, after_sent
 
     def heal(self) -> None:
         self.latency = 0.0
@@ -78,6 +80,7 @@ class FaultProxy:
             _reset(client)
             return
         peers = {client: server, server: client}
+        sent = False  # the client sent ``after_sent`` on this connection
         try:
             while generation == self._generation and not self._closed.is_set():
                 if self.blackhole:
@@ -92,7 +95,8 @@ class FaultProxy:
                         time.sleep(self.latency)
                     if generation != self._generation:
                         return
-                    if sock is server and self._marker is not None and self._marker in data:
+                    sent = sent or (sock is client and self._after_sent in data)
+                    if sock is server and self._marker is not None and self._marker in data and sent:
                         self._marker = None
                         self.answers_lost += 1
                         return  # the answer is dropped and both sides reset

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import crashkit
@@ -94,3 +95,26 @@ def test_a_pulled_chunk_whose_commit_answer_is_lost_is_not_pulled_twice(
     )  # fmt: skip
     assert dest_proxy.answers_lost == 1
     assert "it is not pulled again" in first.stderr, first.stderr[-2000:]
+
+
+def test_a_replace_whose_swap_commit_answer_is_lost_still_ends_with_the_new_table(
+    pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
+) -> None:
+    """``--mode replace`` over an existing table: the swap's transaction (drop the old table,
+    rename the loaded one) commits and its answer is lost. The retry must see the swap done, not
+    fail on a staging table that is gone, nor load everything again."""
+    url = pg_dest.create_database("lost_commit_swap")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id integer PRIMARY KEY, stale text)")
+        conn.execute("INSERT INTO t VALUES (1, 'old')")
+    dest = pg_target(url, via=pg_dest.url("lost_commit_swap", dest_proxy.port))
+    dest_proxy.lose_answer(COMMIT, after_sent=b"RENAME TO")
+    inject_and_check(
+        "the swap's COMMIT answer lost (proxy), replace",
+        copy_command(str(sqlite_source.path), dest.arg, "replace"),
+        dest=dest, source=sqlite_source.digests, inject=lambda alive: None, threshold=0, logs=tmp_path,
+    )  # fmt: skip
+    assert dest_proxy.answers_lost == 1
+    with psycopg.connect(url) as conn:
+        names = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    assert names == ["t"], names  # no staging table left behind

@@ -218,3 +218,35 @@ def test_triggers_a_crashed_swap_left_on_the_old_table_come_back(source: str, ma
     execute(mariadb_db, INSERT)
     assert one(mariadb_db, "SELECT player FROM bets WHERE id = -1") == "marked"
     assert any("trigger bets_mark" in w for w in warnings), warnings
+
+
+def test_a_swap_retried_after_its_rename_finishes_it(source: str, mariadb_db: str) -> None:
+    """The connection was lost right after the swap's rename: the retry finds the staging table
+    gone and the checkpoints deleted, and finishes the swap (triggers moved off the old table,
+    the old table dropped) instead of failing on the staging table (``_swapper`` in the engine
+    asks ``swap_landed`` before it swaps again)."""
+    from bulksync.connectors.mysql import MysqlConnector
+    from bulksync.connectors.registry import open_connector
+
+    replace(source, mariadb_db)
+    execute(
+        mariadb_db,
+        "CREATE TRIGGER bets_mark BEFORE INSERT ON bets FOR EACH ROW SET NEW.player = 'marked'",
+        "CREATE TABLE bets_loaded LIKE bets",
+        "INSERT INTO bets_loaded SELECT * FROM bets",
+        "RENAME TABLE bets TO bets__bulksync_old, bets_loaded TO bets",
+    )
+    conn = open_connector(mariadb_db)
+    assert isinstance(conn, MysqlConnector)
+    try:
+        conn.ensure_internal_tables()  # a finished copy tidied them away; a swap has them
+        final = conn.find("bets")
+        assert final is not None
+        assert conn.swap_landed("bets_loaded", final, "a-sync-whose-checkpoints-are-gone")
+        notes = conn.swap_notes("bets")
+    finally:
+        conn.close()
+    assert "bets__bulksync_old" not in {r[0] for r in rows(mariadb_db, "SHOW TABLES")}
+    execute(mariadb_db, INSERT)
+    assert one(mariadb_db, "SELECT player FROM bets WHERE id = -1") == "marked"
+    assert any("trigger bets_mark" in n for n in notes), notes

@@ -187,6 +187,10 @@ class Destination(Protocol):
         Readers see the old table or the new one, never a half-loaded one.
         """
 
+    def swap_landed(self, staging: str, final: TableSchema, sync_id: str) -> bool:
+        """On a retry of ``swap_table``: True when the swap already happened (its answer was
+        lost), having finished whatever of it was left."""
+
     def load_states(self, sync_id: str) -> list[PartitionState]: ...
 
     def stored_state(self, sync_id: str, partition: int) -> PartitionState | None:

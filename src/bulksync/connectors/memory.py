@@ -239,6 +239,9 @@ class MemoryConnector:
             found = [copy.copy(s) for (sid, _), s in self._store.states.items() if sid == sync_id]
         return sorted(found, key=lambda s: s.partition)
 
+    def swap_landed(self, staging: str, final: TableSchema, sync_id: str) -> bool:
+        return False  # a swap here is one step in this process: it never leaves a retry
+
     def stored_state(self, sync_id: str, partition: int) -> PartitionState | None:
         with _LOCK:
             found = self._store.states.get((sync_id, partition))

@@ -259,6 +259,18 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         self._described.pop(staging, None)
         return detached
 
+    def swap_landed(self, staging: str, final: TableSchema, sync_id: str) -> bool:
+        """A retry after the swap's rename (its connection lost): finish it — the triggers moved
+        off the old table, the old table dropped — and say True."""
+        if not super().swap_landed(staging, final, sync_id):
+            return False
+        old = fitted_name(final.name, "__bulksync_old")
+        keep = mysql_keep.Keeper(self, final.name, old)
+        keep.recover()
+        self._execute(f"DROP TABLE IF EXISTS {quote(old)}")
+        self._swap_notes[final.name] = keep.said()
+        return True
+
     # -- reads --------------------------------------------------------------------------------
 
     def row_estimate(self, table: str) -> int | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bulksync.connectors.base import PartitionState, Reject
 from bulksync.engine.checkpoint import decode_key, encode_key
 from bulksync.errors import FencedOut, SyncError
+from bulksync.schema import TableSchema
 
 REJECT_STATEMENT_BYTES = 4 << 20
 
@@ -35,6 +36,8 @@ class Bookkeeping:
         def _execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
         def placeholder(self, n: int) -> str: ...
+
+        def _table_names(self) -> list[str]: ...
 
     def ensure_internal_tables(self) -> None:
         self._execute(
@@ -64,6 +67,13 @@ class Bookkeeping:
         mid-transaction on the checkpoint table)."""
         found = self._select_states(sync_id, partition)
         return found[0] if found else None
+
+    def swap_landed(self, staging: str, final: TableSchema, sync_id: str) -> bool:
+        """On a retry of ``swap_table``: True when the swap already happened and its answer was
+        lost. It renamed the staging table away and deleted ``sync_id``'s checkpoints, which
+        every table has from its plan until then."""
+        names = self._table_names()
+        return staging not in names and final.name in names and not self._select_states(sync_id)
 
     def _select_states(self, sync_id: str, partition: int | None = None) -> list[PartitionState]:
         one = f" AND part = {self.placeholder(2)}" if partition is not None else ""

@@ -7,6 +7,7 @@ finish step wherever a worker picks them up.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from functools import partial
 
 from bulksync.connectors.base import Connector, NamesViews, NotesSwaps, PartitionState
+from bulksync.connectors.ddl import Reattached
 from bulksync.connectors.registry import open_connector, same_sqlite_file, scheme_of
 from bulksync.engine.constraints import (
     check_reattached,
@@ -35,6 +37,8 @@ from bulksync.engine.result import SyncResult, TableResult
 from bulksync.engine.retry import retrying
 from bulksync.errors import PermanentError, SchemaMismatchError, SyncError, UsageError
 from bulksync.spec import Mode, SyncSpec
+
+log = logging.getLogger("bulksync.engine")
 
 
 class SyncFailed(SyncError):
@@ -401,6 +405,22 @@ def _add(table: TableResult, outcome: PartitionOutcome) -> None:
     table.duration_s = max(table.duration_s, outcome.seconds)
 
 
+def _swapper(dest: Connector, plan: TablePlan) -> Callable[[], list[Reattached]]:
+    """The swap for ``retrying``: a retry first asks whether the try before it landed (its
+    commit's answer lost); then there is nothing left to do (and no foreign key to check)."""
+    tries = 0
+
+    def swap() -> list[Reattached]:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and dest.swap_landed(plan.write_to, plan.final, plan.sync_id):
+            log.info("table %r: the swap committed before its connection was lost", plan.final.name)
+            return []
+        return dest.swap_table(plan.write_to, plan.final, plan.sync_id)
+
+    return swap
+
+
 def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connector) -> SyncError | None:
     """Swap in the new table (replace) or build indexes after the load (fresh tables)."""
     name = plan.final.name
@@ -408,10 +428,7 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
         with ctx.write_lock or nullcontext():
             if ctx.spec.mode is Mode.REPLACE:
                 ctx.tracker.phase(name, "swapping")
-                plan.reattached = retrying(
-                    partial(dest.swap_table, plan.write_to, plan.final, plan.sync_id),
-                    retries=ctx.spec.retries,
-                )
+                plan.reattached = retrying(_swapper(dest, plan), retries=ctx.spec.retries)
                 if isinstance(dest, NotesSwaps):
                     table.warnings.extend(dest.swap_notes(name))
             elif plan.build_indexes:
