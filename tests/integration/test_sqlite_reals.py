@@ -166,3 +166,58 @@ def test_an_integer_column_holding_a_real_and_text_neither_rounds_nor_loses_big_
         rejected = conn.execute("SELECT row_key FROM bulksync.rejects WHERE tbl = 't' ORDER BY 1").fetchall()
     assert loaded == [(1, 5, 2**53 + 1), (4, 7, 1)]
     assert [r[0] for r in rejected] == ["[2]", "[3]"]
+
+
+AMOUNTS = {1: 19.99, 2: 12.345, 3: 0.1 + 0.2, 4: 0.00001, 5: 2.675, 6: -0.0, 7: 99999999.99}
+KEPT = {1: Decimal("19.99"), 3: Decimal("0.30"), 6: Decimal("0.00"), 7: Decimal("99999999.99")}
+
+
+@pytest.mark.parametrize("dest", ["pg_db", "mariadb_db"])
+def test_a_real_with_a_digit_its_decimal_column_does_not_keep_is_rejected_not_rounded(
+    tmp_path: Path, dest: str, request: pytest.FixtureRequest
+) -> None:
+    """SQLite stores 12.345 as a REAL in a DECIMAL(10,2) column; it landed as 12.35 (0.00001 as
+    0.00) with exit 0, and verify, converting the same way, called the copy equal. Now such a
+    row is rejected with its reason and verify finds it missing; a REAL that only carries a
+    double's noise (0.1 + 0.2) is its decimal."""
+    url = request.getfixturevalue(dest)
+    src = tmp_path / "amounts.db"
+    with closing(sqlite3.connect(src)) as conn:
+        conn.execute("CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount DECIMAL(10,2))")
+        conn.executemany("INSERT INTO amounts VALUES (?, ?)", list(AMOUNTS.items()))
+        conn.commit()
+    result = sync(SyncSpec(source=str(src), destination=url, tables=["amounts"], mode=Mode.REPLACE))
+    assert result.failed_rows == 3
+    assert _rows(url, "SELECT id, amount FROM amounts ORDER BY id") == sorted(KEPT.items())
+    reasons = dict(_rows(url, f"SELECT row_key, reason FROM {_rejects(dest)} ORDER BY row_key"))
+    assert reasons["[2]"] == (
+        "column 'amount': '12.345' is not a valid decimal "
+        "(more decimals than the column's 2: it would be rounded)"
+    )
+    assert set(reasons) == {"[2]", "[4]", "[5]"}
+
+    spec = VerifySpec(source=str(src), destination=url, tables=(TableSpec(name="amounts"),))
+    (verdict,) = verify(spec).tables
+    assert sorted(k[0] for k in verdict.findings["missing"].examples) == [2, 4, 5]
+
+
+def _rejects(dest: str) -> str:
+    return "bulksync.rejects" if dest == "pg_db" else "_bulksync_rejects"
+
+
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    if url.startswith("postgresql"):
+        with psycopg.connect(url) as conn:
+            return [tuple(r) for r in conn.execute(query).fetchall()]
+    import pymysql
+
+    from bulksync.connectors.mysql_url import parse_mysql_url
+
+    u = parse_mysql_url(url)
+    conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()

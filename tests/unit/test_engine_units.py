@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bulksync.connectors.base import ChunkQuery
-from bulksync.connectors.conform import cast_array, conform, to_sqlite_storage
+from bulksync.connectors.conform import cast_array, conform, conform_loose, to_sqlite_storage
 from bulksync.connectors.memory import MemoryConnector
 from bulksync.connectors.sqlite import SqliteConnector
 from bulksync.engine.batching import MAX_ROWS, MIN_ROWS, BatchSizer
@@ -379,12 +379,26 @@ def test_every_sync_error_message_is_redacted() -> None:
 # -- casts ---------------------------------------------------------------------------------------
 
 
-def test_floats_become_decimals_rounded_to_the_scale() -> None:
+def test_floats_become_the_decimals_they_stand_for() -> None:
+    """19.99 is a double a hair below it; 0.1 + 0.2 is 0.30000000000000004: both the decimal."""
     got = cast_array(
-        pa.array([1.234, 1.236, -1.236, 12.3, 0.1 + 0.2, 7.0, None]), pa.decimal128(12, 2), "amount"
+        pa.array([19.99, -19.99, 12.3, 0.1 + 0.2, 0.1 + 0.2 - 0.3, 7.0, -0.0, 1e12 + 0.000122, None]),
+        pa.decimal128(18, 2),
+        "amount",
     )
-    want = ["1.23", "1.24", "-1.24", "12.30", "0.30", "7.00", None]
+    want = ["19.99", "-19.99", "12.30", "0.30", "0.00", "7.00", "0.00", "1000000000000.00", None]
     assert [None if v is None else str(v) for v in got.to_pylist()] == want
+
+
+@pytest.mark.parametrize("value", [1.234, 12.345, 2.675, 0.00001, -0.005, 12.340001])
+def test_a_float_with_a_digit_the_decimal_does_not_keep_is_refused_not_rounded(value: float) -> None:
+    batch = pa.record_batch({"amount": pa.array([1.5, value, 2.25])})
+    schema = pa.schema([pa.field("amount", pa.decimal128(12, 2))])
+    fixed, bad = conform_loose(batch, schema)
+    assert [(b.row, b.reason) for b in bad] == [
+        (1, "not a valid decimal (more decimals than the column's 2: it would be rounded)")
+    ]
+    assert fixed.column(0).to_pylist() == [decimal.Decimal("1.50"), None, decimal.Decimal("2.25")]
 
 
 def test_a_float_too_big_for_the_decimal_is_refused_not_zeroed() -> None:
@@ -424,7 +438,7 @@ def test_conform_turns_a_chunked_table_into_one_batch_of_the_schema() -> None:
     schema = pa.schema([("id", pa.int64()), ("amount", pa.decimal128(10, 2)), ("won", pa.bool_())])
     table = pa.concat_tables(
         [
-            pa.table({"id": pa.array([1], pa.int32()), "amount": [1.005], "won": ["yes"]}),
+            pa.table({"id": pa.array([1], pa.int32()), "amount": [1.05], "won": ["yes"]}),
             pa.table({"id": pa.array([2], pa.int32()), "amount": [2.5], "won": ["no"]}),
         ]
     )

@@ -113,8 +113,7 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
         # Arrow casts an int64 only to a decimal of 19 digits or more: widen, then narrow (safe)
         return arr.cast(pa.decimal256(76, target.scale)).cast(target)
     if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
-        # half away from zero, as PostgreSQL rounds; overflow raises, never wraps
-        return pc.round(arr, target.scale, round_mode="half_towards_infinity").cast(target)
+        return _decimal_from_float(arr, target)
     if pa.types.is_boolean(target) and pa.types.is_string(arr.type):
         return _bool_from_text(arr)
     if pa.types.is_boolean(target) and pa.types.is_integer(arr.type):
@@ -137,6 +136,21 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
             if pc.all(pc.equal(day.cast(pa.timestamp("us")), at)).as_py() is not False:
                 return day.cast(target)
         raise
+
+
+def _decimal_from_float(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """The decimal of ``target``'s scale each float stands for: 19.99 (a double, 19.98999…) is
+    19.99, and so is 19.990000000000002 (arithmetic's noise: off by less than a millionth of the
+    last decimal, or by a few units of the double's last place). A float with a digit the column
+    does not keep (12.345 or 0.00001 in a DECIMAL(10, 2)) raises: its row is refused, never
+    rounded. Overflow raises too, never wraps."""
+    doubles = arr.cast(pa.float64())
+    rounded = pc.round(doubles, target.scale, round_mode="half_towards_infinity")  # as PostgreSQL
+    result = rounded.cast(target)
+    noise = pc.max_element_wise(pc.multiply(pc.abs(doubles), 2.0**-50), 10.0 ** (-target.scale - 6))
+    if pc.any(pc.greater(pc.abs(pc.subtract(doubles, rounded)), noise)).as_py():
+        raise pa.ArrowInvalid(f"more decimals than the column's {target.scale}: it would be rounded")
+    return result
 
 
 def _time_from_text(arr: pa.Array, target: pa.DataType) -> pa.Array:
