@@ -36,20 +36,41 @@ def test_records_become_a_batch_nested_values_as_json_duplicates_once() -> None:
         {"id": 2, "username": "b", "profile": None, "updated_at": "2026-11-01T12:00:00+02:00", "extra": 1},
         {"id": 1, "username": "a2", "profile": {"bio": ""}, "updated_at": "2026-11-02T00:00:00Z"},
     ]
-    batch = records_to_batch(records, schema, fixed={"store_code": "s1"}, label="store s1")
-    rows = batch.to_pylist()
+    got = records_to_batch(records, schema, fixed={"store_code": "s1"}, label="store s1")
+    batch, rows = got.batch, got.batch.to_pylist()
+    assert got.rejects == []
     assert [(r["store_code"], r["id"], r["username"]) for r in rows] == [("s1", 1, "a2"), ("s1", 2, "b")]
     assert json.loads(rows[0]["profile"]) == {"bio": ""} and rows[1]["profile"] is None
     assert rows[1]["updated_at"] == dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.UTC)
     assert batch.schema == schema.arrow_schema()
 
 
-def test_a_record_without_id_or_with_a_wrong_type_fails_the_page() -> None:
+def test_a_record_without_id_fails_the_page() -> None:
     schema = records_table("videos", "v")
     with pytest.raises(BadPage, match="has no 'id'"):
-        records_to_batch([{"title": "x"}], schema, fixed={"store_code": "s1"}, label="store s1")
-    with pytest.raises(BadPage, match="field 'views'"):
-        records_to_batch([{"id": 1, "views": "many"}], schema, fixed={"store_code": "s1"}, label="store s1")
+        records_to_batch([{"title": "x"}, {"id": 2}], schema, fixed={"store_code": "s1"}, label="store s1")
+
+
+def test_each_record_with_a_value_its_field_cannot_hold_is_set_aside_with_the_one_line_reason() -> None:
+    schema = records_table("videos", "v")
+    records: list[dict[str, object]] = [
+        {"id": i, "views": i * 10, "updated_at": "2026-11-01T00:00:00Z"} for i in range(1, 7)
+    ]
+    records[1]["views"] = "many"
+    records[2]["id"] = 2**70
+    records[3]["updated_at"] = 1700000000
+    records[4]["views"] = 1.5
+    got = records_to_batch(records, schema, fixed={"store_code": "s1"}, label="s1")
+    assert got.batch.column("id").to_pylist() == [1, 6] and got.batch.schema == schema.arrow_schema()
+    reasons = {r.key: r.reason for r in got.rejects}
+    assert reasons == {
+        ("s1", 2): "s1: record id 2: field 'views' holds \"many\", not an integer",
+        ("s1", 2**70): f"s1: record id {2**70}: field 'id' holds {2**70}, beyond the 64-bit integer range",
+        ("s1", 4): "s1: record id 4: field 'updated_at' holds 1700000000, a bare number, not a time "
+        "(send ISO-8601 text, e.g. 2026-11-02T00:00:00Z)",
+        ("s1", 5): "s1: record id 5: field 'views' holds 1.5, not an integer (a fraction is never cut off)",
+    }
+    assert next(r.row for r in got.rejects if r.key == ("s1", 2)) == {**records[1], "store_code": "s1"}
 
 
 def test_store_lists_from_csv_and_json(tmp_path: Path) -> None:

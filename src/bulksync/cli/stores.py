@@ -1,9 +1,11 @@
 """``bulksync stores sync users|videos`` (seed 004's two nightly jobs) and ``fake-stores serve``.
 
-Exit codes: 0 every store succeeded; 4 at least one store failed (the run is ``partial``, or
-``failed`` when none succeeded) — the others are synced and each failure is in ``sync_logs``;
-1 the job could not run at all (bad destination, database down); 2 usage; 130 / 143 stopped by
-Ctrl-C / SIGTERM (the run stays open: the same command continues it).
+Exit codes: 0 every store succeeded; 3 every store succeeded, but records went to the reject
+table (a value its field cannot hold: as ``copy`` exits 3 for rejected rows); 4 at least one store
+failed (the run is ``partial``, or ``failed`` when none succeeded) — the others are synced and
+each failure is in ``sync_logs``; 1 the job could not run at all (bad destination, database
+down); 2 usage; 130 / 143 stopped by Ctrl-C / SIGTERM (the run stays open: the same command
+continues it).
 """
 
 from __future__ import annotations
@@ -132,7 +134,13 @@ def sync_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
-    """Sync every store of the list; re-run the same command after a crash to resume the run."""
+    """Sync every store of the list; re-run the same command after a crash to resume the run.
+
+    A record with a value its field cannot hold ("views": "lots") goes to bulksync.rejects with
+    the reason; the store's other records land. Exit code 0: every store succeeded; 3: every
+    store succeeded, but records were rejected; 4: a store failed (the others are synced); 1: the
+    job could not run; 2: bad usage; 130 / 143: stopped (the same command continues the run).
+    """
     from bulksync.cli.render import StoresView, print_stores_summary
     from bulksync.jobs.store_specs import shared_limit_url
     from bulksync.recipes.stores import StoreJob, sync_stores
@@ -165,13 +173,19 @@ def sync_cmd(
         from bulksync.cli.plain import print_json
 
         print_json(result.as_dict())
-    elif not quiet:
+    elif not quiet or result.records_rejected:
         print_stores_summary(result)
+        for o in result.rejected_stores:  # the failed stores' lines say it too
+            typer.echo(f"  {o.code}: {o.message}")
     if result.status == "cancelled":
         typer.echo(f"stopped by {stop.name}: the same command continues run {result.run_id}", err=True)
         raise typer.Exit(128 + stop.signum)
     if result.status != "succeeded":
         raise typer.Exit(PARTIAL_EXIT)
+    if result.records_rejected:
+        from bulksync.cli.move import EXIT_REJECTS
+
+        raise typer.Exit(EXIT_REJECTS)
 
 
 class _Stop:

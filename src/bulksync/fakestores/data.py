@@ -26,8 +26,9 @@ class Fault:
     cursor after page ``page`` points back to it), ``missing`` (page ``page`` has no records
     field), ``slow`` (each page takes ``seconds`` more), ``cap`` (no page holds more than
     ``cap`` records, whatever size was asked: many APIs cap their pages), ``value`` (every record
-    of page ``page`` has ``field`` set to ``value``), ``endless`` (a next cursor or link after every
-    page, empty ones too, as APIs with a ``has_more`` flag do).
+    of page ``page`` has ``field`` set to ``value``; with ``record``, only the record of that id
+    has it, on whichever page holds it), ``endless`` (a next cursor or link after every page,
+    empty ones too, as APIs with a ``has_more`` flag do).
     """
 
     kind: str
@@ -39,6 +40,13 @@ class Fault:
     cap: int = 0
     field: str = ""
     value: Any = None
+    record: int = 0  # ``value``: only this record id (0: every record of page ``page``)
+
+    def changes(self, record: dict[str, Any], page: int) -> bool:
+        """Whether this ``value`` fault sets ``field`` of ``record``, served on page ``page``."""
+        if self.kind != "value":
+            return False
+        return record["id"] == self.record if self.record else page == self.page
 
 
 @dataclass

@@ -208,8 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = rows[start : start + size]
         if code in self.fake.catalog.overlap and start > 0 and data:
             data = [rows[start - 1], *data]  # a record the previous page had already
-        if fault and fault.page == page_no and fault.kind == "value":
-            data = [{**r, fault.field: fault.value} for r in data]
+        if fault and fault.kind == "value":
+            data = [{**r, fault.field: fault.value} if fault.changes(r, page_no) else r for r in data]
         if fault and fault.page == page_no and fault.kind in ("malformed", "huge", "missing"):
             return self._faulty(code, fault, data)
         nxt = start + size if start + size < len(rows) else None

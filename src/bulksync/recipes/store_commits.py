@@ -1,24 +1,27 @@
 """Group commit of pages from many stores: one transaction (one fsync) for every page waiting.
 
 Each page still commits with its own store's checkpoint — the rows of all the pages in the
-group and every one of their cursors are in the same transaction, so a crash keeps or loses
-them together and each store resumes after its last committed page. A group the destination
-refuses (a bad row) is committed again page by page through the engine's ``commit_batch``,
-which isolates the bad rows; a page whose store fails is reported to that store alone.
+group, their records set aside (``store_rejects``) and every one of their cursors are in the same
+transaction, so a crash keeps or loses them together and each store resumes after its last
+committed page. A group the destination refuses (a bad row) is committed again page by page
+through the engine's ``commit_batch``, which isolates the bad rows; a page whose store fails is
+reported to that store alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
 import pyarrow as pa
 
-from bulksync.connectors.base import Destination, PartitionState
+from bulksync.connectors.base import Destination, PartitionState, Reject
 from bulksync.engine.write import WriteTarget
 from bulksync.errors import SyncError
 from bulksync.recipes import store_writes as sw
+from bulksync.recipes.store_rejects import replace_rejects
 
 
 @dataclass
@@ -27,6 +30,7 @@ class _Page:
     batch: pa.RecordBatch
     state: PartitionState
     done: asyncio.Future[int]
+    rejects: Sequence[Reject] = ()  # the page's records set aside (not in ``batch``)
 
 
 class PageCommitter:
@@ -39,9 +43,16 @@ class PageCommitter:
         self._pending: list[_Page] = []
         self._running = 0
 
-    async def commit(self, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState) -> int:
-        """Commit ``batch`` with ``state``; rows written once it is committed."""
-        page = _Page(target, batch, state, asyncio.get_running_loop().create_future())
+    async def commit(
+        self,
+        target: WriteTarget,
+        batch: pa.RecordBatch,
+        state: PartitionState,
+        rejects: Sequence[Reject] = (),
+    ) -> int:
+        """Commit ``batch`` and ``rejects`` with ``state``; rows written once it is committed (the
+        rest of ``batch`` the destination refused: the engine recorded them as rejects)."""
+        page = _Page(target, batch, state, asyncio.get_running_loop().create_future(), rejects)
         self._pending.append(page)
         if self._running < self._flushers:
             self._running += 1
@@ -62,9 +73,7 @@ class PageCommitter:
         except SyncError:
             for page in group:  # one by one: bad rows isolated, a failure kept to its store
                 try:
-                    rows = await self._writers.run(
-                        partial(sw.commit_page, target=page.target, batch=page.batch, state=page.state)
-                    )
+                    rows = await self._writers.run(partial(_commit_alone, page=page))
                 except SyncError as exc:
                     page.done.set_exception(exc)
                 else:
@@ -74,9 +83,13 @@ class PageCommitter:
             page.done.set_result(page.batch.num_rows)
 
 
+def _commit_alone(dest: Destination, page: _Page) -> int:
+    return sw.commit_page(dest, page.target, page.batch, page.state, page.rejects)
+
+
 def commit_group(dest: Destination, group: list[_Page]) -> None:
     """Every page's rows (one upsert per table and set of columns: a table's own columns come
-    only with the pages that have them) and every page's checkpoint, in one transaction."""
+    only with the pages that have them), records set aside and checkpoint, in one transaction."""
     by_table: dict[tuple[str, tuple[str, ...]], list[_Page]] = {}
     for page in group:
         by_table.setdefault((page.target.table, tuple(page.batch.schema.names)), []).append(page)
@@ -87,4 +100,5 @@ def commit_group(dest: Destination, group: list[_Page]) -> None:
                 rows = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
                 tx.write(table, rows, upsert_key=pages[0].target.key)
         for page in group:
+            replace_rejects(dest, tx, page.target, page.rejects)
             tx.save_state(page.state)

@@ -5,7 +5,8 @@ The coordinator opens the run (creates the tables, starts or resumes the run —
 ``retry_failed`` it reopens the last run for its failed stores). Each fleet task then syncs its
 store inside that open run (``stores.sync_in_open_run``), committing pages with their cursors as
 a local run does. The last task closes the run: it reads the run's ``sync_logs`` rows (one per
-store, whoever synced it), writes the summary row and forgets the done stores' checkpoints.
+store, whoever synced it) and the records each store set aside (in its checkpoint), writes the
+summary row and forgets the done stores' checkpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bulksync.connectors.base import ChunkQuery, Connector
 from bulksync.connectors.registry import open_connector
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_lock import one_run
+from bulksync.recipes.store_rejects import rejected_in
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow, records_table
 from bulksync.recipes.stores import StoreJob
 from bulksync.recipes.stores_result import StoreOutcome, StoresResult
@@ -65,6 +67,10 @@ def _close_run(job: StoreJob) -> StoresResult:
         run = sw.begin_run(dest, job_name=job.job_name, table=job.table_name, params=None)  # the open run
         codes = {s.code for s in job.stores}
         outcomes = [o for o in run_outcomes(dest, run.run_id) if o.code in codes]
+        states = sw.store_states(dest, job_name=job.job_name, table=job.table_name, run=run)
+        for o in outcomes:
+            found = states.get(sw.part_of(o.code))
+            o.rejected = rejected_in(found) if found else 0
         seconds = (dt.datetime.now(dt.UTC) - run.started).total_seconds()
         result = StoresResult.of(job.job_name, run.run_id, outcomes, seconds, resumed=run.resumed)
         row = LogRow(

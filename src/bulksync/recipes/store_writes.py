@@ -17,17 +17,18 @@ import hashlib
 import threading
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import pyarrow as pa
 
-from bulksync.connectors.base import Destination, PartitionState
+from bulksync.connectors.base import Destination, PartitionState, Reject
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget, commit_batch
 from bulksync.errors import SyncError, UsageError
+from bulksync.recipes.store_rejects import forget_older, replace_rejects
 from bulksync.recipes.store_resume import differing, refusal, shown
 from bulksync.recipes.store_tables import SYNC_LOGS, LogRow
 from bulksync.schema import TableSchema
@@ -225,13 +226,35 @@ def fresh_state(*, job_name: str, table: str, run: Run, code: str) -> PartitionS
     return PartitionState(_sid("store", job_name, table, run.run_id), table, part_of(code), None, None)
 
 
-def commit_page(dest: Destination, target: WriteTarget, batch: pa.RecordBatch, state: PartitionState) -> int:
-    """The page's rows and the store's new checkpoint, in one transaction; rows written."""
-    if batch.num_rows == 0:
+def rejects_sid(job_name: str, table: str) -> str:
+    """The sync id of the job's rejects into ``table``: the same in every run (``store_rejects``)."""
+    return _sid("rejects", job_name, table)
+
+
+def commit_page(
+    dest: Destination,
+    target: WriteTarget,
+    batch: pa.RecordBatch,
+    state: PartitionState,
+    rejects: Sequence[Reject] = (),
+) -> int:
+    """The page's rows and the store's new checkpoint, in one transaction; rows written.
+
+    The page's records set aside go first, in a transaction of their own: the engine's
+    ``commit_batch`` opens its own. Recorded again after a crash, each replaces itself; a row the
+    destination refuses replaces its earlier reject just after."""
+    if rejects or batch.num_rows == 0:
         with dest.transaction() as tx:
-            tx.save_state(state)
+            replace_rejects(dest, tx, target, rejects)
+            if batch.num_rows == 0:
+                tx.save_state(state)
+    if batch.num_rows == 0:
         return 0
-    return commit_batch(dest, target, batch, state).rows
+    written = commit_batch(dest, target, batch, state).rows
+    if written < batch.num_rows:  # rows the destination refused: one reject each, the latest
+        keys = zip(*(batch.column(k).to_pylist() for k in target.row_key), strict=True)
+        forget_older(dest, target, list(keys))
+    return written
 
 
 def forget_stores(dest: Destination, *, job_name: str, table: str, run: Run) -> None:

@@ -2,9 +2,10 @@
 
 Each store is one partition. ``concurrency`` stores run at once in a sliding window (a new one
 starts the moment any ends, never a batch waiting for its slowest); every request waits for the
-per-store and global rate limits; each page commits with its cursor (``store_writes``). One
-store failing is logged with its reason and attempts; the others go on, and the run ends
-``succeeded``, ``partial`` or ``failed`` (every store failed).
+per-store and global rate limits; each page commits with its cursor (``store_writes``). A
+record with a value its field cannot hold is set aside as a reject (``store_rejects``), the
+page's other records land. One store failing is logged with its reason and attempts; the others
+go on, and the run ends ``succeeded``, ``partial`` or ``failed`` (every store failed).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bulksync.connectors.http_session import open_session, tls_context
 from bulksync.connectors.registry import open_connector
 from bulksync.engine.write import WriteTarget
 from bulksync.errors import SyncError, UsageError, redact
+from bulksync.recipes import store_rejects as sr
 from bulksync.recipes import store_writes as sw
 from bulksync.recipes.store_commits import PageCommitter
 from bulksync.recipes.store_list import Store, token_for
@@ -270,6 +272,7 @@ class _Context:
         self.committer = PageCommitter(writers, flushers=writers.threads)
         self.cancel = threading.Event()  # set: no store starts, running ones stop after a page
         self.listeners: Sequence[StoreListener] = ()
+        self.first_rejects: dict[str, str] = {}  # store code → the reason of its first reject
 
     async def all_stores(self) -> list[StoreOutcome]:
         """Every store in a sliding window of ``concurrency`` slots, all sharing one HTTP session
@@ -346,7 +349,10 @@ class _Context:
             job_name=job.job_name, table=job.table_name, run=self.run, code=store.code
         )
         if state.done:
-            return StoreOutcome(store.code, "skipped", "already synced in this run", written=state.rows)
+            said = "already synced in this run"
+            return StoreOutcome(
+                store.code, "skipped", said, written=state.rows, rejected=sr.rejected_in(state)
+            )
         outcome = StoreOutcome(store.code, "succeeded", "")
         self.progress.running[store.code] = tally
         done: PartitionState | None = None
@@ -356,7 +362,7 @@ class _Context:
         except _Stopped:
             outcome.status, outcome.message = "stopped", "cancelled after its last committed page"
             outcome.requests, outcome.retries = tally.requests, tally.retries
-            outcome.written = committed[0].rows
+            outcome.written, outcome.rejected = committed[0].rows, sr.rejected_in(committed[0])
             return outcome  # no sync_logs row: the store continues from its checkpoint
         except SyncError as exc:
             outcome.status, outcome.message = "failed", exc.message
@@ -366,6 +372,9 @@ class _Context:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         final = done or committed[0]
         outcome.written = final.rows  # a failed store's committed pages are in the table too
+        outcome.rejected = sr.rejected_in(final)
+        first = self.first_rejects.pop(store.code, "")
+        outcome.message = sr.rejects_note(outcome.message, outcome.rejected, first)
         row = outcome.log_row(job.job_name, self.run.run_id, run_time)
         # the sync_logs row and the store's last checkpoint (done if it succeeded; a failed store
         # keeps one, even before its first page: that is what a retry looks for), committed with
@@ -388,19 +397,19 @@ class _Context:
         if state.last and state.last[0] == sw.END:
             out.written = state.rows
             return state
-        target = WriteTarget(
-            self.job.table_name, self.job.kind, state.sync_id, ("store_code", "id"), upsert=True
-        )
+        key = ("store_code", "id")
+        rejects_sid = sw.rejects_sid(self.job.job_name, self.job.table_name)
+        target = WriteTarget(self.job.table_name, self.job.kind, rejects_sid, key, upsert=True, row_key=key)
         start = str(state.last[0]) if state.last else None
         pages = read_pages(client, self._endpoint(store), start=start, pacer=self.limits.for_endpoint(),
                            policy=self.job.policy, tally=tally)  # fmt: skip
         committing: asyncio.Future[int] | None = None  # the previous page, committing meanwhile
-        pending = state
+        pending, sent = state, 0  # its checkpoint and rows
         try:
             async for page in pages:
                 if self.cancel.is_set():
                     raise _Stopped
-                batch = records_to_batch(
+                got = records_to_batch(
                     page.records,
                     self.schema,
                     fixed={"store_code": store.code},
@@ -409,19 +418,19 @@ class _Context:
                 )
                 out.fetched += len(page.records)
                 self.progress.records += len(page.records)
-                state = replace(state, last=(page.next or sw.END,), rows=state.rows + batch.num_rows)
-                if committing is not None:
-                    await committing  # pages of a store commit in order
-                    committed[0] = pending
-                committing, pending = (
-                    asyncio.ensure_future(self.committer.commit(target, batch, state)),
-                    state,
+                if got.rejects:
+                    self.first_rejects.setdefault(store.code, got.rejects[0].reason)
+                if committing is not None:  # pages of a store commit in order
+                    state = committed[0] = sr.settled(pending, refused=sent - await committing)
+                state = sr.page_state(
+                    state, cursor=page.next or sw.END, rows=got.batch.num_rows, rejected=len(got.rejects)
                 )
+                commit = self.committer.commit(target, got.batch, state, got.rejects)
+                committing, pending, sent = asyncio.ensure_future(commit), state, got.batch.num_rows
         finally:
             release()
             if committing is not None:
-                await committing
-                committed[0] = pending
+                state = committed[0] = sr.settled(pending, refused=sent - await committing)
         out.written = state.rows
         return state
 

@@ -14,7 +14,10 @@ if TYPE_CHECKING:  # serve reads these results without loading aiohttp or pyarro
 
 @dataclass
 class StoreOutcome:
-    """One store: succeeded, failed (with the reason) or skipped (already done in this run)."""
+    """One store: succeeded, failed (with the reason) or skipped (already done in this run).
+
+    ``rejected``: records set aside (in the reject table with their reasons), not ``written``;
+    the store still succeeds, and its message says how many."""
 
     code: str
     status: str
@@ -24,6 +27,7 @@ class StoreOutcome:
     requests: int = 0
     retries: int = 0
     duration_ms: int = 0
+    rejected: int = 0
 
     def log_row(self, job_name: str, run_id: str, run_time: dt.datetime) -> LogRow:
         from bulksync.recipes.store_tables import LogRow
@@ -107,6 +111,8 @@ class StoresResult:
     resumed: bool
     failures: list[StoreOutcome]
     note: str = ""  # what became of the job's unfinished run: resumed, or why not
+    records_rejected: int = 0  # in the reject table with their reasons (exit code 3 in the CLI)
+    rejected_stores: list[StoreOutcome] = field(default_factory=list)  # stores that did not fail
 
     @classmethod
     def of(
@@ -122,6 +128,7 @@ class StoresResult:
     ) -> StoresResult:
         """``cancelled``: stores were left unstarted (a store stopped mid-way says so itself)."""
         failures = sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.code)
+        rejecting = sorted((o for o in outcomes if o.rejected and o.status != "failed"), key=lambda o: o.code)
         ok = sum(o.status in ("succeeded", "skipped") for o in outcomes)
         status = "succeeded" if not failures else ("partial" if ok else "failed")
         if cancelled or any(o.status == "stopped" for o in outcomes):
@@ -131,7 +138,7 @@ class StoresResult:
             sum(o.status == "skipped" for o in outcomes),
             sum(o.fetched for o in outcomes), sum(o.written for o in outcomes),
             sum(o.requests for o in outcomes), sum(o.retries for o in outcomes),
-            round(seconds, 3), resumed, failures, note,
+            round(seconds, 3), resumed, failures, note, sum(o.rejected for o in outcomes), rejecting,
         )  # fmt: skip
 
     @property
@@ -139,9 +146,10 @@ class StoresResult:
         return round(100.0 * self.succeeded / self.stores, 1) if self.stores else 100.0
 
     def headline(self) -> str:
+        rejected = f", {self.records_rejected} rejected" if self.records_rejected else ""
         return (
             f"{self.succeeded}/{self.stores} stores succeeded ({self.success_rate}%), {self.failed} failed; "
-            f"{self.records_written} records written, {self.requests} requests"
+            f"{self.records_written} records written{rejected}, {self.requests} requests"
         )
 
     def with_failures(self, shown: int = 3) -> str:
@@ -151,7 +159,8 @@ class StoresResult:
         return f"{self.headline()}; {first}{more}"
 
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "failures"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("failures", "rejected_stores")}
         data["success_rate"] = self.success_rate
         data["failures"] = [o.as_dict() for o in self.failures]
+        data["rejected_stores"] = [o.as_dict() for o in self.rejected_stores]
         return data
