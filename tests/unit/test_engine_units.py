@@ -666,3 +666,29 @@ def test_the_guard_hands_freed_heap_pages_back_once_in_a_while(monkeypatch: pyte
     guard.trim_now_and_then()
     assert guard.rss_mb() < before - 60, (before, guard.rss_mb())
     assert len(keep) == 1_200
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:00:00-02:00", "0001-01-01T01:00:00+02:00"])
+def test_text_whose_instant_falls_outside_years_1_to_9999_is_a_bad_value(text: str) -> None:
+    """An offset moved it past 9999 (or before year 1) in UTC: PostgreSQL took it as 10000 or BC
+    and verify then called the row different; MariaDB refused it and the row's reject crashed."""
+    batch = pa.record_batch({"at": pa.array(["2024-01-01 12:00:00", text, "9999-12-31T23:59:59Z"])})
+    fixed, bad = conform_loose(batch, pa.schema([pa.field("at", pa.timestamp("us"))]))
+    assert [(b.row, b.reason) for b in bad] == [
+        (1, "not a valid date and time (outside years 1 to 9999, which bulksync cannot carry)")
+    ]
+    assert fixed.column(0).to_pylist() == [
+        dt.datetime(2024, 1, 1, 12),
+        None,
+        dt.datetime(9999, 12, 31, 23, 59, 59),
+    ]
+
+
+def test_a_rejected_row_python_cannot_hold_is_recorded_as_text() -> None:
+    from bulksync.engine.write import _row_of
+
+    past_9999 = pa.array([(253_402_300_800 + 3_600) * 1_000_000], pa.timestamp("us"))
+    assert _row_of(pa.record_batch({"id": [7], "at": past_9999})) == {
+        "id": 7,
+        "at": "10000-01-01 01:00:00.000000",
+    }

@@ -120,6 +120,12 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return _bool_from_int(arr)
     if pa.types.is_time(target) and pa.types.is_string(arr.type):
         return _time_from_text(arr, target)
+    if pa.types.is_string(arr.type) and (pa.types.is_timestamp(target) or pa.types.is_date(target)):
+        return _within_years(_from_text(arr, target))
+    return _from_text(arr, target)
+
+
+def _from_text(arr: pa.Array, target: pa.DataType) -> pa.Array:
     try:
         return arr.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -151,6 +157,26 @@ def _decimal_from_float(arr: pa.Array, target: pa.DataType) -> pa.Array:
     if pc.any(pc.greater(pc.abs(pc.subtract(doubles, rounded)), noise)).as_py():
         raise pa.ArrowInvalid(f"more decimals than the column's {target.scale}: it would be rounded")
     return result
+
+
+# 0001-01-01 and 10000-01-01 in days and seconds from 1970: the years a date or time may have
+_DAYS = (-719_162, 2_932_897)
+_SECONDS = (-62_135_596_800, 253_402_300_800)
+
+
+def _within_years(arr: pa.Array) -> pa.Array:
+    """``arr``, if every date or instant lies in years 1 to 9999 (text with an offset can land
+    outside: '9999-12-31T23:00:00-02:00' is 10000-01-01 01:00 UTC); else ``ArrowInvalid``."""
+    if pa.types.is_timestamp(arr.type):
+        low, high = (s * _PER_SECOND[arr.type.unit] for s in _SECONDS)
+        values = arr.cast(pa.timestamp(arr.type.unit)).cast(pa.int64())
+    else:
+        low, high = _DAYS
+        values = arr.cast(pa.date32()).cast(pa.int32())
+    span = pc.min_max(values).as_py()
+    if span["min"] is not None and (span["min"] < low or span["max"] >= high):
+        raise pa.ArrowInvalid("outside years 1 to 9999, which bulksync cannot carry")
+    return arr
 
 
 def _time_from_text(arr: pa.Array, target: pa.DataType) -> pa.Array:

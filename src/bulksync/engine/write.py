@@ -336,7 +336,7 @@ def _isolate(
             more, merged = _isolate(tx, target, rest, upsert_key, depth=depth + 1)
             return colliding + more, merged
         if batch.num_rows == 1:
-            row = batch.to_pylist()[0]
+            row = _row_of(batch)
             reason = target.in_user_words(exc.message)
             return [Reject(tuple(row[k] for k in target.row_key), row, reason)], Merged()
         half = batch.num_rows // 2
@@ -345,3 +345,15 @@ def _isolate(
         return first + rest, first_merged + rest_merged
     tx.release(name)
     return [], merged
+
+
+def _row_of(batch: pa.RecordBatch) -> dict[str, Any]:
+    """A one-row batch as a dict; a value Python cannot hold (a timestamp past year 9999) as
+    Arrow's text of it."""
+    row: dict[str, Any] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            row[name] = column[0].as_py()
+        except (OverflowError, ValueError):
+            row[name] = column.cast(pa.string())[0].as_py()
+    return row
