@@ -14,7 +14,11 @@ number through it cost a fifth of a copy's CPU. So the cast is selected only whe
   the table's later chunks are read with the cast straight away (a column with text in one
   chunk usually has it in the next).
 
-A column of TEXT affinity never holds a REAL: SQLite stores any number given to it as text.
+A column of TEXT affinity never holds a REAL: SQLite stores any number given to it as text. A
+BLOB column is always read through ``CAST(x AS BLOB)``: a number stored there arrives as the
+bytes of SQLite's own text of it (``1.5`` → ``b'1.5'``, as ``CAST`` gives), where the driver
+made every value of the batch a double first and then printed it with ``%e`` (``42`` →
+``b'4.200000e+01'``).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ def select_list(table: TableSchema, text_only: frozenset[str], *, exact: bool) -
     def one(col: Column) -> str:
         if col.name in text_only:
             return quote(col.name)
+        if pa.types.is_binary(col.type):  # a number there as SQLite's text of it, not '%e'
+            return f"CAST({quote(col.name)} AS BLOB) AS {quote(col.name)}"
         if pa.types.is_string(col.type) or (exact and _holds_numbers(col.type)):
             return _cast_reals(col.name)
         return quote(col.name)
