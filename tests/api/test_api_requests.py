@@ -285,3 +285,14 @@ def test_an_injection_shaped_table_name_is_one_error_at_the_field(server: Server
     (error,) = refused.json()["errors"]
     assert error["field"] == "body.tables.0", error
     assert refused.json()["detail"].startswith("body.tables.0: ")
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_number_that_is_not_finite_is_named_as_such(server: Server, number: bytes) -> None:
+    """Python's JSON takes NaN; it slipped past every bound, and ``"batch_mb": NaN`` was
+    answered "should be less than or equal to 256"."""
+    body = json.dumps(JOB).encode()[:-1] + b', "batch_mb": ' + number + b"}"
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", content=body, headers={"content-type": "application/json"})
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"] == "body.batch_mb: Input should be a finite number"

@@ -37,7 +37,7 @@ assert JobStatus.__args__ == STATUSES  # type: ignore[attr-defined]  # one vocab
 class JobCreate(BaseModel):
     """A sync to run as a background job, between two configured connections."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     source: ConnectionName
     destination: ConnectionName
@@ -123,7 +123,7 @@ class Problem(BaseModel):
 class BetRangeIn(BaseModel):
     """Seed 000's request: a date range and a channel (every field optional)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     start_date: dt.date | None = Field(default=None, description="first day (default: today)")
     end_date: dt.date | None = Field(default=None, description="last day, included (default: today)")

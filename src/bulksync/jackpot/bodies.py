@@ -25,7 +25,7 @@ Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_i
 class ContributionIn(BaseModel):
     """One wager's contribution; ``contribution_id`` makes a retry safe."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     contribution_id: str = Field(pattern=ID, examples=["spin-20261203-000001"])
     game_id: str = Field(pattern=ID, examples=["starburst"])
@@ -62,7 +62,7 @@ class ContributionsOut(BaseModel):
 class WinIn(BaseModel):
     """A win to pay from ``pool``: its whole amount, or ``amount`` of it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     win_id: str = Field(pattern=ID)
     pool: str = Field(pattern=POOL_NAME)

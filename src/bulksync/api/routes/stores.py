@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
 class StoreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     store_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     base_url: str = Field(pattern=r"^https?://[^@\s]+$", max_length=2000, description="no user:password@")
@@ -47,7 +47,7 @@ class StoreIn(BaseModel):
 class StoreSyncCreate(BaseModel):
     """Seed 004's nightly users or videos sync over many store APIs, into PostgreSQL."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would slip past gt/le
 
     kind: Literal["users", "videos"]
     destination: ConnectionName
