@@ -296,3 +296,19 @@ def test_a_number_that_is_not_finite_is_named_as_such(server: Server, number: by
         got = api.post("/api/v1/jobs", content=body, headers={"content-type": "application/json"})
     assert got.status_code == 422, got.text
     assert got.json()["detail"] == "body.batch_mb: Input should be a finite number"
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"), [("t", "body.tables.0"), ({"name": "t", "dest_name": "t"}, "body.tables.0.dest_name")]
+)
+def test_a_table_copied_onto_itself_is_a_422_at_its_destination_name(
+    server: Server, source_db: tuple[Path, object], entry: object, field: str
+) -> None:
+    """Source and destination one database, the same table name: the 422 had an empty ``field``
+    and told an API caller to pass ``--dest-table``."""
+    with server.client() as api:
+        got = api.post("/api/v1/jobs", json={**JOB, "destination": "src", "tables": [entry]})
+        assert got.status_code == 422, got.text
+        assert got.json()["errors"][0]["field"] == field
+        assert "same table 't'" in got.json()["detail"] and "dest_name" in got.json()["detail"]
+        assert api.get("/api/v1/jobs").json()["jobs"] == []

@@ -81,7 +81,7 @@ def _columns(table: TableSpec) -> Iterator[tuple[Path, str]]:
 
 def _check_destination(spec: SyncSpec, source: Connector) -> None:
     """Reach the destination without creating anything; refuse copying a table onto itself."""
-    onto_itself = [t.name for t in spec.tables if t.target == t.name]
+    onto_itself = [n for n, t in enumerate(spec.tables) if t.target == t.name]
     if scheme_of(spec.destination) == "sqlite":
         from bulksync.connectors.sqlite import sqlite_path
 
@@ -91,16 +91,20 @@ def _check_destination(spec: SyncSpec, source: Connector) -> None:
                 raise ConnectError(f"folder {str(path.parent)!r} for SQLite file does not exist")
             return  # the job creates the file
         if onto_itself and same_sqlite_file(spec.source, spec.destination):
-            _refuse_onto_itself(onto_itself[0])
+            _refuse_onto_itself(spec, onto_itself[0])
     dest = open_connector(spec.destination, statement_timeout_s=spec.statement_timeout_s)
     try:
         if onto_itself and dest.same_database(source):
-            _refuse_onto_itself(onto_itself[0])
+            _refuse_onto_itself(spec, onto_itself[0])
     finally:
         dest.close()
 
 
-def _refuse_onto_itself(table: str) -> None:
-    raise UsageError(
-        f"source and destination are the same table {table!r} (one database): give --dest-table another name"
+def _refuse_onto_itself(spec: SyncSpec, number: int) -> None:
+    """At the table's destination name (the API's ``body.tables.N.dest_name``)."""
+    table = spec.tables[number].name
+    error = UsageError(
+        f"source and destination are the same table {table!r} (one database): give it another "
+        "destination name (--dest-table; dest_name in the API)"
     )
+    raise SpecError(error, table=number, path=("dest_name",))

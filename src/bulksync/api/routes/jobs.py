@@ -116,7 +116,7 @@ def _checked(spec: SyncSpec, body: JobCreate) -> int:
         return check_ends(spec)
     except SpecError as exc:
         entry = body.tables[exc.table]
-        path = () if isinstance(entry, str) and exc.path == ("name",) else exc.path
+        path = () if isinstance(entry, str) and exc.path in (("name",), ("dest_name",)) else exc.path
         field = ".".join(str(p) for p in ("body", "tables", exc.table, *path))
         raise FieldError(field, exc.message, kind=_KINDS.get(type(exc.error), "value_error")) from exc
 
