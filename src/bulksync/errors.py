@@ -20,6 +20,8 @@
                                    collation ('a' = 'A'): the rows it names are rejected
 
 Messages are one line, name the table / key range / fix, and never contain a password.
+The CLI exits with ``exit_code``: 1, or 2 for a ``UsageError`` and for any error ``refusal``
+marks as raised before anything was written (a column type found while planning).
 Connectors translate driver exceptions into these at their boundary (``raise … from exc``).
 """
 
@@ -154,6 +156,13 @@ class KeyCollisionError(BadRowsError):
 
     def __reduce__(self) -> tuple[type[KeyCollisionError], tuple[dict[tuple[Any, ...], str]]]:
         return type(self), (self.collisions,)
+
+
+def refusal(exc: SyncError) -> SyncError:
+    """``exc``, raised before anything was written: a refusal, exit code 2 like bad usage (its
+    class, which the API reports, stays the same)."""
+    exc.exit_code = 2
+    return exc
 
 
 T = TypeVar("T")

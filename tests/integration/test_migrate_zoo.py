@@ -231,9 +231,29 @@ def test_a_numeric_wider_than_76_digits_is_one_clear_line_not_a_traceback(pg_db:
 
     proc = run_cli("migrate", pg_db, pg_db2)
 
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # refused before anything is created
     assert "Traceback" not in proc.stderr
     assert "wide.n has type NUMERIC(80, 10): more than 76 digits" in proc.stderr
+
+
+def test_a_type_bulksync_cannot_carry_is_refused_with_exit_2_before_anything_is_created(
+    pg_db: str, mariadb_db: str
+) -> None:
+    """A point column stopped the migrate before anything was created, but with exit 1 (failed)
+    where the README promises 2 (refused, nothing changed)."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE a (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO a VALUES (1)")
+        conn.execute("CREATE TABLE geo (id int PRIMARY KEY, p point)")
+        conn.execute("INSERT INTO geo VALUES (1, '(1,2)')")
+
+    proc = run_cli("migrate", pg_db, mariadb_db)
+    copied = run_cli("copy", pg_db, mariadb_db, "-t", "geo")
+
+    assert (proc.returncode, copied.returncode) == (2, 2), proc.stderr + copied.stderr
+    said = proc.stderr.strip().splitlines()
+    assert said[-1] == "error: geo.p has type POINT which bulksync cannot carry yet"
+    assert mariadb(mariadb_db, "SHOW TABLES") == []
 
 
 def test_a_numeric_of_39_to_76_digits_travels(pg_db: str, pg_db2: str) -> None:

@@ -28,3 +28,10 @@ def test_a_lost_server_is_retried(exc: BaseException) -> None:
 def test_a_syntax_error_is_not() -> None:
     exc = pymysql.ProgrammingError(1064, "You have an error in your SQL syntax")
     assert type(classify(exc, context="read", where="mysql://h/db")) is PermanentError
+
+
+def test_a_row_too_large_for_the_client_is_one_line_naming_the_table() -> None:
+    exc = RuntimeError("CodecError { Packet is larger than max_allowed_packet }")
+    said = classify(exc, context="read 'big' after key 41", where="mysql://h/db").message
+    assert said.startswith("read 'big' after key 41: a row holds more than 1 GiB")
+    assert "max_allowed_packet" in said and "CodecError" not in said and "\n" not in said

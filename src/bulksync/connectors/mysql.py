@@ -35,7 +35,7 @@ from bulksync.connectors.base import Capabilities, ChunkQuery, PartitionState
 from bulksync.connectors.catalog import mysql_constraints
 from bulksync.connectors.ddl import Reattached
 from bulksync.connectors.mysql_constraints import MysqlConstraints
-from bulksync.connectors.mysql_errors import classify, error_text
+from bulksync.connectors.mysql_errors import MAX_ROW_BYTES, classify, error_text
 from bulksync.connectors.mysql_keep import MysqlKeep
 from bulksync.connectors.mysql_load import MysqlLoad
 from bulksync.connectors.mysql_names import tick as _tick
@@ -134,9 +134,13 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         return self._conn
 
     def _cx_url(self) -> str:
+        """connectorx's URL. Its driver takes the server's ``max_allowed_packet`` (16 MB on
+        MariaDB) as the largest row it will receive, and a longer text or BLOB failed the read:
+        it is told the protocol's most instead (the server sends bigger rows whatever its own)."""
         u = self._url
         auth = urlquote(u.user, safe="") + (f":{urlquote(u.password, safe='')}" if u.password else "")
-        return f"mysql://{auth}@{u.host or '127.0.0.1'}:{u.port}/{urlquote(u.database, safe='')}"
+        host = f"{u.host or '127.0.0.1'}:{u.port}/{urlquote(u.database, safe='')}"
+        return f"mysql://{auth}@{host}?max_allowed_packet={MAX_ROW_BYTES}"
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -283,7 +287,7 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
 
     def read_chunk(self, query: ChunkQuery) -> pa.RecordBatch:
         """One keyset page through connectorx, its values bound client-side by PyMySQL's escaping."""
-        raw = self._cx(self.chunk_statement(query), fetch_rows=query.fetch_rows)
+        raw = self._cx(self.chunk_statement(query), fetch_rows=query.fetch_rows, context=_read_context(query))
         arrays = [
             decode_column(raw.column(i), c, query.table.name) for i, c in enumerate(query.table.columns)
         ]
@@ -314,7 +318,7 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         except SyncError:
             raise
         except BaseException as exc:  # a Rust panic arrives as a BaseException
-            raise self.translate(exc, context="read") from exc
+            raise self.translate(exc, context=_read_context(query)) from exc
 
     def chunk_statement(self, query: ChunkQuery) -> str:
         """The exact SQL of one keyset page, values inlined (what ``read_chunk`` sends)."""
@@ -337,7 +341,7 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         with self._session().cursor() as cur:
             return str(cur.mogrify(sql, list(params)))
 
-    def _cx(self, sql: str, *, fetch_rows: int | None = None) -> pa.Table:
+    def _cx(self, sql: str, *, fetch_rows: int | None = None, context: str = "read") -> pa.Table:
         """Run ``sql`` through connectorx: at once, or streamed ``fetch_rows`` rows at a time."""
         pre = ["SET time_zone = '+00:00'", f"SET max_statement_time = {self._timeout_s:.3f}"]
         try:
@@ -355,7 +359,7 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a Rust panic arrives as a BaseException
-            raise self.translate(exc, context="read") from exc
+            raise self.translate(exc, context=context) from exc
         assert isinstance(table, pa.Table)
         return table
 
@@ -413,6 +417,12 @@ class MysqlConnector(MysqlConstraints, MysqlKeep, MysqlLoad, MysqlPeers, MysqlTe
         finally:
             if self._spool is not None:
                 shutil.rmtree(self._spool, ignore_errors=True)
+
+
+def _read_context(query: ChunkQuery) -> str:
+    """What a read error says it was reading: the table and the chunk's keys."""
+    after = f" after key {', '.join(str(v)[:60] for v in query.after)}" if query.after is not None else ""
+    return f"read {query.table.name!r}{after}"
 
 
 @functools.cache

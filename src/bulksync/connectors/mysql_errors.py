@@ -30,6 +30,7 @@ _LOST_WORDS = (
     "io error", "connection reset", "could not connect",
 )  # fmt: skip
 _CONNECT = {1044, 1045, 1049, 2002, 2003, 2005, 1698, 1130}
+MAX_ROW_BYTES = 1 << 30  # the largest row a MariaDB client can take: its max_allowed_packet's most
 _BAD_ROWS = {
     1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 4025, 1263, 1261, 1262,
 }  # fmt: skip
@@ -41,6 +42,11 @@ def classify(exc: BaseException, *, context: str, where: str) -> SyncError:
         return exc
     code, text = _code_and_text(exc)
     message = f"{context}: {text}"
+    if code is None and "larger than max_allowed_packet" in text:  # connectorx's driver
+        return PermanentError(
+            f"{context}: a row holds more than {MAX_ROW_BYTES >> 30} GiB, the most a MariaDB client "
+            "can receive (max_allowed_packet); shorten the value or leave the table out (migrate --exclude)"
+        )
     if code in _CONFLICT:
         return ConflictError(message)
     if code in _LOST or (code is None and any(w in text.lower() for w in _LOST_WORDS)):

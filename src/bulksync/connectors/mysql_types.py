@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # imported where a MariaDB table is created (start-up time; `
 
 KEY_TEXT_LENGTH = 255  # an unbounded text column in a key or index becomes VARCHAR(255)
 VARCHAR_MAX = 16383  # utf8mb4 characters in a VARCHAR (65,535 bytes / 4)
-_DECIMAL_MAX, _DECIMAL_SCALE_MAX = 65, 30  # MariaDB's widest DECIMAL
+# MariaDB's DECIMAL: up to 65 digits, up to 38 after the point; a wider one (an unconstrained
+# NUMERIC) becomes DECIMAL(65, 30), which keeps 35 digits before the point
+_DECIMAL_MAX, _DECIMAL_SCALE_MAX, _WIDE_SCALE = 65, 38, 30
 # UTC, spelled so that an instant read from a MariaDB TIMESTAMP (so within 1970..2038) is told
 # from any other (PostgreSQL's timestamptz is "UTC"): into MariaDB it is a TIMESTAMP again
 TIMESTAMP_TZ = "+00:00"
@@ -93,8 +95,10 @@ def mysql_column_type(col: Column, *, keyed: bool, long_text: bool = False) -> s
         return mysql.FLOAT()
     if pa.types.is_floating(t):
         return mysql.DOUBLE()
-    if pa.types.is_decimal(t):  # an unconstrained NUMERIC: the widest DECIMAL there is
-        return mysql.DECIMAL(min(t.precision, _DECIMAL_MAX), min(t.scale, _DECIMAL_SCALE_MAX))
+    if pa.types.is_decimal(t):
+        if t.precision <= _DECIMAL_MAX and 0 <= t.scale <= _DECIMAL_SCALE_MAX:
+            return mysql.DECIMAL(t.precision, t.scale)  # NUMERIC(38, 38) too: not cut to 30 places
+        return mysql.DECIMAL(_DECIMAL_MAX, min(max(t.scale, 0), _WIDE_SCALE))
     if pa.types.is_timestamp(t):
         # an instant is its UTC wall time in a DATETIME: a TIMESTAMP column holds only
         # 1970..2038 and would reject every other instant (but those of a TIMESTAMP)
@@ -118,11 +122,18 @@ def mysql_column_type(col: Column, *, keyed: bool, long_text: bool = False) -> s
 # -- reads --------------------------------------------------------------------------------------
 
 
+_CX_DIGITS, _CX_SCALE = 28, 10  # connectorx's decimal: 28 digits, rescaled to 10 after the point
+
+
 def native_decimal(t: pa.DataType) -> bool:
-    """A DECIMAL connectorx reads exactly: it decodes through a 28-digit decimal into
-    decimal128(38, 10), so up to 28 digits with at most 10 after the point come through intact
-    (and cheaper than as text); anything wider is selected as text."""
-    return bool(pa.types.is_decimal(t) and t.precision <= 28 and t.scale <= 10)
+    """A DECIMAL connectorx reads exactly. It decodes every DECIMAL through a 28-digit decimal
+    rescaled to 10 places (into decimal128(38, 10)), so a value comes through only if its
+    integer digits plus 10 fit in 28: DECIMAL(p, s) with s <= 10 and p - s <= 18. A wider one
+    (DECIMAL(20, 0), uint64's usual column, fails with 'decimal scale is not equal to expected
+    scale') is selected as text and converted exactly."""
+    if not pa.types.is_decimal(t) or t.scale > _CX_SCALE or t.scale < 0:
+        return False
+    return bool(t.precision - t.scale + _CX_SCALE <= _CX_DIGITS)
 
 
 def select_expression(col: Column, ident: str) -> str:

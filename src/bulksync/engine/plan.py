@@ -26,7 +26,7 @@ from bulksync.engine.plan_checks import (
     warn_if_delivered_rows_gone,
     warn_of_columns_replaced_away,
 )
-from bulksync.errors import SchemaMismatchError, UsageError
+from bulksync.errors import SchemaMismatchError, UnsupportedTypeError, UsageError, refusal
 from bulksync.naming import NAME_LIMITS, dest_name, fitted_name, name_map, renamed_columns, side_by_side
 from bulksync.schema import Index, TableSchema, coerce, is_json
 from bulksync.spec import Filter, Mode, SyncSpec, TableSpec
@@ -90,7 +90,11 @@ class CheckedTable:
 
 def check_table(spec: SyncSpec, table: TableSpec, source: Source) -> CheckedTable:
     """Check every name against the source catalog (before anything is written anywhere)."""
-    schema = source.describe(table.name)
+    try:
+        schema = source.describe(table.name)
+    except UnsupportedTypeError as exc:
+        refusal(exc)  # nothing is written yet: exit code 2
+        raise
     for f in table.filters:
         schema.column(f.column)
     _refuse_empty_ranges(table, schema)
