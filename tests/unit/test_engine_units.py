@@ -692,3 +692,11 @@ def test_a_rejected_row_python_cannot_hold_is_recorded_as_text() -> None:
         "id": 7,
         "at": "10000-01-01 01:00:00.000000",
     }
+
+
+def test_a_float_past_2_53_is_the_decimal_its_shortest_text_says() -> None:
+    """NUMERIC(38,0) -9e37 went into SQLite as the double -9e37 (it reads back as the same
+    number); verify read that double back as -89999999999999992307089061666856370176 and called
+    the copy different."""
+    got = cast_array(pa.array([-9e37, 2.0**64, 12.0, None]), pa.decimal128(38, 0), "n").to_pylist()
+    assert got == [decimal.Decimal("-9E+37"), decimal.Decimal("18446744073709552000"), 12, None]

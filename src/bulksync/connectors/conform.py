@@ -149,10 +149,14 @@ def _decimal_from_float(arr: pa.Array, target: pa.DataType) -> pa.Array:
     19.99, and so is 19.990000000000002 (arithmetic's noise: off by less than a millionth of the
     last decimal, or by a few units of the double's last place). A float with a digit the column
     does not keep (12.345 or 0.00001 in a DECIMAL(10, 2)) raises: its row is refused, never
-    rounded. Overflow raises too, never wraps."""
+    rounded. Overflow raises too, never wraps. A float past 2**53 is the number its shortest text
+    says (-9e37, as decimals into SQLite are checked: ``_exact_doubles``)."""
     doubles = arr.cast(pa.float64())
     rounded = pc.round(doubles, target.scale, round_mode="half_towards_infinity")  # as PostgreSQL
     result = rounded.cast(target)
+    big = pc.greater_equal(pc.abs(doubles), 2.0**53)  # past 2**53 a double's digits are not exact
+    if pc.any(big).as_py():  # the number its shortest text says (-9e37), not its binary expansion
+        result = pc.if_else(big, rounded.cast(pa.string()).cast(target), result)
     noise = pc.max_element_wise(pc.multiply(pc.abs(doubles), 2.0**-50), 10.0 ** (-target.scale - 6))
     if pc.any(pc.greater(pc.abs(pc.subtract(doubles, rounded)), noise)).as_py():
         raise pa.ArrowInvalid(f"more decimals than the column's {target.scale}: it would be rounded")
