@@ -5,6 +5,7 @@ empty the table)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -128,3 +129,33 @@ def test_a_filtered_replace_that_selects_no_row_keeps_the_table(tmp_path: Path, 
     empty = str(tmp_path / "empty.db")
     make_bets(empty, 0)  # an unfiltered replace of an empty table still mirrors it
     assert run_cli("copy", empty, pg_db, "--table", "bets", "--mode", "replace").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [
+        ([1_704_067_200 + i for i in range(20)], "holds a number ('1704067200' at id=1)"),
+        (
+            [f"2024-01-01 10:{i:02d}:00-05:00" for i in range(20)],
+            "holds a time with a UTC offset ('2024-01-01 10:00:00-05:00' at id=1)",
+        ),
+    ],
+    ids=["unix-seconds", "utc-offset"],
+)
+def test_a_sqlite_datetime_cursor_that_does_not_sort_as_time_is_refused(
+    tmp_path: Path, pg_db: str, stored: list[object], said: str
+) -> None:
+    """The watermark is bound as UTC text: a Unix-time cursor (every number sorts before every
+    text) never passed it, and '2024-01-01 11:00:00-05:00' (str() of an aware datetime) sorted
+    below a watermark of 15:20 UTC: the next run said "already up to date", the rows were lost."""
+    src = tmp_path / "times.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, updated_at DATETIME)")
+        conn.executemany("INSERT INTO ev VALUES (?, ?)", list(enumerate(stored, start=1)))
+    with pytest.raises(UsageError, match=r"^table 'ev': the cursor updated_at " + re.escape(said)):
+        sync(spec(str(src), pg_db, Mode.INCREMENTAL, cursor="updated_at"))
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT to_regclass('ev')").fetchone() == (None,)
+    with sqlite3.connect(src) as conn:  # UTC text (a 'T' and a 'Z' too) sorts as time
+        conn.execute("UPDATE ev SET updated_at = '2024-01-01T15:' || printf('%02d', id) || ':00Z'")
+    assert sync(spec(str(src), pg_db, Mode.INCREMENTAL, cursor="updated_at")).processed_rows == 20

@@ -700,3 +700,18 @@ def test_a_float_past_2_53_is_the_decimal_its_shortest_text_says() -> None:
     the copy different."""
     got = cast_array(pa.array([-9e37, 2.0**64, 12.0, None]), pa.decimal128(38, 0), "n").to_pylist()
     assert got == [decimal.Decimal("-9E+37"), decimal.Decimal("18446744073709552000"), 12, None]
+
+
+def test_an_integer_in_a_datetime_column_is_unix_seconds() -> None:
+    """Arrow's cast took 1704067200 for microseconds (1970-01-01 00:28:24.0672), exit 0, and
+    verify, converting the same way, called the copy equal. Milliseconds land past year 9999."""
+    batch = pa.record_batch({"ts": pa.array([1_704_067_200, -1, 1_704_067_200_000, None])})
+    for target in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
+        fixed, bad = conform_loose(batch, pa.schema([pa.field("ts", target)]))
+        assert [v if v is None else v.replace(tzinfo=None) for v in fixed.column(0).to_pylist()] == [
+            dt.datetime(2024, 1, 1), dt.datetime(1969, 12, 31, 23, 59, 59), None, None
+        ]  # fmt: skip
+        assert [(b.row, b.reason) for b in bad] == [
+            (2, "not a valid date and time (outside years 1 to 9999 as Unix time in seconds, "
+                "which bulksync cannot carry)")
+        ]  # fmt: skip

@@ -120,6 +120,8 @@ def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return _bool_from_int(arr)
     if pa.types.is_time(target) and pa.types.is_string(arr.type):
         return _time_from_text(arr, target)
+    if pa.types.is_timestamp(target) and pa.types.is_integer(arr.type):
+        return _within_years(_from_unix_seconds(arr, target), as_what=" as Unix time in seconds")
     if pa.types.is_string(arr.type) and (pa.types.is_timestamp(target) or pa.types.is_date(target)):
         return _within_years(_from_text(arr, target))
     return _from_text(arr, target)
@@ -163,12 +165,19 @@ def _decimal_from_float(arr: pa.Array, target: pa.DataType) -> pa.Array:
     return result
 
 
+def _from_unix_seconds(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """An integer in a DATETIME column is Unix time in seconds, as SQLite's ``'unixepoch'`` reads
+    it (Arrow's own cast took it for microseconds: 1704067200 became 1970-01-01 00:28:24)."""
+    scaled = pc.multiply_checked(arr.cast(pa.int64()), _PER_SECOND[target.unit])  # overflow raises
+    return scaled.cast(pa.timestamp(target.unit, tz=target.tz))
+
+
 # 0001-01-01 and 10000-01-01 in days and seconds from 1970: the years a date or time may have
 _DAYS = (-719_162, 2_932_897)
 _SECONDS = (-62_135_596_800, 253_402_300_800)
 
 
-def _within_years(arr: pa.Array) -> pa.Array:
+def _within_years(arr: pa.Array, *, as_what: str = "") -> pa.Array:
     """``arr``, if every date or instant lies in years 1 to 9999 (text with an offset can land
     outside: '9999-12-31T23:00:00-02:00' is 10000-01-01 01:00 UTC); else ``ArrowInvalid``."""
     if pa.types.is_timestamp(arr.type):
@@ -179,7 +188,7 @@ def _within_years(arr: pa.Array) -> pa.Array:
         values = arr.cast(pa.date32()).cast(pa.int32())
     span = pc.min_max(values).as_py()
     if span["min"] is not None and (span["min"] < low or span["max"] >= high):
-        raise pa.ArrowInvalid("outside years 1 to 9999, which bulksync cannot carry")
+        raise pa.ArrowInvalid(f"outside years 1 to 9999{as_what}, which bulksync cannot carry")
     return arr
 
 

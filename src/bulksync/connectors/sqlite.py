@@ -19,6 +19,7 @@ from bulksync.connectors.conform import columns_schema, conform, to_sqlite_stora
 from bulksync.connectors.ddl import IndexPlace, Reattached
 from bulksync.connectors.sql import MERGE_SOURCE, Reflected, SqlConnector, quote
 from bulksync.connectors.sqlite_catalog import sqlite_constraints
+from bulksync.connectors.sqlite_cursor import unsortable_times
 from bulksync.connectors.sqlite_reals import number_of, reals_as_text, select_list, text_affinity
 from bulksync.connectors.sqlite_types import declared_arrow, numbers_in_text
 from bulksync.connectors.text_order import Folding, sqlite_key_folding, sqlite_text_order
@@ -32,6 +33,7 @@ from bulksync.errors import (
 )
 from bulksync.naming import fitted_name
 from bulksync.schema import Column, Index, TableSchema
+from bulksync.spec import Filter
 
 if TYPE_CHECKING:  # imported only for DDL (start-up time: see SqlConnector.sa_dialect)
     import sqlalchemy as sa
@@ -299,6 +301,13 @@ class SqliteConnector(SqlConnector):
             else:
                 found.append(Index(name, names, bool(ix["unique"])))
         return tuple(found), not_created
+
+    def cursor_problem(
+        self, table: TableSchema, cursor: str, key: Sequence[str], filters: Sequence[Filter]
+    ) -> str | None:
+        return super().cursor_problem(table, cursor, key, filters) or unsortable_times(
+            self, table, cursor, key, filters
+        )
 
     def param(self, column: Column, value: Any) -> Any:
         value = super().param(column, value)
