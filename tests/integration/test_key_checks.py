@@ -159,3 +159,15 @@ def test_a_sqlite_datetime_cursor_that_does_not_sort_as_time_is_refused(
     with sqlite3.connect(src) as conn:  # UTC text (a 'T' and a 'Z' too) sorts as time
         conn.execute("UPDATE ev SET updated_at = '2024-01-01T15:' || printf('%02d', id) || ':00Z'")
     assert sync(spec(str(src), pg_db, Mode.INCREMENTAL, cursor="updated_at")).processed_rows == 20
+
+
+def test_lag_seconds_on_a_text_cursor_is_refused_not_ignored(tmp_path: Path, pg_db: str) -> None:
+    """A text cursor has no time window: --lag-seconds was dropped without a word."""
+    src = tmp_path / "versions.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, ver TEXT NOT NULL)")
+        conn.executemany("INSERT INTO ev VALUES (?, ?)", [(i, f"v{i:04d}") for i in range(1, 11)])
+    assert sync(spec(str(src), pg_db, Mode.INCREMENTAL, cursor="ver")).processed_rows == 10
+    lagged = spec(str(src), pg_db, Mode.INCREMENTAL, cursor="ver").model_copy(update={"lag_seconds": 3600})
+    with pytest.raises(UsageError, match=r"^table 'ev': --lag-seconds needs a cursor of times or numbers"):
+        sync(lagged)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -436,18 +438,27 @@ def _refuse_unfilled_columns(plan: TablePlan, existing: TableSchema) -> None:
 
 
 def _lag_filter(plan: TablePlan, lag_seconds: float) -> tuple[Filter, ...]:
-    """Re-read rows whose cursor is within the lag window before the watermark (late arrivals)."""
+    """Re-read rows whose cursor is within the lag window before the watermark (late arrivals,
+    and rows that later took the watermark's very cursor value with a smaller key). A cursor of
+    neither times nor numbers has no window: refused (it was ignored without a word)."""
     lasts = [s.lower for s in plan.pending if s.lower is not None]
     if not lasts:
         return ()
     watermark = min(lasts)[0]
+    assert plan.spec.cursor is not None
     if isinstance(watermark, dt.datetime):
         value: str | int | float = (watermark - dt.timedelta(seconds=lag_seconds)).isoformat()
-    elif isinstance(watermark, int | float):
+    elif isinstance(watermark, dt.date):  # whole days: the window reaches back a day at least
+        value = (watermark - dt.timedelta(days=math.ceil(lag_seconds / 86_400))).isoformat()
+    elif isinstance(watermark, int | float) and not isinstance(watermark, bool):
         value = watermark - lag_seconds
+    elif isinstance(watermark, decimal.Decimal):
+        value = str(watermark - decimal.Decimal(str(lag_seconds)))
     else:
-        return ()
+        raise UsageError(
+            f"table {plan.spec.name!r}: --lag-seconds needs a cursor of times or numbers; "
+            f"{plan.spec.cursor} holds {type(watermark).__name__} values"
+        )
     for s in plan.pending:
         s.last = None  # the lag filter replaces the keyset bound for this run
-    assert plan.spec.cursor is not None
     return (Filter(column=plan.spec.cursor, op="ge", value=value),)
