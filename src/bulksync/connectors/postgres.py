@@ -52,7 +52,7 @@ from bulksync.errors import (
     redact,
 )
 from bulksync.naming import fitted_name
-from bulksync.schema import TableSchema, is_json
+from bulksync.schema import Column, TableSchema, is_json
 
 if TYPE_CHECKING:  # imported only for DDL (start-up time: see SqlConnector.sa_dialect)
     import sqlalchemy as sa
@@ -363,6 +363,13 @@ class PostgresConnector(PgConstraints, PgPeers, PgTextLengths):
         return pg_key_folding(self._rows, table, column)
 
     as_bytes: ClassVar[str] = '{}::text COLLATE "C"'
+
+    def compared_as_written(self, expr: str, col: Column) -> str:
+        """Also numbers by their text: ``1.5 = 1.50`` and ``-0 = 0`` in PostgreSQL, and an upsert
+        left the old scale or sign in place, counted unchanged; json has no equality at all."""
+        if col.json_text or pa.types.is_decimal(col.type) or pa.types.is_floating(col.type):
+            return f"{expr}::text"
+        return super().compared_as_written(expr, col)
 
     def fold_sql(self, expr: str, folding: Folding) -> str:  # citext: the type itself folds
         return f"{expr} COLLATE {folding.collate}" if folding.collate else f"{expr}::citext"

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pyarrow as pa
+
 from bulksync.connectors import sql_collisions
 from bulksync.connectors.base import Merged
 from bulksync.connectors.ddl import column_list, quote
 from bulksync.connectors.text_order import Folding
-from bulksync.schema import TableSchema
+from bulksync.schema import Column, TableSchema
 
 MERGE_SOURCE = "bs_in"  # the alias an upsert's rows go by (a staging table or a chunk's SELECT)
 
@@ -149,13 +151,20 @@ class MergeSql:
             return head + "NOTHING"
         sets = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in rest)
         found = self.find(table)
-        as_text = {c.name for c in found.columns if c.json_text} if found else set()
+        kinds = {c.name: c for c in found.columns} if found else {}
 
-        def compared(expr: str, name: str) -> str:  # json has no equality: its text has
-            return f"{expr}::text" if name in as_text else expr
+        def compared(expr: str, name: str) -> str:
+            col = kinds.get(name)
+            return self.compared_as_written(expr, col) if col is not None else expr
 
         old = ", ".join(compared(f"{quote(table)}.{quote(n)}", n) for n in rest)
         new = ", ".join(compared(f"excluded.{quote(n)}", n) for n in rest)
         return head + f"UPDATE SET {sets} WHERE ({old}) {self.distinct_op} ({new})"
+
+    def compared_as_written(self, expr: str, col: Column) -> str:
+        """``expr`` as an upsert tells a changed value from the stored one: by the value as written,
+        not by the column's equality — text byte by byte (a case-insensitive collation calls
+        'abc' and 'ABC' equal, and the change was reported unchanged and not carried)."""
+        return self.as_bytes.format(expr) if pa.types.is_string(col.type) else expr
 
     distinct_op: ClassVar[str] = "IS DISTINCT FROM"
