@@ -207,14 +207,12 @@ def _rejects(dest: str) -> str:
 
 def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
     if url.startswith("postgresql"):
-        with psycopg.connect(url) as conn:
-            return [tuple(r) for r in conn.execute(query).fetchall()]
-    import pymysql
+        with psycopg.connect(url, autocommit=True) as conn:
+            cur = conn.execute(query)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+    from helpers import mariadb_connect
 
-    from bulksync.connectors.mysql_url import parse_mysql_url
-
-    u = parse_mysql_url(url)
-    conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database)
+    conn = mariadb_connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(query)
@@ -242,3 +240,18 @@ def test_numbers_in_a_blob_column_arrive_as_sqlites_text_of_them(tmp_path: Path,
         VerifySpec(source=str(src), destination=pg_db, tables=(TableSpec(name="blobs"),))
     ).tables
     assert verdict.equal
+
+
+def test_a_real_with_a_fraction_into_an_existing_integer_column_rejects_its_row(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """2.5 into the user's own ``int`` column failed the whole table with exit 1, nothing copied."""
+    src = tmp_path / "ints.db"
+    with closing(sqlite3.connect(src)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, 2.0), (2, 2.5), (3, 7.0)])
+        conn.commit()
+    _rows(pg_db, "CREATE TABLE t (id int PRIMARY KEY, v int)")
+    result = sync(SyncSpec(source=str(src), destination=pg_db, tables=["t"]))
+    assert (result.processed_rows, result.failed_rows) == (2, 1)
+    assert _rows(pg_db, "SELECT id, v FROM t ORDER BY id") == [(1, 2), (3, 7)]

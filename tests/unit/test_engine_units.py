@@ -28,6 +28,7 @@ from bulksync.engine.plan import check_table, plan_table
 from bulksync.engine.progress import ProgressEvent, ProgressTracker
 from bulksync.engine.retry import retrying
 from bulksync.errors import (
+    BadRowsError,
     ConnectError,
     ConnectionLost,
     PermanentError,
@@ -430,8 +431,18 @@ def test_text_becomes_timestamps_and_booleans() -> None:
 
 
 def test_text_that_is_no_timestamp_is_refused_with_the_column_name() -> None:
-    with pytest.raises(UnsupportedTypeError, match="'placed_at'"):
+    """A value, not the type: its row is refused (BadRowsError isolates it), the table goes on."""
+    with pytest.raises(BadRowsError, match=r"^column 'placed_at': a value does not convert to timestamp"):
         cast_array(pa.array(["soon"]), pa.timestamp("us"), "placed_at")
+
+
+def test_a_float_with_a_fraction_into_an_integer_column_refuses_its_row_not_the_table() -> None:
+    with pytest.raises(
+        BadRowsError, match=r"^column 'v': a value does not convert to int32: Float value 2.5"
+    ):
+        cast_array(pa.array([2.0, 2.5]), pa.int32(), "v")
+    with pytest.raises(UnsupportedTypeError):  # no cast exists at all: the type is refused
+        cast_array(pa.array([[1]]), pa.int32(), "v")
 
 
 def test_conform_turns_a_chunked_table_into_one_batch_of_the_schema() -> None:

@@ -96,6 +96,9 @@ def cast_array(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
             raise BadRowsError(f"column {name!r}: a value has more digits than {holds} holds") from exc
         if pa.types.is_integer(arr.type) and pa.types.is_integer(target):  # BIGINT UNSIGNED → SQLite
             raise BadRowsError(f"column {name!r}: a value is outside the range of {target}") from exc
+        if isinstance(exc, pa.ArrowInvalid):  # a value, not the type: 2.5 into an int column
+            detail = " ".join(str(exc).split()).split(". ")[0][:200]  # Arrow's advice after it is Arrow's
+            raise BadRowsError(f"column {name!r}: a value does not convert to {target}: {detail}") from exc
         raise UnsupportedTypeError(
             f"column {name!r}: cannot convert {arr.type} values to {target}: {exc}"
         ) from exc
