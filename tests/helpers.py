@@ -316,3 +316,16 @@ def cli_imports(
     )
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
     return proc, set(json.loads(line.removeprefix("MODULES ")))
+
+
+def mariadb_connect(url: str) -> Any:
+    """A PyMySQL session (autocommit, utf8mb4) on a ``mysql://`` URL: the tests' own reads."""
+    import pymysql
+
+    from bulksync.connectors.mysql_url import parse_mysql_url
+
+    u = parse_mysql_url(url)
+    return pymysql.connect(
+        host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
+        autocommit=True, charset="utf8mb4",
+    )  # fmt: skip

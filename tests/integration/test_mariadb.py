@@ -22,7 +22,7 @@ from bulksync.connectors.mysql_url import parse_mysql_url
 from bulksync.connectors.registry import open_connector
 from bulksync.errors import ConflictError, ConnectError, SyncError, UnknownTableError
 from bulksync.modes import BadValue
-from helpers import expected_rows, make_bets, merged, table_rows, write_bets
+from helpers import expected_rows, make_bets, mariadb_connect, merged, table_rows, write_bets
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,7 @@ DIRECTIONS = ["mariadb->pg", "pg->mariadb", "sqlite->mariadb", "mariadb->sqlite"
 
 
 def connect(url: str) -> Any:
-    u = parse_mysql_url(url)
-    return pymysql.connect(
-        host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
-        autocommit=True, charset="utf8mb4",
-    )  # fmt: skip
+    return mariadb_connect(url)
 
 
 def mdb(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 
 from bulksync.connectors.mysql_url import parse_mysql_url
-from helpers import make_bets, run_cli
+from helpers import make_bets, mariadb_connect, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +53,7 @@ INDEXES = (
 
 
 def connect(url: str) -> Any:
-    u = parse_mysql_url(url)
-    return pymysql.connect(
-        host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
-        autocommit=True, charset="utf8mb4",
-    )  # fmt: skip
+    return mariadb_connect(url)
 
 
 def execute(url: str, *statements: str, sql_mode: str | None = None) -> None:
