@@ -40,20 +40,31 @@ def lose_one_commit(proxy: FaultProxy) -> Callable[[Callable[[], bool]], None]:
     return inject
 
 
+def copy_losing_one_commit(
+    pg_dest: PrivatePg, proxy: FaultProxy, db: str, fault: str, source: str, mode: str,
+    digests: crashkit.Digests, logs: Path,
+) -> str:  # fmt: skip
+    """Copy ``source`` into the fresh database ``db`` through the proxy, one COMMIT's answer
+    lost past a quarter of the rows; the copy must succeed, equal to ``digests``: its log."""
+    url = pg_dest.create_database(db)
+    dest = pg_target(url, via=pg_dest.url(db, proxy.port))
+    first, _ = inject_and_check(
+        fault, copy_command(source, dest.arg, mode), dest=dest, source=digests,
+        inject=lose_one_commit(proxy), threshold=ROWS // 4, logs=logs,
+    )  # fmt: skip
+    assert proxy.answers_lost == 1
+    return first.stderr
+
+
 @pytest.mark.parametrize("mode", ["append", "upsert"])
 def test_a_commit_whose_answer_is_lost_is_not_written_twice(
     mode: str, pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource, tmp_path: Path
 ) -> None:
-    url = pg_dest.create_database(f"lost_commit_{mode}")
-    dest = pg_target(url, via=pg_dest.url(f"lost_commit_{mode}", dest_proxy.port))
-    first, _ = inject_and_check(
-        f"a COMMIT's answer lost (proxy), {mode}",
-        copy_command(str(sqlite_source.path), dest.arg, mode),
-        dest=dest, source=sqlite_source.digests, inject=lose_one_commit(dest_proxy),
-        threshold=ROWS // 4, logs=tmp_path,
+    said = copy_losing_one_commit(
+        pg_dest, dest_proxy, f"lost_commit_{mode}", f"a COMMIT's answer lost (proxy), {mode}",
+        str(sqlite_source.path), mode, sqlite_source.digests, tmp_path,
     )  # fmt: skip
-    assert dest_proxy.answers_lost == 1
-    assert "it is not written again" in first.stderr, first.stderr[-2000:]
+    assert "it is not written again" in said, said[-2000:]
 
 
 def test_a_keyless_table_whose_commit_answer_is_lost_is_not_doubled(
@@ -65,36 +76,23 @@ def test_a_keyless_table_whose_commit_answer_is_lost_is_not_doubled(
         (ddl,) = conn.execute("SELECT sql FROM seeded.sqlite_master WHERE name = 't'").fetchone()
         conn.execute(re.sub(r",\s*PRIMARY KEY \(id\)", "", ddl))  # the same columns, no key
         conn.execute("INSERT INTO t SELECT * FROM seeded.t ORDER BY id")
-    url = pg_dest.create_database("lost_commit_keyless")
-    dest = pg_target(url, via=pg_dest.url("lost_commit_keyless", dest_proxy.port))
-    first, _ = inject_and_check(
-        "a COMMIT's answer lost (proxy), a table without a key",
-        copy_command(str(source), dest.arg, "replace"),
-        dest=dest, source=crashkit.sqlite_digests(source), inject=lose_one_commit(dest_proxy),
-        threshold=ROWS // 4, logs=tmp_path,
+    said = copy_losing_one_commit(
+        pg_dest, dest_proxy, "lost_commit_keyless", "a COMMIT's answer lost (proxy), a table without a key",
+        str(source), "replace", crashkit.sqlite_digests(source), tmp_path,
     )  # fmt: skip
-    assert dest_proxy.answers_lost == 1
-    assert "it is not written again" in first.stderr, first.stderr[-2000:]
+    assert "it is not written again" in said, said[-2000:]
 
 
 def test_a_pulled_chunk_whose_commit_answer_is_lost_is_not_pulled_twice(
-    pg_source_url: str,
-    pg_dest: PrivatePg,
-    dest_proxy: FaultProxy,
-    sqlite_source: SqliteSource,
+    pg_source_url: str, pg_dest: PrivatePg, dest_proxy: FaultProxy, sqlite_source: SqliteSource,
     tmp_path: Path,
-) -> None:
+) -> None:  # fmt: skip
     """PostgreSQL → PostgreSQL: the destination pulls each chunk (COPY relay) with its checkpoint."""
-    url = pg_dest.create_database("lost_commit_pull")
-    dest = pg_target(url, via=pg_dest.url("lost_commit_pull", dest_proxy.port))
-    first, _ = inject_and_check(
-        "a COMMIT's answer lost (proxy), COPY relay",
-        copy_command(pg_source_url, dest.arg, "append"),
-        dest=dest, source=sqlite_source.digests, inject=lose_one_commit(dest_proxy),
-        threshold=ROWS // 4, logs=tmp_path,
+    said = copy_losing_one_commit(
+        pg_dest, dest_proxy, "lost_commit_pull", "a COMMIT's answer lost (proxy), COPY relay",
+        pg_source_url, "append", sqlite_source.digests, tmp_path,
     )  # fmt: skip
-    assert dest_proxy.answers_lost == 1
-    assert "it is not pulled again" in first.stderr, first.stderr[-2000:]
+    assert "it is not pulled again" in said, said[-2000:]
 
 
 def test_a_replace_whose_swap_commit_answer_is_lost_still_ends_with_the_new_table(

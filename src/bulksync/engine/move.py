@@ -197,26 +197,20 @@ def _read_one(source: Reconnecting, query: ChunkQuery) -> pa.RecordBatch:
     return source.conn.read_chunk(query)
 
 
-def _committer(
+def _commit_one(
     dest: Reconnecting,
     target: WriteTarget,
     batch: pa.RecordBatch,
     state: PartitionState,
-    proposed: PartitionState,
     insert_first: InsertFirst | None,
-) -> Callable[[], Written]:
-    """The batch's commit for ``retrying``: a retry first asks whether the try before it landed
-    (its connection may have been lost after the server committed)."""
-    tries = 0
+) -> Written:
+    return commit_batch(dest.conn, target, batch, state, insert_first)
 
-    def commit() -> Written:
-        nonlocal tries
-        tries += 1
-        if tries > 1 and (done := landed_batch(dest.conn, state, proposed, upsert=target.upsert)):
-            return done
-        return commit_batch(dest.conn, target, batch, proposed, insert_first)
 
-    return commit
+def _landed(
+    dest: Reconnecting, before: PartitionState, proposed: PartitionState, upsert: bool
+) -> Written | None:
+    return landed_batch(dest.conn, before, proposed, upsert=upsert)
 
 
 def _fit(fitter: TextFitter, batch: pa.RecordBatch, dest: Reconnecting) -> None:
@@ -272,9 +266,10 @@ def _write_loop(
                 fit = partial(_fit, fitter, item, dest)
                 retrying(fit, retries=ctx.spec.retries, reconnect=dest.reconnect)
             written = retrying(
-                _committer(dest, target, item, state, proposed, insert_first),
+                partial(_commit_one, dest, target, item, proposed, insert_first),
                 retries=ctx.spec.retries,
                 reconnect=dest.reconnect,
+                landed=partial(_landed, dest, state, proposed, target.upsert),
             )
         took = time.monotonic() - began
         sizer.observe_write(took)

@@ -115,14 +115,14 @@ def _one_chunk(
     upsert_key = target.key if target.upsert else ()
     began = time.monotonic()
 
-    tries = 0
+    def landed() -> Pulled | None:
+        stored = landed_chunk(dest.conn, state)
+        if stored is None:
+            return None
+        rows = stored.rows - state.rows  # a pulled chunk rejects nothing: it is refused whole
+        return Pulled(rows, stored.last, Merged() if upsert_key else Merged.all_new(rows))
 
     def pull() -> Pulled:
-        nonlocal tries
-        tries += 1
-        if tries > 1 and (stored := landed_chunk(dest.conn, state)) is not None:
-            rows = stored.rows - state.rows  # a pulled chunk rejects nothing: it is refused whole
-            return Pulled(rows, stored.last, Merged() if upsert_key else Merged.all_new(rows))
         conn = dest.conn
         assert isinstance(conn, Puller)
         with dest.conn.transaction() as tx:
@@ -136,7 +136,9 @@ def _one_chunk(
         with lock:
             if ctx.cancel.is_set() or ctx.stop.is_set():
                 return None
-            count, last, merged = retrying(pull, retries=ctx.spec.retries, reconnect=dest.reconnect)
+            count, last, merged = retrying(
+                pull, retries=ctx.spec.retries, reconnect=dest.reconnect, landed=landed
+            )
     except BadRowsError:
         count, last, rejected, merged = _fallback(ctx, dest, target, query, state, lock)
     if count:

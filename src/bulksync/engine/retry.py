@@ -27,11 +27,14 @@ def retrying(
     reconnect: Callable[[], None] | None = None,
     initial_wait: float = 0.2,
     max_wait: float = 10.0,
+    landed: Callable[[], T | None] | None = None,
 ) -> T:
     """Call ``fn``; on a TransientError wait (backoff + jitter), reconnect if needed, try again.
 
     The reconnect is part of the next attempt: a server still restarting refuses it, and that
-    costs one attempt (and its backoff), not the job.
+    costs one attempt (and its backoff), not the job. ``landed``, asked before each try after
+    the first, returns the outcome of a try whose commit landed although its answer was lost
+    (``engine/landed.py``), or None: then ``fn`` runs again.
     """
     lost = False
 
@@ -52,6 +55,10 @@ def retrying(
         with attempt:
             if lost and reconnect is not None:
                 _reconnect(reconnect)
+            if landed is not None and attempt.retry_state.attempt_number > 1:
+                done = landed()
+                if done is not None:
+                    return done
             return fn()
     raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
 

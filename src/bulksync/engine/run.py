@@ -405,20 +405,13 @@ def _add(table: TableResult, outcome: PartitionOutcome) -> None:
     table.duration_s = max(table.duration_s, outcome.seconds)
 
 
-def _swapper(dest: Connector, plan: TablePlan) -> Callable[[], list[Reattached]]:
-    """The swap for ``retrying``: a retry first asks whether the try before it landed (its
-    commit's answer lost); then there is nothing left to do (and no foreign key to check)."""
-    tries = 0
-
-    def swap() -> list[Reattached]:
-        nonlocal tries
-        tries += 1
-        if tries > 1 and dest.swap_landed(plan.write_to, plan.final, plan.sync_id):
-            log.info("table %r: the swap committed before its connection was lost", plan.final.name)
-            return []
-        return dest.swap_table(plan.write_to, plan.final, plan.sync_id)
-
-    return swap
+def _swap_landed(dest: Connector, plan: TablePlan) -> list[Reattached] | None:
+    """On a retry of the swap: [] when the try before it committed (its answer lost) and there
+    is nothing left to do (and no foreign key to check), else None."""
+    if not dest.swap_landed(plan.write_to, plan.final, plan.sync_id):
+        return None
+    log.info("table %r: the swap committed before its connection was lost", plan.final.name)
+    return []
 
 
 def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connector) -> SyncError | None:
@@ -428,7 +421,11 @@ def _finish(ctx: RunContext, plan: TablePlan, table: TableResult, dest: Connecto
         with ctx.write_lock or nullcontext():
             if ctx.spec.mode is Mode.REPLACE:
                 ctx.tracker.phase(name, "swapping")
-                plan.reattached = retrying(_swapper(dest, plan), retries=ctx.spec.retries)
+                plan.reattached = retrying(
+                    partial(dest.swap_table, plan.write_to, plan.final, plan.sync_id),
+                    retries=ctx.spec.retries,
+                    landed=partial(_swap_landed, dest, plan),
+                )
                 if isinstance(dest, NotesSwaps):
                     table.warnings.extend(dest.swap_notes(name))
             elif plan.build_indexes:
